@@ -1,0 +1,44 @@
+"""Token counts of one API request, in ccusage's vocabulary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+# Anthropic's `input_tokens` is the *uncached* input; cache writes and reads are separate.
+USAGE_FIELDS = ("input", "output", "cache_creation", "cache_creation_5m", "cache_creation_1h",
+                "cache_read")
+TOTAL_FIELDS = ("input", "output", "cache_creation", "cache_read")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Counts of one request (or a sum of requests). `cache_creation` is the total of writes;
+    `cache_creation_5m` and `cache_creation_1h` split it by cache lifetime when known."""
+
+    input: int = 0
+    output: int = 0
+    cache_creation: int = 0
+    cache_creation_5m: int = 0
+    cache_creation_1h: int = 0
+    cache_read: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_creation + self.cache_read
+
+    @property
+    def prompt(self) -> int:
+        """The whole prompt: what the long-context tier and most price tables call input."""
+        return self.input + self.cache_creation + self.cache_read
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def maximum(self, other: Usage) -> Usage:
+        return Usage(*(max(getattr(self, f.name), getattr(other, f.name)) for f in fields(self)))
+
+    def as_totals(self) -> dict[str, int]:
+        """The contract's `tokens` object."""
+        return {"input": self.input, "output": self.output,
+                "cache_creation": self.cache_creation, "cache_read": self.cache_read,
+                "total": self.total}
