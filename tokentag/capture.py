@@ -1,0 +1,180 @@
+"""Catch up on transcripts: new bytes in, new or corrected request records out.
+
+Each request is routed to the repository of its own line's `cwd` (a session can `cd`
+into another repository); requests outside any git repository are dropped. The cursor
+lives in the index of the repository the hook ran from (the "home" store) and moves
+only after every record read from those bytes is in its ledger, so a crash at any
+point means a re-read, which the per-request dedup turns into no new records.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tokentag import transcript
+from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.ledger import SCHEMA_VERSION, Record
+from tokentag.store import Store, Writer
+from tokentag.transcript import Request
+from tokentag.usage import USAGE_FIELDS
+
+
+@dataclass
+class CaptureResult:
+    """What one catch-up did, for logs, `import` summaries and tests."""
+
+    lines: int = 0
+    new: int = 0
+    corrected: int = 0
+    dropped: int = 0
+    repositories: set[Path] = field(default_factory=set)
+
+    def __iadd__(self, other: CaptureResult) -> CaptureResult:
+        self.lines += other.lines
+        self.new += other.new
+        self.corrected += other.corrected
+        self.dropped += other.dropped
+        self.repositories |= other.repositories
+        return self
+
+
+@dataclass
+class _Batch:
+    """Requests read from one transcript's new bytes, grouped by repository."""
+
+    end: int
+    lines: int
+    by_repo: dict[Path, list[tuple[Request, Worktree]]]
+    dropped: int
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def capture_file(path: Path, home: Worktree, session_id: str | None = None,
+                 via: str = "hook") -> CaptureResult:
+    """Read what `path` gained since the home store's cursor and record its requests."""
+    path = Path(os.path.realpath(path))
+    stat = path.stat()
+    home_store = Store.of(home)
+    with home_store.writing() as writer:
+        offset = _start_offset(writer, path, stat.st_size)
+        if offset == stat.st_size:
+            return CaptureResult()
+        batch = _read_batch(path, offset, home)
+        result = _write_repo(writer, batch.by_repo.pop(home.common_dir, []), path, session_id,
+                             via)
+        if not batch.by_repo:
+            writer.index.set_cursor(str(path), batch.end, session_id, stat.st_size,
+                                    stat.st_mtime_ns)
+    for common_dir, requests in batch.by_repo.items():  # another repository, rarely
+        with Store(common_dir / "tokentag").writing() as foreign:
+            result += _write_repo(foreign, requests, path, session_id, via)
+    if batch.by_repo:
+        with home_store.writing() as writer:
+            writer.index.set_cursor(str(path), batch.end, session_id, stat.st_size,
+                                    stat.st_mtime_ns)
+    result.lines, result.dropped = batch.lines, batch.dropped
+    return result
+
+
+def _start_offset(writer: Writer, path: Path, size: int) -> int:
+    row = writer.index.cursor(str(path))
+    offset = int(row["offset"]) if row else 0
+    if offset > size:  # the file was replaced or truncated: read it again from the start
+        writer.index.db.execute("DELETE FROM cursors WHERE path=?", (str(path),))
+        return 0
+    return offset
+
+
+def _read_batch(path: Path, offset: int, home: Worktree) -> _Batch:
+    agent_id = transcript.agent_id_of(path)
+    merged: dict[str, Request] = {}
+    end, lines = offset, 0
+    for line, end in transcript.read_complete_lines(path, offset):  # noqa: B007
+        lines += 1
+        request = transcript.parse_request(line, agent_id)
+        if request is not None:
+            known = merged.get(request.key)
+            merged[request.key] = known.merged(request) if known else request
+    by_repo: dict[Path, list[tuple[Request, Worktree]]] = {}
+    dropped = 0
+    for request in merged.values():
+        worktree = find_worktree(request.cwd) if request.cwd else home
+        if worktree is None:
+            dropped += 1
+            continue
+        by_repo.setdefault(worktree.common_dir, []).append((request, worktree))
+    return _Batch(end, lines, by_repo, dropped)
+
+
+def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: Path,
+                session_id: str | None, via: str) -> CaptureResult:
+    """Append what this repository does not know yet: new requests and raised counts."""
+    result = CaptureResult()
+    if not requests:
+        return result
+    known = writer.index.known_usage(r.key for r, _ in requests)
+    captured_at = now_iso()
+    records: list[Record] = _session_records(writer, requests, path, session_id, captured_at)
+    for request, worktree in requests:
+        before = known.get(request.key)
+        if before is None:
+            records.append(request_record(request, worktree, path, captured_at, via))
+            result.new += 1
+        elif before.maximum(request.usage) != before:
+            records.append(correction_record(request, captured_at))
+            result.corrected += 1
+    writer.write(records)
+    result.repositories.add(writer.store.directory)
+    return result
+
+
+def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: Path,
+                     session_id: str | None, seen_at: str) -> list[Record]:
+    """Remember each session's transcript once, so commits can flush it later."""
+    records: list[Record] = []
+    for request, worktree in requests:
+        sid = request.session_id or session_id
+        if not sid or any(r["session_id"] == sid for r in records):
+            continue
+        if not writer.index.known_session(sid):
+            main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
+            records.append({"v": SCHEMA_VERSION, "kind": "session", "session_id": sid,
+                            "transcript": str(main), "cwd": request.cwd,
+                            "worktree": str(worktree.top), "seen_at": seen_at})
+    return records
+
+
+def _main_transcript(agent_file: Path, session_id: str) -> Path:
+    """`<project>/<session>/subagents/.../agent-x.jsonl` or flat `<project>/agent-x.jsonl`."""
+    for parent in agent_file.parents:
+        if parent.name == session_id:
+            return parent.with_name(f"{session_id}.jsonl")
+    return agent_file.parent / f"{session_id}.jsonl"
+
+
+def request_record(request: Request, worktree: Worktree, path: Path, captured_at: str,
+                   via: str) -> Record:
+    """A `request` record: ids, model, context and counts; never any text."""
+    record: Record = {
+        "v": SCHEMA_VERSION, "kind": "request", "key": request.key,
+        "message_id": request.message_id, "request_id": request.request_id,
+        "session_id": request.session_id, "agent_id": request.agent_id, "model": request.model,
+        "ts": request.timestamp, "cwd": request.cwd, "worktree": str(worktree.top),
+        "branch": request.branch, "version": request.version, "transcript": str(path),
+        "captured_at": captured_at, "via": via}
+    record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
+    return record
+
+
+def correction_record(request: Request, captured_at: str) -> Record:
+    """Raised counts for a request already recorded: the same request, not a new one."""
+    record: Record = {"v": SCHEMA_VERSION, "kind": "correction", "key": request.key,
+                      "captured_at": captured_at}
+    record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
+    return record

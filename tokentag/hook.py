@@ -1,0 +1,100 @@
+"""`tokentag hook`: one entry for every Claude Code hook event.
+
+Whatever happens, the hook exits 0 and prints nothing: a non-zero exit or stray
+output would change what Claude Code does (exit 2 on Stop keeps Claude running).
+Failures go to a log file instead, one line each. This module is on the hot path of
+every tool call, so it imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from tokentag import transcript
+from tokentag.capture import CaptureResult, capture_file, now_iso
+from tokentag.gitdirs import Worktree, find_worktree
+
+MAX_PAYLOAD = 16 * 1024 * 1024
+
+
+class PayloadError(ValueError):
+    """The hook payload is not what Claude Code sends."""
+
+
+def run(stdin: Any = None) -> int:
+    """Read one payload from stdin and catch up on its session. Always returns 0."""
+    stream = stdin if stdin is not None else sys.stdin.buffer
+    home: Worktree | None = None
+    try:
+        payload = parse_payload(stream.read(MAX_PAYLOAD))
+        home = find_worktree(payload["cwd"])
+        if home is None:
+            raise PayloadError(f"cwd is outside any git repository: {payload['cwd']}")
+        catch_up_session(payload, home)
+    except Exception as error:  # noqa: BLE001 - the hook must never fail Claude Code
+        log_failure(home, error)
+    return 0
+
+
+def parse_payload(raw: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw)
+    except ValueError as error:
+        raise PayloadError(f"payload is not JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise PayloadError("payload is not a JSON object")
+    for name in ("transcript_path", "cwd"):
+        if not isinstance(payload.get(name), str) or not payload[name]:
+            raise PayloadError(f"payload has no {name}")
+    return payload
+
+
+def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
+    """Read every transcript of the session: its own file and its subagents'."""
+    main = Path(payload["transcript_path"]).expanduser()
+    session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
+    files = transcript.session_files(main, session_id)
+    agent_path = payload.get("agent_transcript_path")
+    if isinstance(agent_path, str) and agent_path and Path(agent_path) not in files:
+        files.append(Path(agent_path))
+    result = CaptureResult()
+    failures: list[str] = []
+    for path in files:
+        try:
+            result += capture_file(path, home, session_id)
+        except OSError as error:  # one unreadable file must not stop the others
+            failures.append(f"{path}: {error.strerror or error}")
+    if failures:
+        raise PayloadError("capture failed for " + "; ".join(failures))
+    return result
+
+
+def log_failure(home: Worktree | None, error: BaseException) -> None:
+    """One line per failure in the repository's tokentag dir (or the user's state dir)."""
+    line = f"{now_iso()} hook {type(error).__name__}: {_one_line(error)}\n"
+    if not isinstance(error, (PayloadError, OSError)):
+        line += "".join("  " + t for t in traceback.format_exception(error)[-3:])
+    for directory in _log_dirs(home):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with (directory / "tokentag.log").open("a", encoding="utf-8") as log:
+                log.write(line)
+            return
+        except OSError:
+            continue
+
+
+def _log_dirs(home: Worktree | None) -> list[Path]:
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                             ".local", "state")
+    dirs = [Path(state) / "tokentag"]
+    return [home.tokentag_dir, *dirs] if home else dirs
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

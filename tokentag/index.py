@@ -1,0 +1,210 @@
+"""A SQLite index folded from the ledger: the fast way to answer questions about it.
+
+The ledger is the record; the index is a cache that can always be rebuilt from it.
+It remembers how far into the ledger it has folded (`ledger_offset`), so catching up
+costs only the records appended since, and deleting it costs one full re-fold.
+Transcript cursors live here too: losing them only means re-reading transcripts,
+which the per-request dedup makes harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tokentag.ledger import SCHEMA_VERSION, Record, read_records
+from tokentag.usage import USAGE_FIELDS, Usage
+
+INDEX_NAME = "index.sqlite"
+INDEX_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY, seq INTEGER, message_id TEXT, request_id TEXT, session_id TEXT,
+    agent_id TEXT, model TEXT, ts TEXT, cwd TEXT, worktree TEXT, branch TEXT, version TEXT,
+    transcript TEXT, captured_at TEXT, via TEXT,
+    input INTEGER, output INTEGER, cache_creation INTEGER, cache_creation_5m INTEGER,
+    cache_creation_1h INTEGER, cache_read INTEGER,
+    commit_id TEXT, attribution TEXT);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (worktree) WHERE commit_id IS NULL;
+CREATE INDEX IF NOT EXISTS requests_commit ON requests (commit_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, transcript TEXT, cwd TEXT, worktree TEXT, seen_at TEXT);
+CREATE TABLE IF NOT EXISTS commits (
+    commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT);
+CREATE TABLE IF NOT EXISTS cursors (
+    path TEXT PRIMARY KEY, offset INTEGER, session_id TEXT, size INTEGER, mtime_ns INTEGER);
+"""
+_DERIVED = ("requests", "sessions", "commits")
+_REQUEST_COLUMNS = ("key", "seq", "message_id", "request_id", "session_id", "agent_id", "model",
+                    "ts", "cwd", "worktree", "branch", "version", "transcript", "captured_at",
+                    "via", *USAGE_FIELDS)
+
+
+class Index:
+    """The folded view of one repository's ledger."""
+
+    def __init__(self, directory: Path) -> None:
+        self.ledger = directory / "ledger.jsonl"
+        self.db = sqlite3.connect(directory / INDEX_NAME, isolation_level=None, timeout=30)
+        self.db.row_factory = sqlite3.Row
+        # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=OFF")
+        if self.db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
+            self._create()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _create(self) -> None:
+        self.db.executescript("DROP TABLE IF EXISTS meta;" + "".join(
+            f"DROP TABLE IF EXISTS {t};" for t in (*_DERIVED, "cursors")) + _SCHEMA)
+        self.db.execute(f"PRAGMA user_version={INDEX_VERSION}")
+
+    def meta(self, name: str, default: str = "") -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+        return str(row[0]) if row else default
+
+    def _set_meta(self, name: str, value: object) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, str(value)))
+
+    def catch_up(self) -> int:
+        """Fold the records appended since the last call; returns how many. Hold the lock."""
+        offset = self._valid_offset()
+        seq = int(self.meta("seq", "0"))
+        folded = invalid = 0
+        self.db.execute("BEGIN")
+        try:
+            for record, end in read_records(self.ledger, offset):
+                seq += 1
+                if record is None or not self._apply(record, seq):
+                    invalid += 1
+                folded += 1
+                offset = end
+            self._set_meta("ledger_offset", offset)
+            self._set_meta("seq", seq)
+            if invalid:
+                self._set_meta("invalid_lines", int(self.meta("invalid_lines", "0")) + invalid)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return folded
+
+    def _valid_offset(self) -> int:
+        """Where folding resumes; a ledger that shrank or was replaced means a re-fold."""
+        try:
+            stat = os.stat(self.ledger)
+        except FileNotFoundError:
+            stat = None
+        identity = f"{stat.st_ino}" if stat else ""
+        offset = int(self.meta("ledger_offset", "0"))
+        if stat is None or identity != self.meta("ledger_inode") or stat.st_size < offset:
+            self._reset_derived()
+            self._set_meta("ledger_inode", identity)
+            return 0
+        return offset
+
+    def _reset_derived(self) -> None:
+        for table in _DERIVED:
+            self.db.execute(f"DELETE FROM {table}")
+        for name in ("ledger_offset", "seq", "invalid_lines"):
+            self.db.execute("DELETE FROM meta WHERE name=?", (name,))
+
+    def _apply(self, record: Record, seq: int) -> bool:
+        if not isinstance(record.get("v"), int) or record["v"] > SCHEMA_VERSION:
+            return False
+        handler = _HANDLERS.get(record["kind"])
+        if handler is None:
+            return False
+        try:
+            handler(self, record, seq)
+        except (KeyError, TypeError, ValueError):
+            return False
+        return True
+
+    def _apply_request(self, record: Record, seq: int) -> None:
+        if not self._raise_usage(record):
+            values = [seq if c == "seq" else record.get(c) for c in _REQUEST_COLUMNS]
+            values = [int(v) if c in USAGE_FIELDS else v
+                      for c, v in zip(_REQUEST_COLUMNS, values, strict=True)]
+            self.db.execute(f"INSERT INTO requests ({','.join(_REQUEST_COLUMNS)}) VALUES "
+                            f"({','.join('?' * len(_REQUEST_COLUMNS))})", values)
+
+    def _apply_correction(self, record: Record, seq: int) -> None:
+        self._raise_usage(record)
+
+    def _raise_usage(self, record: Record) -> bool:
+        """Take the field-wise maximum into a known request; False if it is unknown."""
+        sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
+        cursor = self.db.execute(f"UPDATE requests SET {sets} WHERE key=?",
+                                 [int(record.get(f) or 0) for f in USAGE_FIELDS] + [record["key"]])
+        return cursor.rowcount > 0
+
+    def _apply_session(self, record: Record, seq: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?, ?, ?, ?)",
+                        (record["session_id"], record["transcript"], record.get("cwd"),
+                         record.get("worktree"), record.get("seen_at")))
+
+    def _apply_attribution(self, record: Record, seq: int) -> None:
+        commit, how = str(record["commit"]), str(record.get("how") or "observed")
+        keys = [str(k) for k in record["keys"]]
+        for start in range(0, len(keys), 500):  # SQLite caps the number of parameters
+            chunk = keys[start:start + 500]
+            self.db.execute(f"UPDATE requests SET commit_id=?, attribution=? WHERE commit_id IS "
+                            f"NULL AND key IN ({','.join('?' * len(chunk))})",
+                            [commit, how, *chunk])
+        self.db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
+                        (commit, record.get("worktree"), record.get("at"), how))
+
+    def _apply_rewrite(self, record: Record, seq: int) -> None:
+        for old, new in record["pairs"]:
+            self.db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
+            self.db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
+                            "FROM commits WHERE commit_id=?", (new, old))
+
+    # -- queries used while capturing ------------------------------------------------
+
+    def known_usage(self, keys: Iterable[str]) -> dict[str, Usage]:
+        found: dict[str, Usage] = {}
+        for key in keys:
+            row = self.db.execute(f"SELECT {','.join(USAGE_FIELDS)} FROM requests WHERE key=?",
+                                  (key,)).fetchone()
+            if row is not None:
+                found[key] = Usage(*row)
+        return found
+
+    def known_session(self, session_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sessions WHERE session_id=?",
+                               (session_id,)).fetchone() is not None
+
+    def cursor(self, path: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM cursors WHERE path=?", (path,)).fetchone()
+        return row
+
+    def set_cursor(self, path: str, offset: int, session_id: str | None, size: int,
+                   mtime_ns: int) -> None:
+        """Cursors only move forward: a slower concurrent reader must not rewind one."""
+        self.db.execute(
+            "INSERT INTO cursors VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+            "offset=max(offset, excluded.offset), session_id=coalesce(excluded.session_id, "
+            "session_id), size=excluded.size, mtime_ns=excluded.mtime_ns",
+            (path, offset, session_id, size, mtime_ns))
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return list(self.db.execute(sql, tuple(params)))
+
+
+_HANDLERS = {
+    "request": Index._apply_request,
+    "correction": Index._apply_correction,
+    "session": Index._apply_session,
+    "attribution": Index._apply_attribution,
+    "rewrite": Index._apply_rewrite,
+}

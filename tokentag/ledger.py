@@ -1,0 +1,92 @@
+"""The append-only JSONL ledger: one record per line, written whole, read tolerantly.
+
+Every writer holds an exclusive `flock` while it appends, and appends a batch of
+records with a single `write`, so concurrent hooks never interleave lines. A writer
+killed mid-write can leave a torn last line; the next writer ends it with a newline
+first, so the torn bytes become one invalid line that readers skip and count.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+LEDGER_NAME = "ledger.jsonl"
+LOCK_NAME = "lock"
+
+Record = dict[str, Any]
+
+
+def encode(records: list[Record]) -> bytes:
+    """Compact JSON lines: the ledger is read far more often by machines than people."""
+    return b"".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+                    for r in records)
+
+
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the repository's tokentag lock: all ledger and index writes happen inside."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append(ledger: Path, records: list[Record]) -> None:
+    """Append records with one write. Call with the lock held."""
+    if not records:
+        return
+    data = encode(records)
+    fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if _ends_torn(fd):
+            data = b"\n" + data
+        written = os.write(fd, data)
+        while written < len(data):  # only on a full disk or a signal; still under the lock
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
+
+
+def _ends_torn(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def read_records(ledger: Path, offset: int = 0) -> Iterator[tuple[Record | None, int]]:
+    """Yield (record, offset after its line) for each complete line from `offset`.
+
+    An unparsable line yields None so callers can count it; a last line without its
+    newline is not yielded at all (it is torn, or still being written).
+    """
+    try:
+        handle = ledger.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        handle.seek(offset)
+        position = offset
+        for line in handle:
+            if not line.endswith(b"\n"):
+                return
+            position += len(line)
+            yield _decode(line), position
+
+
+def _decode(line: bytes) -> Record | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return None
+    return record

@@ -1,0 +1,58 @@
+"""One repository's tokentag state: the ledger, its index and the lock around both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tokentag import ledger
+from tokentag.gitdirs import Worktree
+from tokentag.index import Index
+
+
+class Store:
+    """`<git common dir>/tokentag/`: shared by every worktree, never in the working tree."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.ledger_path = directory / ledger.LEDGER_NAME
+        self.log_path = directory / "tokentag.log"
+
+    @classmethod
+    def of(cls, worktree: Worktree) -> Store:
+        return cls(worktree.tokentag_dir)
+
+    @contextmanager
+    def writing(self) -> Iterator[Writer]:
+        """Lock, bring the index up to date, and hand out a writer for this repository."""
+        with ledger.locked(self.directory):
+            index = Index(self.directory)
+            try:
+                index.catch_up()
+                yield Writer(self, index)
+            finally:
+                index.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Index]:
+        """An index brought up to date under the lock, then read without holding it."""
+        with self.writing():
+            pass
+        index = Index(self.directory)
+        try:
+            yield index
+        finally:
+            index.close()
+
+
+class Writer:
+    """Appends to the ledger and folds what it appended, inside `Store.writing`."""
+
+    def __init__(self, store: Store, index: Index) -> None:
+        self.store = store
+        self.index = index
+
+    def write(self, records: list[ledger.Record]) -> None:
+        ledger.append(self.store.ledger_path, records)
+        self.index.catch_up()

@@ -1,0 +1,163 @@
+"""Read Claude Code transcripts: new bytes only, one usage figure per API request.
+
+Claude Code writes one JSONL line per content block; all lines of a request share
+`message.id` and `requestId`, repeat the input and cache fields, and often carry a
+streaming placeholder in `output_tokens`. A request is therefore the field-wise
+maximum over its lines, keyed by (`message.id`, `requestId`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tokentag.usage import Usage
+
+CHUNK_SIZE = 4 * 1024 * 1024
+# Claude Code writes compact JSON, so every line with usage contains this; the others
+# (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
+USAGE_MARKER = b'"usage":{'
+ASSISTANT_MARKER = b'"type":"assistant"'
+
+
+@dataclass(frozen=True)
+class Request:
+    """One API request as far as the transcript shows it so far. Holds no text."""
+
+    key: str
+    message_id: str
+    request_id: str
+    session_id: str
+    agent_id: str | None
+    model: str
+    timestamp: str
+    cwd: str
+    branch: str | None
+    version: str | None
+    usage: Usage
+
+    def merged(self, later: Request) -> Request:
+        """The same request seen on a later line: keep the first line's context."""
+        return replace(self, usage=self.usage.maximum(later.usage))
+
+
+def read_complete_lines(path: Path, offset: int) -> Iterator[tuple[bytes, int]]:
+    """Yield each complete line after `offset` with the offset just past it.
+
+    A last line without its newline is still being written: it waits for the next
+    read. The file is read in chunks, never whole.
+    """
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        pending = b""
+        position = offset
+        while chunk := handle.read(CHUNK_SIZE):
+            pending += chunk
+            start = 0
+            while (end := pending.find(b"\n", start)) != -1:
+                position += end + 1 - start
+                yield pending[start:end], position
+                start = end + 1
+            pending = pending[start:]
+
+
+def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
+    """The request a transcript line reports usage for, or None for any other line."""
+    if USAGE_MARKER not in line or ASSISTANT_MARKER not in line:
+        return None
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict) or entry.get("type") != "assistant":
+        return None
+    message = entry.get("message")
+    if not isinstance(message, dict) or message.get("model") == "<synthetic>":
+        return None
+    usage = message.get("usage")
+    message_id = message.get("id")
+    if not isinstance(usage, dict) or not isinstance(message_id, str):
+        return None
+    return _request(entry, message, message_id, _usage(usage), agent_id)
+
+
+def _request(entry: dict[str, object], message: dict[str, object], message_id: str,
+             usage: Usage, agent_id: str | None) -> Request:
+    request_id = _text(entry.get("requestId")) or ""
+    agent = _text(entry.get("agentId")) or agent_id
+    if agent is None and entry.get("isSidechain") is True:
+        agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
+    return Request(
+        key=f"{message_id}/{request_id}", message_id=message_id, request_id=request_id,
+        session_id=_text(entry.get("sessionId")) or "", agent_id=agent,
+        model=_text(message.get("model")) or "unknown",
+        timestamp=_text(entry.get("timestamp")) or "", cwd=_text(entry.get("cwd")) or "",
+        branch=_text(entry.get("gitBranch")), version=_text(entry.get("version")), usage=usage)
+
+
+def _usage(raw: dict[str, object]) -> Usage:
+    split = raw.get("cache_creation")
+    split = split if isinstance(split, dict) else {}
+    return Usage(input=_count(raw.get("input_tokens")), output=_count(raw.get("output_tokens")),
+                 cache_creation=_count(raw.get("cache_creation_input_tokens")),
+                 cache_creation_5m=_count(split.get("ephemeral_5m_input_tokens")),
+                 cache_creation_1h=_count(split.get("ephemeral_1h_input_tokens")),
+                 cache_read=_count(raw.get("cache_read_input_tokens")))
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def agent_id_of(path: Path) -> str | None:
+    """Subagent files are named `agent-<id>.jsonl`; a session's own file has no agent."""
+    name = path.name
+    if name.startswith("agent-") and name.endswith(".jsonl"):
+        return name[len("agent-"):-len(".jsonl")]
+    return None
+
+
+def session_files(transcript: Path, session_id: str | None) -> list[Path]:
+    """The session's own file and every subagent file Claude Code keeps for it.
+
+    Since 2.1.2: `<session>/subagents/**/agent-*.jsonl` (with nested `workflows/`);
+    2.0.28-2.1.1: flat `agent-*.jsonl` beside the session file, tied by `sessionId`;
+    earlier versions put subagent lines inline, so the main file covers them.
+    """
+    files = [transcript]
+    nested = transcript.with_suffix("") / "subagents"
+    if nested.is_dir():
+        files.extend(sorted(nested.rglob("agent-*.jsonl")))
+    if session_id:
+        files.extend(flat_agent_files(transcript.parent, session_id))
+    return files
+
+
+def flat_agent_files(project_dir: Path, session_id: str) -> list[Path]:
+    """Flat-layout agent files of one session: the first line names the session."""
+    found = []
+    needle = f'"sessionId":"{session_id}"'.encode()
+    try:
+        entries = [e for e in os.scandir(project_dir)
+                   if e.name.startswith("agent-") and e.name.endswith(".jsonl")]
+    except OSError:
+        return []
+    for entry in entries:
+        if needle in _first_line(Path(entry.path)):
+            found.append(Path(entry.path))
+    return sorted(found)
+
+
+def _first_line(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.readline(65536)
+    except OSError:
+        return b""
