@@ -1,0 +1,316 @@
+"""Register tokentag's Claude Code hooks in a settings file, remove them, and find them.
+
+Claude Code merges the hooks of the user, project and local settings files and of every
+enabled plugin, and runs a command registered in two places twice. So the edit here is a
+surgical merge: every other key and hook stays where it was, ours is recognised however it
+was spelled by an earlier install, and a second install writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import shlex
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from tokentag.errors import TokentagError
+
+# Every event tokentag listens to. Stop alone is not enough: SessionEnd does not always
+# fire, subagents finish on SubagentStop, and a compaction or a failed turn ends a stretch
+# of work without a Stop.
+HOOK_EVENTS: tuple[str, ...] = ("SessionStart", "UserPromptSubmit", "PostToolUse",
+                                "SubagentStop", "Stop", "StopFailure", "PreCompact",
+                                "SessionEnd")
+HOOK_TIMEOUT = 10
+SCOPES: tuple[str, ...] = ("user", "project", "local")
+PLUGIN_NAME = "tokentag"
+
+# Tool events need a matcher; "*" means every tool.
+_MATCHERS = {"PostToolUse": "*"}
+
+JsonObject = dict[str, Any]
+
+
+class _Style(NamedTuple):
+    """How a settings file was written, so a rewrite changes only what we changed."""
+
+    indent: int | str = 2
+    # json.dumps escapes non-ASCII by default, JSON.stringify (Claude Code) does not:
+    # escape only in a file that is all ASCII already.
+    ascii_only: bool = False
+
+
+def user_config_dir() -> Path:
+    """Claude Code's config dir: `$CLAUDE_CONFIG_DIR`, else `~/.claude`."""
+    configured = os.environ.get("CLAUDE_CONFIG_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("HOME") or Path.home()) / ".claude"
+
+
+def settings_path(scope: str, repo: Path | None) -> Path:
+    """The settings file of `scope`: user, project (committed) or local (personal)."""
+    if scope == "user":
+        return user_config_dir() / "settings.json"
+    if scope not in SCOPES:
+        raise TokentagError(f"unknown settings scope {scope!r}: use user, project or local")
+    if repo is None:
+        raise TokentagError(f"the {scope} scope needs a repository")
+    name = "settings.json" if scope == "project" else "settings.local.json"
+    return repo / ".claude" / name
+
+
+def hook_command(executable: Path | None = None) -> str:
+    """The shell command a settings file runs: the absolute `tokentag` path, so the hook
+    works from any shell, whether or not the venv that holds tokentag is active."""
+    if executable is None:
+        beside = Path(sys.executable).with_name("tokentag")
+        if not beside.exists():
+            # No console script (a source checkout): the module itself still recognised as ours.
+            return f"{shlex.quote(str(Path(sys.executable).absolute()))} -m tokentag hook"
+        executable = beside
+    return f"{shlex.quote(str(executable.absolute()))} hook"
+
+
+def is_our_hook(hook: object, command: str | None = None) -> bool:
+    """Whether a hook entry is tokentag's: exactly `command`, or any `... tokentag ... hook`
+    command, which covers an install from another venv or with another quoting."""
+    if not isinstance(hook, dict):
+        return False
+    text = hook.get("command")
+    if not isinstance(text, str):
+        return False
+    if command is not None and text == command:
+        return True
+    text = text.strip()
+    return text.endswith(" hook") and "tokentag" in text
+
+
+def register_hooks(path: Path, command: str) -> bool:
+    """Add `command` for every event in HOOK_EVENTS to the settings file at `path`.
+
+    Returns whether the file changed. An entry of ours with another path (a moved venv) is
+    updated where it stands rather than duplicated.
+    """
+    original, style = _load(path)
+    data: JsonObject = copy.deepcopy(original) if original is not None else {}
+    hooks = data.setdefault("hooks", {})
+    for event in HOOK_EVENTS:
+        _register_event(hooks.setdefault(event, []), event, command)
+    if data == original:
+        return False
+    _write(path, data, style)
+    return True
+
+
+def _register_event(groups: list[Any], event: str, command: str) -> None:
+    entry: JsonObject = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+    ours = [hook for group in groups for hook in group.get("hooks", [])
+            if is_our_hook(hook, command)]
+    for hook in ours:
+        hook.update(entry)  # dict.update keeps key order, so an unchanged entry stays byte-equal
+    if not ours:
+        # A group of our own, so uninstalling can drop it without touching anyone else's.
+        group: JsonObject = {"matcher": _MATCHERS[event]} if event in _MATCHERS else {}
+        group["hooks"] = [entry]
+        groups.append(group)
+
+
+def unregister_hooks(path: Path) -> bool:
+    """Remove tokentag's entries from the settings file at `path`; returns whether it changed.
+
+    Matcher groups, event keys and `hooks` go only when removing ours empties them, so an
+    install followed by an uninstall gives the original back. A file left holding `{}` is
+    deleted: tokentag created it, or it said nothing anyway.
+    """
+    original, style = _load(path)
+    if original is None or not isinstance(original.get("hooks"), dict):
+        return False
+    data = copy.deepcopy(original)
+    hooks: JsonObject = data["hooks"]
+    if not _remove_ours(hooks):
+        return False
+    if not hooks:
+        del data["hooks"]
+    if data or path.is_symlink():
+        _write(path, data, style)
+    else:
+        path.unlink()
+    return True
+
+
+def _remove_ours(hooks: JsonObject) -> bool:
+    removed = False
+    for event in list(hooks):
+        kept_groups: list[Any] = []
+        for group in hooks[event]:
+            entries = group.get("hooks", [])
+            kept = [hook for hook in entries if not is_our_hook(hook)]
+            if len(kept) == len(entries):
+                kept_groups.append(group)
+                continue
+            removed = True
+            if kept:
+                group["hooks"] = kept
+                kept_groups.append(group)
+        if len(kept_groups) != len(hooks[event]):
+            hooks[event] = kept_groups
+            if not kept_groups:
+                del hooks[event]
+    return removed
+
+
+def holds_our_hooks(data: JsonObject) -> bool:
+    """Whether parsed settings register any tokentag hook."""
+    hooks = data.get("hooks")
+    if not isinstance(hooks, dict):
+        return False
+    for groups in hooks.values():
+        for group in groups if isinstance(groups, list) else []:
+            entries = group.get("hooks") if isinstance(group, dict) else None
+            if isinstance(entries, list) and any(is_our_hook(hook) for hook in entries):
+                return True
+    return False
+
+
+def registered_in(repo: Path | None) -> list[Path]:
+    """The settings files (user, then project and local when `repo` is given) that hold our
+    hooks. An unreadable file counts as not holding them: doctor checks readability itself."""
+    found: list[Path] = []
+    for scope in SCOPES:
+        if repo is None and scope != "user":
+            continue
+        path = settings_path(scope, repo)
+        data = _load_quietly(path)
+        if data is not None and holds_our_hooks(data):
+            found.append(path)
+    return found
+
+
+def plugin_active(config_dir: Path, repo: Path | None) -> bool:
+    """Whether the tokentag plugin is installed and enabled for `repo`.
+
+    Enabled: `enabledPlugins` maps a `tokentag@<marketplace>` key to true, in the user
+    settings, else the project's `.claude/settings.json`, else its `.claude/settings.local.json`,
+    the later file winning (so a local `false` disables a user `true`). Installed:
+    `<config_dir>/plugins/installed_plugins.json` has a `tokentag@...` record, or a copy sits
+    in `<config_dir>/plugins/cache/<marketplace>/tokentag`. A `--plugin-dir` session plugin
+    leaves no record and is not seen.
+    """
+    return _plugin_enabled(config_dir, repo) and _plugin_installed(config_dir)
+
+
+def _plugin_enabled(config_dir: Path, repo: Path | None) -> bool:
+    files = [config_dir / "settings.json"]
+    if repo is not None:
+        files += [repo / ".claude" / "settings.json", repo / ".claude" / "settings.local.json"]
+    state: dict[str, bool] = {}
+    for path in files:
+        data = _load_quietly(path) or {}
+        enabled = data.get("enabledPlugins")
+        if isinstance(enabled, dict):
+            state.update({key: value is True for key, value in enabled.items()
+                          if key.startswith(f"{PLUGIN_NAME}@")})
+    return any(state.values())
+
+
+def _plugin_installed(config_dir: Path) -> bool:
+    plugins_dir = config_dir / "plugins"
+    data = _load_quietly(plugins_dir / "installed_plugins.json") or {}
+    # Version 2 keeps records under "plugins"; tolerate a flat map from older versions.
+    records = data.get("plugins", data)
+    if isinstance(records, dict) and any(str(key).startswith(f"{PLUGIN_NAME}@")
+                                         for key in records):
+        return True
+    return any(path.is_dir() for path in plugins_dir.glob(f"cache/*/{PLUGIN_NAME}"))
+
+
+def _load(path: Path) -> tuple[JsonObject | None, _Style]:
+    """The parsed settings (None if the file is absent) and how the file was written."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return None, _Style()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TokentagError(f"cannot read {path}: {_one_line(exc)}") from exc
+    if not text.strip():
+        return {}, _Style()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _malformed(path, f"not valid JSON ({exc.msg} at line {exc.lineno} "
+                               f"column {exc.colno})") from exc
+    _check_shape(path, data)
+    return data, _Style(_indent_unit(text), text.isascii())
+
+
+def _load_quietly(path: Path) -> JsonObject | None:
+    try:
+        return _load(path)[0]
+    except TokentagError:
+        return None
+
+
+def _check_shape(path: Path, data: object) -> None:
+    """Refuse to edit what we do not understand rather than guess and damage it."""
+    if not isinstance(data, dict):
+        raise _malformed(path, "the top level is not a JSON object")
+    hooks = data.get("hooks", {})
+    if not isinstance(hooks, dict):
+        raise _malformed(path, '"hooks" is not an object')
+    for event, groups in hooks.items():
+        name = json.dumps(event)
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise _malformed(path, f"hooks.{name} is not a list of objects")
+        if not all(isinstance(group.get("hooks", []), list) for group in groups):
+            raise _malformed(path, f"a hooks list under hooks.{name} is not a list")
+
+
+def _malformed(path: Path, why: str) -> TokentagError:
+    return TokentagError(f"{path}: {why}; fix the file by hand, it was left untouched")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _indent_unit(text: str) -> int | str:
+    """The indent of the first indented line, which sits one level deep."""
+    for line in text.splitlines()[1:]:
+        body = line.lstrip(" \t")
+        if body and len(body) < len(line):
+            lead = line[: len(line) - len(body)]
+            return "\t" if lead.startswith("\t") else len(lead)
+    return 2
+
+
+def _write(path: Path, data: JsonObject, style: _Style) -> None:
+    """Replace the file atomically, so Claude Code never reads half a settings file."""
+    # Write through a symlink (settings kept in a dotfiles repo) instead of replacing it.
+    target = path.resolve() if path.is_symlink() else path
+    text = json.dumps(data, indent=style.indent, ensure_ascii=style.ascii_only) + "\n"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise TokentagError(f"cannot write {path}: {_one_line(exc)}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise TokentagError(f"cannot write {path}: {_one_line(exc)}") from exc
+        raise
