@@ -1,0 +1,121 @@
+"""Replay the real transcripts in ../shared/transcripts as Claude Code would write them.
+
+The sessions' `cwd` fields are pointed at temporary repositories; everything else in
+the files is left as recorded. Files are copied to a temporary Claude config dir at
+test time only: the transcripts never enter the project.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import TRANSCRIPTS, git, tokentag
+
+PROJECTS = TRANSCRIPTS / "claude" / "projects"
+ORIGINAL_CWDS = {
+    "-home-USER-projects-spotter-worktrees-spotter-dov":
+        "/home/USER/projects/spotter-worktrees/spotter-dov",
+    "-home-marco-projects-spotter": "/home/marco/projects/spotter",
+    "-path-to-Demo": "/path/to/Demo",
+}
+
+
+def expected_sessions() -> dict[str, dict[str, int]]:
+    data = json.loads((TRANSCRIPTS / "expected.json").read_text())
+    fields = ("input", "output", "cache_creation", "cache_read", "total")
+    return {s["session_id"]: {f: s[f] for f in fields} for s in data["sessions"]}
+
+
+@dataclass
+class Session:
+    """One session's files, rewritten for a temporary repository."""
+
+    session_id: str
+    repo: Path
+    main: Path
+    files: dict[Path, bytes]  # destination path -> full rewritten content
+
+    @property
+    def agent_files(self) -> list[Path]:
+        return [p for p in self.files if p != self.main]
+
+
+def prepare(project_dir: str, session_id: str, repo: Path, config_dir: Path) -> Session:
+    """Rewrite one session's files so their cwd points into `repo`; nothing written yet."""
+    source = PROJECTS / project_dir
+    target = config_dir / "projects" / str(repo).replace("/", "-").replace("_", "-")
+    old = f'"cwd":"{ORIGINAL_CWDS[project_dir]}'.encode()
+    new = f'"cwd":"{repo}'.encode()
+    files: dict[Path, bytes] = {}
+    main = source / f"{session_id}.jsonl"
+    for path in [main, *sorted((source / session_id).rglob("*.jsonl"))]:
+        files[target / path.relative_to(source)] = path.read_bytes().replace(old, new)
+    return Session(session_id, repo, target / f"{session_id}.jsonl", files)
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    return path
+
+
+def all_sessions(tmp: Path, config_dir: Path) -> list[Session]:
+    """Every session in the shared transcripts, each project in its own repository."""
+    sessions = []
+    for project_dir in ORIGINAL_CWDS:
+        repo = make_repo(tmp / project_dir.strip("-"))
+        for main in sorted((PROJECTS / project_dir).glob("*.jsonl")):
+            sessions.append(prepare(project_dir, main.stem, repo, config_dir))
+    return sessions
+
+
+def payload(session: Session, event: str, **extra: str) -> str:
+    return json.dumps({"session_id": session.session_id, "transcript_path": str(session.main),
+                       "cwd": str(session.repo), "hook_event_name": event, **extra})
+
+
+def fire(session: Session, event: str, times: int = 1, **extra: str) -> None:
+    for _ in range(times):
+        result = tokentag("hook", cwd=session.repo, stdin=payload(session, event, **extra))
+        assert result.stdout == ""
+
+
+def write_whole(session: Session) -> None:
+    for path, content in session.files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def replay_in_chunks(session: Session, chunks: int = 7, times: int = 1) -> None:
+    """Grow every file in `chunks` pieces cut mid-line, firing hooks in between, then
+    a SubagentStop per subagent file and a Stop, as Claude Code does."""
+    for path in session.files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    for step in range(1, chunks + 1):
+        for path, content in session.files.items():
+            start, end = _cut(content, step - 1, chunks), _cut(content, step, chunks)
+            with path.open("ab") as handle:
+                handle.write(content[start:end])
+        fire(session, "PostToolUse", times, tool_name="Bash", tool_use_id=f"toolu_{step}")
+    for agent in session.agent_files:
+        fire(session, "SubagentStop", times, agent_transcript_path=str(agent),
+             agent_id=agent.stem.removeprefix("agent-"))
+    fire(session, "Stop", times)
+
+
+def _cut(content: bytes, step: int, chunks: int) -> int:
+    """A position near step/chunks of the content that is never at a line boundary."""
+    if step >= chunks:
+        return len(content)
+    position = len(content) * step // chunks
+    while 0 < position < len(content) and content[position - 1:position] == b"\n":
+        position += 1
+    return position
+
+
+def session_totals(repo: Path) -> dict[str, dict[str, int]]:
+    data = json.loads(tokentag("report", "--by", "session", "--json", cwd=repo).stdout)
+    return {row["key"]: row["tokens"] for row in data["rows"]}

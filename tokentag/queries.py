@@ -1,0 +1,84 @@
+"""Library API behind `status` and `log`: what the ledger holds, read from its index."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokentag.errors import TokentagError
+from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.index import Index
+from tokentag.report import Filters
+from tokentag.store import Store
+from tokentag.usage import USAGE_FIELDS
+
+
+def current_worktree(path: str | None = None) -> Worktree:
+    worktree = find_worktree(path or os.getcwd())
+    if worktree is None:
+        raise TokentagError("not inside a git repository (run tokentag from your project)")
+    return worktree
+
+
+@dataclass(frozen=True)
+class Status:
+    ledger: Path
+    requests: int
+    pending: int
+    sessions: int
+    commits: int
+    last_capture: str | None
+    invalid_lines: int
+    logged_failures: int
+    last_failure: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ledger": str(self.ledger), "requests": self.requests, "pending": self.pending,
+                "sessions": self.sessions, "commits": self.commits,
+                "last_capture": self.last_capture, "invalid_lines": self.invalid_lines,
+                "logged_failures": self.logged_failures, "last_failure": self.last_failure}
+
+
+def status(store: Store) -> Status:
+    with store.reading() as index:
+        counts = index.query(
+            "SELECT count(*) AS n, sum(commit_id IS NULL) AS pending, "
+            "count(DISTINCT session_id) AS sessions, count(DISTINCT commit_id) AS commits, "
+            "max(captured_at) AS last FROM requests")[0]
+        invalid = int(index.meta("invalid_lines", "0"))
+    failures = _log_lines(store.log_path)
+    return Status(store.ledger_path, counts["n"], counts["pending"] or 0, counts["sessions"],
+                  counts["commits"], counts["last"], invalid, len(failures),
+                  failures[-1] if failures else None)
+
+
+def _log_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    return [line for line in text.splitlines() if line and not line.startswith(" ")]
+
+
+def requests_log(index: Index, filters: Filters, limit: int | None) -> list[dict[str, Any]]:
+    """Requests newest first, as plain dicts (the `log --json` rows)."""
+    where, params = filters.where()
+    sql = (f"SELECT key, ts, session_id, agent_id, model, branch, worktree, commit_id, "
+           f"attribution, via, {','.join(USAGE_FIELDS)} FROM requests{where} "
+           f"ORDER BY ts DESC, seq DESC")
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [_log_row(row) for row in index.query(sql, params)]
+
+
+def _log_row(row: Any) -> dict[str, Any]:
+    tokens = {f: row[f] for f in ("input", "output", "cache_creation", "cache_read")}
+    tokens["total"] = sum(tokens.values())
+    return {"request": row["key"], "timestamp": row["ts"], "session": row["session_id"],
+            "agent": row["agent_id"], "model": row["model"], "branch": row["branch"],
+            "worktree": row["worktree"], "commit": row["commit_id"],
+            "attribution": row["attribution"], "via": row["via"], "tokens": tokens,
+            "cache_creation_5m": row["cache_creation_5m"],
+            "cache_creation_1h": row["cache_creation_1h"]}
