@@ -130,9 +130,8 @@ class Index:
 
     def _apply_request(self, record: Record, seq: int) -> None:
         if not self._raise_usage(record):
-            values = [seq if c == "seq" else record.get(c) for c in _REQUEST_COLUMNS]
-            values = [int(v) if c in USAGE_FIELDS else v
-                      for c, v in zip(_REQUEST_COLUMNS, values, strict=True)]
+            values = [seq if c == "seq" else int(record.get(c) or 0) if c in USAGE_FIELDS
+                      else record.get(c) for c in _REQUEST_COLUMNS]
             self.db.execute(f"INSERT INTO requests ({','.join(_REQUEST_COLUMNS)}) VALUES "
                             f"({','.join('?' * len(_REQUEST_COLUMNS))})", values)
 

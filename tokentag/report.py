@@ -1,6 +1,6 @@
 """Totals over the index: by session, model, branch, period or commit, with costs.
 
-Costs are computed per group of requests that share model, day and context tier:
+Costs are computed per group of requests that share model, day and prompt-size band:
 within such a group every request has the same per-token prices, so pricing the
 group's sums equals summing the requests' prices, and a report over a million
 requests costs one price lookup per group instead of a million.
@@ -18,7 +18,10 @@ from tokentag.errors import TokentagError
 from tokentag.index import Index
 from tokentag.usage import USAGE_FIELDS, Usage
 
-LONG_CONTEXT_THRESHOLD = 200_000
+# Prompt sizes where price tables start a tier (Anthropic's long context at 200k; some
+# tables also tier at 100k). Requests are grouped by band so each group sits in one tier.
+_PROMPT = "(input + cache_creation + cache_read)"
+_BAND = f"(CASE WHEN {_PROMPT} > 200000 THEN 2 WHEN {_PROMPT} > 100000 THEN 1 ELSE 0 END)"
 
 GROUP_KEYS: dict[str, str] = {
     "session": "session_id",
@@ -125,8 +128,8 @@ def grouped_totals(index: Index, by: str, filters: Filters = Filters(),
     sums = ", ".join(f"sum({f})" for f in USAGE_FIELDS)
     rows = index.query(
         f"SELECT {GROUP_KEYS[by]} AS k, model, substr(ts, 1, 10) AS day, "
-        f"(input + cache_creation + cache_read > {LONG_CONTEXT_THRESHOLD}) AS long, "
-        f"count(*) AS n, {sums} FROM requests{where} GROUP BY k, model, day, long", params)
+        f"{_BAND} AS band, max({_PROMPT}) AS prompt, "
+        f"count(*) AS n, {sums} FROM requests{where} GROUP BY k, model, day, band", params)
     groups: dict[str, Totals] = {}
     for row in rows:
         groups.setdefault(str(row["k"]), Totals()).add(_priced(row, prices))
@@ -145,7 +148,7 @@ def _priced(row: Any, prices: Mapping[str, Any] | None) -> Totals:
 
     usage = Usage(*(int(row[f"sum({f})"]) for f in USAGE_FIELDS))
     when = _day_noon(row["day"])
-    cost = pricing.price_group(row["model"], when, usage, bool(row["long"]), prices)
+    cost = pricing.price_group(row["model"], when, usage, int(row["prompt"]), prices)
     if cost is None:
         return Totals(usage, row["n"], Decimal(0), row["n"], {row["model"]})
     return Totals(usage, row["n"], cost)
