@@ -74,9 +74,9 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     return result
 
 
-def log_failure(home: Worktree | None, error: BaseException) -> None:
+def log_failure(home: Worktree | None, error: BaseException, where: str = "hook") -> None:
     """One line per failure in the repository's tokentag dir (or the user's state dir)."""
-    line = f"{now_iso()} hook {type(error).__name__}: {_one_line(error)}\n"
+    line = f"{now_iso()} {where} {type(error).__name__}: {_one_line(error)}\n"
     if not isinstance(error, (PayloadError, OSError)):
         line += "".join("  " + t for t in traceback.format_exception(error)[-3:])
     for directory in _log_dirs(home):

@@ -19,6 +19,11 @@ from tokentag.ledger import SCHEMA_VERSION, Record, read_records
 from tokentag.usage import USAGE_FIELDS, Usage
 
 INDEX_NAME = "index.sqlite"
+# A request's whole prompt, and its band: price tables start tiers at these prompt sizes
+# (Anthropic's long context at 200k; some tables also at 100k), so requests grouped by
+# model, day and band all pay the same per-token prices.
+PROMPT_SQL = "(input + cache_creation + cache_read)"
+BAND_SQL = f"(CASE WHEN {PROMPT_SQL} > 200000 THEN 2 WHEN {PROMPT_SQL} > 100000 THEN 1 ELSE 0 END)"
 INDEX_VERSION = 1
 
 _SCHEMA = """

@@ -15,13 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from tokentag.errors import TokentagError
-from tokentag.index import Index
+from tokentag.index import BAND_SQL, PROMPT_SQL, Index
 from tokentag.usage import USAGE_FIELDS, Usage
-
-# Prompt sizes where price tables start a tier (Anthropic's long context at 200k; some
-# tables also tier at 100k). Requests are grouped by band so each group sits in one tier.
-_PROMPT = "(input + cache_creation + cache_read)"
-_BAND = f"(CASE WHEN {_PROMPT} > 200000 THEN 2 WHEN {_PROMPT} > 100000 THEN 1 ELSE 0 END)"
 
 GROUP_KEYS: dict[str, str] = {
     "session": "session_id",
@@ -128,7 +123,7 @@ def grouped_totals(index: Index, by: str, filters: Filters = Filters(),
     sums = ", ".join(f"sum({f})" for f in USAGE_FIELDS)
     rows = index.query(
         f"SELECT {GROUP_KEYS[by]} AS k, model, substr(ts, 1, 10) AS day, "
-        f"{_BAND} AS band, max({_PROMPT}) AS prompt, "
+        f"{BAND_SQL} AS band, max({PROMPT_SQL}) AS prompt, "
         f"count(*) AS n, {sums} FROM requests{where} GROUP BY k, model, day, band", params)
     groups: dict[str, Totals] = {}
     for row in rows:

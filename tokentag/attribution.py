@@ -1,0 +1,167 @@
+"""Tie captured requests to commits: post-commit, post-merge and post-rewrite.
+
+Rule: a request belongs to the first commit made in the same worktree after the
+request's first line appeared in its transcript. A commit therefore first flushes
+every transcript that may hold usage for its worktree (the agent's own `git commit`
+runs mid-turn, before any hook fires), then takes the worktree's pending requests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokentag import claude_dirs, gitcmd, notes, transcript
+from tokentag.capture import CaptureResult, capture_file, now_iso
+from tokentag.gitdirs import Worktree
+from tokentag.index import Index
+from tokentag.ledger import SCHEMA_VERSION
+from tokentag.store import Store
+
+
+def flush(worktree: Worktree) -> CaptureResult:
+    """Catch up on every transcript that grew: known ones and new ones in the project dir."""
+    store = Store.of(worktree)
+    with store.reading() as index:
+        paths = _grown_known_transcripts(index)
+        since_ns = int(index.meta("last_flush_ns", "0")) or None
+    paths.update(_new_project_transcripts(worktree, since_ns, paths))
+    result = CaptureResult()
+    for path in sorted(paths):
+        try:
+            result += capture_file(path, worktree)
+        except FileNotFoundError:
+            continue  # Claude Code prunes old transcripts; the ledger already has them
+    with store.writing() as writer:
+        writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_flush_ns', ?)",
+                                (str(_now_ns()),))
+    return result
+
+
+def _now_ns() -> int:
+    import time
+
+    return time.time_ns()
+
+
+def _grown_known_transcripts(index: Index) -> set[Path]:
+    grown: set[Path] = set()
+    offsets = {row["path"]: row["offset"] for row in index.query("SELECT * FROM cursors")}
+    for path, offset in offsets.items():
+        if _size(path) > offset:
+            grown.add(Path(path))
+    for row in index.query("SELECT session_id, transcript FROM sessions"):
+        for path in transcript.session_files(Path(row["transcript"]), row["session_id"]):
+            if str(path) not in offsets and _size(path) > 0:
+                grown.add(path)
+    return grown
+
+
+def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
+                             known: set[Path]) -> set[Path]:
+    """Transcripts of this worktree's project dir changed since the last flush: sessions
+    whose hooks did not run. Before the first flush there is no "since": older history
+    is for `tokentag import`, not for the first commit after install."""
+    if since_ns is None:
+        return set()
+    found: set[Path] = set()
+    for directory in claude_dirs.project_dirs(worktree.top):
+        for main in directory.glob("*.jsonl"):
+            for path in transcript.session_files(main, main.stem):
+                if path not in known and _mtime_ns(path) > since_ns:
+                    found.add(path)
+    return found
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") -> list[str]:
+    """Give the worktree's pending requests to `commit` and write its note."""
+    store = Store.of(worktree)
+    with store.writing() as writer:
+        keys = [row["key"] for row in writer.index.query(
+            "SELECT key FROM requests WHERE commit_id IS NULL AND worktree=? ORDER BY seq",
+            (str(worktree.top),))]
+        if keys:
+            writer.write([{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+                           "worktree": str(worktree.top), "keys": keys, "how": how,
+                           "at": now_iso()}])
+        note = notes.note_for(writer.index, commit)
+    if note is not None:
+        notes.write_note(worktree.top, commit, note)
+    return keys
+
+
+def is_attributed(worktree: Worktree, commit: str) -> bool:
+    with Store.of(worktree).reading() as index:
+        return bool(index.query("SELECT 1 FROM commits WHERE commit_id=?", (commit,)))
+
+
+def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
+    """Move attribution from rewritten commits to their replacements and fix their notes.
+
+    Git copies notes across rewrites (notes.rewriteRef), but concatenates them when a
+    squash folds several commits into one; the note is rewritten from the index.
+    """
+    pairs = [(old, new) for old, new in pairs if old != new]
+    if not pairs:
+        return
+    store = Store.of(worktree)
+    with store.writing() as writer:
+        writer.write([{"v": SCHEMA_VERSION, "kind": "rewrite", "type": kind,
+                       "pairs": [list(p) for p in pairs], "at": now_iso()}])
+        new_commits = dict.fromkeys(new for _, new in pairs)
+        fresh = {new: notes.note_for(writer.index, new) for new in new_commits}
+    for new, note in fresh.items():
+        if note is not None:
+            notes.write_note(worktree.top, new, note)
+
+
+def head_commit(worktree: Worktree) -> str:
+    return gitcmd.run(worktree.top, "rev-parse", "HEAD")
+
+
+def parent_count(worktree: Worktree, commit: str) -> int:
+    return len(gitcmd.run(worktree.top, "rev-list", "--parents", "-n", "1", commit).split()) - 1
+
+
+def read_rewrite_pairs(text: str) -> list[tuple[str, str]]:
+    """post-rewrite's stdin: `<old> <new> [<extra>]` per line."""
+    pairs = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2:
+            pairs.append((fields[0], fields[1]))
+    return pairs
+
+
+def on_post_commit(worktree: Worktree) -> None:
+    flush(worktree)
+    attribute_pending(worktree, head_commit(worktree))
+
+
+def on_post_merge(worktree: Worktree) -> None:
+    """A merge that made a commit is a commit; a fast-forward made none."""
+    commit = head_commit(worktree)
+    if parent_count(worktree, commit) > 1 and not is_attributed(worktree, commit):
+        on_post_commit(worktree)
+
+
+def on_post_rewrite(worktree: Worktree, kind: str, stdin_text: str) -> None:
+    follow_rewrites(worktree, kind, read_rewrite_pairs(stdin_text))
+    if kind == "amend":  # the amended commit also takes what was spent since the original
+        flush(worktree)
+        attribute_pending(worktree, head_commit(worktree))

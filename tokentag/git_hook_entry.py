@@ -1,0 +1,39 @@
+"""`tokentag git-hook NAME [ARGS]`: what the installed git hooks call.
+
+A git hook must never make a git command fail: every failure is logged to the
+repository's tokentag log and the exit status is 0. Standard library only, because it
+runs on every commit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tokentag import attribution
+from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.hook import log_failure
+
+
+def run(args: list[str]) -> int:
+    worktree: Worktree | None = None
+    try:
+        worktree = find_worktree(os.getcwd())
+        if worktree is None or not args:
+            return 0
+        dispatch(worktree, args[0], args[1:])
+    except Exception as error:  # noqa: BLE001 - git must go on whatever happens here
+        log_failure(worktree, error, where=f"git-hook {args[0] if args else ''}".strip())
+    return 0
+
+
+def dispatch(worktree: Worktree, name: str, args: list[str]) -> None:
+    if name == "post-commit":
+        attribution.on_post_commit(worktree)
+    elif name == "post-merge":
+        attribution.on_post_merge(worktree)
+    elif name == "post-rewrite":
+        kind = args[0] if args else "rebase"
+        attribution.on_post_rewrite(worktree, kind, sys.stdin.read())
+    elif name == "pre-push":
+        sys.stdin.read()  # pushing notes alongside is opt-in and handled by `tokentag sync`

@@ -1,0 +1,46 @@
+#!/bin/sh
+# tokentag-managed-hook v1
+# Written by `tokentag install` and removed by `tokentag uninstall`; edits here are lost.
+# Dispatch only: the work happens in `tokentag git-hook`, which must never fail git.
+# A hook that was here before is kept as "<this file>.tokentag-chained" and run first.
+tokentag_hook=@HOOK@
+tokentag_python=@PYTHON@
+tokentag_chained="$0.tokentag-chained"
+
+# Read stdin once, because post-rewrite and pre-push lines must reach both the chained hook
+# and tokentag. The "." keeps trailing newlines. A terminal means a manual run: no input.
+tokentag_input=
+if [ ! -t 0 ]; then
+    tokentag_input=$(cat; echo .)
+    tokentag_input=${tokentag_input%.}
+fi
+
+# The chained hook's exit code becomes ours (pre-push uses it to block a push). A plain sh
+# script is sourced in a subshell so its "$0" stays this path: hook managers such as husky
+# find their helper scripts and the hook name from "$0".
+tokentag_status=0
+if [ -x "$tokentag_chained" ]; then
+    tokentag_shebang=
+    IFS= read -r tokentag_shebang < "$tokentag_chained"
+    case $tokentag_shebang in
+        '#!/bin/sh' | '#!/usr/bin/env sh')
+            printf '%s' "$tokentag_input" | ( . "$tokentag_chained" ) ;;
+        *)
+            printf '%s' "$tokentag_input" | "$tokentag_chained" "$@" ;;
+    esac
+    tokentag_status=$?
+fi
+
+# A blocked push sends nothing, so tokentag has nothing to do after a failed pre-push.
+if [ "$tokentag_status" -ne 0 ] && [ "$tokentag_hook" = pre-push ]; then
+    exit "$tokentag_status"
+fi
+
+# Prefer the interpreter tokentag was installed with; fall back to PATH; else do nothing.
+if [ -f "$tokentag_python" ] && [ -x "$tokentag_python" ]; then
+    printf '%s' "$tokentag_input" |
+        "$tokentag_python" -m tokentag git-hook "$tokentag_hook" "$@" || true
+elif command -v tokentag >/dev/null 2>&1; then
+    printf '%s' "$tokentag_input" | tokentag git-hook "$tokentag_hook" "$@" || true
+fi
+exit "$tokentag_status"

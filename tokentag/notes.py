@@ -1,0 +1,84 @@
+"""Per-commit totals in git notes (`refs/notes/tokentag`), so the figures travel with git.
+
+A note is JSON with counts only: totals by model, request and session counts, and the
+groups pricing needs (model, day, prompt band), so a clone without the ledger can
+produce the same release report and costs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tokentag import gitcmd
+from tokentag.index import BAND_SQL, PROMPT_SQL, Index
+from tokentag.ledger import SCHEMA_VERSION
+from tokentag.usage import USAGE_FIELDS
+
+NOTES_REF = "refs/notes/tokentag"
+
+
+def note_for(index: Index, commit: str) -> dict[str, Any] | None:
+    """The note body for `commit` from the index, or None if nothing is attributed to it."""
+    sums = ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
+    groups = index.query(
+        f"SELECT model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, max({PROMPT_SQL}) AS prompt, "
+        f"count(*) AS requests, {sums} FROM requests WHERE commit_id=? "
+        f"GROUP BY model, day, band ORDER BY model, day, band", (commit,))
+    if not groups:
+        return None
+    counts = index.query("SELECT count(*) AS requests, count(DISTINCT session_id) AS sessions, "
+                         "sum(attribution='inferred') AS inferred FROM requests "
+                         "WHERE commit_id=?", (commit,))[0]
+    return {"tokentag": SCHEMA_VERSION, "requests": counts["requests"],
+            "sessions": counts["sessions"], "inferred_requests": counts["inferred"] or 0,
+            "models": _by_model(groups), "groups": [dict(g) for g in groups]}
+
+
+def _by_model(groups: list[Any]) -> dict[str, dict[str, int]]:
+    models: dict[str, dict[str, int]] = {}
+    for group in groups:
+        totals = models.setdefault(group["model"], dict.fromkeys((*USAGE_FIELDS, "requests"), 0))
+        for name in (*USAGE_FIELDS, "requests"):
+            totals[name] += int(group[name])
+    return models
+
+
+def write_note(cwd: Path, commit: str, note: dict[str, Any]) -> None:
+    gitcmd.run(cwd, "notes", "--ref", NOTES_REF, "add", "-f", "-F", "-", commit,
+               stdin=json.dumps(note, sort_keys=True))
+
+
+def read_note(cwd: Path, commit: str) -> dict[str, Any] | None:
+    """The note on `commit`; notes git concatenated (a squash copies several) are summed."""
+    text = gitcmd.run(cwd, "notes", "--ref", NOTES_REF, "show", commit, check=False)
+    return parse_note(text) if text else None
+
+
+def parse_note(text: str) -> dict[str, Any] | None:
+    decoder = json.JSONDecoder()
+    parts: list[dict[str, Any]] = []
+    position = 0
+    while position < len(text):
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            break
+        try:
+            part, position = decoder.raw_decode(text, position)
+        except ValueError:
+            break
+        if isinstance(part, dict) and "groups" in part:
+            parts.append(part)
+    return _merge(parts) if parts else None
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(parts) == 1:
+        return parts[0]
+    groups = [g for part in parts for g in part["groups"]]
+    return {"tokentag": SCHEMA_VERSION, "requests": sum(p["requests"] for p in parts),
+            "sessions": sum(p["sessions"] for p in parts),
+            "inferred_requests": sum(p.get("inferred_requests", 0) for p in parts),
+            "models": _by_model(groups), "groups": groups}
