@@ -71,9 +71,13 @@ def all_sessions(tmp: Path, config_dir: Path) -> list[Session]:
     return sessions
 
 
+def payload_for(session_id: str, transcript: Path, cwd: Path, event: str, **extra: str) -> str:
+    return json.dumps({"session_id": session_id, "transcript_path": str(transcript),
+                       "cwd": str(cwd), "hook_event_name": event, **extra})
+
+
 def payload(session: Session, event: str, **extra: str) -> str:
-    return json.dumps({"session_id": session.session_id, "transcript_path": str(session.main),
-                       "cwd": str(session.repo), "hook_event_name": event, **extra})
+    return payload_for(session.session_id, session.main, session.repo, event, **extra)
 
 
 def fire(session: Session, event: str, times: int = 1, **extra: str) -> None:

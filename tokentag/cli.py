@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from tokentag import __version__, queries, report
+from tokentag.commits import Totals
 from tokentag.errors import TokentagError
 from tokentag.store import Store
 
@@ -69,6 +70,68 @@ def hook() -> int:
     return hook_module.run()
 
 
+@cli.command("git-hook", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def git_hook(args: tuple[str, ...]) -> int:
+    """What the installed git hooks call (post-commit, post-merge, post-rewrite, pre-push)."""
+    from tokentag import git_hook_entry
+
+    return git_hook_entry.run(list(args))
+
+
+_SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"]),
+                      default="user", show_default=True,
+                      help="Claude settings file: ~/.claude (every session), .claude/settings"
+                           ".json (committed) or .claude/settings.local.json (yours only).")
+
+
+@cli.command("install")
+@_SCOPE
+@click.option("--pre-push", is_flag=True, help="Also push tokentag notes along with branches.")
+def install_command(scope: str, pre_push: bool) -> int:
+    """Install the git hooks here and register the Claude Code hooks."""
+    from tokentag import install
+
+    for line in install.install(queries.current_worktree(), scope, pre_push):
+        click.echo(line)
+    return 0
+
+
+@cli.command("uninstall")
+@_SCOPE
+def uninstall_command(scope: str) -> int:
+    """Remove exactly what install added. The ledger and notes are kept."""
+    from tokentag import install
+
+    for line in install.uninstall(queries.current_worktree(), scope):
+        click.echo(line)
+    return 0
+
+
+@cli.command()
+@click.argument("commit", default="HEAD")
+@click.option("--json", "as_json", is_flag=True)
+def show(commit: str, as_json: bool) -> int:
+    """Tokens and cost of one commit, by model."""
+    result = queries.show_commit(queries.current_worktree(), commit)
+    if as_json:
+        _dump(result)
+        return 0
+    click.echo(f"commit {result['commit']} ({result['source']})")
+    click.echo(f"{result['requests']} requests, {result['sessions']} sessions")
+    by_model = {row["model"]: row for row in result["by_model"]}
+    for model, row in by_model.items():
+        t = row["tokens"]
+        cost = "unpriced" if row["cost_usd"] is None else f"${row['cost_usd']:,.4f}"
+        click.echo(f"  {model:<32} in {t['input']:>8,} out {t['output']:>8,} "
+                   f"cache write {t['cache_creation']:>10,} cache read {t['cache_read']:>12,}"
+                   f"  {cost}")
+    total = result["tokens"]
+    cost = "unpriced" if result["cost_usd"] is None else f"${result['cost_usd']:,.4f}"
+    click.echo(f"  {'total':<32} {total['total']:,} tokens  {cost}")
+    return 0
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> int:
@@ -118,7 +181,7 @@ def report_command(by: str, since: str | None, until: str | None, as_json: bool)
     return 0
 
 
-def _print_table(by: str, groups: dict[str, report.Totals], totals: report.Totals) -> None:
+def _print_table(by: str, groups: dict[str, Totals], totals: Totals) -> None:
     header = f"{by:<40} {'requests':>8} {'input':>10} {'output':>10} {'cache write':>12} " \
              f"{'cache read':>12} {'total':>12} {'cost':>10}"
     click.echo(header)

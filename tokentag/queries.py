@@ -82,3 +82,24 @@ def _log_row(row: Any) -> dict[str, Any]:
             "attribution": row["attribution"], "via": row["via"], "tokens": tokens,
             "cache_creation_5m": row["cache_creation_5m"],
             "cache_creation_1h": row["cache_creation_1h"]}
+
+
+def show_commit(worktree: Worktree, ref: str) -> dict[str, Any]:
+    """One commit's totals by model: from the ledger, else from its git note."""
+    from tokentag import commits, gitcmd, notes
+
+    sha = gitcmd.resolve_commit(worktree.top, ref)
+    with Store.of(worktree).reading() as index:
+        groups = commits.index_groups(index, [sha]).get(sha)
+        sessions = index.query("SELECT count(DISTINCT session_id) AS n FROM requests "
+                               "WHERE commit_id=?", (sha,))[0]["n"]
+    source = "ledger"
+    if groups is None:
+        note = notes.read_note(worktree.top, sha)
+        groups = [commits.group_from_row(g) for g in note["groups"]] if note else []
+        sessions = note["sessions"] if note else 0
+        source = "git note" if note else "nothing recorded"
+    by_model = commits.totals_by_model(groups)
+    total = commits.overall(by_model.values())
+    return {"commit": sha, "source": source, "sessions": sessions, **total.as_json(),
+            "by_model": [{"model": m, **t.as_json()} for m, t in by_model.items()]}

@@ -9,14 +9,15 @@ requests costs one price lookup per group instead of a million.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
+from tokentag import commits
+from tokentag.commits import Totals
 from tokentag.errors import TokentagError
 from tokentag.index import BAND_SQL, PROMPT_SQL, Index
-from tokentag.usage import USAGE_FIELDS, Usage
+from tokentag.usage import USAGE_FIELDS
 
 GROUP_KEYS: dict[str, str] = {
     "session": "session_id",
@@ -28,39 +29,6 @@ GROUP_KEYS: dict[str, str] = {
     "commit": "coalesce(commit_id, '(pending)')",
     "agent": "coalesce(agent_id, '(main)')",
 }
-
-
-@dataclass
-class Totals:
-    """Tokens, requests and cost of a set of requests. `cost` covers priced requests only."""
-
-    usage: Usage = field(default_factory=Usage)
-    requests: int = 0
-    cost: Decimal = Decimal(0)
-    unpriced_requests: int = 0
-    unpriced_models: set[str] = field(default_factory=set)
-
-    def add(self, other: Totals) -> None:
-        self.usage += other.usage
-        self.requests += other.requests
-        self.cost += other.cost
-        self.unpriced_requests += other.unpriced_requests
-        self.unpriced_models |= other.unpriced_models
-
-    @property
-    def cost_usd(self) -> float | None:
-        """None when nothing could be priced: unknown is not zero."""
-        if self.requests and self.unpriced_requests == self.requests:
-            return None
-        return float(round(self.cost, 6))
-
-    def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"tokens": self.usage.as_totals(), "cost_usd": self.cost_usd,
-                                "requests": self.requests}
-        if self.unpriced_requests:
-            data["unpriced_requests"] = self.unpriced_requests
-            data["unpriced_models"] = sorted(self.unpriced_models)
-        return data
 
 
 @dataclass(frozen=True)
@@ -120,37 +88,18 @@ def grouped_totals(index: Index, by: str, filters: Filters = Filters(),
     if by not in GROUP_KEYS:
         raise TokentagError(f"cannot group by {by!r}; choose one of {', '.join(GROUP_KEYS)}")
     where, params = filters.where()
-    sums = ", ".join(f"sum({f})" for f in USAGE_FIELDS)
+    sums = ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
     rows = index.query(
         f"SELECT {GROUP_KEYS[by]} AS k, model, substr(ts, 1, 10) AS day, "
         f"{BAND_SQL} AS band, max({PROMPT_SQL}) AS prompt, "
-        f"count(*) AS n, {sums} FROM requests{where} GROUP BY k, model, day, band", params)
+        f"count(*) AS requests, {sums} FROM requests{where} GROUP BY k, model, day, band",
+        params)
     groups: dict[str, Totals] = {}
     for row in rows:
-        groups.setdefault(str(row["k"]), Totals()).add(_priced(row, prices))
+        group = commits.group_from_row(row)
+        groups.setdefault(str(row["k"]), Totals.empty()).add(commits.priced(group, prices))
     return dict(sorted(groups.items(), key=lambda kv: (-kv[1].usage.total, kv[0])))
 
 
 def overall(groups: Mapping[str, Totals]) -> Totals:
-    total = Totals()
-    for totals in groups.values():
-        total.add(totals)
-    return total
-
-
-def _priced(row: Any, prices: Mapping[str, Any] | None) -> Totals:
-    from tokentag import pricing  # genai-prices loads its tables lazily; keep it off the hook
-
-    usage = Usage(*(int(row[f"sum({f})"]) for f in USAGE_FIELDS))
-    when = _day_noon(row["day"])
-    cost = pricing.price_group(row["model"], when, usage, int(row["prompt"]), prices)
-    if cost is None:
-        return Totals(usage, row["n"], Decimal(0), row["n"], {row["model"]})
-    return Totals(usage, row["n"], cost)
-
-
-def _day_noon(day: str) -> datetime:
-    try:
-        return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
-    except ValueError:
-        return datetime.now(UTC)
+    return commits.overall(groups.values())

@@ -1,0 +1,129 @@
+"""Per-commit totals: from the local ledger when it knows the commit, else from its note.
+
+Both sources reduce to the same price groups (model, day, prompt band, summed counts),
+so a teammate's commit known only through its note is priced exactly as the ledger
+would price it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from tokentag import notes
+from tokentag.index import BAND_SQL, PROMPT_SQL, Index
+from tokentag.usage import USAGE_FIELDS, Usage
+
+
+@dataclass(frozen=True)
+class PriceGroup:
+    """Requests of one model on one day in one prompt band: one price lookup prices all."""
+
+    model: str
+    day: str
+    prompt: int
+    requests: int
+    usage: Usage
+
+
+@dataclass
+class Totals:
+    """Tokens, requests and cost of a set of requests. `cost` covers priced requests only."""
+
+    usage: Usage
+    requests: int = 0
+    cost: Decimal = Decimal(0)
+    unpriced_requests: int = 0
+    unpriced_models: frozenset[str] = frozenset()
+
+    @classmethod
+    def empty(cls) -> Totals:
+        return cls(Usage())
+
+    def add(self, other: Totals) -> None:
+        self.usage += other.usage
+        self.requests += other.requests
+        self.cost += other.cost
+        self.unpriced_requests += other.unpriced_requests
+        self.unpriced_models |= other.unpriced_models
+
+    @property
+    def cost_usd(self) -> float | None:
+        """None when nothing could be priced: unknown is not zero."""
+        if self.requests and self.unpriced_requests == self.requests:
+            return None
+        return float(round(self.cost, 6))
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"tokens": self.usage.as_totals(), "cost_usd": self.cost_usd,
+                                "requests": self.requests}
+        if self.unpriced_requests:
+            data["unpriced_requests"] = self.unpriced_requests
+            data["unpriced_models"] = sorted(self.unpriced_models)
+        return data
+
+
+def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals:
+    from tokentag import pricing  # genai-prices loads its tables lazily; keep it off the hook
+
+    cost = pricing.price_group(group.model, _day_noon(group.day), group.usage, group.prompt,
+                               prices)
+    if cost is None:
+        return Totals(group.usage, group.requests, Decimal(0), group.requests,
+                      frozenset({group.model}))
+    return Totals(group.usage, group.requests, cost)
+
+
+def _day_noon(day: str) -> datetime:
+    try:
+        return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def group_from_row(row: Any) -> PriceGroup:
+    return PriceGroup(str(row["model"]), str(row["day"]), int(row["prompt"]),
+                      int(row["requests"]), Usage(*(int(row[f] or 0) for f in USAGE_FIELDS)))
+
+
+def index_groups(index: Index, commits: Iterable[str]) -> dict[str, list[PriceGroup]]:
+    """Price groups per commit for the commits the ledger knows."""
+    wanted = list(commits)
+    found: dict[str, list[PriceGroup]] = {}
+    sums = ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows = index.query(
+            f"SELECT commit_id, model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, "
+            f"max({PROMPT_SQL}) AS prompt, count(*) AS requests, {sums} FROM requests "
+            f"WHERE commit_id IN ({','.join('?' * len(chunk))}) "
+            f"GROUP BY commit_id, model, day, band", chunk)
+        for row in rows:
+            found.setdefault(row["commit_id"], []).append(group_from_row(row))
+    return found
+
+
+def note_groups(cwd: Path, commit: str) -> list[PriceGroup] | None:
+    note = notes.read_note(cwd, commit)
+    if note is None:
+        return None
+    return [group_from_row(g) for g in note["groups"]]
+
+
+def totals_by_model(groups: Iterable[PriceGroup],
+                    prices: Mapping[str, Any] | None = None) -> dict[str, Totals]:
+    by_model: dict[str, Totals] = {}
+    for group in groups:
+        by_model.setdefault(group.model, Totals.empty()).add(priced(group, prices))
+    return by_model
+
+
+def overall(parts: Iterable[Totals]) -> Totals:
+    total = Totals.empty()
+    for part in parts:
+        total.add(part)
+    return total
