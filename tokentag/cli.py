@@ -225,3 +225,15 @@ def log_command(session: str | None, model: str | None, branch: str | None, agen
                    f"in {t['input']:>6} out {t['output']:>6} cw {t['cache_creation']:>7} "
                    f"cr {t['cache_read']:>9}  {where}")
     return 0
+
+
+# --- release, config and tag commands (issue: Release) -------------------------------------
+
+
+# --- import command (issue: Backfill) ------------------------------------------------------
+
+
+# --- sync command (issue: Teams) -----------------------------------------------------------
+
+
+# --- doctor and demo commands (issue: Install and first run) -------------------------------
