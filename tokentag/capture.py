@@ -59,9 +59,12 @@ def capture_file(path: Path, home: Worktree, session_id: str | None = None,
                  via: str = "hook") -> CaptureResult:
     """Read what `path` gained since the home store's cursor and record its requests."""
     path = Path(os.path.realpath(path))
-    stat = path.stat()
+    stat = path.stat()  # a missing file fails here, before taking the lock
     home_store = Store.of(home)
     with home_store.writing() as writer:
+        # Again under the lock: the size taken before it can be older than a cursor another
+        # hook moved meanwhile, which would look like a truncated file and re-read it whole.
+        stat = path.stat()
         offset = _start_offset(writer, path, stat.st_size)
         if offset == stat.st_size:
             return CaptureResult()

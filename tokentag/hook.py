@@ -35,6 +35,7 @@ def run(stdin: Any = None) -> int:
         home = find_worktree(payload["cwd"])
         if home is None:
             raise PayloadError(f"cwd is outside any git repository: {payload['cwd']}")
+        _require_text(payload, "transcript_path")  # checked after cwd: log to its repository
         catch_up_session(payload, home)
     except Exception as error:  # noqa: BLE001 - the hook must never fail Claude Code
         log_failure(home, error)
@@ -48,10 +49,13 @@ def parse_payload(raw: bytes) -> dict[str, Any]:
         raise PayloadError(f"payload is not JSON: {error}") from None
     if not isinstance(payload, dict):
         raise PayloadError("payload is not a JSON object")
-    for name in ("transcript_path", "cwd"):
-        if not isinstance(payload.get(name), str) or not payload[name]:
-            raise PayloadError(f"payload has no {name}")
+    _require_text(payload, "cwd")
     return payload
+
+
+def _require_text(payload: dict[str, Any], name: str) -> None:
+    if not isinstance(payload.get(name), str) or not payload[name]:
+        raise PayloadError(f"payload has no {name}")
 
 
 def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:

@@ -1,0 +1,754 @@
+"""Capture under stress: concurrent and killed hooks, bad input, torn ledgers, routing,
+what the ledger may hold, and whether the commands that read it agree with each other.
+
+Everything goes through real `tokentag` subprocesses fed the real transcripts in
+../shared/transcripts (copied into temporary dirs by tests/replay.py), except the
+reader unit tests, which call the ledger and index directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from tests import replay
+from tests.conftest import git, tokentag
+from tests.session_writer import requests_in, totals
+from tokentag import capture, ledger, models
+from tokentag.gitdirs import find_worktree
+from tokentag.index import Index
+from tokentag.store import Store
+from tokentag.usage import USAGE_FIELDS
+
+EXE = Path(sys.executable).with_name("tokentag")
+BIG_PROJECT = "-home-USER-projects-spotter-worktrees-spotter-dov"
+BIG_SESSION = "4d5611e5-241a-462a-8d15-5122611a9569"
+MARCO = "-home-marco-projects-spotter"
+SMALL_SESSION = "d6e0bada-1959-4eec-a9d2-0bfade768d8f"
+ROUTED_SESSION = "491e126e-1e71-469c-ade2-fcc8af567c74"
+EVENTS = ("PostToolUse", "Stop", "SubagentStop", "UserPromptSubmit", "PreCompact",
+          "SessionStart", "PostToolUse", "Stop")
+TOKEN_FIELDS = ("input", "output", "cache_creation", "cache_read", "total")
+LOG_LINE = re.compile(r"^\S+Z hook [A-Za-z]+Error: \S.*$")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    return Path(os.environ["CLAUDE_CONFIG_DIR"])
+
+
+def tokentag_dir(repo: Path) -> Path:
+    return repo / ".git" / "tokentag"
+
+
+def ledger_file(repo: Path) -> Path:
+    return tokentag_dir(repo) / ledger.LEDGER_NAME
+
+
+def ledger_lines(repo: Path) -> list[bytes]:
+    return ledger_file(repo).read_bytes().splitlines()
+
+
+def parsed_records(repo: Path) -> list[dict[str, Any]]:
+    """Every line of the ledger that is a JSON object; torn and garbage lines left out."""
+    found = []
+    for line in ledger_lines(repo):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def request_keys(repo: Path) -> Counter[str]:
+    return Counter(r["key"] for r in parsed_records(repo) if r.get("kind") == "request")
+
+
+def unparsable_lines(repo: Path) -> int:
+    """Complete lines (newline-ended) that are not JSON; a torn tail is not a line yet."""
+    complete = ledger_file(repo).read_bytes().split(b"\n")[:-1]
+    return sum(1 for line in complete if not _is_json(line))
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def cli_json(repo: Path, *args: str) -> Any:
+    result = tokentag(*args, "--json", cwd=repo)
+    assert result.stderr == ""
+    return json.loads(result.stdout)
+
+
+def status(repo: Path) -> dict[str, Any]:
+    data: dict[str, Any] = cli_json(repo, "status")
+    return data
+
+
+def all_totals(sessions: list[replay.Session]) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {}
+    for repo in {s.repo for s in sessions}:
+        found.update(replay.session_totals(repo))
+    return found
+
+
+def expected_for(sessions: list[replay.Session]) -> dict[str, dict[str, int]]:
+    expected = replay.expected_sessions()
+    return {s.session_id: expected[s.session_id] for s in sessions}
+
+
+def keys_in(session: replay.Session) -> set[str]:
+    """Request keys of a session, counted independently of tokentag's own parser."""
+    keys: set[str] = set()
+    for content in session.files.values():
+        keys |= set(requests_in(content))
+    return keys
+
+
+def grow(session: replay.Session, step: int, steps: int) -> None:
+    """Append to every file of the session up to about step/steps of it, cut mid-line."""
+    for path, content in session.files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        have = path.stat().st_size if path.exists() else 0
+        end = _mid_line(content, step, steps)
+        if end > have:
+            with path.open("ab") as handle:
+                handle.write(content[have:end])
+
+
+def _mid_line(content: bytes, step: int, steps: int) -> int:
+    if step >= steps:
+        return len(content)
+    position = len(content) * step // steps
+    while 0 < position < len(content) and content[position - 1:position] == b"\n":
+        position += 1
+    return position
+
+
+def start_hook(session: replay.Session, event: str) -> subprocess.Popen[bytes]:
+    """A real `tokentag hook` process, its payload already written and stdin closed."""
+    extra: dict[str, str] = {}
+    if event == "SubagentStop" and session.agent_files:
+        agent = session.agent_files[0]
+        extra = {"agent_transcript_path": str(agent),
+                 "agent_id": agent.stem.removeprefix("agent-")}
+    elif event == "PostToolUse":
+        extra = {"tool_name": "Bash", "tool_use_id": "toolu_robustness"}
+    read_end, write_end = os.pipe()  # the payload fits the pipe's buffer: no blocking
+    os.write(write_end, replay.payload(session, event, **extra).encode())
+    os.close(write_end)
+    try:
+        return subprocess.Popen([str(EXE), "hook"], cwd=session.repo, stdin=read_end,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        os.close(read_end)
+
+
+def finish_quietly(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Every hook exits 0 and says nothing, on stdout or stderr."""
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert (process.returncode, out, err) == (0, b"", b"")
+
+
+def hook_once(cwd: Path, body: str | bytes) -> subprocess.CompletedProcess[bytes]:
+    raw = body.encode() if isinstance(body, str) else body
+    return subprocess.run([str(EXE), "hook"], cwd=cwd, input=raw, capture_output=True,
+                          check=False, timeout=60)
+
+
+def delete_index(repo: Path) -> None:
+    for path in tokentag_dir(repo).glob("index.sqlite*"):
+        path.unlink()
+
+
+# --- exactly once, whatever runs at the same time ---------------------------------------
+
+
+def test_eight_concurrent_hooks_per_session_count_every_request_once(tmp_path: Path) -> None:
+    sessions = replay.all_sessions(tmp_path, config_dir())
+    steps = 3
+    for step in range(1, steps + 1):
+        for session in sessions:
+            # Half of the round's hooks start, the file grows under them, then the rest.
+            grow(session, 2 * step - 1, 2 * steps)
+            first = [start_hook(session, event) for event in EVENTS[:4]]
+            grow(session, 2 * step, 2 * steps)
+            finish_quietly(first + [start_hook(session, event) for event in EVENTS[4:]])
+    assert all_totals(sessions) == expected_for(sessions)
+    for repo in {s.repo for s in sessions}:
+        expected_keys = set().union(*(keys_in(s) for s in sessions if s.repo == repo))
+        counted = request_keys(repo)
+        assert set(counted) == expected_keys
+        assert set(counted.values()) == {1}
+        assert status(repo)["invalid_lines"] == 0
+        assert not (tokentag_dir(repo) / "tokentag.log").exists()
+
+
+def test_sigkilled_writers_and_torn_lines_never_change_totals(tmp_path: Path) -> None:
+    repo = replay.make_repo(tmp_path / "repo")
+    session = replay.prepare(BIG_PROJECT, BIG_SESSION, repo, config_dir())
+    grow(session, 1, KILL_STEPS)
+    started = time.monotonic()
+    replay.fire(session, "PostToolUse")  # one whole run: the ledger exists, and its duration
+    stats = _kill_rounds(session, time.monotonic() - started)
+    grow(session, KILL_STEPS, KILL_STEPS)
+    replay.fire(session, "Stop")  # the catch-up, with the whole transcript there
+    before = ledger_file(repo).read_bytes()
+    replay.fire(session, "Stop")
+    assert ledger_file(repo).read_bytes() == before  # caught up: nothing left to write
+    _append_torn_record(repo, random.Random(1))  # and a torn tail that nobody ended yet
+    assert replay.session_totals(repo) == {BIG_SESSION: replay.expected_sessions()[BIG_SESSION]}
+    counted = request_keys(repo)
+    assert set(counted) == keys_in(session) and set(counted.values()) == {1}
+    stats["invalid"] = unparsable_lines(repo)
+    assert stats["killed"] >= 15 and stats["torn"] >= 3, stats
+    assert 1 <= stats["invalid"] <= stats["torn"]  # torn pieces in a row make one line
+    assert {k: status(repo)[k] for k in ("invalid_lines", "requests")} == {
+        "invalid_lines": stats["invalid"], "requests": len(counted)}
+
+
+KILL_STEPS = 60
+
+
+def _kill_rounds(session: replay.Session, run_time: float) -> Counter[str]:
+    """Grow the transcript and SIGKILL a hook at a random moment of its run, until 15
+    were killed while still running; tear the ledger's last line now and then, as a
+    writer killed inside `write` would."""
+    rng, tear = random.Random(20260212), random.Random(7)
+    repo, stats = session.repo, Counter[str]()
+    for step in range(2, KILL_STEPS):
+        if stats["killed"] >= 15:
+            break
+        grow(session, step, KILL_STEPS)
+        if rng.random() < 0.3:
+            delete_index(repo)  # the next hook re-folds the ledger and re-reads everything
+        size = ledger_file(repo).stat().st_size
+        process = start_hook(session, "PostToolUse")
+        time.sleep(rng.uniform(0.0, run_time))
+        running = process.poll() is None
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+        stats.update(rounds=1, killed=running,
+                     after_append=running and ledger_file(repo).stat().st_size > size)
+        if rng.random() < 0.4:
+            stats["torn"] += _append_torn_record(repo, tear)
+    return stats
+
+
+def _append_torn_record(repo: Path, rng: random.Random) -> int:
+    """What a writer killed mid-`write` leaves: the first part of a real record, no newline."""
+    lines = [line for line in ledger_lines(repo) if _is_json(line)]
+    if not lines:
+        return 0
+    line = rng.choice(lines)
+    with ledger_file(repo).open("ab") as handle:
+        handle.write(line[:rng.randrange(1, len(line) - 1)])
+    return 1
+
+
+def test_hook_that_waited_for_the_lock_does_not_reread_from_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rival hook moves the cursor past the size this one saw before it got the lock:
+    that is growth, not truncation, so nothing is read again from offset 0."""
+    repo = replay.make_repo(tmp_path / "repo")
+    session = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
+    grow(session, 1, 2)
+    replay.fire(session, "PostToolUse")
+    real_writing, real_read = Store.writing, capture._read_batch
+    events: list[str] = []
+
+    def rival_goes_first(store: Store) -> Any:
+        if not events:  # between this hook's start and its lock, the rival runs whole
+            events.append("rival")
+            grow(session, 2, 2)
+            replay.fire(session, "PostToolUse")
+        return real_writing(store)
+
+    def recorded_read(path: Path, offset: int, home: Any) -> Any:
+        events.append(f"read from {offset}")
+        return real_read(path, offset, home)
+
+    monkeypatch.setattr(Store, "writing", rival_goes_first)
+    monkeypatch.setattr(capture, "_read_batch", recorded_read)
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    result = capture.capture_file(session.main, worktree, session.session_id)
+    assert (events, result.lines) == (["rival"], 0)
+    assert replay.session_totals(repo) == expected_for([session])
+
+
+# --- no content in the ledger or its index -------------------------------------------------
+
+
+SAFE_TEXT = re.compile(r"[A-Za-z0-9 .,:;()\[\]{}<>=+*/_#@!?'-]{32}")
+
+
+def content_samples() -> dict[str, set[str]]:
+    """32-character pieces of text that only the transcripts' message content holds, by
+    kind of content: text, thinking, tool_use input and tool_result output."""
+    samples: dict[str, set[str]] = {"text": set(), "thinking": set(), "tool_use": set(),
+                                    "tool_result": set()}
+    skeleton: list[str] = []
+    for path in sorted(replay.PROJECTS.rglob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            entry = json.loads(line)
+            message = entry.get("message")
+            if isinstance(message, dict):
+                _collect(message.pop("content", None), "text", samples)
+            entry.pop("toolUseResult", None)  # tool output again, in another shape
+            skeleton.append(json.dumps(entry, ensure_ascii=False))
+    # Leave out anything that also occurs outside message content (ids, paths, names).
+    rest = "\n".join(skeleton)
+    return {kind: {s for s in found if s not in rest} for kind, found in samples.items()}
+
+
+def _collect(content: object, kind: str, samples: dict[str, set[str]]) -> None:
+    if isinstance(content, str):
+        match = SAFE_TEXT.search(content, len(content) // 3)
+        if match:
+            samples[kind].add(match.group())
+    elif isinstance(content, list):
+        for item in content:
+            _collect(item, kind, samples)
+    elif isinstance(content, dict):
+        _collect_block(content, kind, samples)
+
+
+def _collect_block(block: dict[str, Any], kind: str, samples: dict[str, set[str]]) -> None:
+    block_type = block.get("type")
+    if block_type == "tool_use":
+        _collect(list(_leaves(block.get("input"))), "tool_use", samples)
+    elif block_type == "tool_result":
+        _collect(block.get("content"), "tool_result", samples)
+    elif block_type == "thinking":
+        _collect(block.get("thinking"), "thinking", samples)
+    else:
+        _collect(block.get("text"), kind, samples)
+
+
+def _leaves(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+
+
+def test_no_prompt_response_or_tool_text_in_ledger_or_index(tmp_path: Path) -> None:
+    samples = content_samples()
+    assert {kind: len(found) > 3 for kind, found in samples.items()} == dict.fromkeys(
+        samples, True)
+    sessions = replay.all_sessions(tmp_path, config_dir())
+    for session in sessions:
+        replay.replay_in_chunks(session, chunks=3)
+    assert all_totals(sessions) == expected_for(sessions)
+    for repo in {s.repo for s in sessions}:
+        ledger_bytes = ledger_file(repo).read_bytes()
+        index_bytes = (tokentag_dir(repo) / "index.sqlite").read_bytes()
+        assert b'"kind":"request"' in ledger_bytes and b"claude-" in index_bytes
+        for kind, found in samples.items():
+            for sample in found:
+                encoded = sample.encode()
+                assert encoded not in ledger_bytes, (kind, sample)
+                assert encoded not in index_bytes, (kind, sample)
+
+
+# --- every record the hook and the git hooks write matches tokentag/models.py ---------------
+
+
+def test_every_record_written_validates_against_the_models(tmp_path: Path) -> None:
+    sessions = replay.all_sessions(tmp_path, config_dir())
+    for session in sessions:
+        replay.replay_in_chunks(session, chunks=5)
+    repo = sessions[0].repo
+    git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    tokentag("git-hook", "post-commit", cwd=repo)
+    old = git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "--amend", "--allow-empty", "-m", "amended")
+    tokentag("git-hook", "post-rewrite", "amend", cwd=repo,
+             stdin=f"{old} {git(repo, 'rev-parse', 'HEAD')}\n")
+    kinds: Counter[str] = Counter()
+    for repo in {s.repo for s in sessions}:
+        valid, problems = models.validate_ledger(ledger_file(repo))
+        assert problems == []
+        assert valid == len(ledger_lines(repo))
+        kinds.update(models.validate_record(r).kind for r in parsed_records(repo))
+    assert set(kinds) == {"request", "correction", "session", "attribution", "rewrite"}
+    assert kinds["request"] == sum(len(keys_in(s)) for s in sessions)
+
+
+def _a_request_record() -> dict[str, Any]:
+    return {"v": ledger.SCHEMA_VERSION, "kind": "request", "key": "msg_1/req_1",
+            "message_id": "msg_1", "request_id": "req_1", "session_id": "s", "agent_id": None,
+            "model": "claude-opus-4-6", "ts": "2026-02-10T21:11:56.906Z", "cwd": "/r",
+            "worktree": "/r", "branch": "main", "version": "2.1.38", "transcript": "/t.jsonl",
+            "captured_at": "2026-02-10T21:12:00.000Z", "via": "hook", "input": 3,
+            "output": 13, "cache_creation": 10, "cache_creation_5m": 10,
+            "cache_creation_1h": 0, "cache_read": 5}
+
+
+@pytest.mark.parametrize("change", [
+    {"output": -1}, {"output": "13"}, {"output": 13.0}, {"output": True},
+    {"text": "a prompt"}, {"v": ledger.SCHEMA_VERSION + 1}, {"kind": "note"}, {"key": 7},
+    {"key": "msg_1/req_2"}, {"agent_id": 5}, {"cwd": None},
+])
+def test_models_reject_what_no_writer_may_write(change: dict[str, Any]) -> None:
+    assert models.validate_record(_a_request_record()).kind == "request"
+    with pytest.raises(ValidationError):
+        models.validate_record({**_a_request_record(), **change})
+
+
+def test_models_count_every_usage_field_the_capture_writes() -> None:
+    counts = set(USAGE_FIELDS)
+    assert counts <= set(models.RequestRecord.model_fields)
+    assert counts <= set(models.CorrectionRecord.model_fields)
+
+
+def test_validate_ledger_reports_each_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    good = json.dumps(_a_request_record()).encode()
+    path.write_bytes(b"\n".join([good, b"{not json", b"[1]",
+                                 json.dumps({**_a_request_record(), "input": -5}).encode(),
+                                 good, good[:40]]))
+    valid, problems = models.validate_ledger(path)
+    assert valid == 2
+    assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 6"]
+    assert "torn" in problems[-1] and "input" in problems[2]
+
+
+# --- bad input inside the hook ---------------------------------------------------------------
+
+
+@pytest.fixture
+def captured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> replay.Session:
+    """A repository whose ledger holds half a session; the transcript has grown since."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "outside").mkdir()
+    repo = replay.make_repo(tmp_path / "repo")
+    session = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
+    grow(session, 1, 2)
+    replay.fire(session, "Stop")
+    grow(session, 2, 2)
+    return session
+
+
+def _bad_payloads(session: replay.Session, tmp: Path) -> dict[str, tuple[bytes, Path, str]]:
+    """name -> (stdin, the hook's working dir, where its one log line must go)."""
+    outside = tmp / "outside"
+    body = json.loads(replay.payload(session, "Stop"))
+    return {
+        "malformed JSON": (b'{"session_id": "x", "cwd": ', outside, "state"),
+        "empty stdin": (b"", outside, "state"),
+        "not UTF-8": (b"\xff\xfe{}", outside, "state"),
+        "a list": (b"[1, 2, 3]", outside, "state"),
+        "a string": (b'"Stop"', outside, "state"),
+        "no cwd": (json.dumps({**body, "cwd": None}).encode(), outside, "state"),
+        "cwd outside git": (json.dumps({**body, "cwd": str(outside)}).encode(), outside,
+                            "state"),
+        "no transcript_path": (json.dumps({k: v for k, v in body.items()
+                                           if k != "transcript_path"}).encode(),
+                               session.repo, "repo"),
+        "transcript missing": (json.dumps({**body, "transcript_path": str(
+            session.main.with_name("gone.jsonl"))}).encode(), session.repo, "repo"),
+        "transcript is a directory": (json.dumps({**body, "transcript_path": str(
+            session.main.parent)}).encode(), session.repo, "repo"),
+    }
+
+
+BAD_PAYLOADS = ["malformed JSON", "empty stdin", "not UTF-8", "a list", "a string", "no cwd",
+                "cwd outside git", "no transcript_path", "transcript missing",
+                "transcript is a directory"]
+
+
+@pytest.mark.parametrize("case", BAD_PAYLOADS)
+def test_bad_payload_exits_0_silently_and_logs_one_line(captured: replay.Session,
+                                                        tmp_path: Path, case: str) -> None:
+    stdin, cwd, where = _bad_payloads(captured, tmp_path)[case]
+    before = ledger_file(captured.repo).read_bytes()
+    result = hook_once(cwd, stdin)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    logs = {"repo": tokentag_dir(captured.repo) / "tokentag.log",
+            "state": tmp_path / "state" / "tokentag" / "tokentag.log"}
+    lines = logs[where].read_text().splitlines()
+    assert len(lines) == 1 and LOG_LINE.match(lines[0]), lines
+    assert not logs["state" if where == "repo" else "repo"].exists()
+    assert ledger_file(captured.repo).read_bytes() == before
+    if where == "repo":
+        assert status(captured.repo)["logged_failures"] == 1
+
+
+def test_unwritable_ledger_logs_one_line_and_loses_nothing(captured: replay.Session) -> None:
+    """The ledger path is a directory (tests run as root: permissions would not stop us)."""
+    path = ledger_file(captured.repo)
+    kept = path.with_name("kept.jsonl")
+    before = path.read_bytes()
+    path.rename(kept)
+    path.mkdir()
+    for event in ("PostToolUse", "Stop"):
+        result = hook_once(captured.repo, replay.payload(captured, event))
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    lines = (tokentag_dir(captured.repo) / "tokentag.log").read_text().splitlines()
+    assert len(lines) == 2 and all(LOG_LINE.match(line) for line in lines), lines
+    assert list(path.iterdir()) == []
+    path.rmdir()
+    kept.rename(path)
+    assert path.read_bytes() == before
+    replay.fire(captured, "Stop")  # writable again: the missed bytes are caught up
+    assert path.read_bytes().startswith(before)
+    assert replay.session_totals(captured.repo) == expected_for([captured])
+    assert set(request_keys(captured.repo).values()) == {1}
+
+
+# --- the ledger reader and the index ----------------------------------------------------------
+
+
+def _record(key: str, output: int) -> dict[str, Any]:
+    return {**_a_request_record(), "key": key, "output": output}
+
+
+def test_reader_does_not_yield_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / ledger.LEDGER_NAME
+    ledger.append(path, [_record("a/1", 1), _record("b/2", 2)])
+    complete = path.stat().st_size
+    with path.open("ab") as handle:
+        handle.write(ledger.encode([_record("c/3", 3)])[:-20])
+    read = list(ledger.read_records(path))
+    assert [r["key"] for r, _ in read if r] == ["a/1", "b/2"]
+    assert read[-1][1] == complete
+    ledger.append(path, [_record("d/4", 4)])  # the next writer ends the torn line first
+    read = list(ledger.read_records(path))
+    assert [r["key"] if r else None for r, _ in read] == ["a/1", "b/2", None, "d/4"]
+    assert path.read_bytes().count(b"\n") == 4
+
+
+def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> None:
+    path = tmp_path / ledger.LEDGER_NAME
+    bad = [b"{torn", b"[1, 2]", b'{"kind": 5}', b'{"v": 99, "kind": "request"}',
+           b'{"v": 1, "kind": "unheard-of"}', b'{"v": 1, "kind": "request"}']
+    path.write_bytes(ledger.encode([_record("a/1", 10)]) + b"\n".join(bad) + b"\n"
+                     + ledger.encode([_record("b/2", 20), _record("a/1", 15)]))
+    index = Index(tmp_path)
+    try:
+        index.catch_up()
+        rows = {r["key"]: r["output"] for r in index.query("SELECT * FROM requests")}
+        assert rows == {"a/1": 15, "b/2": 20}  # the repeated key raises, never adds
+        assert index.meta("invalid_lines") == str(len(bad))
+    finally:
+        index.close()
+
+
+def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(tmp_path: Path) -> None:
+    sessions = replay.all_sessions(tmp_path, config_dir())[:4]  # two repositories
+    for session in sessions:
+        replay.replay_in_chunks(session, chunks=3)
+    repos = sorted({s.repo for s in sessions})
+    with ledger_file(repos[0]).open("ab") as handle:
+        handle.write(b"garbage from elsewhere\n")
+    before = {repo: (ledger_file(repo).read_bytes(), status(repo),
+                     cli_json(repo, "report", "--by", "model")) for repo in repos}
+    for repo in repos:
+        delete_index(repo)  # cursors go with it: the next hook re-reads every transcript
+    for session in sessions:
+        replay.fire(session, "Stop")
+    for repo in repos:
+        ledger_bytes, old_status, old_report = before[repo]
+        assert ledger_file(repo).read_bytes() == ledger_bytes
+        new_status = status(repo)
+        assert {k: v for k, v in new_status.items() if k != "last_capture"} == {
+            k: v for k, v in old_status.items() if k != "last_capture"}
+        assert cli_json(repo, "report", "--by", "model") == old_report
+    assert status(repos[0])["invalid_lines"] == 1
+    assert all_totals(sessions) == expected_for(sessions)
+
+
+def test_truncated_or_replaced_transcript_is_reread_without_double_counting(
+        tmp_path: Path) -> None:
+    repo = replay.make_repo(tmp_path / "repo")
+    session = replay.prepare(MARCO, ROUTED_SESSION, repo, config_dir())
+    content = session.files[session.main]
+    replay.write_whole(session)
+    replay.fire(session, "Stop")
+    full = ledger_file(repo).read_bytes()
+    session.main.write_bytes(content[:_mid_line(content, 1, 3)])  # truncated in place
+    replay.fire(session, "Stop")
+    grow(session, 3, 3)
+    replay.fire(session, "Stop")
+    replacement = session.main.with_name("replacement.tmp")
+    replacement.write_bytes(content[:_mid_line(content, 2, 3)])
+    os.replace(replacement, session.main)  # a new file, shorter than the cursor
+    replay.fire(session, "Stop")
+    replacement.write_bytes(content)
+    os.replace(replacement, session.main)
+    replay.fire(session, "Stop")
+    assert ledger_file(repo).read_bytes() == full  # nothing new: every request was known
+    assert replay.session_totals(repo) == expected_for([session])
+    # Replaced by a shorter file with other requests: read from its start, all of them.
+    other = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
+    assert len(other.files[other.main]) < len(content)
+    session.main.write_bytes(other.files[other.main])
+    replay.fire(session, "Stop")
+    assert replay.session_totals(repo) == expected_for([session, other])
+    assert set(request_keys(repo).values()) == {1}
+
+
+# --- routing by each line's own cwd --------------------------------------------------------
+
+
+def test_requests_go_to_the_repository_of_their_own_cwd(tmp_path: Path) -> None:
+    repo_a = replay.make_repo(tmp_path / "a")
+    repo_b = replay.make_repo(tmp_path / "b" / "nested")
+    outside = tmp_path / "outside" / "work"
+    outside.mkdir(parents=True)
+    assert find_worktree(outside) is None
+    session = replay.prepare(MARCO, ROUTED_SESSION, repo_a, config_dir())
+    usage = requests_in(session.files[session.main])
+    order = list(usage)
+    to_b, dropped = set(order[1::3]), set(order[2::3])  # interleaved with A's requests
+    to_a = set(order) - to_b - dropped
+    session.files[session.main] = _moved(session.files[session.main], repo_a,
+                                         {**dict.fromkeys(to_b, repo_b / "sub"),
+                                          **dict.fromkeys(dropped, outside)})
+    replay.replay_in_chunks(session, chunks=3)
+    assert request_keys(repo_a) == Counter(to_a)
+    assert request_keys(repo_b) == Counter(to_b)
+    assert replay.session_totals(repo_a) == {ROUTED_SESSION: totals(usage, to_a)}
+    assert replay.session_totals(repo_b) == {ROUTED_SESSION: totals(usage, to_b)}
+    assert totals(usage, set(order)) == replay.expected_sessions()[ROUTED_SESSION]
+    sessions_b = [r for r in parsed_records(repo_b) if r["kind"] == "session"]
+    assert [r["session_id"] for r in sessions_b] == [ROUTED_SESSION]
+
+
+def _moved(content: bytes, home: Path, where: dict[str, Path]) -> bytes:
+    """Point the cwd of every line of the chosen requests somewhere else."""
+    out = []
+    for line in content.splitlines(keepends=True):
+        keys = list(requests_in(line))
+        if keys and keys[0] in where:
+            line = line.replace(f'"cwd":"{home}"'.encode(), f'"cwd":"{where[keys[0]]}"'.encode())
+            assert str(where[keys[0]]).encode() in line
+        out.append(line)
+    return b"".join(out)
+
+
+# --- status, log and report agree ------------------------------------------------------------
+
+
+def mixed_repo(tmp: Path) -> tuple[Path, list[replay.Session], set[str]]:
+    """Every shared session in one repository; some committed, the rest pending."""
+    repo = replay.make_repo(tmp / "repo")
+    sessions = [replay.prepare(project, main.stem, repo, config_dir())
+                for project in replay.ORIGINAL_CWDS
+                for main in sorted((replay.PROJECTS / project).glob("*.jsonl"))]
+    pending = {s.session_id for s in sessions if s.session_id.startswith(("4", "5", "d"))}
+    for session in sorted(sessions, key=lambda s: s.session_id in pending):
+        replay.write_whole(session)
+        replay.fire(session, "Stop")
+        if session.session_id not in pending:  # one commit per committed session
+            git(repo, "commit", "-q", "--allow-empty", "-m", session.session_id)
+            tokentag("git-hook", "post-commit", cwd=repo)
+    return repo, sessions, pending
+
+
+def _sum_tokens(rows: list[dict[str, Any]]) -> dict[str, int]:
+    return {f: sum(row["tokens"][f] for row in rows) for f in TOKEN_FIELDS}
+
+
+def _log(repo: Path, *args: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = cli_json(repo, "log", "-n", "0", *args)["requests"]
+    return rows
+
+
+def test_status_log_and_report_agree(tmp_path: Path) -> None:
+    repo, sessions, pending = mixed_repo(tmp_path)
+    expected = replay.expected_sessions()
+    grand = {f: sum(expected[s.session_id][f] for s in sessions) for f in TOKEN_FIELDS}
+    state = status(repo)
+    every = _log(repo)
+    assert len(every) == state["requests"] == sum(len(keys_in(s)) for s in sessions)
+    assert _sum_tokens(every) == grand
+    assert (state["sessions"], state["commits"]) == (len(sessions), len(sessions) - len(pending))
+    pending_rows = _log(repo, "--pending")
+    assert len(pending_rows) == state["pending"] > 0
+    assert {r["session"] for r in pending_rows} == pending
+    for session in sessions:
+        rows = _log(repo, "--session", session.session_id)
+        assert _sum_tokens(rows) == expected[session.session_id]
+    for model, count in Counter(row["model"] for row in every).items():
+        assert len(_log(repo, "--model", model)) == count
+    _check_time_filters(repo, every)
+    for by, key_of in ROW_KEYS.items():
+        report = cli_json(repo, "report", "--by", by)
+        _check_report(report, grand, len(every))
+        requests = {r["key"]: r["requests"] for r in report["rows"]}
+        assert requests == dict(Counter(key_of(row) for row in every)), by
+
+
+def _monday(timestamp: str) -> str:
+    day = date.fromisoformat(timestamp[:10])
+    return (day - timedelta(days=day.weekday())).isoformat()
+
+
+# Each report row's key, worked out from a `log --json` row.
+ROW_KEYS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "model": lambda row: str(row["model"]),
+    "day": lambda row: str(row["timestamp"][:10]),
+    "week": lambda row: _monday(row["timestamp"]),
+    "month": lambda row: str(row["timestamp"][:7]),
+    "branch": lambda row: str(row["branch"] or "(none)"),
+    "session": lambda row: str(row["session"]),
+    "commit": lambda row: str(row["commit"] or "(pending)"),
+}
+
+
+def _check_time_filters(repo: Path, every: list[dict[str, Any]]) -> None:
+    """--since and --until split at the same moment partition the requests."""
+    stamps = sorted(row["timestamp"] for row in every)
+    middle = stamps[len(stamps) // 2]
+    early, late = _log(repo, "--until", middle), _log(repo, "--since", middle)
+    assert len(early) + len(late) == len(every)
+    assert all(r["timestamp"] < middle for r in early)
+    assert all(r["timestamp"] >= middle for r in late)
+    before = _log(repo, "--until", "2025-12-31")  # a bare date: the whole day included
+    after = _log(repo, "--since", "2026-01-01")
+    assert len(before) + len(after) == len(every) and before and after
+    split = [cli_json(repo, "report", "--by", "day", "--until", "2025-12-31"),
+             cli_json(repo, "report", "--by", "day", "--since", "2026-01-01")]
+    assert [r["totals"]["requests"] for r in split] == [len(before), len(after)]
+    assert [r["totals"]["tokens"] for r in split] == [_sum_tokens(before), _sum_tokens(after)]
+
+
+def _check_report(report: dict[str, Any], grand: dict[str, int], requests: int) -> None:
+    """Rows are distinct and add up to the totals, which are the sessions' exact sums."""
+    rows, total = report["rows"], report["totals"]
+    assert total["tokens"] == grand and total["requests"] == requests
+    assert _sum_tokens(rows) == grand
+    assert sum(r["requests"] for r in rows) == requests
+    assert len({r["key"] for r in rows}) == len(rows)
+    costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+    assert sum(costs) == pytest.approx(total["cost_usd"], abs=1e-5)
