@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,10 @@ def _log_row(row: Any) -> dict[str, Any]:
             "cache_creation_1h": row["cache_creation_1h"]}
 
 
-def show_commit(worktree: Worktree, ref: str) -> dict[str, Any]:
-    """One commit's totals by model: from the ledger, else from its git note."""
+def show_commit(worktree: Worktree, ref: str,
+                prices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One commit's totals by model: from the ledger, else from its git note. `prices`
+    are the configured overrides (model -> pricing.PriceOverride)."""
     from tokentag import commits, gitcmd, notes
 
     sha = gitcmd.resolve_commit(worktree.top, ref)
@@ -99,7 +102,7 @@ def show_commit(worktree: Worktree, ref: str) -> dict[str, Any]:
         groups = [commits.group_from_row(g) for g in note["groups"]] if note else []
         sessions = note["sessions"] if note else 0
         source = "git note" if note else "nothing recorded"
-    by_model = commits.totals_by_model(groups)
+    by_model = commits.totals_by_model(groups, prices)
     total = commits.overall(by_model.values())
     return {"commit": sha, "source": source, "sessions": sessions, **total.as_json(),
             "by_model": [{"model": m, **t.as_json()} for m, t in by_model.items()]}

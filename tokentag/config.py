@@ -1,0 +1,194 @@
+"""Project configuration: `[tool.tokentag]` in pyproject.toml, or `.tokentag.toml`.
+
+Both files live at the top of the worktree. When both set a key, `.tokentag.toml` wins
+(per model for prices). `tokentag config set` writes `.tokentag.toml` only: tomli-w
+would rewrite pyproject.toml without its comments and layout, and that file is the
+user's, not ours.
+
+    notes_file = "CHANGELOG.md"      # where `tokentag release` writes (default RELEASE_NOTES.md)
+    tag_pattern = "v*"               # which tags are releases (a git glob; default all)
+    [prices."my-proxy-model"]        # USD per million tokens, see pricing.PriceOverride
+    input_mtok = 2.0
+    output_mtok = 8.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tokentag.errors import TokentagError
+from tokentag.pricing import PriceOverride
+
+PYPROJECT = "pyproject.toml"
+OWN_FILE = ".tokentag.toml"
+DEFAULT_NOTES_FILE = "RELEASE_NOTES.md"
+
+
+class Config(BaseModel):
+    """The validated settings; unknown keys are errors so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    notes_file: str = Field(default=DEFAULT_NOTES_FILE, min_length=1)
+    tag_pattern: str | None = Field(default=None, min_length=1)
+    prices: dict[str, PriceOverride] = Field(default_factory=dict)
+
+    def notes_path(self, top: Path) -> Path:
+        return top / self.notes_file
+
+
+def load(top: Path) -> Config:
+    """The configuration of the worktree at `top`; defaults when neither file exists."""
+    merged: dict[str, Any] = {}
+    sources: list[str] = []
+    project = _read_toml(top / PYPROJECT).get("tool", {})
+    section = project.get("tokentag") if isinstance(project, dict) else None
+    if section is not None:
+        _check_table(section, f"{PYPROJECT} [tool.tokentag]")
+        _merge(merged, section)
+        sources.append(f"{PYPROJECT} [tool.tokentag]")
+    own = _read_toml(top / OWN_FILE)
+    if own:
+        _merge(merged, own)
+        sources.append(OWN_FILE)
+    return _validate(merged, " and ".join(sources) or "defaults")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as error:
+        raise TokentagError(f"malformed config {path.name}: {error}") from None
+    except OSError as error:
+        raise TokentagError(f"cannot read config {path}: {error.strerror}") from None
+
+
+def _check_table(value: object, where: str) -> None:
+    if not isinstance(value, dict):
+        raise TokentagError(f"malformed config {where}: expected a table")
+
+
+def _merge(into: dict[str, Any], layer: dict[str, Any]) -> None:
+    """Later layers win per key; price tables merge per model, not wholesale."""
+    for key, value in layer.items():
+        if key == "prices" and isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
+
+
+def _validate(data: dict[str, Any], where: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise _config_error(error.errors()[0], where) from None
+
+
+def _config_error(first: Any, where: str) -> TokentagError:
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return TokentagError(f"malformed config in {where}: {key}: {first['msg']}")
+
+
+# -- `tokentag config set/unset` ---------------------------------------------------
+
+_STRING_KEYS = ("notes_file", "tag_pattern")
+_PRICE_FIELDS = tuple(PriceOverride.model_fields)
+
+
+def set_value(top: Path, key: str, text: str) -> tuple[Path, list[str]]:
+    """Set `key` (`notes_file`, `tag_pattern` or `prices.<model>.<field>`) in .tokentag.toml.
+    Returns the file and the keys still missing (a price needs input and output)."""
+    data = _read_toml(top / OWN_FILE)
+    path, value = _parse_key(key), _parse_value(key, text)
+    table = data
+    for part in path[:-1]:
+        table = table.setdefault(part, {})
+        _check_table(table, f"{OWN_FILE} {part}")
+    table[path[-1]] = value
+    return _save(top, data)
+
+
+def unset_value(top: Path, key: str) -> Path:
+    """Remove `key` from .tokentag.toml (an emptied model table goes too)."""
+    data = _read_toml(top / OWN_FILE)
+    path = _parse_key(key)
+    tables = [data]
+    for part in path[:-1]:
+        child = tables[-1].get(part)
+        if not isinstance(child, dict):
+            raise TokentagError(f"{key} is not set in {OWN_FILE}")
+        tables.append(child)
+    if tables[-1].pop(path[-1], None) is None:
+        raise TokentagError(f"{key} is not set in {OWN_FILE}")
+    for parent, child, name in reversed(list(zip(tables, tables[1:], path, strict=False))):
+        if not child:
+            del parent[name]
+    return _save(top, data)[0]
+
+
+def _parse_key(key: str) -> list[str]:
+    if key in _STRING_KEYS:
+        return [key]
+    head, _, rest = key.partition(".")
+    model, _, field = rest.rpartition(".")
+    if head == "prices" and model and field in _PRICE_FIELDS:
+        return ["prices", model, field]  # model names contain dots: the field is the last part
+    raise TokentagError(f"unknown config key {key!r}: use notes_file, tag_pattern or "
+                        f"prices.<model>.<{'|'.join(_PRICE_FIELDS)}>")
+
+
+def _parse_value(key: str, text: str) -> str | int | float:
+    if not key.startswith("prices."):
+        return text
+    try:
+        number = float(text)
+    except ValueError:
+        raise TokentagError(f"config {key} must be a number of USD per million tokens, "
+                            f"not {text!r}") from None
+    return int(number) if number.is_integer() else number
+
+
+def _save(top: Path, data: dict[str, Any]) -> tuple[Path, list[str]]:
+    """Validate the would-be file before it replaces the old one: a bad value never lands.
+    Missing keys are allowed, so a price's fields can be set one command at a time."""
+    from tokentag.release_notes import write_atomic
+
+    path = top / OWN_FILE
+    try:
+        Config.model_validate(data)
+        missing = []
+    except ValidationError as error:
+        wrong = [e for e in error.errors() if e["type"] != "missing"]
+        if wrong:
+            raise _config_error(wrong[0], OWN_FILE) from None
+        missing = [".".join(str(p) for p in e["loc"]) for e in error.errors()]
+    write_atomic(path, tomli_w.dumps(data).encode())
+    return path, missing
+
+
+def effective(top: Path) -> dict[str, Any]:
+    """The configuration in force, as plain JSON-able data."""
+    plain: dict[str, Any] = _plain(load(top).model_dump())
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """Decimals as JSON numbers, None left out: what a TOML or JSON dump can hold."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def as_toml(data: dict[str, Any]) -> str:
+    return tomli_w.dumps(data)

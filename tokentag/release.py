@@ -1,0 +1,366 @@
+"""Release totals: the commits between two tags, their tokens and cost, from ledger and notes.
+
+A release is the commits reachable from its tag and not from the previous tag (the nearest
+tag reachable from the tag's parents); the first tag starts at the root. A tag that does
+not exist yet means HEAD, so the notes can be written before tagging.
+
+Cost grows with the range, not the ledger: one `git rev-list` for the range, indexed
+lookups by commit id in the ledger's index, and, for the commits the ledger lacks (a
+teammate's), one `git notes list` and one `git cat-file --batch` for all their notes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from tokentag import commits, gitcmd, notes, report
+from tokentag.commits import PriceGroup, Totals
+from tokentag.errors import TokentagError
+from tokentag.gitdirs import Worktree
+from tokentag.index import Index
+from tokentag.pricing import PriceOverride
+from tokentag.store import Store
+
+Prices = Mapping[str, PriceOverride]
+PENDING = "(pending)"
+UNTAGGED = "(untagged)"
+_CHUNK = 500  # SQLite caps the number of bound parameters per statement
+
+
+@dataclass(frozen=True)
+class Range:
+    """The commits of one release, newest first, with their subjects."""
+
+    tag: str
+    end: str
+    tagged: bool  # False: the tag does not exist yet and `end` is HEAD
+    previous: str | None  # the previous tag, the --from ref, or None from the root
+    commits: tuple[str, ...]
+    subjects: Mapping[str, str]
+
+    @property
+    def spec(self) -> str:
+        end = self.tag if self.tagged else "HEAD"
+        return f"{self.previous}..{end}" if self.previous else end
+
+
+@dataclass
+class CommitTotals:
+    commit: str
+    subject: str
+    source: str  # "ledger" or "git note"
+    totals: Totals
+    by_model: dict[str, Totals]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "subject": self.subject, "source": self.source,
+                **self.totals.as_json()}
+
+
+@dataclass
+class Release:
+    range: Range
+    total: Totals
+    by_model: dict[str, Totals]
+    by_commit: list[CommitTotals]
+    sessions: int
+    note_commits: int  # commits counted from git notes: their sessions may repeat
+    inferred_requests: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The contract object; keys beyond the contract's are extras."""
+        rng = self.range
+        return {"tag": rng.tag, "previous_tag": rng.previous, "range": rng.spec,
+                "end": rng.end, "tagged": rng.tagged, "commits": len(rng.commits),
+                "commits_with_usage": len(self.by_commit), "sessions": self.sessions,
+                "sessions_exact": self.note_commits == 0,
+                "commits_from_notes": self.note_commits, **self.total.as_json(),
+                "inferred_requests": self.inferred_requests,
+                "by_model": [{"model": m, **t.as_json()} for m, t in self.by_model.items()],
+                "by_commit": [c.as_json() for c in self.by_commit]}
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        rng, total = self.range, self.total
+        return (f"{rng.tag} ({rng.spec}): {len(rng.commits):,} commit(s), {total.requests:,} "
+                f"request(s), {total.usage.total:,} tokens, {cost_text(total)}")
+
+    def most_expensive(self, count: int = 5) -> list[CommitTotals]:
+        return sorted(self.by_commit, key=lambda c: _cost_order(c.totals))[:count]
+
+
+def _cost_order(totals: Totals) -> tuple[float, int]:
+    """Largest cost first; unpriced after priced, then by tokens."""
+    cost = totals.cost_usd
+    return (-(cost if cost is not None else -1.0), -totals.usage.total)
+
+
+# -- the range ----------------------------------------------------------------------
+
+
+def resolve_range(top: Path, tag: str, from_ref: str | None = None,
+                  pattern: str | None = None, allow_empty: bool = False) -> Range:
+    """The commits of release `tag`; a one-line error for unknown refs or an empty range."""
+    end, tagged = _end_of(top, tag, pattern)
+    previous: str | None
+    start: str | None
+    if from_ref is not None:
+        previous, start = from_ref, gitcmd.resolve_commit(top, from_ref)
+    else:
+        previous = _previous_tag(top, end, tagged, pattern)
+        start = gitcmd.resolve_commit(top, f"refs/tags/{previous}") if previous else None
+    shas, subjects = _rev_list(top, end, start)
+    result = Range(tag, end, tagged, previous, tuple(shas), subjects)
+    if not shas and not allow_empty:
+        raise TokentagError(f"no commits in range {result.spec}: nothing to release")
+    return result
+
+
+def _end_of(top: Path, tag: str, pattern: str | None) -> tuple[str, bool]:
+    """The commit `tag` names (tags win over branches); HEAD for a release not tagged yet."""
+    for ref in (f"refs/tags/{tag}", tag):
+        sha = gitcmd.run(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+                         check=False)
+        if sha:
+            return sha, True
+    valid = gitcmd.run(top, "check-ref-format", "--normalize", f"refs/tags/{tag}", check=False)
+    # A name that could never be a tag, or one outside the release pattern, is a typo,
+    # not an upcoming release.
+    if not valid or tag.startswith("-") or (pattern and not fnmatchcase(tag, pattern)):
+        hint = f" (release tags match {pattern!r})" if pattern else ""
+        raise TokentagError(f"unknown tag or ref: {tag}{hint}")
+    head = gitcmd.run(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    if not head:
+        raise TokentagError("no commits yet: nothing to release")
+    return head, False
+
+
+def _previous_tag(top: Path, end: str, tagged: bool, pattern: str | None) -> str | None:
+    """The nearest release tag reachable from the tag's parents (from HEAD itself when
+    the tag does not exist yet: a tag on HEAD is then the previous release)."""
+    starts = _parents(top, end) if tagged else [end]
+    match = ["--match", pattern] if pattern else []
+    found: list[str] = []
+    for start in starts:
+        name = gitcmd.run(top, "describe", "--tags", "--abbrev=0", *match, start, check=False)
+        if name and name not in found:
+            found.append(name)
+    if len(found) <= 1:
+        return found[0] if found else None
+    # A merge: each parent may lead to a different tag; the nearest leaves the fewest commits.
+    return min(found, key=lambda name: int(gitcmd.run(
+        top, "rev-list", "--count", end, f"^refs/tags/{name}")))
+
+
+def _parents(top: Path, commit: str) -> list[str]:
+    return gitcmd.run(top, "rev-list", "--parents", "-n", "1", commit).split()[1:]
+
+
+def _rev_list(top: Path, end: str, start: str | None) -> tuple[list[str], dict[str, str]]:
+    """Range commits newest first and their subjects, from one `git rev-list`."""
+    exclude = [f"^{start}"] if start else []
+    # %x00 marks subject lines, so a subject that starts with "commit " cannot confuse us.
+    out = gitcmd.run(top, "rev-list", "--format=%x00%s", end, *exclude, "--")
+    shas: list[str] = []
+    subjects: dict[str, str] = {}
+    for line in out.split("\n"):  # not splitlines(): subjects may hold \x1c, \u2028...
+        if line.startswith("commit "):
+            shas.append(line[len("commit "):].strip())
+        elif line.startswith("\x00") and shas:
+            subjects[shas[-1]] = line[1:]
+    return shas, subjects
+
+
+# -- the totals -----------------------------------------------------------------------
+
+
+@contextmanager
+def ledger_index(worktree: Worktree) -> Iterator[Index | None]:
+    """The ledger's index, or None in a clone without a ledger (notes only): a release
+    report there must not create a tokentag dir as a side effect."""
+    store = Store.of(worktree)
+    if not store.ledger_path.exists():
+        yield None
+        return
+    with store.reading() as index:
+        yield index
+
+
+@dataclass
+class Sources:
+    """Where per-commit figures come from: the ledger's index first, then git notes.
+    The notes listing is read once and shared by every release computed with it."""
+
+    top: Path
+    index: Index | None
+    prices: Prices = field(default_factory=dict)
+    _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
+
+    def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not wanted:
+            return {}
+        if self._note_blobs is None:
+            listing = gitcmd.run(self.top, "notes", "--ref", notes.NOTES_REF, "list",
+                                 check=False)
+            pairs = (line.split() for line in listing.split("\n"))
+            self._note_blobs = {p[1]: p[0] for p in pairs if len(p) == 2}
+        blobs = {c: self._note_blobs[c] for c in wanted if c in self._note_blobs}
+        texts = cat_blobs(self.top, sorted(set(blobs.values())))
+        bodies = {c: notes.parse_note(texts.get(blob, "")) for c, blob in blobs.items()}
+        return {c: body for c, body in bodies.items() if body is not None}
+
+
+def cat_blobs(top: Path, blobs: Sequence[str]) -> dict[str, str]:
+    """Blob contents by id, all through one `git cat-file --batch`."""
+    if not blobs:
+        return {}
+    result = subprocess.run(["git", "cat-file", "--batch"], cwd=top, capture_output=True,
+                            input="".join(f"{b}\n" for b in blobs).encode(),
+                            env=gitcmd.git_env(), check=False)
+    out, position, found = result.stdout, 0, {}
+    while (newline := out.find(b"\n", position)) != -1:
+        header = out[position:newline].split()
+        position = newline + 1
+        if len(header) != 3:  # "<id> missing"
+            continue
+        size = int(header[2])
+        found[header[0].decode()] = out[position:position + size].decode("utf-8", "replace")
+        position += size + 1  # the content is followed by a newline
+    return found
+
+
+def collect(sources: Sources, rng: Range) -> Release:
+    """Tokens and cost of every commit in `rng`, summed by commit and by model."""
+    groups = commits.index_groups(sources.index, rng.commits) if sources.index else {}
+    sessions, inferred = _ledger_counts(sources.index, list(groups))
+    from_notes: set[str] = set()
+    missing = [c for c in rng.commits if c not in groups]
+    for commit, body in sources.note_bodies(missing).items():
+        try:
+            groups[commit] = [commits.group_from_row(g) for g in body["groups"]]
+        except (KeyError, TypeError, ValueError):
+            continue  # a note we cannot read (another version, hand-edited): no figures
+        from_notes.add(commit)
+        sessions += int(body.get("sessions") or 0)
+        inferred += int(body.get("inferred_requests") or 0)
+    by_commit = [_commit_totals(c, rng.subjects.get(c, ""), groups[c], c in from_notes,
+                                sources.prices) for c in rng.commits if groups.get(c)]
+    return Release(rng, commits.overall(c.totals for c in by_commit), _by_model(by_commit),
+                   by_commit, sessions, len(from_notes), inferred)
+
+
+def _commit_totals(commit: str, subject: str, groups: Sequence[PriceGroup], from_note: bool,
+                   prices: Prices) -> CommitTotals:
+    by_model = commits.totals_by_model(groups, prices)
+    return CommitTotals(commit, subject, "git note" if from_note else "ledger",
+                        commits.overall(by_model.values()), by_model)
+
+
+def _by_model(by_commit: Sequence[CommitTotals]) -> dict[str, Totals]:
+    models: dict[str, Totals] = {}
+    for item in by_commit:
+        for model, totals in item.by_model.items():
+            models.setdefault(model, Totals.empty()).add(totals)
+    return dict(sorted(models.items(), key=lambda kv: (*_cost_order(kv[1]), kv[0])))
+
+
+def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[int, int]:
+    """Distinct sessions and inferred requests of these commits, from the ledger."""
+    if index is None:
+        return 0, 0
+    sessions: set[str] = set()
+    inferred = 0
+    for start in range(0, len(commit_ids), _CHUNK):
+        chunk = commit_ids[start:start + _CHUNK]
+        rows = index.query(
+            f"SELECT session_id, sum(attribution = 'inferred') AS inferred FROM requests "
+            f"WHERE commit_id IN ({','.join('?' * len(chunk))}) GROUP BY session_id", chunk)
+        sessions.update(str(row["session_id"]) for row in rows if row["session_id"])
+        inferred += sum(int(row["inferred"] or 0) for row in rows)
+    return len(sessions), inferred
+
+
+# -- the library API behind `tokentag release` and `report --by tag` ---------------------
+
+
+def build(worktree: Worktree, tag: str, from_ref: str | None = None,
+          pattern: str | None = None, prices: Prices | None = None) -> Release:
+    """Release `tag`, from the previous release tag or from `from_ref`."""
+    rng = resolve_range(worktree.top, tag, from_ref, pattern)
+    with ledger_index(worktree) as index:
+        return collect(Sources(worktree.top, index, prices or {}), rng)
+
+
+def build_all(worktree: Worktree, pattern: str | None = None,
+              prices: Prices | None = None) -> tuple[list[Release], Release | None]:
+    """Every release tag's release, oldest first, and what HEAD adds after the last one."""
+    ranges = [resolve_range(worktree.top, tag, pattern=pattern, allow_empty=True)
+              for tag in release_tags(worktree.top, pattern)]
+    unreleased = untagged_range(worktree.top, pattern)
+    with ledger_index(worktree) as index:
+        sources = Sources(worktree.top, index, prices or {})
+        releases = [collect(sources, rng) for rng in ranges]
+        return releases, collect(sources, unreleased) if unreleased else None
+
+
+def release_tags(top: Path, pattern: str | None = None) -> list[str]:
+    """Tags of commits matching the release pattern, in version order (oldest first)."""
+    out = gitcmd.run(top, "for-each-ref", "--sort=v:refname",
+                     "--format=%(refname:strip=2)%00%(objecttype)%00%(*objecttype)",
+                     "refs/tags")
+    tags = []
+    for line in out.split("\n"):
+        name, _, kinds = line.partition("\x00")
+        if "commit" in kinds.split("\x00") and (not pattern or fnmatchcase(name, pattern)):
+            tags.append(name)
+    return tags
+
+
+def untagged_range(top: Path, pattern: str | None = None) -> Range | None:
+    """The commits after the last release tag reachable from HEAD; None if there are none."""
+    head = gitcmd.run(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    if not head:
+        return None
+    previous = _previous_tag(top, head, False, pattern)
+    start = gitcmd.resolve_commit(top, f"refs/tags/{previous}") if previous else None
+    shas, subjects = _rev_list(top, head, start)
+    return Range("HEAD", head, False, previous, tuple(shas), subjects) if shas else None
+
+
+def commit_owners(top: Path, pattern: str | None = None) -> dict[str, str]:
+    """The release each commit belongs to; a commit in two ranges (tags on diverging
+    branches) counts for the older release only, so a report never counts it twice."""
+    owners: dict[str, str] = {}
+    for tag in release_tags(top, pattern):
+        for sha in resolve_range(top, tag, pattern=pattern, allow_empty=True).commits:
+            owners.setdefault(sha, tag)
+    return owners
+
+
+def grouped_by_tag(worktree: Worktree, index: Index, filters: report.Filters | None = None,
+                   prices: Prices | None = None, pattern: str | None = None) -> dict[str, Totals]:
+    """`report --by tag`: the ledger's totals per release, then untagged commits (after
+    the last tag, or no longer in history) and pending requests."""
+    owners = commit_owners(worktree.top, pattern)
+    order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
+    order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
+    groups: dict[str, Totals] = {}
+    by_commit = report.grouped_totals(index, "commit", filters or report.Filters(), prices)
+    for key, totals in by_commit.items():
+        name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
+        groups.setdefault(name, Totals.empty()).add(totals)
+    return dict(sorted(groups.items(), key=lambda kv: order[kv[0]]))
+
+
+def cost_text(totals: Totals) -> str:
+    """`$1.23`, `$1.23*` when some requests are unpriced, `unpriced` when all are."""
+    cost = totals.cost_usd
+    if cost is None:
+        return "unpriced"
+    return f"${cost:,.2f}" + ("*" if totals.unpriced_requests else "")

@@ -1,0 +1,284 @@
+"""The release notes section: Markdown between markers, placed in the notes file.
+
+The section sits between `<!-- tokentag:TAG start -->` and `<!-- tokentag:TAG end -->`.
+A re-run replaces what is between the markers and nothing else, so the rest of the file
+stays byte for byte (read and written as bytes; invalid UTF-8 survives through
+surrogateescape). A first run puts the section under the tag's version heading when the
+file has one (a CHANGELOG), else at the top, after a leading `# Title`. The file is
+replaced atomically: a crash leaves the old file, never half a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tokentag.commits import Totals
+from tokentag.errors import TokentagError
+
+if TYPE_CHECKING:
+    from tokentag.release import Release
+
+TOP_COMMITS = 5
+_HEADING = re.compile(r"(#{1,6})[ \t]+(.*)")
+# The version in a heading: `[1.2.0] - date`, `v1.2`, `1.2 - date`, `[v1.2](link)`.
+_HEADING_VERSION = re.compile(r"\[?([^\]\s(]+)")
+_DOTTED = re.compile(r"\d+(\.\d+)*")
+
+
+def start_marker(tag: str) -> str:
+    return f"<!-- tokentag:{tag} start -->"
+
+
+def end_marker(tag: str) -> str:
+    return f"<!-- tokentag:{tag} end -->"
+
+
+# -- rendering --------------------------------------------------------------------------
+
+
+def render(release: Release, level: int = 2, newline: str = "\n") -> str:
+    """The section, markers included, without a final newline. At level 2 it is a
+    release of its own (`## v1.2: tokens and cost`); deeper, it sits under the
+    version's own heading, which already names the release."""
+    tag = release.range.tag
+    title = f"{tag}: tokens and cost" if level <= 2 else "Tokens and cost"
+    lines = [start_marker(tag), f"{'#' * level} {title}", "", _summary(release), ""]
+    if release.total.requests:
+        lines += [*_token_table(release.total), "", "By model:", "", *_model_table(release),
+                  "", "Most expensive commits:", "", *_commit_table(release), ""]
+    caveats = _caveats(release)
+    lines += [*caveats, ""] if caveats else []
+    lines.append(end_marker(tag))
+    return newline.join(lines)
+
+
+def _summary(release: Release) -> str:
+    rng, total = release.range, release.total
+    where = f"`{rng.spec}`" + ("" if rng.tagged else f" ({_esc(rng.tag)} is not tagged yet)")
+    commits = _count(len(rng.commits), "commit")
+    if not total.requests:
+        return f"{where}: {commits}; no AI token usage was recorded."
+    sessions = _count(release.sessions, "session") + ("" if release.note_commits == 0
+                                                      else " at most")
+    return (f"{where}: {commits} ({len(release.by_commit):,} with recorded usage), "
+            f"{sessions}, {_count(total.requests, 'request')}, "
+            f"**{total.usage.total:,} tokens**, **{_cost(total)}**.")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _token_table(total: Totals) -> list[str]:
+    u = total.usage
+    return ["| Input | Output | Cache writes | Cache reads | Total | Cost |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {u.input:,} | {u.output:,} | {u.cache_creation:,} | {u.cache_read:,} | "
+            f"{u.total:,} | {_cost(total)} |"]
+
+
+def _model_table(release: Release) -> list[str]:
+    rows = ["| Model | Requests | Input | Output | Cache writes | Cache reads | Total | Cost |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for model, t in release.by_model.items():
+        u = t.usage
+        rows.append(f"| {_esc(model)} | {t.requests:,} | {u.input:,} | {u.output:,} | "
+                    f"{u.cache_creation:,} | {u.cache_read:,} | {u.total:,} | {_cost(t)} |")
+    return rows
+
+
+def _commit_table(release: Release) -> list[str]:
+    rows = ["| Commit | Subject | Tokens | Cost |", "|---|---|---:|---:|"]
+    for item in release.most_expensive(TOP_COMMITS):
+        rows.append(f"| `{item.commit[:10]}` | {_esc(item.subject)} | "
+                    f"{item.totals.usage.total:,} | {_cost(item.totals)} |")
+    return rows
+
+
+def _caveats(release: Release) -> list[str]:
+    total, notes = release.total, []
+    if total.unpriced_requests:
+        models = ", ".join(_esc(m) for m in sorted(total.unpriced_models))
+        notes.append(f"Unpriced: {_count(total.unpriced_requests, 'request')} of {models}: "
+                     f"no known price, so not in the cost (add one with `tokentag config set "
+                     f"prices.<model>.input_mtok ...`).")
+    if release.inferred_requests:
+        notes.append(f"Estimated: {_count(release.inferred_requests, 'request')} attributed "
+                     f"to commits by inference, not observed at commit time.")
+    if release.note_commits:
+        notes.append(f"Estimated: {_count(release.note_commits, 'commit')} counted from git "
+                     f"notes, where a session spanning several commits counts once per commit.")
+    return [line for note in notes for line in (note, "")][:-1]
+
+
+def _cost(totals: Totals) -> str:
+    cost = totals.cost_usd
+    if cost is None:
+        return "unpriced"
+    text = f"${cost:,.2f}" if cost >= 1 else f"${cost:,.4f}"
+    return f"{text} + unpriced" if totals.unpriced_requests else text
+
+
+_ESCAPES = str.maketrans({c: f"\\{c}" for c in "\\|`*_[]"} | {"<": "&lt;", ">": "&gt;"})
+
+
+def _esc(text: str) -> str:
+    """Table-safe text: a subject can hold `|`, Markdown, or a marker-like comment."""
+    return text.translate(_ESCAPES)
+
+
+# -- placing the section in the file -----------------------------------------------------
+
+
+def update(path: Path, release: Release) -> None:
+    """Write the release's section into `path`: replace its old one, else insert it."""
+    old = _read(path)
+    text = old.decode("utf-8", "surrogateescape") if old is not None else None
+    new = place(text, release, path)
+    data = new.encode("utf-8", "surrogateescape")
+    if data != old:  # an unchanged file is not even touched
+        write_atomic(path, data)
+
+
+def place(text: str | None, release: Release, path: Path) -> str:
+    """`text` with the section replaced or inserted; a new file when `text` is None."""
+    tag = release.range.tag
+    if text is None:
+        title = "Changelog" if path.stem.lower() == "changelog" else "Release notes"
+        return f"# {title}\n\n{render(release)}\n"
+    newline = "\r\n" if "\r\n" in text else "\n"
+    span = _marker_span(text, tag, path)
+    if span is not None:
+        start, end = span
+        level = _section_level(text[start:end])
+        return text[:start] + render(release, level, newline) + text[end:]
+    lines = [line for line in re.split(r"(?<=\n)", text) if line]
+    at, level = _insertion_point(lines, tag, _marker_lines(lines))
+    return _insert(lines, at, render(release, level, newline), newline)
+
+
+def _marker_span(text: str, tag: str, path: Path) -> tuple[int, int] | None:
+    start = text.find(start_marker(tag))
+    if start == -1:
+        return None
+    end = text.find(end_marker(tag), start)
+    if end == -1:
+        raise TokentagError(f"{path.name} has a start marker for {tag} but no end marker: "
+                            f"fix or remove {start_marker(tag)!r}")
+    return start, end + len(end_marker(tag))
+
+
+def _section_level(section: str) -> int:
+    """Keep the heading level a previous run chose (or the user changed it to)."""
+    for line in section.splitlines()[1:]:
+        match = _HEADING.match(line)
+        if match:
+            return len(match.group(1))
+    return 2
+
+
+def _marker_lines(lines: list[str]) -> set[int]:
+    """Lines inside any tokentag section: their headings are ours, not the user's."""
+    inside, skip = False, set()
+    for number, line in enumerate(lines):
+        if line.startswith("<!-- tokentag:") and line.rstrip().endswith(" start -->"):
+            inside = True
+        if inside:
+            skip.add(number)
+        if line.startswith("<!-- tokentag:") and line.rstrip().endswith(" end -->"):
+            inside = False
+    return skip
+
+
+def _insertion_point(lines: list[str], tag: str, skip: set[int]) -> tuple[int, int]:
+    """(line to insert before, heading level of the section)."""
+    wanted = _version_key(tag)
+    for number, line in enumerate(lines):
+        match = _HEADING.match(line.rstrip("\r\n"))
+        if number in skip or match is None:
+            continue
+        version = _HEADING_VERSION.match(match.group(2))
+        if version and _version_key(version.group(1)) == wanted:
+            return _after_blank(lines, number + 1), min(len(match.group(1)) + 1, 6)
+    if lines and re.match(r"#[ \t]", lines[0]):
+        return _after_blank(lines, 1), 2
+    return 0, 2
+
+
+def _after_blank(lines: list[str], number: int) -> int:
+    return number + 1 if number < len(lines) and not lines[number].strip() else number
+
+
+def _version_key(name: str) -> str:
+    """`v1.2`, `1.2` and `1.2.0` name the same release."""
+    name = name.strip().rstrip(":")
+    if name[:1] in "vV" and name[1:2].isdigit():
+        name = name[1:]
+    if _DOTTED.fullmatch(name):
+        while name.endswith(".0") and name.count("."):
+            name = name[:-2]
+    return name
+
+
+def _insert(lines: list[str], at: int, section: str, newline: str) -> str:
+    """Insert with a blank line on each side, adding only what is missing."""
+    before, after = "".join(lines[:at]), "".join(lines[at:])
+    if before and not before.endswith("\n"):
+        before += newline  # the file's last line had no newline
+    if before and lines[at - 1].strip():
+        before += newline
+    gap = newline if after and after.strip("\r\n") and lines[at].strip() else ""
+    return before + section + newline + gap + after
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise TokentagError(f"cannot read notes file {path}: {error.strerror}") from None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` through a temporary file and a rename, keeping its mode.
+    A symlink is followed, so the link stays a link."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
+    except OSError as error:
+        raise TokentagError(f"cannot write {path}: {error.strerror}") from None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                             suffix=".tmp")
+    except OSError as error:
+        raise TokentagError(f"cannot write {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise TokentagError(f"cannot write {path}: {error.strerror}") from None
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
