@@ -36,4 +36,8 @@ def dispatch(worktree: Worktree, name: str, args: list[str]) -> None:
         kind = args[0] if args else "rebase"
         attribution.on_post_rewrite(worktree, kind, sys.stdin.read())
     elif name == "pre-push":
-        sys.stdin.read()  # pushing notes alongside is opt-in and handled by `tokentag sync`
+        # Installed only with `tokentag install --pre-push`: sync the notes with the remote
+        # in the background, so the push itself never waits for or fails on them.
+        from tokentag import sync
+
+        sync.on_pre_push(worktree, args, sys.stdin.read())

@@ -82,3 +82,54 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "sessions": sum(p["sessions"] for p in parts),
             "inferred_requests": sum(p.get("inferred_requests", 0) for p in parts),
             "models": _by_model(groups), "groups": groups}
+
+
+# Sync (issue: Teams) --------------------------------------------------------------------
+
+_JOINED_FIELDS = ("prompt", "requests", *USAGE_FIELDS)
+
+
+def note_text(note: dict[str, Any]) -> str:
+    """The blob `write_note` stores: git's notes cleanup ends the JSON with one newline."""
+    return json.dumps(note, sort_keys=True) + "\n"
+
+
+def join_notes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """The smallest note covering two versions of one commit's note: per price group
+    (model, day, band), each count's maximum.
+
+    Two versions of a commit's note come from the same ledger at different times, so they
+    describe the same requests, and counts only grow (a correction raises them): summing
+    would count those requests twice, the maximum counts them once and keeps every group
+    either side has. The join is commutative, associative and idempotent, so syncs in any
+    order converge on the same note.
+    """
+    ours, theirs = _summed_groups(first["groups"]), _summed_groups(second["groups"])
+    joined = dict(ours)
+    for key, group in theirs.items():
+        known = joined.get(key)
+        joined[key] = group if known is None else {
+            **known, **{f: max(int(known.get(f) or 0), int(group.get(f) or 0))
+                        for f in _JOINED_FIELDS}}
+    groups = [joined[key] for key in sorted(joined)]
+    return {"tokentag": SCHEMA_VERSION, "requests": sum(int(g["requests"]) for g in groups),
+            "sessions": max(int(first.get("sessions", 0)), int(second.get("sessions", 0))),
+            "inferred_requests": max(int(first.get("inferred_requests", 0)),
+                                     int(second.get("inferred_requests", 0))),
+            "models": _by_model(groups), "groups": groups}
+
+
+def _summed_groups(groups: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """One note's groups by key. A note git concatenated (a squash copies several) repeats a
+    key for different commits' requests: those add up."""
+    summed: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for group in groups:
+        key = (str(group["model"]), str(group["day"]), int(group.get("band", 0)))
+        known = summed.get(key)
+        if known is None:
+            summed[key] = dict(group)
+            continue
+        for name in _JOINED_FIELDS:
+            both = int(known.get(name) or 0), int(group.get(name) or 0)
+            known[name] = max(both) if name == "prompt" else sum(both)
+    return summed

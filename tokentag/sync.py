@@ -1,0 +1,416 @@
+"""`tokentag sync [REMOTE]`: share the tokentag notes through a git remote.
+
+Git is the distributed store. The remote's `refs/notes/tokentag` is fetched into a
+tracking ref of ours, `refs/notes/tokentag-remote/<remote>`, with a refspec given on the
+command line: the user's fetch and push refspecs and other notes refs are never touched.
+The two notes trees are merged into a commit whose parents are both heads, so pushing it
+is a fast-forward for the remote; a push rejected because the remote moved meanwhile is
+retried after fetching and merging again.
+
+Merge rule, per commit whose note differs between the local and the remote ref:
+
+1. The local ledger knows the commit: the note is recomputed from it. It holds the
+   requests themselves, so it beats any copy of the note.
+2. Only one side has a note: that note. A note is never dropped.
+3. Only one side changed the note since the merge base: that side's version.
+4. Both changed it: `notes.join_notes`, per price group the maximum of each count. Both
+   versions describe the same requests (one ledger wrote them, at different times), so
+   adding them would count twice; the join keeps everything either side has, and is the
+   same whatever the order of the syncs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokentag import gitcmd, notes
+from tokentag.errors import TokentagError
+from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.store import Store
+
+NOTES_REF = notes.NOTES_REF
+TRACKING_PREFIX = "refs/notes/tokentag-remote/"
+MAX_ATTEMPTS = 5
+SYNC_LOCK = "sync.lock"
+# Set on every git push tokentag makes of the notes, so the pre-push hook that push could
+# run does not start another one.
+PUSHING_ENV = "TOKENTAG_PUSHING_NOTES"
+_NOTE_MODE = "100644"
+_HEX = frozenset("0123456789abcdef")
+_REJECTED_AS_STALE = ("non-fast-forward", "fetch first", "stale info")
+
+
+@dataclass
+class MergeStats:
+    """How the notes that differed between the two sides were settled."""
+
+    from_remote: int = 0
+    from_local: int = 0
+    from_ledger: int = 0
+    joined: int = 0
+
+    def add(self, other: MergeStats) -> None:
+        self.from_remote += other.from_remote
+        self.from_local += other.from_local
+        self.from_ledger += other.from_ledger
+        self.joined += other.joined
+
+
+@dataclass
+class SyncResult:
+    remote: str
+    notes_head: str | None = None
+    pushed: bool = False
+    attempts: int = 0
+    merged: MergeStats = field(default_factory=MergeStats)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"remote": self.remote, "notes_ref": NOTES_REF, "notes_head": self.notes_head,
+                "pushed": self.pushed, "attempts": self.attempts,
+                "merged": vars(self.merged).copy()}
+
+
+class _RefMoved(Exception):
+    """The local notes ref changed under the merge (a commit wrote a note): merge again."""
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def sync(worktree: Worktree, remote: str | None = None,
+         attempts: int = MAX_ATTEMPTS) -> SyncResult:
+    """Fetch, merge and push the notes; retry while the remote moves between fetch and push."""
+    cwd = worktree.top
+    name = remote or default_remote(cwd)
+    check_remote(cwd, name)
+    with _one_sync_at_a_time(worktree):
+        return _sync_attempts(worktree, name, attempts)
+
+
+@contextmanager
+def _one_sync_at_a_time(worktree: Worktree) -> Iterator[None]:
+    """Pushes in a row start overlapping background syncs; two at once would race for the
+    tracking ref. A lock of its own: the ledger's must not wait on the network."""
+    worktree.tokentag_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(worktree.tokentag_dir / SYNC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _sync_attempts(worktree: Worktree, name: str, attempts: int) -> SyncResult:
+    cwd = worktree.top
+    result = SyncResult(name)
+    for attempt in range(1, attempts + 1):
+        result.attempts = attempt
+        remote_head = fetch_notes(cwd, name)
+        try:
+            local, stats = merge_notes(worktree, remote_head, name)
+        except _RefMoved:
+            continue
+        result.merged.add(stats)
+        result.notes_head = local
+        if local is None or local == remote_head:
+            return result  # nothing here the remote lacks
+        if push_notes(cwd, name):
+            gitcmd.run(cwd, "update-ref", tracking_ref(name), local)
+            result.pushed = True
+            return result
+    raise TokentagError(f"pushing the notes to {name} was rejected {attempts} times because "
+                        f"the remote's notes kept changing; run `tokentag sync` again")
+
+
+def default_remote(cwd: Path) -> str:
+    """The current branch's remote, else `origin`, else the only remote."""
+    branch = gitcmd.run(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if branch:
+        upstream = gitcmd.run(cwd, "config", "--get", f"branch.{branch}.remote", check=False)
+        if upstream and upstream != ".":
+            return upstream
+    names = remotes(cwd)
+    if "origin" in names:
+        return "origin"
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise TokentagError("this repository has no remote to sync the notes with")
+    raise TokentagError(f"several remotes ({', '.join(names)}): name one, "
+                        f"e.g. `tokentag sync {names[0]}`")
+
+
+def remotes(cwd: Path) -> list[str]:
+    return gitcmd.run(cwd, "remote").split()
+
+
+def check_remote(cwd: Path, remote: str) -> None:
+    """A configured remote only: its name becomes part of the tracking ref."""
+    if remote not in remotes(cwd):
+        raise TokentagError(f"no remote named {remote!r} (see `git remote -v`)")
+    checked = _git(cwd, "check-ref-format", tracking_ref(remote))
+    if checked.returncode != 0:
+        raise TokentagError(f"remote name {remote!r} cannot name a ref")
+
+
+def tracking_ref(remote: str) -> str:
+    return TRACKING_PREFIX + remote
+
+
+# --- fetch -----------------------------------------------------------------------------------
+
+
+def fetch_notes(cwd: Path, remote: str) -> str | None:
+    """Bring the remote's notes into the tracking ref; their head, or None if it has none."""
+    listed = gitcmd.run(cwd, "ls-remote", "--refs", remote, NOTES_REF)
+    # ls-remote matches the pattern as a suffix: keep the exact ref only.
+    heads = [line.split("\t")[0] for line in listed.splitlines()
+             if line.endswith("\t" + NOTES_REF)]
+    tracking = tracking_ref(remote)
+    if not heads:
+        gitcmd.run(cwd, "update-ref", "-d", tracking)
+        return None
+    head = heads[0]
+    if _has_commit(cwd, head):  # seen before (often: pushed by us): no second round trip
+        gitcmd.run(cwd, "update-ref", tracking, head)
+        return head
+    # An explicit refspec, never written to config; no FETCH_HEAD, so a `git pull` or
+    # `git merge FETCH_HEAD` the user is in the middle of is not disturbed.
+    gitcmd.run(cwd, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+               "--no-recurse-submodules", remote, f"+{NOTES_REF}:{tracking}")
+    return ref_head(cwd, tracking)
+
+
+def ref_head(cwd: Path, ref: str) -> str | None:
+    return gitcmd.run(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
+                      check=False) or None
+
+
+def _has_commit(cwd: Path, sha: str) -> bool:
+    return _git(cwd, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
+
+
+# --- merge -----------------------------------------------------------------------------------
+
+
+def merge_notes(worktree: Worktree, remote_head: str | None,
+                remote: str) -> tuple[str | None, MergeStats]:
+    """Merge the remote's notes into `refs/notes/tokentag`; returns its new head."""
+    cwd = worktree.top
+    local = ref_head(cwd, NOTES_REF)
+    stats = MergeStats()
+    if remote_head is None or remote_head == local:
+        return local, stats
+    base = _merge_base(cwd, local, remote_head)
+    if base == remote_head:
+        return local, stats  # merged before: the local notes already hold the remote's
+    ours, theirs = note_entries(cwd, local), note_entries(cwd, remote_head)
+    merged = _merged_entries(worktree, ours, theirs, note_entries(cwd, base), stats)
+    if merged == theirs and (local is None or base == local):
+        new = remote_head  # a fast-forward: no commit needed
+    else:
+        parents = [remote_head] if local is None or base == local else [local, remote_head]
+        new = _commit_tree(cwd, merged, parents, remote)
+    _update_ref(cwd, new, local)
+    return new, stats
+
+
+def _merge_base(cwd: Path, local: str | None, remote_head: str) -> str | None:
+    if local is None:
+        return None
+    return gitcmd.run(cwd, "merge-base", local, remote_head, check=False) or None
+
+
+def note_entries(cwd: Path, ref: str | None) -> dict[str, str]:
+    """Annotated commit -> note blob. Notes trees may fan out (`ab/cdef...`): flattened."""
+    if ref is None:
+        return {}
+    entries: dict[str, str] = {}
+    for line in gitcmd.run(cwd, "ls-tree", "-r", ref).splitlines():
+        meta, _, path = line.partition("\t")
+        kind, blob = meta.split()[1:3]
+        commit = path.replace("/", "")
+        if kind == "blob" and len(commit) in (40, 64) and set(commit) <= _HEX:
+            entries[commit] = blob
+    return entries
+
+
+def _merged_entries(worktree: Worktree, ours: dict[str, str], theirs: dict[str, str],
+                    base: dict[str, str], stats: MergeStats) -> dict[str, str]:
+    merged = {**theirs, **ours}
+    differing = sorted(c for c in merged if ours.get(c) != theirs.get(c))
+    stored = {ours.get(c) for c in differing} | {theirs.get(c) for c in differing}
+    vouched = _ledger_blobs(worktree, differing, stored)
+    for commit in differing:
+        mine, yours = ours.get(commit), theirs.get(commit)
+        if commit in vouched:
+            merged[commit] = vouched[commit]
+            stats.from_ledger += 1
+        elif mine is None or (yours is not None and mine == base.get(commit)):
+            merged[commit] = str(yours)
+            stats.from_remote += 1
+        elif yours is None or yours == base.get(commit):
+            stats.from_local += 1  # `merged` already holds ours
+        else:
+            merged[commit] = _joined_blob(worktree.top, mine, yours)
+            stats.joined += 1
+    return merged
+
+
+def _ledger_blobs(worktree: Worktree, commits: list[str], known: set[str | None]) -> dict[str, str]:
+    """Note blobs, recomputed from the local ledger, of the commits it knows. Blobs already
+    stored (usually the local note, written from the same ledger) are not written again."""
+    if not commits:
+        return {}
+    with Store.of(worktree).reading() as index:
+        texts = {c: notes.note_text(note) for c in commits
+                 if (note := notes.note_for(index, c)) is not None}
+    algorithm = gitcmd.run(worktree.top, "rev-parse", "--show-object-format")
+    blobs: dict[str, str] = {}
+    for commit, text in texts.items():
+        blob = _blob_id(text, algorithm)
+        blobs[commit] = blob if blob in known else _write_blob(worktree.top, text)
+    return blobs
+
+
+def _blob_id(text: str, algorithm: str) -> str:
+    """What git would name this blob, computed without running git."""
+    data = text.encode("utf-8")
+    digest = hashlib.new(algorithm)
+    digest.update(b"blob %d\0" % len(data) + data)
+    return digest.hexdigest()
+
+
+def _write_blob(cwd: Path, text: str) -> str:
+    return gitcmd.run(cwd, "hash-object", "-w", "--stdin", stdin=text)
+
+
+def _joined_blob(cwd: Path, mine: str, yours: str) -> str:
+    first = notes.parse_note(gitcmd.run(cwd, "cat-file", "blob", mine))
+    second = notes.parse_note(gitcmd.run(cwd, "cat-file", "blob", yours))
+    if first is None or second is None:  # not a tokentag note: keep the one that is
+        return mine if second is None else yours
+    return _write_blob(cwd, notes.note_text(notes.join_notes(first, second)))
+
+
+def _commit_tree(cwd: Path, entries: dict[str, str], parents: list[str], remote: str) -> str:
+    # A flat tree: git reads notes at any fan-out and re-fans them when it next writes.
+    listing = "".join(f"{_NOTE_MODE} blob {blob}\t{commit}\n"
+                      for commit, blob in sorted(entries.items()))
+    tree = gitcmd.run(cwd, "mktree", stdin=listing)
+    require_identity(cwd)
+    args = [arg for parent in parents for arg in ("-p", parent)]
+    return gitcmd.run(cwd, "commit-tree", tree, *args,
+                      "-m", f"Notes merged by 'tokentag sync' from {remote}")
+
+
+def require_identity(cwd: Path) -> None:
+    """Notes commits carry the user's git identity; without one, say so in a line."""
+    for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        if _git(cwd, "var", variable).returncode != 0:
+            raise TokentagError("no git identity to sign the notes commit: set one with "
+                                "`git config user.name ...` and `git config user.email ...`")
+
+
+def _update_ref(cwd: Path, new: str, old: str | None) -> None:
+    """Move the notes ref only if nothing else did since we read it."""
+    expected = old or "0" * len(new)
+    result = _git(cwd, "update-ref", "-m", "tokentag sync", NOTES_REF, new, expected)
+    if result.returncode != 0:
+        raise _RefMoved(result.stderr.strip())
+
+
+# --- push ------------------------------------------------------------------------------------
+
+
+def push_notes(cwd: Path, remote: str) -> bool:
+    """Push the notes without force. False when the remote moved (merge again and retry)."""
+    # --no-verify: a notes push is not what the user's pre-push checks are for, and it
+    # would run tokentag's own pre-push hook again.
+    result = _git(cwd, "push", "--porcelain", "--no-verify", remote,
+                  f"{NOTES_REF}:{NOTES_REF}", env={PUSHING_ENV: "1"})
+    for line in result.stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or not fields[1].endswith(":" + NOTES_REF):
+            continue
+        if fields[0] != "!":
+            return True
+        if any(reason in fields[2] for reason in _REJECTED_AS_STALE):
+            return False
+        raise TokentagError(f"the remote {remote} refused the notes: {fields[2]}")
+    message = " ".join(result.stderr.split()) or f"exit {result.returncode}"
+    raise TokentagError(f"pushing the notes to {remote} failed: {message}")
+
+
+def _git(cwd: Path, *args: str, env: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess[str]:
+    """git with its exit status and stderr, which `gitcmd.run` folds into an error."""
+    try:
+        return subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True,
+                              env={**gitcmd.git_env(), **(env or {})}, check=False)
+    except FileNotFoundError:
+        raise TokentagError("git is not installed or not on PATH") from None
+
+
+# --- the pre-push hook -------------------------------------------------------------------------
+
+
+def on_pre_push(worktree: Worktree, args: list[str], stdin_text: str) -> bool:
+    """Sync the notes with the remote being pushed to, in the background; True if started.
+
+    Never in the way of the push: the sync runs detached, after this hook has returned,
+    with no terminal to prompt on; its failures go to the tokentag log.
+    """
+    if os.environ.get(PUSHING_ENV) or not args or not _pushes_commits(stdin_text):
+        return False
+    remote = args[0]
+    if remote not in remotes(worktree.top) or ref_head(worktree.top, NOTES_REF) is None:
+        return False  # a push to a bare URL has no tracking ref to merge through
+    start_background([sys.executable, "-m", "tokentag.sync", remote], worktree.top)
+    return True
+
+
+def start_background(argv: list[str], cwd: Path) -> None:
+    """Detached: its own session (no terminal to prompt on, git does not wait for it) and
+    no pipe of the hook's, or a caller reading the push's output would wait for it too."""
+    env = {**gitcmd.git_env(), PUSHING_ENV: "1", "GIT_TERMINAL_PROMPT": "0"}
+    subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+
+
+def _pushes_commits(stdin_text: str) -> bool:
+    """pre-push lines are `<local ref> <local oid> <remote ref> <remote oid>`. A push of only
+    notes refs (this one, by hand) or only deletions carries no commits to annotate."""
+    for line in stdin_text.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and set(fields[1]) != {"0"} \
+                and not fields[2].startswith("refs/notes/"):
+            return True
+    return False
+
+
+def background_main(argv: list[str]) -> int:
+    """`python -m tokentag.sync REMOTE`, what the pre-push hook starts. Always exits 0."""
+    from tokentag.hook import log_failure
+
+    worktree = find_worktree(os.getcwd())
+    try:
+        if worktree is not None and argv:
+            sync(worktree, argv[0])
+    except Exception as error:  # noqa: BLE001 - nobody is waiting for this process
+        log_failure(worktree, error, where="pre-push notes sync")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(background_main(sys.argv[1:]))
