@@ -113,7 +113,10 @@ def uninstall_command(scope: str) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def show(commit: str, as_json: bool) -> int:
     """Tokens and cost of one commit, by model."""
-    result = queries.show_commit(queries.current_worktree(), commit)
+    from tokentag import config
+
+    worktree = queries.current_worktree()
+    result = queries.show_commit(worktree, commit, config.load(worktree.top).prices)
     if as_json:
         _dump(result)
         return 0
@@ -164,14 +167,22 @@ def _filter_options(func: F) -> F:
 
 @cli.command("report")
 @click.option("--by", "by", default="session", show_default=True,
-              type=click.Choice(list(report.GROUP_KEYS)))
+              type=click.Choice([*report.GROUP_KEYS, "tag"]))
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
 def report_command(by: str, since: str | None, until: str | None, as_json: bool) -> int:
-    """Tokens, requests and cost per session, model, branch, period or commit."""
-    store = Store.of(queries.current_worktree())
-    with store.reading() as index:
-        groups = report.grouped_totals(index, by, report.Filters(since=since, until=until))
+    """Tokens, requests and cost per session, model, branch, period, commit or release tag."""
+    from tokentag import config, release
+
+    worktree = queries.current_worktree()
+    settings = config.load(worktree.top)
+    filters = report.Filters(since=since, until=until)
+    with Store.of(worktree).reading() as index:
+        if by == "tag":
+            groups = release.grouped_by_tag(worktree, index, filters, settings.prices,
+                                            settings.tag_pattern)
+        else:
+            groups = report.grouped_totals(index, by, filters, settings.prices)
     totals = report.overall(groups)
     if as_json:
         rows = [{"key": key, **t.as_json()} for key, t in groups.items()]
@@ -230,10 +241,215 @@ def log_command(session: str | None, model: str | None, branch: str | None, agen
 # --- release, config and tag commands (issue: Release) -------------------------------------
 
 
+@cli.command("release")
+@click.argument("tag", required=False)
+@click.option("--from", "from_ref", metavar="REF", help="Start after REF, not the previous tag.")
+@click.option("--stdout", "to_stdout", is_flag=True, help="Print the Markdown; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract JSON; write nothing.")
+@click.option("--all", "all_tags", is_flag=True, help="One row per release tag; write nothing.")
+def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_json: bool,
+                    all_tags: bool) -> int:
+    """Tokens and cost of release TAG, written into the release notes.
+
+    The release is the commits reachable from TAG and not from the previous tag. A TAG
+    that does not exist yet means HEAD, so the notes can be written before tagging.
+    """
+    from tokentag import config, release, release_notes
+
+    if to_stdout and as_json:
+        raise click.UsageError("choose one of --stdout and --json")
+    if all_tags:
+        if tag or from_ref or to_stdout:
+            raise click.UsageError("--all takes no TAG, --from or --stdout")
+        return _release_all(as_json)
+    if tag is None:
+        raise click.UsageError("missing TAG (or use --all)")
+    worktree = queries.current_worktree()
+    settings = config.load(worktree.top)
+    result = release.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
+    if as_json:
+        _dump(result.as_json())
+    elif to_stdout:
+        click.echo(release_notes.render(result))
+    else:
+        path = settings.notes_path(worktree.top)
+        release_notes.update(path, result)
+        if not result.range.tagged:
+            click.echo(f"tokentag: {tag} is not tagged yet: the notes cover HEAD", err=True)
+        click.echo(f"{result.summary()} -> {path}")
+    return 0
+
+
+def _release_all(as_json: bool) -> int:
+    from tokentag import config, release
+
+    worktree = queries.current_worktree()
+    settings = config.load(worktree.top)
+    releases, unreleased = release.build_all(worktree, settings.tag_pattern, settings.prices)
+    if as_json:
+        _dump({"releases": [r.as_json() for r in releases],
+               "unreleased": unreleased.as_json() if unreleased else None})
+        return 0
+    click.echo(f"{'tag':<24} {'previous':<24} {'commits':>7} {'requests':>8} {'tokens':>14} "
+               f"{'cost':>12}")
+    for item in [*releases, *([unreleased] if unreleased else [])]:
+        rng, total = item.range, item.total
+        cost = release.cost_text(total)
+        click.echo(f"{rng.tag[:24]:<24} {(rng.previous or '(root)')[:24]:<24} "
+                   f"{len(rng.commits):>7} {total.requests:>8} {total.usage.total:>14,} "
+                   f"{cost:>12}")
+    return 0
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Settings: .tokentag.toml, or [tool.tokentag] in pyproject.toml (read only)."""
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True)
+def config_show(as_json: bool) -> int:
+    """The settings in force, defaults included."""
+    from tokentag import config
+
+    data = config.effective(queries.current_worktree().top)
+    if as_json:
+        _dump(data)
+    else:
+        click.echo(config.as_toml(data).rstrip("\n"))
+    return 0
+
+
+@config_group.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> int:
+    """Set KEY: notes_file, tag_pattern, or prices.<model>.<input_mtok|output_mtok|...>."""
+    from tokentag import config
+
+    path, missing = config.set_value(queries.current_worktree().top, key, value)
+    click.echo(f"{key} = {value} ({path.name})")
+    for name in missing:
+        click.echo(f"tokentag: set {name} too: until then the config is incomplete", err=True)
+    return 0
+
+
+@config_group.command("unset")
+@click.argument("key")
+def config_unset(key: str) -> int:
+    """Remove KEY from .tokentag.toml."""
+    from tokentag import config
+
+    path = config.unset_value(queries.current_worktree().top, key)
+    click.echo(f"{key} removed ({path.name})")
+    return 0
+
+
 # --- import command (issue: Backfill) ------------------------------------------------------
+
+
+@cli.command("import")
+@_filter_options
+@click.option("--path-map", "path_map", multiple=True, metavar="OLD=NEW",
+              help="Treat requests recorded under OLD as if run under NEW (a moved checkout, "
+                   "another machine). Repeatable.")
+@click.option("--all-projects", is_flag=True,
+              help="Look in every project dir, not only those named after this repository's "
+                   "worktrees (sessions started outside the repository that cd'ed into it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def import_command(since: str | None, until: str | None, path_map: tuple[str, ...],
+                   all_projects: bool, as_json: bool) -> int:
+    """Bring in past Claude Code transcripts and tie them to past commits."""
+    from tokentag import backfill
+
+    options = backfill.Options(
+        since=report.normalise_time(since) if since else None,
+        until=report.normalise_time(until, end=True) if until else None,
+        path_map=backfill.PathMap.parse(path_map), all_projects=all_projects)
+    work = backfill.plan(queries.current_worktree(), options)
+    if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
+        files = len(work.jobs)
+        with click.progressbar(length=work.bytes_to_read, label="reading transcripts",
+                               file=sys.stderr, item_show_func=lambda done: (
+                                   f"{done or 0}/{files} files")) as bar:
+            summary = backfill.execute(work, lambda done, size: bar.update(size, done))
+    else:
+        summary = backfill.execute(work)
+    if as_json:
+        _dump(summary.as_json())
+        return 0
+    _print_import(summary)
+    return 0
+
+
+def _print_import(s: Any) -> None:
+    click.echo(f"files:      {s.files} transcripts, {s.files_read} with new lines "
+               f"({s.bytes_read / 1e6:,.1f} MB), {s.unreadable_files} unreadable")
+    click.echo(f"requests:   {s.requests:,} of this repository: {s.new:,} new, {s.known:,} "
+               f"already known ({s.corrected:,} with raised counts)")
+    click.echo(f"skipped:    {s.skipped_lines:,} unreadable lines, {s.other_repository:,} "
+               f"requests of other repositories, {s.out_of_range:,} out of --since/--until")
+    click.echo(f"attributed: {s.inferred:,} requests to {s.inferred_commits:,} past commits "
+               f"(inferred)")
 
 
 # --- sync command (issue: Teams) -----------------------------------------------------------
 
 
+@cli.command("sync")
+@click.argument("remote", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def sync_command(remote: str | None, as_json: bool) -> int:
+    """Fetch the remote's tokentag notes, merge them with yours, and push the result."""
+    from tokentag import sync
+
+    result = sync.sync(queries.current_worktree(), remote)
+    if as_json:
+        _dump(result.as_json())
+        return 0
+    m = result.merged
+    click.echo(f"notes merged with {result.remote}: {m.from_remote} from the remote, "
+               f"{m.from_local} kept from here, {m.from_ledger} recomputed from the ledger, "
+               f"{m.joined} joined")
+    retries = f" after {result.attempts - 1} rejected push(es)" if result.attempts > 1 else ""
+    if result.pushed:
+        click.echo(f"pushed {sync.NOTES_REF} to {result.remote}{retries}")
+    elif result.notes_head is None:
+        click.echo(f"no tokentag notes here or on {result.remote} yet")
+    else:
+        click.echo(f"{result.remote} already has every note here")
+    return 0
+
+
 # --- doctor and demo commands (issue: Install and first run) -------------------------------
+
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor_command(as_json: bool) -> int:
+    """Check every link from Claude Code to the ledger and git; print the fix for each problem."""
+    from tokentag import doctor
+
+    checks = doctor.run_checks()
+    if as_json:
+        _dump(doctor.as_json(checks))
+    else:
+        for line in doctor.render(checks):
+            click.echo(line)
+    return 0 if doctor.all_ok(checks) else 1
+
+
+@cli.command("demo")
+@click.option("--keep", is_flag=True, help="Keep the throwaway directory and print its path.")
+def demo_command(keep: bool) -> int:
+    """Run the whole pipeline on a built-in sample session in a throwaway repository."""
+    from tokentag import demo
+
+    result = demo.run(keep=keep, say=lambda line: click.echo(f"demo: {line}", err=True))
+    click.echo(f"Commits:\n\n{result.commits}\n")
+    click.echo(f"Release notes (tokentag release {demo.RELEASE_TAG} --stdout):\n")
+    click.echo(result.release_notes.rstrip("\n") + "\n")
+    click.echo(f"Per commit (tokentag report --by commit):\n\n{result.report.rstrip()}")
+    if keep:
+        click.echo(f"\nkept {result.directory} (repository: {result.directory / 'greeter'})")
+    return 0
