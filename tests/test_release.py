@@ -537,7 +537,7 @@ def _empty_release(tag: str) -> Any:
     from tokentag.release import Range, Release
 
     return Release(Range(tag, "0" * 40, True, None, ("0" * 40,), {}), Totals.empty(), {}, [],
-                   0, 0, 0)
+                   0, True, 0, 0)
 
 
 @pytest.mark.parametrize(("heading", "matches"), [

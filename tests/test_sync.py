@@ -194,9 +194,8 @@ def test_release_in_fresh_clone_equals_capturing_machine(team: Team) -> None:
 
 def without_provenance(release: dict[str, Any]) -> dict[str, Any]:
     """The release JSON less where each figure was read from (ledger or note), which
-    differs between the machines by design. `sessions` goes too: notes count sessions per
-    commit, so a session spanning commits counts more than once (`sessions_exact` says so)."""
-    extras = ("commits_from_notes", "sessions_exact", "sessions")
+    differs between the machines by design. Sessions stay: notes carry their ids."""
+    extras = ("commits_from_notes",)
     data = {k: v for k, v in release.items() if k not in extras}
     data["by_commit"] = [{k: v for k, v in c.items() if k != "source"}
                          for c in release["by_commit"]]
@@ -412,14 +411,17 @@ def test_notes_never_contain_transcript_text(team: Team) -> None:
             if isinstance(model, str):
                 models.add(model)
             strings.update(_strings(entry))
-    allowed_keys = {"tokentag", "requests", "sessions", "inferred_requests", "models", "groups"}
+    allowed_keys = {"tokentag", "requests", "sessions", "session_ids", "inferred_requests",
+                    "models", "groups"}
+    session_ids = {team.alice.writer.session_id, team.bob.writer.session_id}
     for text in texts:
         note = json.loads(text)
         assert set(note) == allowed_keys
         assert set(note["models"]) <= models
-        for value in _strings(note):  # model names and days only
-            assert value in models or (len(value) == 10 and value[4] == "-"), value
-        leaked = [s for s in strings - models if len(s) >= 12 and s in text]
+        assert set(note["session_ids"]) <= session_ids
+        for value in _strings(note):  # model names, days and session ids only
+            assert value in models | session_ids or (len(value) == 10 and value[4] == "-"), value
+        leaked = [s for s in strings - models - session_ids if len(s) >= 12 and s in text]
         assert not leaked, leaked[:3]
 
 

@@ -28,11 +28,16 @@ def note_for(index: Index, commit: str) -> dict[str, Any] | None:
         f"GROUP BY model, day, band ORDER BY model, day, band", (commit,))
     if not groups:
         return None
-    counts = index.query("SELECT count(*) AS requests, count(DISTINCT session_id) AS sessions, "
-                         "sum(attribution='inferred') AS inferred FROM requests "
-                         "WHERE commit_id=?", (commit,))[0]
+    counts = index.query("SELECT count(*) AS requests, sum(attribution='inferred') AS inferred "
+                         "FROM requests WHERE commit_id=?", (commit,))[0]
+    # Session ids (never text) let a release read from notes count a session spanning
+    # several commits once, as the ledger does.
+    session_ids = sorted(row[0] for row in index.query(
+        "SELECT DISTINCT session_id FROM requests WHERE commit_id=? AND session_id != ''",
+        (commit,)))
     return {"tokentag": SCHEMA_VERSION, "requests": counts["requests"],
-            "sessions": counts["sessions"], "inferred_requests": counts["inferred"] or 0,
+            "sessions": len(session_ids), "session_ids": session_ids,
+            "inferred_requests": counts["inferred"] or 0,
             "models": _by_model(groups), "groups": [dict(g) for g in groups]}
 
 
@@ -74,12 +79,20 @@ def parse_note(text: str) -> dict[str, Any] | None:
     return _merge(parts) if parts else None
 
 
+def session_ids_of(note: dict[str, Any]) -> list[str]:
+    """A note's session ids; notes written before they were recorded have none."""
+    ids = note.get("session_ids")
+    return [str(i) for i in ids] if isinstance(ids, list) else []
+
+
 def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if len(parts) == 1:
         return parts[0]
     groups = [g for part in parts for g in part["groups"]]
+    session_ids = sorted({i for part in parts for i in session_ids_of(part)})
     return {"tokentag": SCHEMA_VERSION, "requests": sum(p["requests"] for p in parts),
-            "sessions": sum(p["sessions"] for p in parts),
+            "sessions": len(session_ids) or sum(p["sessions"] for p in parts),
+            "session_ids": session_ids,
             "inferred_requests": sum(p.get("inferred_requests", 0) for p in parts),
             "models": _by_model(groups), "groups": groups}
 
@@ -112,8 +125,11 @@ def join_notes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
             **known, **{f: max(int(known.get(f) or 0), int(group.get(f) or 0))
                         for f in _JOINED_FIELDS}}
     groups = [joined[key] for key in sorted(joined)]
+    session_ids = sorted(set(session_ids_of(first)) | set(session_ids_of(second)))
     return {"tokentag": SCHEMA_VERSION, "requests": sum(int(g["requests"]) for g in groups),
-            "sessions": max(int(first.get("sessions", 0)), int(second.get("sessions", 0))),
+            "sessions": max(int(first.get("sessions", 0)), int(second.get("sessions", 0)),
+                            len(session_ids)),
+            "session_ids": session_ids,
             "inferred_requests": max(int(first.get("inferred_requests", 0)),
                                      int(second.get("inferred_requests", 0))),
             "models": _by_model(groups), "groups": groups}

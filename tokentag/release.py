@@ -70,7 +70,8 @@ class Release:
     by_model: dict[str, Totals]
     by_commit: list[CommitTotals]
     sessions: int
-    note_commits: int  # commits counted from git notes: their sessions may repeat
+    sessions_exact: bool  # False when old notes without session ids gave only counts
+    note_commits: int
     inferred_requests: int
 
     def as_json(self) -> dict[str, Any]:
@@ -79,7 +80,7 @@ class Release:
         return {"tag": rng.tag, "previous_tag": rng.previous, "range": rng.spec,
                 "end": rng.end, "tagged": rng.tagged, "commits": len(rng.commits),
                 "commits_with_usage": len(self.by_commit), "sessions": self.sessions,
-                "sessions_exact": self.note_commits == 0,
+                "sessions_exact": self.sessions_exact,
                 "commits_from_notes": self.note_commits, **self.total.as_json(),
                 "inferred_requests": self.inferred_requests,
                 "by_model": [{"model": m, **t.as_json()} for m, t in self.by_model.items()],
@@ -238,8 +239,9 @@ def cat_blobs(top: Path, blobs: Sequence[str]) -> dict[str, str]:
 def collect(sources: Sources, rng: Range) -> Release:
     """Tokens and cost of every commit in `rng`, summed by commit and by model."""
     groups = commits.index_groups(sources.index, rng.commits) if sources.index else {}
-    sessions, inferred = _ledger_counts(sources.index, list(groups))
+    session_ids, inferred = _ledger_counts(sources.index, list(groups))
     from_notes: set[str] = set()
+    unidentified_sessions = 0
     missing = [c for c in rng.commits if c not in groups]
     for commit, body in sources.note_bodies(missing).items():
         try:
@@ -247,12 +249,16 @@ def collect(sources: Sources, rng: Range) -> Release:
         except (KeyError, TypeError, ValueError):
             continue  # a note we cannot read (another version, hand-edited): no figures
         from_notes.add(commit)
-        sessions += int(body.get("sessions") or 0)
+        ids = notes.session_ids_of(body)
+        session_ids.update(ids)
+        if not ids:  # an older note: only a count, which may repeat another commit's
+            unidentified_sessions += int(body.get("sessions") or 0)
         inferred += int(body.get("inferred_requests") or 0)
     by_commit = [_commit_totals(c, rng.subjects.get(c, ""), groups[c], c in from_notes,
                                 sources.prices) for c in rng.commits if groups.get(c)]
     return Release(rng, commits.overall(c.totals for c in by_commit), _by_model(by_commit),
-                   by_commit, sessions, len(from_notes), inferred)
+                   by_commit, len(session_ids) + unidentified_sessions,
+                   unidentified_sessions == 0, len(from_notes), inferred)
 
 
 def _commit_totals(commit: str, subject: str, groups: Sequence[PriceGroup], from_note: bool,
@@ -270,10 +276,10 @@ def _by_model(by_commit: Sequence[CommitTotals]) -> dict[str, Totals]:
     return dict(sorted(models.items(), key=lambda kv: (*_cost_order(kv[1]), kv[0])))
 
 
-def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[int, int]:
+def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[str], int]:
     """Distinct sessions and inferred requests of these commits, from the ledger."""
     if index is None:
-        return 0, 0
+        return set(), 0
     sessions: set[str] = set()
     inferred = 0
     for start in range(0, len(commit_ids), _CHUNK):
@@ -283,7 +289,7 @@ def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[int,
             f"WHERE commit_id IN ({','.join('?' * len(chunk))}) GROUP BY session_id", chunk)
         sessions.update(str(row["session_id"]) for row in rows if row["session_id"])
         inferred += sum(int(row["inferred"] or 0) for row in rows)
-    return len(sessions), inferred
+    return sessions, inferred
 
 
 # -- the library API behind `tokentag release` and `report --by tag` ---------------------

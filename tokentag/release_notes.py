@@ -63,7 +63,7 @@ def _summary(release: Release) -> str:
     commits = _count(len(rng.commits), "commit")
     if not total.requests:
         return f"{where}: {commits}; no AI token usage was recorded."
-    sessions = _count(release.sessions, "session") + ("" if release.note_commits == 0
+    sessions = _count(release.sessions, "session") + ("" if release.sessions_exact
                                                       else " at most")
     return (f"{where}: {commits} ({len(release.by_commit):,} with recorded usage), "
             f"{sessions}, {_count(total.requests, 'request')}, "
@@ -110,9 +110,9 @@ def _caveats(release: Release) -> list[str]:
     if release.inferred_requests:
         notes.append(f"Estimated: {_count(release.inferred_requests, 'request')} attributed "
                      f"to commits by inference, not observed at commit time.")
-    if release.note_commits:
-        notes.append(f"Estimated: {_count(release.note_commits, 'commit')} counted from git "
-                     f"notes, where a session spanning several commits counts once per commit.")
+    if not release.sessions_exact:
+        notes.append("Estimated: the session count, because older git notes give only a count "
+                     "per commit, where a session spanning several commits counts once each.")
     return [line for note in notes for line in (note, "")][:-1]
 
 
