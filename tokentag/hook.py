@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +81,8 @@ def log_failure(home: Worktree | None, error: BaseException, where: str = "hook"
     """One line per failure in the repository's tokentag dir (or the user's state dir)."""
     line = f"{now_iso()} {where} {type(error).__name__}: {_one_line(error)}\n"
     if not isinstance(error, (PayloadError, OSError)):
+        import traceback  # only for the unexpected: every hook call would pay its import
+
         line += "".join("  " + t for t in traceback.format_exception(error)[-3:])
     for directory in _log_dirs(home):
         try:
