@@ -1,0 +1,347 @@
+"""Benchmark: what the tokentag git hooks add to `git commit`.
+
+Targets:
+  1. overhead = commit with hooks - commit without   <= 3.0 x  bare `python -c pass`
+  2. overhead with a 1,000,000-request ledger         <= 1.2 x  overhead with an empty ledger
+
+Three temp repositories are committed to in interleaved rounds: `plain` (no hooks),
+`empty` and `big` (`tokentag install` run in them, with HOME and CLAUDE_CONFIG_DIR in a
+temp dir). Before every timed commit, each repository's session transcript gains a few
+new requests (the session is known to the hook: a SessionStart hook ran first), so the
+post-commit hook has to flush the transcript and attribute those requests, and write
+the commit's note. The big ledger is written directly in the record format
+capture.py writes (session, request and attribution records; nearly every request
+attributed to an earlier commit, a few pending in another worktree), then folded into
+the index once by `tokentag status` (timed and printed).
+
+Run:  .venv/bin/python bench/bench_commit.py [--requests 1000000] [--runs 25]
+      .venv/bin/python bench/bench_commit.py --requests 50000 --runs 10   (quick)
+Exit status: 0 when every target is met, 1 when one is missed, 2 on a broken setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _benchlib import (
+    MODELS,
+    Sandbox,
+    SessionWriter,
+    Stats,
+    Tools,
+    count_ledger,
+    find_tools,
+    log_failures,
+    machine_line,
+    ms,
+    run_checked,
+    timed,
+    verdict,
+)
+
+TARGET_VS_PYTHON = 3.0
+TARGET_BIG_VS_EMPTY = 1.2
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1_000_000,
+                        help="requests in the big ledger (1,000,000)")
+    parser.add_argument("--requests-per-session", type=int, default=150,
+                        help="requests per session in the big ledger (150, like the real "
+                             "sessions in ../shared/transcripts)")
+    parser.add_argument("--requests-per-commit", type=int, default=40,
+                        help="requests attributed per earlier commit in the big ledger (40)")
+    parser.add_argument("--pending-elsewhere", type=int, default=None,
+                        help="big-ledger requests left pending in another worktree "
+                             "(default: 0.1%% of --requests)")
+    parser.add_argument("--per-commit", type=int, default=3,
+                        help="new requests to attribute at every timed commit (3)")
+    parser.add_argument("--stale-cursors", action="store_true",
+                        help="also give the big index a cursor for every old session's "
+                             "(pruned) transcript, as an index kept for a year has; a re-fold "
+                             "has none, cursors are not in the ledger")
+    parser.add_argument("--runs", type=int, default=25, help="timed commits per repository")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed commits first (3)")
+    parser.add_argument("--tokentag", help="path of the tokentag console script")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = parser.parse_args()
+    if args.pending_elsewhere is None:
+        args.pending_elsewhere = args.requests // 1000
+
+    tools = find_tools(args.tokentag)
+    sandbox = Sandbox("tokentag-bench-commit-", keep=args.keep)
+    try:
+        return run(args, tools, sandbox)
+    finally:
+        sandbox.close()
+
+
+# --- the big ledger -------------------------------------------------------------------------
+
+
+def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
+                    per_session: int, per_commit: int, pending_elsewhere: int) -> dict[str, int]:
+    """Write `requests` request records, as capture.py would have, into a new ledger.
+
+    Records come from the project's own builders (`capture.request_record`,
+    `ledger.encode`), so the format follows the code. Sessions get their `session` record
+    first, like `_session_records`; their transcripts are gone (Claude Code deletes them
+    after 30 days). All but `pending_elsewhere` requests are attributed, `per_commit` at a
+    time, to made-up earlier commit ids; the pending ones belong to another worktree of the
+    same repository, so the timed commits here have only their own few to attribute.
+    """
+    from tokentag.capture import request_record
+    from tokentag.gitdirs import Worktree
+    from tokentag.ledger import SCHEMA_VERSION, encode
+    from tokentag.transcript import Request
+    from tokentag.usage import Usage
+
+    rng = random.Random(7)
+    main_tree = Worktree(top, top / ".git", top / ".git")
+    other_top = top.with_name(top.name + "-feature")
+    other_tree = Worktree(other_top, top / ".git" / "worktrees" / other_top.name, top / ".git")
+    other_project = project_dir.with_name(project_dir.name + "-feature")
+    clock = time.time() - 365 * 86_400
+    counts = {"request": 0, "session": 0, "attribution": 0}
+    unattributed: list[str] = []
+    batch: list[dict[str, object]] = []
+
+    def stamp(seconds: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+            f".{int(seconds * 1000) % 1000:03d}Z"
+
+    def flush_attribution(force: bool = False) -> None:
+        while len(unattributed) >= per_commit or (force and unattributed):
+            keys = unattributed[:per_commit]
+            del unattributed[:per_commit]
+            batch.append({"v": SCHEMA_VERSION, "kind": "attribution",
+                          "commit": f"{rng.getrandbits(160):040x}", "worktree": str(top),
+                          "keys": keys, "how": "observed", "at": stamp(clock)})
+            counts["attribution"] += 1
+
+    with ledger.open("wb") as out:
+        made = 0
+        main_requests = requests - pending_elsewhere
+        session_no = 0
+        while made < requests:
+            session_no += 1
+            elsewhere = made >= main_requests
+            tree, pdir = (other_tree, other_project) if elsewhere else (main_tree, project_dir)
+            sid = (f"{rng.getrandbits(32):08x}-{session_no % 65536:04x}-"
+                   f"4{rng.getrandbits(12):03x}-8{rng.getrandbits(12):03x}-"
+                   f"{rng.getrandbits(48):012x}")
+            transcript = pdir / f"{sid}.jsonl"
+            batch.append({"v": SCHEMA_VERSION, "kind": "session", "session_id": sid,
+                          "transcript": str(transcript), "cwd": str(tree.top),
+                          "worktree": str(tree.top), "seen_at": stamp(clock)})
+            counts["session"] += 1
+            limit = requests if elsewhere else main_requests
+            for _ in range(min(per_session, limit - made)):
+                clock += rng.uniform(2, 40)
+                cache = rng.randrange(10_000, 180_000)
+                write = rng.choice((0, 0, 0, 350, 1_800, 9_000))
+                message_id = f"msg_01{made:012d}{rng.getrandbits(48):012x}"
+                request_id = f"req_011C{made:012d}{rng.getrandbits(40):010x}"
+                key = f"{message_id}/{request_id}"  # what transcript.parse_request makes
+                request = Request(
+                    key=key, message_id=message_id, request_id=request_id,
+                    session_id=sid, agent_id=None if made % 9 else "a1b2c3d",
+                    model=MODELS[1] if made % 7 == 0 else MODELS[0], timestamp=stamp(clock),
+                    cwd=str(tree.top),
+                    branch="main" if not elsewhere else "feature", version="2.1.38",
+                    usage=Usage(input=rng.choice((1, 2, 3, 6, 120)),
+                                output=rng.randrange(40, 2_500), cache_creation=write,
+                                cache_creation_5m=0, cache_creation_1h=write, cache_read=cache))
+                batch.append(request_record(request, tree, transcript, stamp(clock + 1),
+                                            "hook"))
+                counts["request"] += 1
+                made += 1
+                if not elsewhere:
+                    unattributed.append(key)
+                    flush_attribution()
+            if len(batch) > 20_000:
+                out.write(encode(batch))
+                batch.clear()
+        flush_attribution(force=True)
+        out.write(encode(batch))
+    return counts
+
+
+def add_stale_cursors(index_path: Path) -> int:
+    """Cursors an index built incrementally would hold: one per transcript it read, here
+    one per old session, pointing at files Claude Code has since deleted."""
+    import sqlite3
+
+    db = sqlite3.connect(index_path, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO cursors (path, offset, session_id, size, mtime_ns) "
+            "SELECT transcript, 1000000, session_id, 1000000, 0 FROM sessions")
+        db.execute("COMMIT")
+        return cursor.rowcount
+    finally:
+        db.close()
+
+
+# --- the benchmark --------------------------------------------------------------------------
+
+
+class Repo:
+    """One timed repository: a file to change and a session transcript to grow."""
+
+    def __init__(self, sandbox: Sandbox, tools: Tools, name: str, seed: int,
+                 install: bool) -> None:
+        self.sandbox, self.name = sandbox, name
+        self.path = sandbox.new_repo(name)
+        self.installed = install
+        if install:
+            run_checked([tools.tokentag, "install"], cwd=self.path, env=sandbox.env)
+        session = f"c0de{seed:04d}-0000-4000-8000-{seed:012d}"
+        self.writer = SessionWriter(sandbox.project_dir(self.path) / f"{session}.jsonl",
+                                    session, self.path, seed=seed)
+        self.file = self.path / "work.txt"
+        self.commits = 0
+
+    @property
+    def ledger(self) -> Path:
+        return self.path / ".git" / "tokentag" / "ledger.jsonl"
+
+    def prepare_commit(self, requests: int) -> None:
+        """What happens between two commits: the agent works, a file changes."""
+        self.writer.append_requests(requests)
+        with self.file.open("a") as handle:
+            handle.write(f"change {self.commits}\n")
+        self.commits += 1
+
+    def commit(self) -> float:
+        return timed(["git", "commit", "-q", "-a", "-m", f"change {self.commits}"],
+                     cwd=self.path, env=self.sandbox.env)
+
+
+def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
+    print("tokentag bench: `git commit` with and without the tokentag git hooks")
+    print(tools.describe())
+    print(machine_line())
+    plain = Repo(sandbox, tools, "plain", 1, install=False)
+    empty = Repo(sandbox, tools, "empty", 2, install=True)
+    big = Repo(sandbox, tools, "big", 3, install=True)
+
+    start = time.perf_counter()
+    counts = generate_ledger(big.ledger, big.path, sandbox.project_dir(big.path), args.requests,
+                             args.requests_per_session, args.requests_per_commit,
+                             args.pending_elsewhere)
+    generated = time.perf_counter() - start
+    size = big.ledger.stat().st_size
+    print(f"big ledger: {counts['request']:,} requests, {counts['session']:,} sessions, "
+          f"{counts['attribution']:,} attributions, {args.pending_elsewhere:,} pending in "
+          f"another worktree; {size / 1e6:.0f} MB (generated in {generated:.1f} s)")
+
+    status = [tools.tokentag, "status", "--json"]
+    fold = timed(status, cwd=big.path, env=sandbox.env)
+    again = timed(status, cwd=big.path, env=sandbox.env)
+    folded = json.loads(run_checked(status, cwd=big.path, env=sandbox.env).stdout)
+    print(f"one-off fold of the big ledger (first `tokentag status`): {fold:.1f} s; "
+          f"`tokentag status` again: {ms(again)}")
+    if folded["requests"] != counts["request"] or folded["pending"] != args.pending_elsewhere:
+        print(f"setup broken: the index holds {folded['requests']} requests, "
+              f"{folded['pending']} pending")
+        return 2
+
+    if args.stale_cursors:
+        added = add_stale_cursors(big.path / ".git" / "tokentag" / "index.sqlite")
+        print(f"big index: added {added:,} cursors of pruned transcripts (--stale-cursors)")
+
+    # The session starts: its hooks register it, so commits know its transcript.
+    for repo in (plain, empty, big):
+        repo.prepare_commit(args.per_commit)
+        if repo.installed:
+            run_checked([tools.tokentag, "hook"], cwd=repo.path, env=sandbox.env,
+                        stdin=repo.writer.hook_payload("SessionStart"))
+        run_checked(["git", "add", "work.txt"], cwd=repo.path, env=sandbox.env)
+        run_checked(["git", "commit", "-q", "-m", "initial"], cwd=repo.path, env=sandbox.env)
+    starts = {repo.name: repo.ledger.stat().st_size for repo in (empty, big)}
+
+    baseline = Stats("bare python -c pass")
+    stats = {repo.name: Stats(f"git commit, {label}") for repo, label in (
+        (plain, "no hooks"), (empty, "hooks, empty ledger"),
+        (big, f"hooks, {counts['request']:,}-request ledger"))}
+    recording = False
+
+    def baseline_run() -> None:
+        seconds = timed([tools.python, "-c", "pass"], cwd=plain.path, env=sandbox.env)
+        if recording:
+            baseline.add(seconds)
+
+    def commit_run(repo: Repo) -> None:
+        repo.prepare_commit(args.per_commit)
+        seconds = repo.commit()
+        if recording:
+            stats[repo.name].add(seconds)
+
+    steps = [baseline_run, *(lambda r=r: commit_run(r) for r in (plain, empty, big))]
+    for turn in range(args.warmup + args.runs):
+        recording = turn >= args.warmup
+        for step in steps[turn % 4:] + steps[:turn % 4]:  # rotate the order every round
+            step()
+
+    problems = _check_attribution(sandbox, (empty, big), starts, args)
+
+    overhead_empty = stats["empty"].median - stats["plain"].median
+    overhead_big = stats["big"].median - stats["plain"].median
+    ratio_python = overhead_empty / baseline.median
+    ratio_big = overhead_big / overhead_empty if overhead_empty > 0 else float("inf")
+    ok_python = ratio_python <= TARGET_VS_PYTHON
+    ok_big = ratio_big <= TARGET_BIG_VS_EMPTY
+
+    print(f"after timing: {machine_line()}")
+    print()
+    for item in (baseline, *stats.values()):
+        print(item.line())
+    print()
+    print(f"baseline (bare python)               {ms(baseline.median)}")
+    print(f"overhead, empty ledger               {ms(overhead_empty)}   = {ratio_python:.2f} x "
+          f"baseline  (target <= {TARGET_VS_PYTHON} x)   {verdict(ok_python)}")
+    print(f"overhead, {counts['request']:>9,}-request ledger  {ms(overhead_big)}   = "
+          f"{ratio_big:.2f} x empty  (target <= {TARGET_BIG_VS_EMPTY} x)   {verdict(ok_big)}")
+    print(f"one-off fold of the big ledger       {fold:.1f} s")
+    if problems:
+        print("\nsetup broken, figures are not valid:")
+        for line in problems[:20]:
+            print("  " + line)
+        return 2
+    return 0 if ok_python and ok_big else 1
+
+
+def _check_attribution(sandbox: Sandbox, repos: tuple[Repo, ...], starts: dict[str, int],
+                       args: argparse.Namespace) -> list[str]:
+    """Every timed commit must have flushed and attributed its own new requests."""
+    problems: list[str] = []
+    commits = args.warmup + args.runs
+    for repo in repos:
+        new, attributions = count_ledger(repo.ledger, starts[repo.name])
+        sizes = sorted({len(a["keys"]) for a in attributions})  # type: ignore[arg-type]
+        if new != commits * args.per_commit or len(attributions) != commits \
+                or sizes != [args.per_commit]:
+            problems.append(f"{repo.name}: {new} new requests and {len(attributions)} "
+                            f"attributions of sizes {sizes}; expected {commits * args.per_commit}"
+                            f" and {commits} of {args.per_commit}")
+        notes = sandbox.git(repo.path, "notes", "--ref", "refs/notes/tokentag", "list")
+        if len(notes.splitlines()) != commits + 1:
+            problems.append(f"{repo.name}: {len(notes.splitlines())} notes, "
+                            f"expected {commits + 1}")
+        problems += [f"{repo.name}: {line}" for line in
+                     log_failures(repo.path / ".git" / "tokentag", sandbox)]
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(main())
