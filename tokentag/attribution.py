@@ -9,6 +9,7 @@ runs mid-turn, before any hook fires), then takes the worktree's pending request
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,11 +52,29 @@ def _grown_known_transcripts(index: Index) -> set[Path]:
     for path, offset in offsets.items():
         if _size(path) > offset:
             grown.add(Path(path))
+    listings: dict[str, frozenset[str]] = {}
     for row in index.query("SELECT session_id, transcript FROM sessions"):
+        if not _still_on_disk(row["transcript"], listings):
+            continue  # pruned by Claude Code (after 30 days): its usage is in the ledger
         for path in transcript.session_files(Path(row["transcript"]), row["session_id"]):
             if str(path) not in offsets and _size(path) > 0:
                 grown.add(path)
     return grown
+
+
+def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:
+    """Whether a session's transcript or its `<session>/` folder of subagents still exists,
+    from one listing per project dir: every session ever seen is in the index, and looking
+    for each one's files on every commit would make a commit cost O(history)."""
+    directory, _, name = main.rpartition(os.sep)  # a stored, absolute path
+    names = listings.get(directory)
+    if names is None:
+        try:
+            names = frozenset(os.listdir(directory or os.sep))
+        except OSError:
+            names = frozenset()
+        listings[directory] = names
+    return name in names or name.rpartition(".")[0] in names
 
 
 def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
@@ -92,17 +111,33 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
     """Give the worktree's pending requests to `commit` and write its note."""
     store = Store.of(worktree)
     with store.writing() as writer:
-        keys = [row["key"] for row in writer.index.query(
-            "SELECT key FROM requests WHERE commit_id IS NULL AND worktree=? ORDER BY seq",
-            (str(worktree.top),))]
-        if keys:
-            writer.write([{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
-                           "worktree": str(worktree.top), "keys": keys, "how": how,
-                           "at": now_iso()}])
+        rows = writer.index.query("SELECT key, via, branch FROM requests WHERE commit_id IS "
+                                  "NULL AND worktree=? ORDER BY seq", (str(worktree.top),))
+        keys = [row["key"] for row in rows if row["via"] != "import"]
+        imported = _imported_on_branch(worktree, rows)
+        records = [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+                    "worktree": str(worktree.top), "keys": taken, "how": kind, "at": now_iso()}
+                   for taken, kind in ((keys, how), (imported, "inferred")) if taken]
+        if records:
+            writer.write(records)
         note = notes.note_for(writer.index, commit)
     if note is not None:
         notes.write_note(worktree.top, commit, note)
-    return keys
+    return keys + imported
+
+
+def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str]:
+    """Requests `tokentag import` found that no commit has taken yet: a commit takes only
+    those of its own branch (the backfill rule), so weeks of history from deleted or other
+    branches do not pile onto the next commit."""
+    if not any(row["via"] == "import" for row in rows):
+        return []
+    try:
+        head = (worktree.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return []
+    branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else "HEAD"
+    return [row["key"] for row in rows if row["via"] == "import" and row["branch"] == branch]
 
 
 def is_attributed(worktree: Worktree, commit: str) -> bool:

@@ -368,10 +368,11 @@ def import_command(since: str | None, until: str | None, path_map: tuple[str, ..
         path_map=backfill.PathMap.parse(path_map), all_projects=all_projects)
     work = backfill.plan(queries.current_worktree(), options)
     if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
-        files = len(work.jobs)
+        def files_done(done: int | None) -> str:
+            return f"{done or 0}/{len(work.jobs)} files"
+
         with click.progressbar(length=work.bytes_to_read, label="reading transcripts",
-                               file=sys.stderr, item_show_func=lambda done: (
-                                   f"{done or 0}/{files} files")) as bar:
+                               file=sys.stderr, item_show_func=files_done) as bar:
             summary = backfill.execute(work, lambda done, size: bar.update(size, done))
     else:
         summary = backfill.execute(work)

@@ -1,0 +1,366 @@
+"""`tokentag import`: the real transcripts, real repositories and commits, real subprocesses.
+
+The shared transcripts are copied into the temporary Claude config dir at test time; their
+sessions ran in /home/marco/projects/spotter, /home/USER/projects/spotter-worktrees/
+spotter-dov and /path/to/Demo, which `--path-map` points at temporary repositories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests import replay
+from tests.conftest import TRANSCRIPTS, git, tokentag
+from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
+from tokentag import backfill, transcript
+from tokentag.errors import TokentagError
+from tokentag.gitdirs import find_worktree
+
+SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
+DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
+DEMO = "/path/to/Demo"  # no branch, or "main", 2025-09
+
+
+@pytest.fixture
+def config() -> Path:
+    """The shared transcripts as this test's Claude config dir (writable copies)."""
+    target = Path(os.environ["CLAUDE_CONFIG_DIR"])
+    shutil.copytree(TRANSCRIPTS / "claude", target, dirs_exist_ok=True)
+    for path in target.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+def run_import(repo: Path, *args: str) -> dict[str, int]:
+    result = tokentag("import", "--json", *args, cwd=repo)
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    summary: dict[str, int] = json.loads(result.stdout)
+    return summary
+
+
+def maps(*pairs: tuple[str, Path]) -> list[str]:
+    return [arg for old, new in pairs for arg in ("--path-map", f"{old}={new}")]
+
+
+def report(repo: Path, by: str) -> dict[str, dict[str, int]]:
+    data = json.loads(tokentag("report", "--by", by, "--json", cwd=repo).stdout)
+    return {row["key"]: row["tokens"] for row in data["rows"]}
+
+
+def all_into(repo: Path) -> list[str]:
+    return maps((SPOTTER, repo), (DOV, repo / "dov"), (DEMO, repo / "demo"))
+
+
+# -- totals and exactly once ----------------------------------------------------------
+
+
+def test_import_gives_expected_totals_and_a_second_adds_nothing(repo: Path, config: Path) -> None:
+    first = run_import(repo, *all_into(repo))
+    assert report(repo, "session") == replay.expected_sessions()
+    assert first["files"] == first["files_read"] == 9  # subagent files included
+    assert first["new"] == first["requests"] == 366
+    assert first["skipped_lines"] == first["other_repository"] == 0
+    second = run_import(repo, *all_into(repo))
+    assert second["files_read"] == second["new"] == second["requests"] == 0
+    assert report(repo, "session") == replay.expected_sessions()
+
+
+def test_copies_in_a_second_config_dir_are_known(repo: Path, config: Path,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A colon-separated CLAUDE_CONFIG_DIR; the same requests at other paths count once."""
+    run_import(repo, *all_into(repo))
+    copy = tmp_path / "copy"
+    shutil.copytree(config, copy)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{config}{os.pathsep}{copy}")
+    again = run_import(repo, *all_into(repo))
+    assert again["files_read"] == 9 and again["requests"] == 366
+    assert again["new"] == 0 and again["known"] == 366
+    assert report(repo, "session") == replay.expected_sessions()
+
+
+def test_import_after_live_capture_adds_nothing(tmp_path: Path) -> None:
+    sessions = replay.all_sessions(tmp_path, Path(os.environ["CLAUDE_CONFIG_DIR"]))
+    for session in sessions:
+        replay.replay_in_chunks(session, chunks=3)
+    for repo in {s.repo for s in sessions}:
+        summary = run_import(repo)
+        assert summary["new"] == summary["corrected"] == 0
+    found = {k: v for r in {s.repo for s in sessions} for k, v in replay.session_totals(r).items()}
+    assert found == replay.expected_sessions()
+
+
+def test_hooks_rereading_imported_sessions_count_once(tmp_path: Path) -> None:
+    """Import first; then Claude Code rewrites the files as hooks fire; then import again."""
+    sessions = replay.all_sessions(tmp_path, Path(os.environ["CLAUDE_CONFIG_DIR"]))
+    for session in sessions:
+        replay.write_whole(session)
+    repos = {s.repo for s in sessions}
+    assert sum(run_import(r)["new"] for r in repos) == 366
+    for session in sessions:
+        replay.replay_in_chunks(session, chunks=3)  # truncates, regrows: hooks read it all
+    assert sum(run_import(r)["new"] for r in repos) == 0
+    found = {k: v for r in repos for k, v in replay.session_totals(r).items()}
+    assert found == replay.expected_sessions()
+
+
+def test_since_until_then_everything(repo: Path, config: Path) -> None:
+    early = run_import(repo, "--until", "2026-02-11", *all_into(repo))
+    sessions = report(repo, "session")
+    assert "4d5611e5-241a-462a-8d15-5122611a9569" not in sessions  # 2026-02-12
+    assert sessions["491e126e-1e71-469c-ade2-fcc8af567c74"]["total"] == 456290
+    assert early["new"] == 366 - 152 and early["out_of_range"] == 152
+    late = run_import(repo, "--since", "2026-02-12T00:00:00Z", *all_into(repo))
+    assert late["files_read"] == 3  # the ones a range kept cursors from; the rest are done
+    assert late["new"] == 152 and late["out_of_range"] == 0
+    assert run_import(repo, *all_into(repo))["files_read"] == 0
+    assert report(repo, "session") == replay.expected_sessions()
+
+
+def test_other_repositories_are_left_alone(repo: Path, config: Path) -> None:
+    summary = run_import(repo, "--all-projects")  # no path map: nothing ran in `repo`
+    assert summary["files_read"] == 9
+    assert summary["other_repository"] == 366 and summary["new"] == 0
+    assert report(repo, "session") == {}
+
+
+def test_torn_last_line_waits_for_its_end(repo: Path) -> None:
+    writer = SessionWriter(repo)
+    writer.write(300, torn_tail=True)
+    first = run_import(repo)
+    writer.write(10_000)
+    second = run_import(repo)
+    expected = requests_in(writer.path.read_bytes())
+    assert first["new"] + second["new"] == len(expected)
+    assert second["new"] + second["corrected"] > 0
+    assert report(repo, "session")[writer.session_id] == totals(expected, set(expected))
+
+
+def test_replaced_file_is_read_again_without_double_counting(repo: Path) -> None:
+    writer = SessionWriter(repo)
+    writer.write(400)
+    run_import(repo)
+    content = writer.path.read_bytes()
+    writer.path.write_bytes(content[: len(content) // 3])  # shorter than its cursor
+    again = run_import(repo)
+    assert again["files_read"] == 1 and again["new"] == 0
+    expected = requests_in(content)
+    assert report(repo, "session")[writer.session_id] == totals(expected, set(expected))
+
+
+def test_human_summary(repo: Path, config: Path) -> None:
+    result = tokentag("import", *all_into(repo), cwd=repo)
+    assert "366 of this repository: 366 new" in result.stdout
+    assert result.stderr == ""
+
+
+def test_bad_path_map_is_one_line_error(repo: Path) -> None:
+    result = tokentag("import", "--path-map", "no-equals-sign", cwd=repo, check=False)
+    assert result.returncode != 0
+    assert "OLD=NEW" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- worktrees and retroactive attribution ----------------------------------------------
+
+
+def commit_at(worktree: Path, when: str, message: str) -> str:
+    """An empty commit whose author and committer time is `when` (UTC)."""
+    stamp = f"@{int(datetime.fromisoformat(when + '+00:00').timestamp())} +0000"
+    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    subprocess.run(["git", "-C", str(worktree), "commit", "-q", "--allow-empty", "-m", message],
+                   check=True, env=env, capture_output=True)
+    return git(worktree, "rev-parse", "HEAD")
+
+
+def first_seen(paths: list[Path]) -> dict[str, tuple[float, str | None]]:
+    """Independently of tokentag: each request's first line's time and branch."""
+    seen: dict[str, tuple[float, str | None]] = {}
+    for path in paths:
+        for line in path.read_bytes().splitlines():
+            entry = json.loads(line)
+            message = entry.get("message") if entry.get("type") == "assistant" else None
+            if isinstance(message, dict) and "usage" in message and \
+                    message.get("model") != "<synthetic>":
+                key = f"{message['id']}/{entry.get('requestId', '')}"
+                when = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00"))
+                seen.setdefault(key, (when.timestamp(), entry.get("gitBranch") or None))
+    return seen
+
+
+def expected_by_commit(config: Path, commits: dict[str, list[tuple[str, str]]]
+                       ) -> dict[str, set[str]]:
+    """The rule: the first commit on the request's branch at or after its time."""
+    files = sorted((config / "projects").rglob("*.jsonl"))
+    by_commit: dict[str, set[str]] = {}
+    for key, (when, branch) in first_seen(files).items():
+        made = sorted((datetime.fromisoformat(t + "+00:00").timestamp(), sha)
+                      for t, sha in commits.get(branch or "", []))
+        later = [sha for t, sha in made if t >= when]
+        by_commit.setdefault(later[0] if later else "(pending)", set()).add(key)
+    return by_commit
+
+
+def all_requests(config: Path) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {}
+    for path in (config / "projects").rglob("*.jsonl"):
+        for key, counts in requests_in(path.read_bytes()).items():
+            known = found.setdefault(key, dict.fromkeys(FIELDS, 0))
+            for name in FIELDS:
+                known[name] = max(known[name], counts[name])
+    return found
+
+
+def test_commits_interleaved_with_imported_requests(repo: Path, config: Path,
+                                                    tmp_path: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "master")
+    made: dict[str, list[tuple[str, str]]] = {"master": [], "spotter-dov": []}
+    made["master"].append(("2026-02-10T20:00:00", commit_at(repo, "2026-02-10T20:00:00", "root")))
+    git(repo, "checkout", "-q", "-b", "other")
+    other = commit_at(repo, "2026-02-10T21:20:00", "another branch: takes nothing")
+    git(repo, "checkout", "-q", "master")
+    for when in ("2026-02-10T21:30:00", "2026-02-10T22:30:00", "2026-02-10T22:58:30"):
+        made["master"].append((when, commit_at(repo, when, f"master at {when}")))
+    dov = tmp_path / "dov-worktree"
+    git(repo, "worktree", "add", "-q", "-b", "spotter-dov", str(dov))
+    for when in ("2026-02-12T17:00:00", "2026-02-12T19:00:00", "2026-02-12T20:27:00",
+                 "2026-02-12T21:00:00"):
+        made["spotter-dov"].append((when, commit_at(dov, when, f"dov at {when}")))
+
+    summary = run_import(repo, *maps((SPOTTER, repo), (DOV, dov), (DEMO, repo / "demo")))
+    expected = expected_by_commit(config, made)
+    counts = all_requests(config)
+    found = report(repo, "commit")
+    assert set(found) == set(expected) and other not in found
+    for sha, keys in expected.items():
+        assert found[sha] == totals(counts, keys), sha
+    assert summary["inferred"] == sum(len(k) for c, k in expected.items() if c != "(pending)")
+    assert summary["inferred_commits"] == len(expected) - 1
+    _check_marks_and_notes(repo, expected)
+    _live_commit_takes_only_its_branch(repo, expected, counts)
+
+
+def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:
+    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    marks = {row["request"]: row["attribution"] for row in rows}
+    for sha, keys in expected.items():
+        assert {marks[k] for k in keys} == ({None} if sha == "(pending)" else {"inferred"})
+        if sha != "(pending)":
+            note = json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show", sha))
+            assert note["requests"] == note["inferred_requests"] == len(keys)
+
+
+def _live_commit_takes_only_its_branch(repo: Path, expected: dict[str, set[str]],
+                                       counts: dict[str, dict[str, int]]) -> None:
+    """The hooks' next commit on master takes master's pending imports, and only those:
+    the spotter-dov worktree's, and Demo's (no branch, or a branch not here), stay pending."""
+    tokentag("install", cwd=repo)
+    (repo / "f.txt").write_text("live\n")
+    git(repo, "add", "f.txt")
+    git(repo, "commit", "-q", "-m", "live commit")
+    live = git(repo, "rev-parse", "HEAD")
+    seen = first_seen(sorted(Path(os.environ["CLAUDE_CONFIG_DIR"]).rglob("*.jsonl")))
+    taken = {k for k in expected["(pending)"] if seen[k][1] == "master"}
+    assert taken, "the test needs master requests after its last old commit"
+    found = report(repo, "commit")
+    assert found[live] == totals(counts, taken)
+    assert found["(pending)"] == totals(counts, expected["(pending)"] - taken)
+
+
+def test_linked_worktree_sessions_found_from_main_worktree(repo: Path, tmp_path: Path) -> None:
+    """No path map: the project dir named after a linked worktree is found from the main one."""
+    commit_at(repo, "2026-01-01T00:00:00", "base")
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "spotter-dov", str(linked))
+    writer = SessionWriter(linked)
+    writer.write(10_000)
+    summary = run_import(repo)
+    expected = requests_in(writer.path.read_bytes())
+    assert summary["new"] == len(expected)
+    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    linked_worktree = find_worktree(linked)
+    assert linked_worktree is not None
+    assert {row["worktree"] for row in rows} == {str(linked_worktree.top)}
+    assert summary["inferred"] == 0  # its only commit predates the session
+
+
+# -- the reader itself --------------------------------------------------------------------
+
+
+EDGE_LINES = [
+    b'{"type":"assistant","message":{"id":"m1","model":"x","usage":{"input_tokens":true,'
+    b'"output_tokens":-4,"cache_read_input_tokens":7}},"requestId":"r","isSidechain":true}',
+    b'{"type":"assistant","message":{"id":"m2","model":"<synthetic>","usage":{"input_tokens":1}}}',
+    b'{"type":"assistant","message":{"id":"m3","usage":{"output_tokens":2}},"cwd":"\\ud800"}',
+    b'{"type":"progress","data":{"type":"assistant","message":{"id":"m4","usage":{}}}}',
+    b'{"type":"assistant","message":{"id":"m5","usage":{"input_tokens":1}',
+    b'{"type":"assistant","message":{"id":5,"usage":{"input_tokens":1}}}',
+    b'[{"type":"assistant","message":{"id":"m6","usage":{"input_tokens":1}}}]',
+]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_reader_agrees_with_parse_request(fast: bool) -> None:
+    files = sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl"))
+    for path in files:
+        reference: dict[str, transcript.Request] = {}
+        agent = transcript.agent_id_of(path)
+        lines = [line for line, _ in transcript.read_complete_lines(path, 0)] + EDGE_LINES
+        for line in lines:
+            request = transcript.parse_request(line, agent)
+            if request is not None:
+                known = reference.get(request.key)
+                reference[request.key] = known.merged(request) if known else request
+        reader = backfill.RequestReader(agent, backfill._loads(fast))
+        for line in lines:
+            if transcript.USAGE_MARKER in line:
+                reader.feed(line)
+        assert {r.key: r for r in reader.requests()} == reference, path
+        assert reader.skipped == 1  # the unterminated object
+
+
+def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backfill, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(backfill, "FAST_JSON_BYTES", 0)
+    monkeypatch.setattr(backfill, "BATCH_REQUESTS", 50)  # several batches, several locks
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    options = backfill.Options(path_map=backfill.PathMap.parse(arg for arg in all_into(repo)
+                                                              if arg != "--path-map"))
+    summary = backfill.run_import(worktree, options)
+    assert summary.new == 366
+    assert report(repo, "session") == replay.expected_sessions()
+    by_commit = report(repo, "commit")
+    (worktree.tokentag_dir / "index.sqlite").unlink()  # folded from memory: refold the ledger
+    assert report(repo, "session") == replay.expected_sessions()
+    assert report(repo, "commit") == by_commit
+
+
+def test_worktrees_read_from_the_common_dir_match_git(repo: Path, tmp_path: Path) -> None:
+    commit_at(repo, "2026-01-01T00:00:00", "base")
+    for name in ("one", "two"):
+        git(repo, "worktree", "add", "-q", "-b", name, str(tmp_path / name))
+    listed = [Path(line.split(" ", 1)[1]) for line in
+              git(repo, "worktree", "list", "--porcelain").splitlines()
+              if line.startswith("worktree ")]
+    for where in (repo, tmp_path / "two"):
+        worktree = find_worktree(where)
+        assert worktree is not None
+        assert sorted(backfill.repository_tops(worktree)) == sorted(listed)
+
+
+def test_path_map_rewrites_whole_path_components() -> None:
+    mapping = backfill.PathMap.parse(["/home/marco/projects/spotter/=/tmp/r", "/=/mnt/old"])
+    assert mapping.apply("/home/marco/projects/spotter") == "/tmp/r"
+    assert mapping.apply("/home/marco/projects/spotter/lib/x") == "/tmp/r/lib/x"
+    assert mapping.apply("/home/marco/spotter-2") == "/mnt/old/home/marco/spotter-2"
+    assert mapping.apply("") == ""
+    with pytest.raises(TokentagError, match="OLD=NEW"):
+        backfill.PathMap.parse(["relative=/x"])

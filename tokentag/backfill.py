@@ -1,0 +1,828 @@
+"""`tokentag import`: bring in past transcripts and tie past work to past commits.
+
+Which transcripts: Claude Code keeps a session under `projects/<encoded cwd>/`, so a
+project dir whose name starts with the encoded top of one of this repository's
+worktrees is a candidate (subdirectories encode to the same prefix). What decides is
+each request's own `cwd`: a request belongs here when that cwd (after `--path-map`) lies
+in one of this repository's worktrees, exactly as live capture routes it.
+
+Exactly once: every ledger write dedups by request key under the repository lock,
+against requests from hooks and earlier imports alike. Speed: a file's cursor
+(offset, size, mtime) in the index means a repeated import reads only what grew; the
+bytes pre-filter means only lines with usage are parsed; files are read in chunks.
+
+Retroactive attribution: an imported request no commit has taken yet goes to the first
+commit, in committer-time order, on its `gitBranch`'s first-parent history whose commit
+time is at or after the request's timestamp, marked `inferred`. One with no such commit
+stays pending until a commit on its own branch in its own worktree takes it (see
+`attribution.attribute_pending`); a deleted branch's never will.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tokentag import claude_dirs, gitcmd, ledger, notes, transcript
+from tokentag.capture import correction_record, now_iso, request_record
+from tokentag.errors import TokentagError
+from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.index import Index
+from tokentag.ledger import SCHEMA_VERSION, Record
+from tokentag.store import Store, Writer
+from tokentag.transcript import Request
+from tokentag.usage import USAGE_FIELDS, Usage
+
+READ_SIZE = 4 * 1024 * 1024
+# Below this much to read, worker processes and the faster JSON parser cost more (start-up,
+# imports) than they save.
+PARALLEL_BYTES = 64 * 1024 * 1024
+FAST_JSON_BYTES = 64 * 1024 * 1024
+MAX_WORKERS = 4
+IN_FLIGHT_BYTES = 128 * 1024 * 1024  # read ahead of the writer, at most
+# Requests held in memory before they go to the ledger: bounds memory and how long one
+# write holds the lock that live hooks wait on.
+BATCH_REQUESTS = 5_000
+INFERRED = "inferred"
+INFER_STAMP = "import_inferred_at"  # index meta: the branch tips of the last inference pass
+
+
+# -- options and results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathMap:
+    """`OLD=NEW` rewrites: a request recorded under OLD counts as if it ran under NEW
+    (a moved or renamed checkout, or sessions recorded on another machine)."""
+
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, specs: Iterable[str]) -> PathMap:
+        """Paths are kept without a trailing slash (the root becomes "")."""
+        pairs = []
+        for spec in specs:
+            old, sep, new = spec.partition("=")
+            if not sep or not old.startswith("/") or not new.startswith("/"):
+                raise TokentagError(f"--path-map takes OLD=NEW, two absolute paths, "
+                                    f"not {spec!r}")
+            pairs.append((old.rstrip("/"), new.rstrip("/")))
+        return cls(tuple(pairs))
+
+    def apply(self, cwd: str) -> str:
+        """The first pair whose OLD is `cwd` or one of its parents rewrites it."""
+        for old, new in self.pairs:
+            if cwd and (cwd == old or cwd.startswith(old + "/")):
+                return new + cwd[len(old):]
+        return cwd
+
+    @property
+    def old_paths(self) -> list[str]:
+        return [old or "/" for old, _ in self.pairs]
+
+
+@dataclass(frozen=True)
+class Options:
+    since: str | None = None  # normalised UTC times, as transcripts write them
+    until: str | None = None
+    path_map: PathMap = PathMap()
+    all_projects: bool = False
+
+    def in_range(self, timestamp: str) -> bool:
+        """Same-format UTC strings compare as times; no timestamp is in no range."""
+        if self.since and timestamp < self.since:
+            return False
+        return not (self.until and (not timestamp or timestamp >= self.until))
+
+
+@dataclass
+class Summary:
+    """What an import did. `known` requests were in the ledger already (from hooks or an
+    earlier import); `skipped_lines` looked like usage lines but were not valid JSON."""
+
+    files: int = 0
+    files_read: int = 0
+    unreadable_files: int = 0
+    bytes_read: int = 0
+    skipped_lines: int = 0
+    requests: int = 0
+    new: int = 0
+    known: int = 0
+    corrected: int = 0
+    other_repository: int = 0
+    out_of_range: int = 0
+    inferred: int = 0
+    inferred_commits: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+# -- which files ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One transcript to read from `offset`; `restart` when it shrank since its cursor."""
+
+    path: str
+    offset: int
+    size: int
+    mtime_ns: int
+    restart: bool = False
+
+
+@dataclass
+class Plan:
+    worktree: Worktree
+    options: Options
+    files: int
+    jobs: list[Job]
+
+    @property
+    def bytes_to_read(self) -> int:
+        return sum(job.size - job.offset for job in self.jobs)
+
+
+def plan(worktree: Worktree, options: Options) -> Plan:
+    """Every candidate transcript, and the new bytes of each that has any."""
+    with Store.of(worktree).writing() as writer:  # one quick query: no second connection
+        cursors = {row["path"]: (row["offset"], row["size"], row["mtime_ns"]) for row in
+                   writer.index.query("SELECT path, offset, size, mtime_ns FROM cursors")}
+    files = candidate_files(project_dirs(worktree, options))
+    jobs = []
+    for path, stat in files.items():
+        job = _job(path, stat, cursors.get(path))
+        if job is not None:
+            jobs.append(job)
+    jobs.sort(key=lambda j: j.path)
+    return Plan(worktree, options, len(files), jobs)
+
+
+def _job(path: str, stat: os.stat_result, cursor: tuple[int, int, int] | None) -> Job | None:
+    if cursor is None:
+        return Job(path, 0, stat.st_size, stat.st_mtime_ns)
+    offset, size, mtime_ns = cursor
+    if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns) or stat.st_size == offset:
+        return None  # unchanged since last read (even a torn last line stays skipped)
+    if stat.st_size < offset:  # replaced or truncated: read it again from the start
+        return Job(path, 0, stat.st_size, stat.st_mtime_ns, restart=True)
+    return Job(path, offset, stat.st_size, stat.st_mtime_ns)
+
+
+def repository_tops(worktree: Worktree) -> list[Path]:
+    """Every worktree of the repository, whichever one import runs from: the main one
+    beside a `.git` common dir, and each linked one named in `<common>/worktrees/*/gitdir`,
+    which is what `git worktree list` reads (running it costs a repeated import more than
+    the rest of its work). Other layouts (a submodule, a bare repository) ask git."""
+    common = worktree.common_dir
+    if common.name != ".git":
+        return _listed_tops(worktree)
+    tops = [common.parent]
+    try:
+        entries = list(os.scandir(common / "worktrees"))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            gitdir = Path(entry.path, "gitdir").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue  # not a worktree's admin dir
+        tops.append((Path(entry.path) / gitdir).parent)  # absolute, or relative to it
+    return tops
+
+
+def _listed_tops(worktree: Worktree) -> list[Path]:
+    out = gitcmd.run(worktree.top, "worktree", "list", "--porcelain", check=False)
+    tops = [Path(line[len("worktree "):]) for line in out.splitlines()
+            if line.startswith("worktree ")]
+    return tops or [worktree.top]
+
+
+def project_dirs(worktree: Worktree, options: Options) -> list[Path]:
+    """Project dirs named after a worktree top (or a path-map OLD), or all of them."""
+    prefixes = {claude_dirs.encode_project(top) for top in repository_tops(worktree)}
+    prefixes |= {claude_dirs.encode_project(old) for old in options.path_map.old_paths}
+    found: dict[str, Path] = {}
+    for config in claude_dirs.config_dirs():
+        try:
+            entries = list(os.scandir(config / "projects"))
+        except OSError:
+            continue
+        for entry in entries:
+            wanted = options.all_projects or any(entry.name.startswith(p) for p in prefixes)
+            if wanted and entry.is_dir():
+                real = os.path.realpath(entry.path)  # one config dir can link to another
+                found.setdefault(real, Path(real))
+    return sorted(found.values())
+
+
+def candidate_files(directories: Iterable[Path]) -> dict[str, os.stat_result]:
+    """Every `*.jsonl` below the project dirs (sessions, subagents, workflows), keyed by
+    real path as capture keys its cursors."""
+    files: dict[str, os.stat_result] = {}
+    stack = [str(d) for d in directories]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.name.endswith(".jsonl") and entry.is_file():
+                path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+                files.setdefault(path, entry.stat())
+    return files
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+@dataclass
+class FileScan:
+    """What one transcript's new bytes hold: each request once, at its largest counts."""
+
+    job: Job
+    end: int
+    skipped: int = 0
+    records: dict[str, Record] = field(default_factory=dict)  # this repository's, in range
+    other_repository: int = 0
+    out_of_range: int = 0
+    gone: bool = False  # pruned by Claude Code since it was listed
+    unreadable: bool = False
+
+
+class UsageLines:
+    """The complete lines after `offset` that contain the usage marker, found by searching
+    chunks for the marker rather than splitting every line: most bytes of a transcript
+    are tool output and progress lines that never need to be looked at line by line."""
+
+    def __init__(self, path: str, offset: int) -> None:
+        self.path, self.end = path, offset
+
+    def __iter__(self) -> Iterator[bytes]:
+        buf = bytearray(READ_SIZE)  # reused: a fresh buffer per read costs page faults
+        carry = 0
+        with open(self.path, "rb", buffering=0) as handle:
+            handle.seek(self.end)
+            while True:
+                if carry == len(buf):  # one line longer than the buffer
+                    buf.extend(bytes(len(buf)))
+                got = handle.readinto(memoryview(buf)[carry:])
+                if not got:
+                    return
+                filled = carry + got
+                last = buf.rfind(b"\n", 0, filled)
+                if last == -1:
+                    carry = filled
+                    continue
+                yield from _marked_lines(buf, last)
+                self.end += last + 1
+                carry = filled - last - 1
+                buf[:carry] = buf[last + 1:filled]
+
+
+def _marked_lines(buf: bytearray, last: int) -> Iterator[bytes]:
+    position = 0
+    while (hit := buf.find(transcript.USAGE_MARKER, position, last)) != -1:
+        start = buf.rfind(b"\n", 0, hit) + 1
+        stop = buf.find(b"\n", hit, last + 1)
+        yield bytes(buf[start:stop])
+        position = stop + 1
+
+
+# Request's fields between `key` and `usage`: message and request id, session, agent, model,
+# timestamp, cwd, branch, version.
+_Context = tuple[str, str, str, str | None, str, str, str, str | None, str | None]
+
+
+class RequestReader:
+    """`transcript.parse_request` and `Request.merged` fused for bulk reading (a test holds
+    them equal on the real transcripts): one JSON parse per line; a request's first line
+    gives its context, later lines only raise its counts; objects are built at the end."""
+
+    def __init__(self, agent_id: str | None, loads: Callable[[bytes], Any]) -> None:
+        self.agent_id, self.loads = agent_id, loads
+        self.context: dict[str, _Context] = {}
+        self.counts: dict[str, tuple[int, ...]] = {}
+        self.skipped = 0
+
+    def feed(self, line: bytes) -> None:
+        if transcript.ASSISTANT_MARKER not in line:
+            return
+        entry = self._parse(line)
+        message = entry.get("message") if entry.get("type") == "assistant" else None
+        if not isinstance(message, dict) or message.get("model") == "<synthetic>":
+            return
+        usage, message_id = message.get("usage"), message.get("id")
+        if not isinstance(usage, dict) or not isinstance(message_id, str):
+            return
+        key = f"{message_id}/{_text(entry.get('requestId')) or ''}"
+        counts, known = _counts(usage), self.counts.get(key)
+        if known is None:
+            self.context[key] = self._context(entry, message, message_id)
+            self.counts[key] = counts
+        elif counts != known:
+            self.counts[key] = tuple(map(max, known, counts))
+
+    def _parse(self, line: bytes) -> dict[str, Any]:
+        try:
+            entry = self.loads(line)
+        except ValueError:
+            try:  # the fast parser refuses lone surrogates, which json accepts
+                entry = json.loads(line)
+            except ValueError:
+                self.skipped += 1
+                return {}
+        return entry if isinstance(entry, dict) else {}
+
+    def _context(self, entry: dict[str, Any], message: dict[str, Any],
+                 message_id: str) -> _Context:
+        """Request's fields after `key`, up to `usage`, from the request's first line."""
+        agent = _text(entry.get("agentId")) or self.agent_id
+        if agent is None and entry.get("isSidechain") is True:
+            agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
+        return (message_id, _text(entry.get("requestId")) or "",
+                _text(entry.get("sessionId")) or "", agent,
+                _text(message.get("model")) or "unknown", _text(entry.get("timestamp")) or "",
+                _text(entry.get("cwd")) or "", _text(entry.get("gitBranch")),
+                _text(entry.get("version")))
+
+    def requests(self) -> list[Request]:
+        return [Request(key, *context, Usage(*self.counts[key]))
+                for key, context in self.context.items()]
+
+
+def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
+    """In USAGE_FIELDS order: input, output, cache writes (all, 5m, 1h), cache reads.
+    `type(v) is int` leaves out bools; anything else, or a negative, counts as 0."""
+    split = raw.get("cache_creation")
+    split = split if isinstance(split, dict) else {}
+    values = (raw.get("input_tokens"), raw.get("output_tokens"),
+              raw.get("cache_creation_input_tokens"), split.get("ephemeral_5m_input_tokens"),
+              split.get("ephemeral_1h_input_tokens"), raw.get("cache_read_input_tokens"))
+    return tuple(v if type(v) is int and v > 0 else 0 for v in values)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which requests an import takes: this repository's (after the path map), in range."""
+
+    common_dir: Path
+    options: Options
+
+
+def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
+    """Read one transcript's new bytes and make the records of the requests in scope. A
+    line that is not JSON is counted, not fatal; so is a file that cannot be read."""
+    reader = RequestReader(transcript.agent_id_of(Path(job.path)), _loads(fast_json))
+    lines = UsageLines(job.path, job.offset)
+    try:
+        for line in lines:
+            reader.feed(line)
+    except FileNotFoundError:
+        return FileScan(job, job.offset, gone=True)
+    except OSError:
+        return FileScan(job, job.offset, unreadable=True)
+    scan = FileScan(job, lines.end, reader.skipped)
+    _select(scan, reader.requests(), scope)
+    return scan
+
+
+def _select(scan: FileScan, requests: Iterable[Request], scope: Scope) -> None:
+    """Route each request by its own cwd, as live capture does; records are built here,
+    in the worker, so the process that writes the ledger has less to do."""
+    router = Router(scope.common_dir, scope.options.path_map)
+    path, captured_at = Path(scan.job.path), now_iso()
+    for request in requests:
+        mapped, worktree = router.route(request.cwd)
+        if worktree is None:
+            scan.other_repository += 1
+        elif not scope.options.in_range(request.timestamp):
+            scan.out_of_range += 1
+        else:
+            if mapped != request.cwd:
+                request = replace(request, cwd=mapped)
+            scan.records[request.key] = request_record(request, worktree, path, captured_at,
+                                                       "import")
+
+
+def _loads(fast: bool) -> Callable[[bytes], Any]:
+    """pydantic-core's parser (already a dependency, through pydantic) is about twice as
+    fast as json's; importing it costs more than small imports gain."""
+    if fast:
+        from pydantic_core import from_json
+
+        return from_json
+    return json.loads
+
+
+def scans(jobs: list[Job], scope: Scope) -> Iterator[FileScan]:
+    """Each job's scan, in worker processes when there is enough to read to pay for them."""
+    total = sum(job.size - job.offset for job in jobs)
+    workers = min(_cpus(), MAX_WORKERS, len(jobs))
+    if total < PARALLEL_BYTES or workers < 2:
+        yield from (scan_file(job, scope, total >= FAST_JSON_BYTES) for job in jobs)
+        return
+    import multiprocessing  # here: a repeated import has nothing to read and no use for it
+    import queue
+
+    _loads(True)  # imported once here, shared by forked workers
+    largest_first = iter(sorted(jobs, key=lambda j: j.offset - j.size))
+    scan = partial(scan_file, scope=scope, fast_json=True)
+    done: queue.SimpleQueue[FileScan | BaseException] = queue.SimpleQueue()
+    with multiprocessing.get_context(_start_method()).Pool(workers) as pool:
+
+        # Bytes in flight are bounded: the writer is the slower side, and scans waiting
+        # for it would pile up in memory. Results come in the order they finish.
+        flight = InFlight(largest_first, lambda job: pool.apply_async(
+            scan, (job,), callback=done.put, error_callback=done.put))
+        while flight.files:
+            result = done.get()
+            if isinstance(result, BaseException):
+                raise result
+            flight.finished(result.job)
+            yield result
+
+
+class InFlight:
+    """Hands jobs to workers while fewer than IN_FLIGHT_BYTES are being read."""
+
+    def __init__(self, jobs: Iterator[Job], start: Callable[[Job], object]) -> None:
+        self.jobs, self.start = jobs, start
+        self.files = self.bytes = 0
+        self._fill()
+
+    def finished(self, job: Job) -> None:
+        self.files -= 1
+        self.bytes -= job.size - job.offset
+        self._fill()
+
+    def _fill(self) -> None:
+        while self.bytes < IN_FLIGHT_BYTES or not self.files:
+            job = next(self.jobs, None)
+            if job is None:
+                return
+            self.start(job)
+            self.files += 1
+            self.bytes += job.size - job.offset
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _start_method() -> str:
+    """Fork is cheap and shares what is imported; only Linux makes it the safe default."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+# -- routing and writing ----------------------------------------------------------------
+
+
+class Router:
+    """Decides which requests belong to this repository, once per distinct cwd."""
+
+    def __init__(self, common_dir: Path, path_map: PathMap) -> None:
+        self.common_dir, self.path_map = common_dir, path_map
+        self.cache: dict[str, tuple[str, Worktree | None]] = {}
+
+    def route(self, cwd: str) -> tuple[str, Worktree | None]:
+        found = self.cache.get(cwd)
+        if found is None:
+            mapped = self.path_map.apply(cwd)
+            worktree = find_worktree(mapped) if mapped else None
+            if worktree is not None and worktree.common_dir != self.common_dir:
+                worktree = None
+            found = self.cache[cwd] = (mapped, worktree)
+        return found
+
+
+@dataclass
+class Batch:
+    """Records read but not yet in the ledger, and the cursors that may move after them."""
+
+    records: dict[str, Record] = field(default_factory=dict)
+    cursors: list[tuple[Job, int]] = field(default_factory=list)
+
+
+class Importer:
+    """Takes each file's scan and writes the records in batches, dedup'd against the index."""
+
+    def __init__(self, import_plan: Plan, summary: Summary, inference: Inference) -> None:
+        self.summary, self.inference = summary, inference
+        self.store = Store.of(import_plan.worktree)
+        self.batch = Batch()
+
+    def add(self, scan: FileScan) -> None:
+        summary = self.summary
+        if scan.gone or scan.unreadable:
+            summary.unreadable_files += scan.unreadable
+            return
+        summary.files_read += 1
+        summary.bytes_read += scan.end - scan.job.offset
+        summary.skipped_lines += scan.skipped
+        summary.other_repository += scan.other_repository
+        summary.out_of_range += scan.out_of_range
+        for key, record in scan.records.items():
+            self._hold(key, record)
+        if not scan.out_of_range:  # a cursor means: every request before it is in the ledger
+            self.batch.cursors.append((scan.job, scan.end))
+        if len(self.batch.records) >= BATCH_REQUESTS:
+            self.flush()
+
+    def _hold(self, key: str, record: Record) -> None:
+        held = self.batch.records.get(key)
+        if held is None:
+            self.batch.records[key] = record
+            self.summary.requests += 1
+        else:  # the same request in two files (a copy, a compaction): still one request
+            held.update({f: max(held[f], record[f]) for f in USAGE_FIELDS})
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, Batch()
+        if not batch.records and not batch.cursors:
+            return
+        with self.store.writing() as writer:
+            records = self._new_records(writer.index, batch)
+            # Attributed in the same write: the work overlaps the reading of later files.
+            new = [(r["key"], r["worktree"], r["branch"], r["ts"]) for r in records
+                   if r["kind"] == "request"]
+            append(writer, records + self.inference.records(new))
+            for job, end in batch.cursors:
+                _move_cursor(writer, job, end)
+
+    def _new_records(self, index: Index, batch: Batch) -> list[Record]:
+        known = known_usage(index, list(batch.records))
+        records: list[Record] = []
+        for key, record in batch.records.items():
+            before = known.get(key)
+            if before is None:
+                records.append(record)
+                self.summary.new += 1
+                continue
+            self.summary.known += 1
+            request = _request_of(record)
+            if before.maximum(request.usage) != before:
+                records.append(correction_record(request, record["captured_at"]))
+                self.summary.corrected += 1
+        return records
+
+
+def _request_of(record: Record) -> Request:
+    return Request(key=record["key"], message_id=record["message_id"],
+                   request_id=record["request_id"], session_id=record["session_id"],
+                   agent_id=record["agent_id"], model=record["model"], timestamp=record["ts"],
+                   cwd=record["cwd"], branch=record["branch"], version=record["version"],
+                   usage=Usage(*(record[f] for f in USAGE_FIELDS)))
+
+
+def append(writer: Writer, records: list[Record]) -> None:
+    """`writer.write`, but folding the records from memory when the ledger ends where the
+    index has folded to: reading back and parsing what was just encoded would cost a bulk
+    import as much as writing it."""
+    if not records:
+        return
+    index, path = writer.index, writer.store.ledger_path
+    size = _size(path)
+    if size <= 0 or size != int(index.meta("ledger_offset", "0")):
+        writer.write(records)  # new, torn or not fully folded: the reading path
+        return
+    ledger.append(path, records)
+    index.fold_appended(records, _size(path))
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return -1
+
+
+def known_usage(index: Index, keys: list[str]) -> dict[str, Usage]:
+    """The counts the index holds for these keys, 500 keys per query (SQLite's limit)."""
+    found: dict[str, Usage] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        for row in index.query(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests WHERE key "
+                               f"IN ({','.join('?' * len(chunk))})", chunk):
+            found[row["key"]] = Usage(*(row[f] for f in USAGE_FIELDS))
+    return found
+
+
+def _move_cursor(writer: Writer, job: Job, end: int) -> None:
+    if job.restart:  # cursors only move forward; a replaced file starts a new one
+        writer.index.db.execute("DELETE FROM cursors WHERE path=? AND offset>?",
+                                (job.path, end))
+    writer.index.set_cursor(job.path, end, None, job.size, job.mtime_ns)
+
+
+def execute(import_plan: Plan,
+            on_file: Callable[[int, int], None] | None = None) -> Summary:
+    """Read the planned files, write their requests, then attribute what no hook saw.
+    `on_file(files done, bytes of the file just done)` drives a progress bar."""
+    summary = Summary(files=import_plan.files)
+    inference = Inference(import_plan.worktree.top)
+    importer = Importer(import_plan, summary, inference)
+    scope = Scope(import_plan.worktree.common_dir, import_plan.options)
+    for done, scan in enumerate(scans(import_plan.jobs, scope), 1):
+        importer.add(scan)
+        if on_file is not None:
+            on_file(done, scan.job.size - scan.job.offset)
+    importer.flush()
+    finish_attribution(import_plan.worktree, summary, inference)
+    return summary
+
+
+def run_import(worktree: Worktree, options: Options = Options()) -> Summary:
+    return execute(plan(worktree, options))
+
+
+# -- retroactive attribution ----------------------------------------------------------------
+
+
+Pending = tuple[str, str, str | None, str]  # key, worktree, branch, timestamp
+
+
+class Inference:
+    """The retroactive rule: a request goes to the first commit, in committer-time order,
+    on its branch's first-parent history (the commits made on it, merges included, not
+    those a merge brought in) whose commit time is at or after the request's timestamp.
+    Branch tips and histories are read once per import."""
+
+    def __init__(self, top: Path) -> None:
+        self.top = top
+        self.histories: dict[str, BranchHistory] = {}
+        self.touched: set[str] = set()
+        self.count = 0
+        self._tips: dict[str, str] | None = None
+
+    @property
+    def tips(self) -> dict[str, str]:
+        if self._tips is None:
+            self._tips = branch_tips(self.top)
+        return self._tips
+
+    def history(self, branch: str | None, since: float) -> BranchHistory | None:
+        """None for a branch that does not exist here (deleted, or another clone's)."""
+        if branch is None or branch not in self.tips:
+            return None
+        known = self.histories.get(branch)
+        if known is None or known.since > since:
+            known = self.histories[branch] = BranchHistory.load(self.top, branch, since)
+        return known
+
+    def records(self, pending: Iterable[Pending]) -> list[Record]:
+        """Attribution records, one per (commit, worktree), for those with a later commit."""
+        groups: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
+        for key, worktree, branch, timestamp in pending:
+            if branch is not None:
+                groups.setdefault((worktree, branch), []).append((key, _epoch(timestamp)))
+        assigned: dict[tuple[str, str], list[str]] = {}
+        for (worktree, branch), items in groups.items():
+            history = self.history(branch, min(moment for _, moment in items))
+            if history is None:
+                continue
+            for key, moment in items:
+                commit = history.first_at_or_after(moment)
+                if commit is not None:
+                    assigned.setdefault((commit, worktree), []).append(key)
+        self.touched.update(commit for commit, _ in assigned)
+        self.count += sum(len(keys) for keys in assigned.values())
+        return [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+                 "worktree": worktree, "keys": keys, "how": INFERRED, "at": now_iso()}
+                for (commit, worktree), keys in assigned.items()]
+
+
+_PENDING = "FROM requests WHERE commit_id IS NULL AND via='import' AND branch IS NOT NULL"
+
+
+def finish_attribution(worktree: Worktree, summary: Summary, inference: Inference) -> None:
+    """Attribute what is still pending (from earlier imports too: a branch may have moved
+    since), then write the notes of every commit this import gave requests to."""
+    with Store.of(worktree).writing() as writer:
+        records, stamp = _leftovers(writer.index, inference, changed=summary.new > 0)
+        append(writer, records)
+        if stamp is not None:  # after the records: a pass that failed is not skipped later
+            writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                    (INFER_STAMP, stamp))
+        bodies = {commit: notes.note_for(writer.index, commit) for commit in inference.touched}
+    write_notes(worktree.top, {c: b for c, b in bodies.items() if b is not None})
+    summary.inferred, summary.inferred_commits = inference.count, len(inference.touched)
+
+
+def _leftovers(index: Index, inference: Inference,
+               changed: bool) -> tuple[list[Record], str | None]:
+    """Records for pending imported requests, and the branch tips they were decided on.
+    The same pending requests and the same tips give the same answer: with nothing new
+    and no branch moved since the last pass, a repeated import skips it (and costs one
+    `git for-each-ref`)."""
+    groups = index.query(f"SELECT worktree, branch, min(ts) AS first {_PENDING} "
+                         f"GROUP BY worktree, branch")
+    if not groups:
+        return [], None
+    stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
+    if not changed and index.meta(INFER_STAMP) == stamp:
+        return [], None
+    pending: list[Pending] = []
+    for group in groups:
+        first = _epoch(group["first"])
+        history = inference.history(group["branch"], first)
+        if history is not None and history.has_after(first):
+            pending.extend((row["key"], group["worktree"], group["branch"], row["ts"])
+                           for row in index.query(f"SELECT key, ts {_PENDING} AND worktree=? "
+                                                  f"AND branch=? ORDER BY seq",
+                                                  (group["worktree"], group["branch"])))
+    return inference.records(pending), stamp
+
+
+def _epoch(timestamp: str) -> float:
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float("inf")  # no usable time: no commit can be said to follow it
+
+
+def branch_tips(top: Path) -> dict[str, str]:
+    """Local branch -> the commit it points at."""
+    out = gitcmd.run(top, "for-each-ref", "--format=%(objectname) %(refname:short)",
+                     "refs/heads/", check=False)
+    return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
+
+
+@dataclass
+class BranchHistory:
+    """A branch's own commits since `since` (a day of slack before it: committer times
+    along a history need not be monotonic), in committer-time order."""
+
+    since: float
+    times: list[int]
+    commits: list[str]
+
+    @classmethod
+    def load(cls, top: Path, branch: str, since: float) -> BranchHistory:
+        start = int(since) - 86400 if since != float("inf") else int(time.time())
+        out = gitcmd.run(top, "log", "--first-parent", "--format=%ct %H", f"--since=@{start}",
+                         f"refs/heads/{branch}", "--", check=False)
+        pairs = [line.split(" ", 1) for line in reversed(out.splitlines()) if " " in line]
+        ordered = sorted(((int(t), sha) for t, sha in pairs), key=lambda p: p[0])
+        return cls(since, [t for t, _ in ordered], [sha for _, sha in ordered])
+
+    def has_after(self, moment: float) -> bool:
+        return bool(self.times) and self.times[-1] >= moment
+
+    def first_at_or_after(self, moment: float) -> str | None:
+        position = bisect_left(self.times, moment)
+        return self.commits[position] if position < len(self.commits) else None
+
+
+def write_notes(top: Path, bodies: dict[str, dict[str, Any]]) -> None:
+    """All notes in one `git fast-import` (one `git notes add` each would cost a process
+    per commit); a hook that moved the notes ref meanwhile makes it retry."""
+    if not bodies:
+        return
+    for _ in range(3):
+        parent = gitcmd.run(top, "rev-parse", "-q", "--verify", f"{notes.NOTES_REF}^{{commit}}",
+                            check=False)
+        try:
+            gitcmd.run(top, "fast-import", "--quiet", "--date-format=raw",
+                       stdin=_notes_stream(top, bodies, parent or None))
+            return
+        except TokentagError:
+            continue
+    for commit, body in bodies.items():  # contended or refused: the slow, certain way
+        notes.write_note(top, commit, body)
+
+
+def _notes_stream(top: Path, bodies: dict[str, dict[str, Any]], parent: str | None) -> str:
+    ident = gitcmd.run(top, "var", "GIT_COMMITTER_IDENT", check=False) or \
+        f"tokentag <tokentag@localhost> {int(time.time())} +0000"
+    message = f"tokentag import: notes for {len(bodies)} commits\n"
+    parts = [f"commit {notes.NOTES_REF}\ncommitter {ident}\n", _data(message)]
+    if parent:
+        parts.append(f"from {parent}\n")
+    for commit, body in sorted(bodies.items()):
+        parts.append(f"N inline {commit}\n")
+        parts.append(_data(notes.note_text(body)))
+    return "".join(parts) + "\n"
+
+
+def _data(text: str) -> str:
+    return f"data {len(text.encode())}\n{text}\n"
