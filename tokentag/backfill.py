@@ -26,7 +26,7 @@ import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -416,7 +416,7 @@ def _select(scan: FileScan, requests: Iterable[Request], scope: Scope) -> None:
             scan.out_of_range += 1
         else:
             if mapped != request.cwd:
-                request = replace(request, cwd=mapped)
+                request = request._replace(cwd=mapped)
             scan.records[request.key] = request_record(request, worktree, path, captured_at,
                                                        "import")
 

@@ -10,9 +10,9 @@ point means a re-read, which the per-request dedup turns into no new records.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from tokentag import transcript
 from tokentag.gitdirs import Worktree, find_worktree
@@ -22,15 +22,21 @@ from tokentag.transcript import Request
 from tokentag.usage import USAGE_FIELDS
 
 
-@dataclass
 class CaptureResult:
-    """What one catch-up did, for logs, `import` summaries and tests."""
+    """What one catch-up did, for logs, `import` summaries and tests. A plain class: the
+    hook path avoids `dataclasses` (see tokentag.usage)."""
 
-    lines: int = 0
-    new: int = 0
-    corrected: int = 0
-    dropped: int = 0
-    repositories: set[Path] = field(default_factory=set)
+    def __init__(self, lines: int = 0, new: int = 0, corrected: int = 0,
+                 dropped: int = 0) -> None:
+        self.lines = lines
+        self.new = new
+        self.corrected = corrected
+        self.dropped = dropped
+        self.repositories: set[Path] = set()
+
+    def __repr__(self) -> str:
+        return (f"CaptureResult(lines={self.lines}, new={self.new}, "
+                f"corrected={self.corrected}, dropped={self.dropped})")
 
     def __iadd__(self, other: CaptureResult) -> CaptureResult:
         self.lines += other.lines
@@ -41,8 +47,7 @@ class CaptureResult:
         return self
 
 
-@dataclass
-class _Batch:
+class _Batch(NamedTuple):
     """Requests read from one transcript's new bytes, grouped by repository."""
 
     end: int

@@ -7,13 +7,12 @@ The hook resolves the repository of every transcript line's `cwd`; spawning
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Worktree:
+class Worktree(NamedTuple):
     """A checked-out worktree: its top level, its own git dir and the shared common dir."""
 
     top: Path

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from tokentag.usage import Usage
 
@@ -23,8 +23,7 @@ USAGE_MARKER = b'"usage":{'
 ASSISTANT_MARKER = b'"type":"assistant"'
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """One API request as far as the transcript shows it so far. Holds no text."""
 
     key: str
@@ -41,7 +40,7 @@ class Request:
 
     def merged(self, later: Request) -> Request:
         """The same request seen on a later line: keep the first line's context."""
-        return replace(self, usage=self.usage.maximum(later.usage))
+        return self._replace(usage=self.usage.maximum(later.usage))
 
 
 def read_complete_lines(path: Path, offset: int) -> Iterator[tuple[bytes, int]]:
