@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from tokentag import transcript
 from tokentag.gitdirs import Worktree, find_worktree
@@ -47,13 +46,15 @@ class CaptureResult:
         return self
 
 
-class _Batch(NamedTuple):
+class _Batch:
     """Requests read from one transcript's new bytes, grouped by repository."""
 
-    end: int
-    lines: int
-    by_repo: dict[Path, list[tuple[Request, Worktree]]]
-    dropped: int
+    def __init__(self, end: int, lines: int,
+                 by_repo: dict[Path, list[tuple[Request, Worktree]]], dropped: int) -> None:
+        self.end = end
+        self.lines = lines
+        self.by_repo = by_repo
+        self.dropped = dropped
 
 
 def now_iso() -> str:

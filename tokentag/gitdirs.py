@@ -7,17 +7,27 @@ The hook resolves the repository of every transcript line's `cwd`; spawning
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
+
+# `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag.usage)
+    from typing import NamedTuple
+
+    class _WorktreeFields(NamedTuple):
+        top: Path
+        git_dir: Path
+        common_dir: Path
+else:
+    _WorktreeFields = namedtuple("_WorktreeFields", ("top", "git_dir", "common_dir"))
 
 
-class Worktree(NamedTuple):
+class Worktree(_WorktreeFields):
     """A checked-out worktree: its top level, its own git dir and the shared common dir."""
 
-    top: Path
-    git_dir: Path
-    common_dir: Path
+    __slots__ = ()
 
     @property
     def tokentag_dir(self) -> Path:

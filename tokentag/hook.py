@@ -12,11 +12,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from tokentag import transcript
 from tokentag.capture import CaptureResult, capture_file, now_iso
 from tokentag.gitdirs import Worktree, find_worktree
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_PAYLOAD = 16 * 1024 * 1024
 

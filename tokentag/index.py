@@ -13,10 +13,13 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from tokentag.ledger import SCHEMA_VERSION, Record, read_records
 from tokentag.usage import USAGE_FIELDS, Usage
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from typing import Any
 
 INDEX_NAME = "index.sqlite"
 # A request's whole prompt, and its band: price tables start tiers at these prompt sizes

@@ -14,13 +14,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 SCHEMA_VERSION = 1
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "lock"
 
-Record = dict[str, Any]
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from typing import Any
+
+    Record = dict[str, Any]
+else:
+    Record = dict
 
 
 def encode(records: list[Record]) -> bytes:
