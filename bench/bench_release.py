@@ -174,7 +174,7 @@ def build(root: Path, commits: int, requests: int) -> Sandbox:
     old, in_range = make_history(box, commits)
     write_notes(box, in_range)
     directory = box.repo / ".git" / "tokentag"
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)  # writing notes made it
     with (directory / ledger.LEDGER_NAME).open("wb") as out:
         for batch in ledger_records(box, old, in_range, requests):
             out.write(ledger.encode(batch))

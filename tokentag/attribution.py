@@ -166,6 +166,20 @@ def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, st
 
 
 def head_commit(worktree: Worktree) -> str:
+    """HEAD's commit id, read from the ref files git has just written (a `git rev-parse`
+    would cost a process on every commit); git itself answers anything unusual."""
+    try:
+        head = (worktree.git_dir / "HEAD").read_text(encoding="ascii").strip()
+        if head.startswith("ref: refs/"):
+            ref = head.removeprefix("ref: ")
+            for base in (worktree.git_dir, worktree.common_dir):
+                if (base / ref).is_file():
+                    head = (base / ref).read_text(encoding="ascii").strip()
+                    break
+        if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head):
+            return head
+    except (OSError, UnicodeDecodeError):
+        pass  # packed refs, reftable, a symlinked HEAD: ask git
     return gitcmd.run(worktree.top, "rev-parse", "HEAD")
 
 

@@ -9,24 +9,41 @@ tokentag_chained="$0.tokentag-chained"
 
 # Read stdin once, because post-rewrite and pre-push lines must reach both the chained hook
 # and tokentag. The "." keeps trailing newlines. A terminal means a manual run: no input.
+# Hooks that get no input skip this: a `cat` costs a fork on every commit.
+tokentag_piped=
 tokentag_input=
-if [ ! -t 0 ]; then
-    tokentag_input=$(cat; echo .)
-    tokentag_input=${tokentag_input%.}
-fi
+case $tokentag_hook in
+    post-rewrite | pre-push)
+        tokentag_piped=1
+        if [ ! -t 0 ]; then
+            tokentag_input=$(cat; echo .)
+            tokentag_input=${tokentag_input%.}
+        fi ;;
+esac
 
-# The chained hook's exit code becomes ours (pre-push uses it to block a push). A plain sh
-# script is sourced in a subshell so its "$0" stays this path: hook managers such as husky
-# find their helper scripts and the hook name from "$0".
+# Run "$@" with the hook's input.
+tokentag_run() {
+    if [ -n "$tokentag_piped" ]; then
+        printf '%s' "$tokentag_input" | "$@"
+    else
+        "$@"
+    fi
+}
+
+# A plain sh script is sourced in a subshell so its "$0" stays this path: hook managers
+# such as husky find their helper scripts and the hook name from "$0".
+tokentag_source_chained() ( . "$tokentag_chained" )
+
+# The chained hook's exit code becomes ours (pre-push uses it to block a push).
 tokentag_status=0
 if [ -x "$tokentag_chained" ]; then
     tokentag_shebang=
     IFS= read -r tokentag_shebang < "$tokentag_chained"
     case $tokentag_shebang in
         '#!/bin/sh' | '#!/usr/bin/env sh')
-            printf '%s' "$tokentag_input" | ( . "$tokentag_chained" ) ;;
+            tokentag_run tokentag_source_chained "$@" ;;
         *)
-            printf '%s' "$tokentag_input" | "$tokentag_chained" "$@" ;;
+            tokentag_run "$tokentag_chained" "$@" ;;
     esac
     tokentag_status=$?
 fi
@@ -38,9 +55,8 @@ fi
 
 # Prefer the interpreter tokentag was installed with; fall back to PATH; else do nothing.
 if [ -f "$tokentag_python" ] && [ -x "$tokentag_python" ]; then
-    printf '%s' "$tokentag_input" |
-        "$tokentag_python" -m tokentag git-hook "$tokentag_hook" "$@" || true
+    tokentag_run "$tokentag_python" -m tokentag git-hook "$tokentag_hook" "$@" || true
 elif command -v tokentag >/dev/null 2>&1; then
-    printf '%s' "$tokentag_input" | tokentag git-hook "$tokentag_hook" "$@" || true
+    tokentag_run tokentag git-hook "$tokentag_hook" "$@" || true
 fi
 exit "$tokentag_status"

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from tokentag import gitcmd
+from tokentag.gitdirs import find_worktree
 from tokentag.index import BAND_SQL, PROMPT_SQL, Index
 from tokentag.ledger import SCHEMA_VERSION
 from tokentag.usage import USAGE_FIELDS
+
+TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
+if TYPE_CHECKING:
+    from typing import Any
 
 NOTES_REF = "refs/notes/tokentag"
 
@@ -51,8 +55,11 @@ def _by_model(groups: list[Any]) -> dict[str, dict[str, int]]:
 
 
 def write_note(cwd: Path, commit: str, note: dict[str, Any]) -> None:
-    gitcmd.run(cwd, "notes", "--ref", NOTES_REF, "add", "-f", "-F", "-", commit,
-               stdin=json.dumps(note, sort_keys=True))
+    worktree = find_worktree(cwd)
+    scratch = worktree.tokentag_dir if worktree else cwd
+    scratch.mkdir(parents=True, exist_ok=True)
+    gitcmd.run_with_input_file(cwd, scratch, json.dumps(note, sort_keys=True).encode(),
+                               "notes", "--ref", NOTES_REF, "add", "-f", "-F", "{input}", commit)
 
 
 def read_note(cwd: Path, commit: str) -> dict[str, Any] | None:
