@@ -249,3 +249,26 @@ def test_requests_never_followed_by_a_commit_stay_pending(repo: Path, event: str
     assert list(found) == ["(pending)"]
     assert found["(pending)"] == totals(requests_in(writer.path.read_bytes()),
                                         set(requests_in(writer.path.read_bytes())))
+
+
+def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(repo: Path) -> None:
+    """Claude Code deletes transcripts after 30 days: the ledger keeps what they held, and
+    commits stop looking at them."""
+    import sqlite3
+
+    install(repo)
+    writer, expected = SessionWriter(repo), Expected()
+    writer.write(100)
+    writer.hook()
+    first = commit(repo, "first")
+    expected.commit(first, writer)
+    writer.path.unlink()
+    second = commit(repo, "after the transcript was pruned")
+    found = by_commit(repo)
+    assert found[first] == expected.totals(first)
+    assert second not in found
+    index = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
+    cursors = [row[0] for row in index.execute("SELECT path FROM cursors")]
+    index.close()
+    assert str(writer.path) not in cursors
+    assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()

@@ -25,7 +25,7 @@ def flush(worktree: Worktree) -> CaptureResult:
     """Catch up on every transcript that grew: known ones and new ones in the project dir."""
     store = Store.of(worktree)
     with store.reading() as index:
-        paths = _grown_known_transcripts(index)
+        paths, vanished = _grown_known_transcripts(index)
         since_ns = int(index.meta("last_flush_ns", "0")) or None
     paths.update(_new_project_transcripts(worktree, since_ns, paths))
     result = CaptureResult()
@@ -37,6 +37,10 @@ def flush(worktree: Worktree) -> CaptureResult:
     with store.writing() as writer:
         writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_flush_ns', ?)",
                                 (str(_now_ns()),))
+        # A pruned transcript's cursor would be stat'ed at every commit forever; the
+        # cursor is only a cache (a reappearing file is re-read and deduplicated).
+        writer.index.db.executemany("DELETE FROM cursors WHERE path=?",
+                                    ((p,) for p in vanished))
     return result
 
 
@@ -46,12 +50,17 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _grown_known_transcripts(index: Index) -> set[Path]:
+def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str]]:
+    """Transcripts that grew since their cursor, and cursors whose file is gone."""
     grown: set[Path] = set()
+    vanished: list[str] = []
     offsets = {row["path"]: row["offset"] for row in index.query("SELECT * FROM cursors")}
     for path, offset in offsets.items():
-        if _size(path) > offset:
+        size = _size(path)
+        if size > offset:
             grown.add(Path(path))
+        elif size < 0:
+            vanished.append(path)
     listings: dict[str, frozenset[str]] = {}
     for row in index.query("SELECT session_id, transcript FROM sessions"):
         if not _still_on_disk(row["transcript"], listings):
@@ -59,7 +68,7 @@ def _grown_known_transcripts(index: Index) -> set[Path]:
         for path in transcript.session_files(Path(row["transcript"]), row["session_id"]):
             if str(path) not in offsets and _size(path) > 0:
                 grown.add(path)
-    return grown
+    return grown, vanished
 
 
 def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:
