@@ -272,3 +272,23 @@ def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(repo: Path) 
     index.close()
     assert str(writer.path) not in cursors
     assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()
+
+
+def test_a_count_raised_after_the_commit_updates_its_note(repo: Path) -> None:
+    """Commit while a request's output is still a streaming placeholder; its final line
+    arrives later. The ledger and the commit's note both end with the final count."""
+    install(repo)
+    writer = SessionWriter(repo)
+    final = requests_in(b"".join(writer.lines))
+    cut = next(n for n in range(1, len(writer.lines))
+               if any(usage["output"] < final[key]["output"]
+                      for key, usage in requests_in(b"".join(writer.lines[:n])).items()))
+    writer.write(cut)
+    sha = commit(repo, "mid-request")
+    taken = set(requests_in(writer.path.read_bytes()))
+    writer.write(10_000)
+    writer.hook("Stop")
+    expected = totals(final, taken)
+    assert by_commit(repo)[sha] == expected
+    note = json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show", sha))
+    assert sum(m["output"] for m in note["models"].values()) == expected["output"]

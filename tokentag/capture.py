@@ -32,6 +32,8 @@ class CaptureResult:
         self.corrected = corrected
         self.dropped = dropped
         self.repositories: set[Path] = set()
+        # Notes of commits whose requests a correction raised: (git cwd, commit, note).
+        self.stale_notes: list[tuple[Path, str, dict[str, object]]] = []
 
     def __repr__(self) -> str:
         return (f"CaptureResult(lines={self.lines}, new={self.new}, "
@@ -43,6 +45,7 @@ class CaptureResult:
         self.corrected += other.corrected
         self.dropped += other.dropped
         self.repositories |= other.repositories
+        self.stale_notes += other.stale_notes
         return self
 
 
@@ -88,7 +91,18 @@ def capture_file(path: Path, home: Worktree, session_id: str | None = None,
             writer.index.set_cursor(str(path), batch.end, session_id, stat.st_size,
                                     stat.st_mtime_ns)
     result.lines, result.dropped = batch.lines, batch.dropped
+    _rewrite_stale_notes(result)
     return result
+
+
+def _rewrite_stale_notes(result: CaptureResult) -> None:
+    """A line read after a commit can raise a committed request's output (a streaming
+    placeholder was all the commit saw): its commit's note must show the final count,
+    or a teammate's release would read less than ours. Outside the lock: it runs git."""
+    from tokentag import notes
+
+    for cwd, commit, note in result.stale_notes:
+        notes.write_note(cwd, commit, note)
 
 
 def _start_offset(writer: Writer, path: Path, size: int) -> int:
@@ -130,6 +144,7 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
     known = writer.index.known_usage(r.key for r, _ in requests)
     captured_at = now_iso()
     records: list[Record] = _session_records(writer, requests, path, session_id, captured_at)
+    raised: dict[str, Worktree] = {}
     for request, worktree in requests:
         before = known.get(request.key)
         if before is None:
@@ -137,10 +152,26 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
             result.new += 1
         elif before.maximum(request.usage) != before:
             records.append(correction_record(request, captured_at))
-            result.corrected += 1
+            raised[request.key] = worktree
     writer.write(records)
+    result.corrected = len(raised)
     result.repositories.add(writer.store.directory)
+    if raised:
+        result.stale_notes = _notes_of_raised(writer, raised)
     return result
+
+
+def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
+                     ) -> list[tuple[Path, str, dict[str, object]]]:
+    from tokentag import notes
+
+    commits: dict[str, Path] = {}
+    for key, worktree in raised.items():
+        row = writer.index.query("SELECT commit_id FROM requests WHERE key=?", (key,))
+        if row and row[0]["commit_id"]:
+            commits.setdefault(row[0]["commit_id"], worktree.top)
+    fresh = ((top, c, notes.note_for(writer.index, c)) for c, top in commits.items())
+    return [(top, c, note) for top, c, note in fresh if note is not None]
 
 
 def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: Path,
