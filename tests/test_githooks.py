@@ -29,6 +29,9 @@ from tokentag.githooks import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+# How an installed hook starts tokentag: without `site`, from the package's own directory.
+ENTRY = ("-S -c import sys; sys.path.insert(0, sys.argv.pop(1)); from tokentag._entry "
+         f"import main; main() {ROOT} git-hook")
 
 Snapshot = dict[str, tuple[bytes, int]]
 
@@ -95,7 +98,7 @@ def test_fresh_install_runs_on_commit_and_failure_does_not_fail_commit(
     assert any("post-commit: installed" in line for line in lines)
     result = commit(repo)
     assert result.returncode == 0, result.stderr
-    assert read(log) == "args: -m tokentag git-hook post-commit\n"
+    assert read(log) == f"args: {ENTRY} post-commit\n"
 
 
 def test_install_is_idempotent_byte_for_byte(repo: Path, fake_python: tuple[Path, Path]) -> None:
@@ -120,7 +123,7 @@ def test_foreign_hook_is_chained_gets_args_and_its_exit_code_counts(
     assert any("kept as post-commit.tokentag-chained" in line for line in lines)
     assert commit(repo).returncode == 0
     assert read(foreign_log) == "args: \n"  # no arguments for post-commit
-    assert read(log) == "args: -m tokentag git-hook post-commit\n"
+    assert read(log) == f"args: {ENTRY} post-commit\n"
     direct = run_hook(hooks / "post-commit", "a b", "c", stdin="in\n")
     assert direct.returncode == 3
     assert read(foreign_log).endswith("args: a b c\nin\n")
@@ -143,7 +146,7 @@ sys.exit(4)
     assert read(foreign_log) == "['x']'line\\n'\n"
     # git gives post-commit no input, so the hook does not copy it (a fork per commit):
     # the chained hook consumed this one.
-    assert read(log) == "args: -m tokentag git-hook post-commit x\n"
+    assert read(log) == f"args: {ENTRY} post-commit x\n"
 
 
 def test_post_rewrite_stdin_reaches_chained_hook_and_tokentag(
@@ -158,7 +161,7 @@ def test_post_rewrite_stdin_reaches_chained_hook_and_tokentag(
     new = git(repo, "rev-parse", "HEAD")
     expected_stdin = f"{old} {new}\n"
     assert read(foreign_log) == f"args: amend\n{expected_stdin}"
-    assert read(log).endswith(f"args: -m tokentag git-hook post-rewrite amend\n{expected_stdin}")
+    assert read(log).endswith(f"args: {ENTRY} post-rewrite amend\n{expected_stdin}")
 
 
 def _push_setup(repo: Path, tmp_path: Path, foreign_exit: int,

@@ -88,7 +88,9 @@ def hooks_dir(repo: Path) -> Path:
 def render_hook(hook: str, python: str) -> bytes:
     """Our hook script for `hook`, running tokentag with the interpreter `python`."""
     template = resources.files("tokentag").joinpath(_TEMPLATE).read_text(encoding="utf-8")
-    text = template.replace("@HOOK@", shlex.quote(hook)).replace("@PYTHON@", shlex.quote(python))
+    root = str(Path(__file__).resolve().parent.parent)  # where `import tokentag` finds us
+    text = (template.replace("@HOOK@", shlex.quote(hook))
+            .replace("@PYTHON@", shlex.quote(python)).replace("@ROOT@", shlex.quote(root)))
     # surrogateescape: an interpreter path that is not valid UTF-8 is written back unchanged.
     return text.encode("utf-8", "surrogateescape")
 
