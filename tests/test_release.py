@@ -568,7 +568,7 @@ def test_crlf_files_keep_their_line_endings() -> None:
 
 def test_a_crash_while_writing_leaves_the_old_file(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from tokentag import release_notes
+    from tokentag import fileio, release_notes
     from tokentag.errors import TokentagError
 
     notes = tmp_path / "RELEASE_NOTES.md"
@@ -578,7 +578,7 @@ def test_a_crash_while_writing_leaves_the_old_file(tmp_path: Path,
     def crash(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(release_notes.os, "replace", crash)
+    monkeypatch.setattr(fileio.os, "replace", crash)
     with pytest.raises(TokentagError, match="No space left"):
         release_notes.update(notes, _empty_release("v1"))
     assert notes.read_bytes() == b"old \xff bytes\n"

@@ -8,18 +8,16 @@ was spelled by an earlier install, and a second install writes nothing at all.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import shlex
-import stat
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from tokentag.errors import TokentagError
+from tokentag.fileio import write_atomic
 
 # Every event tokentag listens to. Stop alone is not enough: SessionEnd does not always
 # fire, subagents finish on SubagentStop, and a compaction or a failed turn ends a stretch
@@ -291,26 +289,11 @@ def _indent_unit(text: str) -> int | str:
 
 
 def _write(path: Path, data: JsonObject, style: _Style) -> None:
-    """Replace the file atomically, so Claude Code never reads half a settings file."""
-    # Write through a symlink (settings kept in a dotfiles repo) instead of replacing it.
-    target = path.resolve() if path.is_symlink() else path
+    """Replace the file atomically, so Claude Code never reads half a settings file; a
+    symlinked file (settings kept in a dotfiles repo) is written through the link."""
     text = json.dumps(data, indent=style.indent, ensure_ascii=style.ascii_only) + "\n"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise TokentagError(f"cannot write {path}: {_one_line(exc)}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise TokentagError(f"cannot write {path}: {_one_line(exc)}") from exc
-        raise
+    write_atomic(path, text.encode("utf-8"))

@@ -160,7 +160,7 @@ def _parse_value(key: str, text: str) -> str | int | float:
 def _save(top: Path, data: dict[str, Any]) -> tuple[Path, list[str]]:
     """Validate the would-be file before it replaces the old one: a bad value never lands.
     Missing keys are allowed, so a price's fields can be set one command at a time."""
-    from tokentag.release_notes import write_atomic
+    from tokentag.fileio import write_atomic
 
     path = top / OWN_FILE
     try:
