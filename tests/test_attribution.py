@@ -269,8 +269,10 @@ def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(repo: Path) 
     assert second not in found
     index = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
     cursors = [row[0] for row in index.execute("SELECT path FROM cursors")]
+    gone = [row[0] for row in index.execute("SELECT session_id FROM sessions WHERE gone = 1")]
     index.close()
     assert str(writer.path) not in cursors
+    assert gone == [writer.session_id]  # later commits skip it without a look
     assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()
 
 

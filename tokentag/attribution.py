@@ -25,7 +25,7 @@ def flush(worktree: Worktree) -> CaptureResult:
     """Catch up on every transcript that grew: known ones and new ones in the project dir."""
     store = Store.of(worktree)
     with store.reading() as index:
-        paths, vanished = _grown_known_transcripts(index)
+        paths, vanished, gone = _grown_known_transcripts(index)
         since_ns = int(index.meta("last_flush_ns", "0")) or None
     paths.update(_new_project_transcripts(worktree, since_ns, paths))
     result = CaptureResult()
@@ -41,6 +41,10 @@ def flush(worktree: Worktree) -> CaptureResult:
         # cursor is only a cache (a reappearing file is re-read and deduplicated).
         writer.index.db.executemany("DELETE FROM cursors WHERE path=?",
                                     ((p,) for p in vanished))
+        # Likewise a pruned session: looked at once, then skipped (a re-fold forgets
+        # this, costing one more look).
+        writer.index.db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
+                                    ((s,) for s in gone))
     return result
 
 
@@ -50,8 +54,9 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str]]:
-    """Transcripts that grew since their cursor, and cursors whose file is gone."""
+def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str], list[str]]:
+    """Transcripts that grew since their cursor, cursors whose file is gone, and sessions
+    whose transcripts Claude Code has pruned."""
     grown: set[Path] = set()
     vanished: list[str] = []
     offsets = {row["path"]: row["offset"] for row in index.query("SELECT * FROM cursors")}
@@ -62,13 +67,15 @@ def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str]]:
         elif size < 0:
             vanished.append(path)
     listings: dict[str, frozenset[str]] = {}
-    for row in index.query("SELECT session_id, transcript FROM sessions"):
+    gone: list[str] = []
+    for row in index.query("SELECT session_id, transcript FROM sessions WHERE gone IS NULL"):
         if not _still_on_disk(row["transcript"], listings):
-            continue  # pruned by Claude Code (after 30 days): its usage is in the ledger
+            gone.append(row["session_id"])  # pruned after 30 days: its usage is in the ledger
+            continue
         for path in transcript.session_files(Path(row["transcript"]), row["session_id"]):
             if str(path) not in offsets and _size(path) > 0:
                 grown.add(path)
-    return grown, vanished
+    return grown, vanished, gone
 
 
 def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:

@@ -27,7 +27,7 @@ INDEX_NAME = "index.sqlite"
 # model, day and band all pay the same per-token prices.
 PROMPT_SQL = "(input + cache_creation + cache_read)"
 BAND_SQL = f"(CASE WHEN {PROMPT_SQL} > 200000 THEN 2 WHEN {PROMPT_SQL} > 100000 THEN 1 ELSE 0 END)"
-INDEX_VERSION = 1
+INDEX_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (worktree) WHERE commit_id IS NULL;
 CREATE INDEX IF NOT EXISTS requests_commit ON requests (commit_id);
 CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY, transcript TEXT, cwd TEXT, worktree TEXT, seen_at TEXT);
+    session_id TEXT PRIMARY KEY, transcript TEXT, cwd TEXT, worktree TEXT, seen_at TEXT,
+    gone INTEGER);
+CREATE INDEX IF NOT EXISTS sessions_live ON sessions (session_id) WHERE gone IS NULL;
 CREATE TABLE IF NOT EXISTS commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT);
 CREATE TABLE IF NOT EXISTS cursors (
@@ -171,7 +173,8 @@ class Index:
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?, ?, ?, ?)",
+        self.db.execute("INSERT OR IGNORE INTO sessions (session_id, transcript, cwd, worktree, "
+                        "seen_at) VALUES (?, ?, ?, ?, ?)",
                         (record["session_id"], record["transcript"], record.get("cwd"),
                          record.get("worktree"), record.get("seen_at")))
 
