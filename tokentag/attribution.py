@@ -24,6 +24,7 @@ from tokentag.store import Store
 def flush(worktree: Worktree) -> CaptureResult:
     """Catch up on every transcript that grew: known ones and new ones in the project dir."""
     store = Store.of(worktree)
+    flushed_at = _now_ns()
     with store.reading() as index:
         paths, vanished, gone = _grown_known_transcripts(index)
         since_ns = int(index.meta("last_flush_ns", "0")) or None
@@ -36,7 +37,7 @@ def flush(worktree: Worktree) -> CaptureResult:
             continue  # Claude Code prunes old transcripts; the ledger already has them
     with store.writing() as writer:
         writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_flush_ns', ?)",
-                                (str(_now_ns()),))
+                                (str(flushed_at),))
         # A pruned transcript's cursor would be stat'ed at every commit forever; the
         # cursor is only a cache (a reappearing file is re-read and deduplicated).
         writer.index.db.executemany("DELETE FROM cursors WHERE path=?",

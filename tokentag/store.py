@@ -37,9 +37,13 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator[Index]:
         """An index brought up to date under the lock, then read without holding it."""
-        with self.writing():
-            pass
-        index = Index(self.directory)
+        with ledger.locked(self.directory):
+            index = Index(self.directory)
+            try:
+                index.catch_up()
+            except BaseException:
+                index.close()
+                raise
         try:
             yield index
         finally:
