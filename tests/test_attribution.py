@@ -294,3 +294,31 @@ def test_a_count_raised_after_the_commit_updates_its_note(repo: Path) -> None:
     assert by_commit(repo)[sha] == expected
     note = json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show", sha))
     assert sum(m["output"] for m in note["models"].values()) == expected["output"]
+
+
+def test_a_failed_flush_still_gives_the_pending_requests_to_the_commit(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transcript that cannot be read (or a note that cannot be rewritten) at commit time
+    must not push what is already pending onto the next commit."""
+    from tokentag import attribution
+    from tokentag.errors import TokentagError
+    from tokentag.gitdirs import find_worktree
+
+    install(repo)
+    writer = SessionWriter(repo)
+    first = commit(repo, "initial commit")
+    writer.write(300)
+    writer.hook("Stop")
+    git(repo, "-c", f"core.hooksPath={repo / 'no-hooks'}", "commit", "-q", "--allow-empty",
+        "-m", "third")  # no hook ran for this commit
+    third = git(repo, "rev-parse", "HEAD")
+
+    def broken_flush(worktree: object) -> None:
+        raise TokentagError("git notes failed: cannot lock ref")
+
+    monkeypatch.setattr(attribution, "flush", broken_flush)
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    with pytest.raises(TokentagError):
+        attribution.on_post_commit(worktree)
+    assert third in by_commit(repo) and first not in by_commit(repo)

@@ -587,6 +587,30 @@ def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(tmp_path: P
     assert all_totals(sessions) == expected_for(sessions)
 
 
+def test_corrupt_index_is_rebuilt_and_capture_goes_on(captured: replay.Session) -> None:
+    """The index is a cache: garbage in its place must not stop every hook and command."""
+    before = ledger_file(captured.repo).read_bytes()
+    delete_index(captured.repo)
+    (tokentag_dir(captured.repo) / "index.sqlite").write_bytes(b"not a database" * 100)
+    result = hook_once(captured.repo, replay.payload(captured, "Stop"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert not (tokentag_dir(captured.repo) / "tokentag.log").exists()
+    assert ledger_file(captured.repo).read_bytes().startswith(before)
+    assert replay.session_totals(captured.repo) == expected_for([captured])
+    assert set(request_keys(captured.repo).values()) == {1}
+
+
+def test_out_of_range_date_is_one_line_not_a_crash(tmp_path: Path) -> None:
+    repo = replay.make_repo(tmp_path / "repo")
+    for option in ("--until", "--since"):
+        result = tokentag("report", option, "9999-12-31T23:00:00-05:00", cwd=repo, check=False)
+        assert (result.returncode, result.stdout) == (1, "")
+        assert result.stderr.startswith("tokentag: date out of range") and "unexpected" \
+            not in result.stderr
+    result = tokentag("log", "--until", "9999-12-31", cwd=repo, check=False)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+
+
 def test_truncated_or_replaced_transcript_is_reread_without_double_counting(
         tmp_path: Path) -> None:
     repo = replay.make_repo(tmp_path / "repo")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tokentag.store import Store
 def flush(worktree: Worktree) -> CaptureResult:
     """Catch up on every transcript that grew: known ones and new ones in the project dir."""
     store = Store.of(worktree)
-    flushed_at = _now_ns()
+    flushed_at = time.time_ns()
     with store.reading() as index:
         paths, vanished, gone = _grown_known_transcripts(index)
         since_ns = int(index.meta("last_flush_ns", "0")) or None
@@ -47,12 +48,6 @@ def flush(worktree: Worktree) -> CaptureResult:
         writer.index.db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
                                     ((s,) for s in gone))
     return result
-
-
-def _now_ns() -> int:
-    import time
-
-    return time.time_ns()
 
 
 def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str], list[str]]:
@@ -215,8 +210,10 @@ def read_rewrite_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def on_post_commit(worktree: Worktree) -> None:
-    flush(worktree)
-    attribute_pending(worktree, head_commit(worktree))
+    try:
+        flush(worktree)
+    finally:  # what is pending belongs to this commit even if one transcript failed to read
+        attribute_pending(worktree, head_commit(worktree))
 
 
 def on_post_merge(worktree: Worktree) -> None:
@@ -229,5 +226,4 @@ def on_post_merge(worktree: Worktree) -> None:
 def on_post_rewrite(worktree: Worktree, kind: str, stdin_text: str) -> None:
     follow_rewrites(worktree, kind, read_rewrite_pairs(stdin_text))
     if kind == "amend":  # the amended commit also takes what was spent since the original
-        flush(worktree)
-        attribute_pending(worktree, head_commit(worktree))
+        on_post_commit(worktree)

@@ -9,6 +9,7 @@ which the per-request dedup makes harmless.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -65,13 +66,31 @@ class Index:
 
     def __init__(self, directory: Path) -> None:
         self.ledger = directory / "ledger.jsonl"
-        self.db = sqlite3.connect(directory / INDEX_NAME, isolation_level=None, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=OFF")
-        if self.db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
-            self._create()
+        path = directory / INDEX_NAME
+        try:
+            self._open(path)
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError):  # busy, locked: not corrupt
+                raise
+            # Not a database any more (a torn copy, a disk error): it is only a cache, and
+            # leaving it would stop every hook and commit until someone deletes it by hand.
+            for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(directory / name)
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        try:
+            self.db.row_factory = sqlite3.Row
+            # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=OFF")
+            if self.db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
+                self._create()
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         self.db.close()

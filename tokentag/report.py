@@ -73,13 +73,16 @@ def normalise_time(text: str, end: bool = False) -> str:
     as the end of a range includes that whole day."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if end and len(text) == 10:
+            moment += timedelta(days=1)
+        moment = moment.astimezone(UTC)
     except ValueError:
         raise TokentagError(f"not a date or time: {text!r} (use YYYY-MM-DD or ISO 8601)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if end and len(text) == 10:
-        moment += timedelta(days=1)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except OverflowError:  # 9999-12-31 as an end has no next day
+        raise TokentagError(f"date out of range: {text!r}") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def grouped_totals(index: Index, by: str, filters: Filters = Filters(),

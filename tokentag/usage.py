@@ -7,7 +7,6 @@ from collections import namedtuple
 # Anthropic's `input_tokens` is the *uncached* input; cache writes and reads are separate.
 USAGE_FIELDS = ("input", "output", "cache_creation", "cache_creation_5m", "cache_creation_1h",
                 "cache_read")
-TOTAL_FIELDS = ("input", "output", "cache_creation", "cache_read")
 
 
 # The hook path imports neither `dataclasses` (which pulls in `inspect` and `ast`) nor
