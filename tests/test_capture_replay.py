@@ -39,3 +39,37 @@ def test_every_hook_firing_twice_counts_once(sessions: list[replay.Session]) -> 
     for session in sessions:
         replay.replay_in_chunks(session, chunks=4, times=2)
     assert _totals(sessions) == replay.expected_sessions()
+
+
+def _flatten(session: replay.Session) -> replay.Session:
+    """The same session in the 2.0.28-2.1.1 layout: agent files beside the session file."""
+    files = {(path if path == session.main else session.main.parent / path.name): content
+             for path, content in session.files.items()}
+    return replay.Session(session.session_id, session.repo, session.main, files)
+
+
+def _spotter_dov(sessions: list[replay.Session]) -> replay.Session:
+    return next(s for s in sessions if s.session_id.startswith("4d5611e5"))
+
+
+def test_flat_agent_files_are_caught_when_the_turn_ends(sessions: list[replay.Session]) -> None:
+    session = _flatten(_spotter_dov(sessions))
+    assert session.agent_files and all(p.parent == session.main.parent
+                                       for p in session.agent_files)
+    replay.replay_in_chunks(session, chunks=3)
+    expected = replay.expected_sessions()[session.session_id]
+    assert replay.session_totals(session.repo)[session.session_id] == expected
+
+
+def test_flat_agent_files_are_caught_by_a_commit(sessions: list[replay.Session]) -> None:
+    from tests.conftest import git, tokentag
+
+    session = _flatten(_spotter_dov(sessions))
+    tokentag("install", cwd=session.repo)
+    session.main.parent.mkdir(parents=True, exist_ok=True)
+    session.main.write_bytes(b"")
+    replay.fire(session, "SessionStart")  # the session is known; no hook runs after this
+    replay.write_whole(session)
+    git(session.repo, "commit", "-q", "--allow-empty", "-m", "all of it")
+    expected = replay.expected_sessions()[session.session_id]
+    assert replay.session_totals(session.repo)[session.session_id] == expected

@@ -64,14 +64,32 @@ def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str], list[s
             vanished.append(path)
     listings: dict[str, frozenset[str]] = {}
     gone: list[str] = []
+    project_dirs: set[Path] = set()
     for row in index.query("SELECT session_id, transcript FROM sessions WHERE gone IS NULL"):
-        if not _still_on_disk(row["transcript"], listings):
+        main = row["transcript"]
+        if not _still_on_disk(main, listings):
             gone.append(row["session_id"])  # pruned after 30 days: its usage is in the ledger
             continue
-        for path in transcript.session_files(Path(row["transcript"]), row["session_id"]):
+        if main in offsets and Path(main) not in grown:
+            continue  # a subagent at work writes progress lines into its session's file
+        project_dirs.add(Path(main).parent)
+        for path in transcript.session_files(Path(main), None):
             if str(path) not in offsets and _size(path) > 0:
                 grown.add(path)
+    grown.update(_new_flat_agent_files(project_dirs, offsets))
     return grown, vanished, gone
+
+
+def _new_flat_agent_files(project_dirs: set[Path], offsets: dict[str, int]) -> set[Path]:
+    """Unread `agent-*.jsonl` files of the flat layout (Claude Code 2.0.28-2.1.1), one
+    listing per project dir: matching each to its session would open every one of them
+    for every session, on every commit."""
+    found: set[Path] = set()
+    for directory in project_dirs:
+        for path in directory.glob("agent-*.jsonl"):
+            if str(path) not in offsets and _size(path) > 0:
+                found.add(path)
+    return found
 
 
 def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:

@@ -11,10 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from tokentag import notes
 from tokentag.index import BAND_SQL, PROMPT_SQL, Index
 from tokentag.usage import USAGE_FIELDS, Usage
 
@@ -105,13 +103,6 @@ def index_groups(index: Index, commits: Iterable[str]) -> dict[str, list[PriceGr
         for row in rows:
             found.setdefault(row["commit_id"], []).append(group_from_row(row))
     return found
-
-
-def note_groups(cwd: Path, commit: str) -> list[PriceGroup] | None:
-    note = notes.read_note(cwd, commit)
-    if note is None:
-        return None
-    return [group_from_row(g) for g in note["groups"]]
 
 
 def totals_by_model(groups: Iterable[PriceGroup],

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_PAYLOAD = 16 * 1024 * 1024
+_SUBAGENTS_SETTLED = frozenset({"SubagentStop", "Stop", "StopFailure", "PreCompact",
+                                "SessionEnd"})
 
 
 class PayloadError(ValueError):
@@ -64,7 +66,10 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     """Read every transcript of the session: its own file and its subagents'."""
     main = Path(payload["transcript_path"]).expanduser()
     session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
-    files = transcript.session_files(main, session_id)
+    # Flat-layout agent files (2.0.28-2.1.1) are found by opening every agent file in the
+    # project dir: only when a subagent or the turn ends, not on every tool call.
+    flat = payload.get("hook_event_name") in _SUBAGENTS_SETTLED
+    files = transcript.session_files(main, session_id if flat else None)
     agent_path = payload.get("agent_transcript_path")
     if isinstance(agent_path, str) and agent_path and Path(agent_path) not in files:
         files.append(Path(agent_path))
