@@ -100,7 +100,8 @@ def replay_in_chunks(session: Session, chunks: int = 7, times: int = 1) -> None:
         path.write_bytes(b"")
     for step in range(1, chunks + 1):
         for path, content in session.files.items():
-            start, end = _cut(content, step - 1, chunks), _cut(content, step, chunks)
+            start = cut_mid_line(content, step - 1, chunks)
+            end = cut_mid_line(content, step, chunks)
             with path.open("ab") as handle:
                 handle.write(content[start:end])
         fire(session, "PostToolUse", times, tool_name="Bash", tool_use_id=f"toolu_{step}")
@@ -110,7 +111,7 @@ def replay_in_chunks(session: Session, chunks: int = 7, times: int = 1) -> None:
     fire(session, "Stop", times)
 
 
-def _cut(content: bytes, step: int, chunks: int) -> int:
+def cut_mid_line(content: bytes, step: int, chunks: int) -> int:
     """A position near step/chunks of the content that is never at a line boundary."""
     if step >= chunks:
         return len(content)

@@ -132,19 +132,10 @@ def grow(session: replay.Session, step: int, steps: int) -> None:
     for path, content in session.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         have = path.stat().st_size if path.exists() else 0
-        end = _mid_line(content, step, steps)
+        end = replay.cut_mid_line(content, step, steps)
         if end > have:
             with path.open("ab") as handle:
                 handle.write(content[have:end])
-
-
-def _mid_line(content: bytes, step: int, steps: int) -> int:
-    if step >= steps:
-        return len(content)
-    position = len(content) * step // steps
-    while 0 < position < len(content) and content[position - 1:position] == b"\n":
-        position += 1
-    return position
 
 
 def start_hook(session: replay.Session, event: str) -> subprocess.Popen[bytes]:
@@ -619,12 +610,12 @@ def test_truncated_or_replaced_transcript_is_reread_without_double_counting(
     replay.write_whole(session)
     replay.fire(session, "Stop")
     full = ledger_file(repo).read_bytes()
-    session.main.write_bytes(content[:_mid_line(content, 1, 3)])  # truncated in place
+    session.main.write_bytes(content[:replay.cut_mid_line(content, 1, 3)])  # truncated in place
     replay.fire(session, "Stop")
     grow(session, 3, 3)
     replay.fire(session, "Stop")
     replacement = session.main.with_name("replacement.tmp")
-    replacement.write_bytes(content[:_mid_line(content, 2, 3)])
+    replacement.write_bytes(content[:replay.cut_mid_line(content, 2, 3)])
     os.replace(replacement, session.main)  # a new file, shorter than the cursor
     replay.fire(session, "Stop")
     replacement.write_bytes(content)
