@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tokentag.index import BAND_SQL, PROMPT_SQL, Index
+from tokentag.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
 from tokentag.usage import USAGE_FIELDS, Usage
 
 
@@ -92,14 +92,12 @@ def index_groups(index: Index, commits: Iterable[str]) -> dict[str, list[PriceGr
     """Price groups per commit for the commits the ledger knows."""
     wanted = list(commits)
     found: dict[str, list[PriceGroup]] = {}
-    sums = ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
     for start in range(0, len(wanted), 500):
         chunk = wanted[start:start + 500]
         rows = index.query(
-            f"SELECT commit_id, model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, "
-            f"max({PROMPT_SQL}) AS prompt, count(*) AS requests, {sums} FROM requests "
+            f"SELECT commit_id, {PRICE_GROUP_COLUMNS} FROM requests "
             f"WHERE commit_id IN ({','.join('?' * len(chunk))}) "
-            f"GROUP BY commit_id, model, day, band", chunk)
+            f"GROUP BY commit_id, {PRICE_GROUP_BY}", chunk)
         for row in rows:
             found.setdefault(row["commit_id"], []).append(group_from_row(row))
     return found

@@ -28,6 +28,12 @@ INDEX_NAME = "index.sqlite"
 # model, day and band all pay the same per-token prices.
 PROMPT_SQL = "(input + cache_creation + cache_read)"
 BAND_SQL = f"(CASE WHEN {PROMPT_SQL} > 200000 THEN 2 WHEN {PROMPT_SQL} > 100000 THEN 1 ELSE 0 END)"
+# A price group's columns, for `SELECT {PRICE_GROUP_COLUMNS} ... GROUP BY {PRICE_GROUP_BY}`:
+# reports, notes and releases all price what this selects (see commits.group_from_row).
+PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, "
+                       f"max({PROMPT_SQL}) AS prompt, count(*) AS requests, "
+                       + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
+PRICE_GROUP_BY = "model, day, band"
 INDEX_VERSION = 3
 
 _SCHEMA = """

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tokentag import gitcmd
 from tokentag.gitdirs import find_worktree
-from tokentag.index import BAND_SQL, PROMPT_SQL, Index
+from tokentag.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
 from tokentag.ledger import SCHEMA_VERSION
 from tokentag.usage import USAGE_FIELDS
 
@@ -25,11 +25,9 @@ NOTES_REF = "refs/notes/tokentag"
 
 def note_for(index: Index, commit: str) -> dict[str, Any] | None:
     """The note body for `commit` from the index, or None if nothing is attributed to it."""
-    sums = ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
     groups = index.query(
-        f"SELECT model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, max({PROMPT_SQL}) AS prompt, "
-        f"count(*) AS requests, {sums} FROM requests WHERE commit_id=? "
-        f"GROUP BY model, day, band ORDER BY model, day, band", (commit,))
+        f"SELECT {PRICE_GROUP_COLUMNS} FROM requests WHERE commit_id=? "
+        f"GROUP BY {PRICE_GROUP_BY} ORDER BY {PRICE_GROUP_BY}", (commit,))
     if not groups:
         return None
     counts = index.query("SELECT count(*) AS requests, sum(attribution='inferred') AS inferred "

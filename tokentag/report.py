@@ -16,8 +16,7 @@ from typing import Any
 from tokentag import commits
 from tokentag.commits import Totals
 from tokentag.errors import TokentagError
-from tokentag.index import BAND_SQL, PROMPT_SQL, Index
-from tokentag.usage import USAGE_FIELDS
+from tokentag.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
 
 GROUP_KEYS: dict[str, str] = {
     "session": "session_id",
@@ -91,12 +90,8 @@ def grouped_totals(index: Index, by: str, filters: Filters = Filters(),
     if by not in GROUP_KEYS:
         raise TokentagError(f"cannot group by {by!r}; choose one of {', '.join(GROUP_KEYS)}")
     where, params = filters.where()
-    sums = ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
-    rows = index.query(
-        f"SELECT {GROUP_KEYS[by]} AS k, model, substr(ts, 1, 10) AS day, "
-        f"{BAND_SQL} AS band, max({PROMPT_SQL}) AS prompt, "
-        f"count(*) AS requests, {sums} FROM requests{where} GROUP BY k, model, day, band",
-        params)
+    rows = index.query(f"SELECT {GROUP_KEYS[by]} AS k, {PRICE_GROUP_COLUMNS} FROM requests"
+                       f"{where} GROUP BY k, {PRICE_GROUP_BY}", params)
     groups: dict[str, Totals] = {}
     for row in rows:
         group = commits.group_from_row(row)

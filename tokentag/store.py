@@ -27,9 +27,8 @@ class Store:
     def writing(self) -> Iterator[Writer]:
         """Lock, bring the index up to date, and hand out a writer for this repository."""
         with ledger.locked(self.directory):
-            index = Index(self.directory)
+            index = self._current_index()
             try:
-                index.catch_up()
                 yield Writer(self, index)
             finally:
                 index.close()
@@ -38,16 +37,22 @@ class Store:
     def reading(self) -> Iterator[Index]:
         """An index brought up to date under the lock, then read without holding it."""
         with ledger.locked(self.directory):
-            index = Index(self.directory)
-            try:
-                index.catch_up()
-            except BaseException:
-                index.close()
-                raise
+            index = self._current_index()
         try:
             yield index
         finally:
             index.close()
+
+
+    def _current_index(self) -> Index:
+        """The index with every ledger record folded in. Call with the lock held."""
+        index = Index(self.directory)
+        try:
+            index.catch_up()
+        except BaseException:
+            index.close()
+            raise
+        return index
 
 
 class Writer:
