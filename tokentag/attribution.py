@@ -116,8 +116,10 @@ def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
         return set()
     found: set[Path] = set()
     for directory in claude_dirs.project_dirs(worktree.top):
+        # The glob also matches flat-layout agent files (they sit beside the sessions),
+        # so no session needs its flat agents looked up: that opens every agent file.
         for main in directory.glob("*.jsonl"):
-            for path in transcript.session_files(main, main.stem):
+            for path in transcript.session_files(main, None):
                 if path not in known and _mtime_ns(path) > since_ns:
                     found.add(path)
     return found
