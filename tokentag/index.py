@@ -80,7 +80,7 @@ class Index:
                 raise
             # Not a database any more (a torn copy, a disk error): it is only a cache, and
             # leaving it would stop every hook and commit until someone deletes it by hand.
-            for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+            for name in (path.name, f"{path.name}-journal", f"{path.name}-wal", f"{path.name}-shm"):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(directory / name)
             self._open(path)
@@ -90,7 +90,11 @@ class Index:
         try:
             self.db.row_factory = sqlite3.Row
             # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
-            self.db.execute("PRAGMA journal_mode=WAL")
+            # A rollback journal kept as an empty file, not WAL: every hook and commit is a
+            # short-lived process, and WAL makes each close checkpoint and delete its files
+            # and each open recreate them (0.9 ms per open and close here, against 0.25).
+            # Readers may now make a writer wait, for as long as a report's query.
+            self.db.execute("PRAGMA journal_mode=TRUNCATE")
             self.db.execute("PRAGMA synchronous=OFF")
             if self.db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
                 self._create()
