@@ -105,9 +105,10 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
     from tokentag.usage import Usage
 
     rng = random.Random(7)
-    main_tree = Worktree(top, top / ".git", top / ".git")
+    main_tree = Worktree(str(top), str(top / ".git"), str(top / ".git"))
     other_top = top.with_name(top.name + "-feature")
-    other_tree = Worktree(other_top, top / ".git" / "worktrees" / other_top.name, top / ".git")
+    other_tree = Worktree(str(other_top), str(top / ".git" / "worktrees" / other_top.name),
+                          str(top / ".git"))
     other_project = project_dir.with_name(project_dir.name + "-feature")
     clock = time.time() - 365 * 86_400
     counts = {"request": 0, "session": 0, "attribution": 0}

@@ -286,7 +286,7 @@ def test_linked_worktree_sessions_found_from_main_worktree(repo: Path, tmp_path:
     rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
     linked_worktree = find_worktree(linked)
     assert linked_worktree is not None
-    assert {row["worktree"] for row in rows} == {str(linked_worktree.top)}
+    assert {row["worktree"] for row in rows} == {linked_worktree.top}
     assert summary["inferred"] == 0  # its only commit predates the session
 
 
@@ -338,7 +338,7 @@ def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
     assert summary.new == 366
     assert report(repo, "session") == replay.expected_sessions()
     by_commit = report(repo, "commit")
-    (worktree.tokentag_dir / "index.sqlite").unlink()  # folded from memory: refold the ledger
+    Path(worktree.tokentag_dir, "index.sqlite").unlink()  # folded from memory: refold the ledger
     assert report(repo, "session") == replay.expected_sessions()
     assert report(repo, "commit") == by_commit
 

@@ -9,10 +9,7 @@ runs mid-turn, before any hook fires), then takes the worktree's pending request
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
-from collections.abc import Iterable
-from pathlib import Path
 
 from tokentag import claude_dirs, gitcmd, notes, transcript
 from tokentag.capture import CaptureResult, capture_file, now_iso
@@ -20,6 +17,11 @@ from tokentag.gitdirs import Worktree
 from tokentag.index import Index
 from tokentag.ledger import SCHEMA_VERSION
 from tokentag.store import Store
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterable
 
 
 def flush(worktree: Worktree) -> CaptureResult:
@@ -50,46 +52,55 @@ def flush(worktree: Worktree) -> CaptureResult:
     return result
 
 
-def _grown_known_transcripts(index: Index) -> tuple[set[Path], list[str], list[str]]:
+def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[str]]:
     """Transcripts that grew since their cursor, cursors whose file is gone, and sessions
     whose transcripts Claude Code has pruned."""
-    grown: set[Path] = set()
+    grown: set[str] = set()
     vanished: list[str] = []
     offsets = {row["path"]: row["offset"] for row in index.query("SELECT * FROM cursors")}
     for path, offset in offsets.items():
         size = _size(path)
         if size > offset:
-            grown.add(Path(path))
+            grown.add(path)
         elif size < 0:
             vanished.append(path)
     listings: dict[str, frozenset[str]] = {}
     gone: list[str] = []
-    project_dirs: set[Path] = set()
+    project_dirs: set[str] = set()
     for row in index.query("SELECT session_id, transcript FROM sessions WHERE gone IS NULL"):
         main = row["transcript"]
         if not _still_on_disk(main, listings):
             gone.append(row["session_id"])  # pruned after 30 days: its usage is in the ledger
             continue
-        if main in offsets and Path(main) not in grown:
+        if main in offsets and main not in grown:
             continue  # a subagent at work writes progress lines into its session's file
-        project_dirs.add(Path(main).parent)
-        for path in transcript.session_files(Path(main), None):
-            if str(path) not in offsets and _size(path) > 0:
+        project_dirs.add(os.path.dirname(main))
+        for path in transcript.session_files(main, None):
+            if path not in offsets and _size(path) > 0:
                 grown.add(path)
     grown.update(_new_flat_agent_files(project_dirs, offsets))
     return grown, vanished, gone
 
 
-def _new_flat_agent_files(project_dirs: set[Path], offsets: dict[str, int]) -> set[Path]:
+def _new_flat_agent_files(project_dirs: set[str], offsets: dict[str, int]) -> set[str]:
     """Unread `agent-*.jsonl` files of the flat layout (Claude Code 2.0.28-2.1.1), one
     listing per project dir: matching each to its session would open every one of them
     for every session, on every commit."""
-    found: set[Path] = set()
+    found: set[str] = set()
     for directory in project_dirs:
-        for path in directory.glob("agent-*.jsonl"):
-            if str(path) not in offsets and _size(path) > 0:
+        for path in _listing(directory, "agent-"):
+            if path not in offsets and _size(path) > 0:
                 found.add(path)
     return found
+
+
+def _listing(directory: str, prefix: str = "") -> list[str]:
+    """The `<prefix>*.jsonl` files in `directory` (none if it is gone)."""
+    try:
+        return [entry.path for entry in os.scandir(directory) if entry.name.endswith(".jsonl")
+                and entry.name.startswith(prefix) and not entry.is_dir()]
+    except OSError:
+        return []
 
 
 def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:
@@ -108,33 +119,33 @@ def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:
 
 
 def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
-                             known: set[Path]) -> set[Path]:
+                             known: set[str]) -> set[str]:
     """Transcripts of this worktree's project dir changed since the last flush: sessions
     whose hooks did not run. Before the first flush there is no "since": older history
     is for `tokentag import`, not for the first commit after install."""
     if since_ns is None:
         return set()
-    found: set[Path] = set()
+    found: set[str] = set()
     for directory in claude_dirs.project_dirs(worktree.top):
-        # The glob also matches flat-layout agent files (they sit beside the sessions),
+        # The listing also has flat-layout agent files (they sit beside the sessions),
         # so no session needs its flat agents looked up: that opens every agent file.
-        for main in directory.glob("*.jsonl"):
+        for main in _listing(directory):
             for path in transcript.session_files(main, None):
                 if path not in known and _mtime_ns(path) > since_ns:
                     found.add(path)
     return found
 
 
-def _size(path: str | Path) -> int:
+def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
     except OSError:
         return -1
 
 
-def _mtime_ns(path: Path) -> int:
+def _mtime_ns(path: str) -> int:
     try:
-        return path.stat().st_mtime_ns
+        return os.stat(path).st_mtime_ns
     except OSError:
         return 0
 
@@ -144,11 +155,11 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
     store = Store.of(worktree)
     with store.writing() as writer:
         rows = writer.index.query("SELECT key, via, branch FROM requests WHERE commit_id IS "
-                                  "NULL AND worktree=? ORDER BY seq", (str(worktree.top),))
+                                  "NULL AND worktree=? ORDER BY seq", (worktree.top,))
         keys = [row["key"] for row in rows if row["via"] != "import"]
         imported = _imported_on_branch(worktree, rows)
         records = [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
-                    "worktree": str(worktree.top), "keys": taken, "how": kind, "at": now_iso()}
+                    "worktree": worktree.top, "keys": taken, "how": kind, "at": now_iso()}
                    for taken, kind in ((keys, how), (imported, "inferred")) if taken]
         if records:
             writer.write(records)
@@ -165,7 +176,8 @@ def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str
     if not any(row["via"] == "import" for row in rows):
         return []
     try:
-        head = (worktree.git_dir / "HEAD").read_text(encoding="utf-8").strip()
+        with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
+            head = handle.read().strip()
     except OSError:
         return []
     branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else "HEAD"
@@ -201,18 +213,23 @@ def head_commit(worktree: Worktree) -> str:
     """HEAD's commit id, read from the ref files git has just written (a `git rev-parse`
     would cost a process on every commit); git itself answers anything unusual."""
     try:
-        head = (worktree.git_dir / "HEAD").read_text(encoding="ascii").strip()
+        head = _read_ascii(os.path.join(worktree.git_dir, "HEAD"))
         if head.startswith("ref: refs/"):
             ref = head.removeprefix("ref: ")
             for base in (worktree.git_dir, worktree.common_dir):
-                if (base / ref).is_file():
-                    head = (base / ref).read_text(encoding="ascii").strip()
+                if os.path.isfile(os.path.join(base, ref)):
+                    head = _read_ascii(os.path.join(base, ref))
                     break
         if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head):
             return head
     except (OSError, UnicodeDecodeError):
         pass  # packed refs, reftable, a symlinked HEAD: ask git
     return gitcmd.run(worktree.top, "rev-parse", "HEAD")
+
+
+def _read_ascii(path: str) -> str:
+    with open(path, encoding="ascii") as handle:
+        return handle.read().strip()
 
 
 def parent_count(worktree: Worktree, commit: str) -> int:

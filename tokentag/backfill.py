@@ -184,7 +184,7 @@ def repository_tops(worktree: Worktree) -> list[Path]:
     beside a `.git` common dir, and each linked one named in `<common>/worktrees/*/gitdir`,
     which is what `git worktree list` reads (running it costs a repeated import more than
     the rest of its work). Other layouts (a submodule, a bare repository) ask git."""
-    common = worktree.common_dir
+    common = Path(worktree.common_dir)
     if common.name != ".git":
         return _listed_tops(worktree)
     tops = [common.parent]
@@ -205,7 +205,7 @@ def _listed_tops(worktree: Worktree) -> list[Path]:
     out = gitcmd.run(worktree.top, "worktree", "list", "--porcelain", check=False)
     tops = [Path(line[len("worktree "):]) for line in out.splitlines()
             if line.startswith("worktree ")]
-    return tops or [worktree.top]
+    return tops or [Path(worktree.top)]
 
 
 def project_dirs(worktree: Worktree, options: Options) -> list[Path]:
@@ -215,7 +215,7 @@ def project_dirs(worktree: Worktree, options: Options) -> list[Path]:
     found: dict[str, Path] = {}
     for config in claude_dirs.config_dirs():
         try:
-            entries = list(os.scandir(config / "projects"))
+            entries = list(os.scandir(os.path.join(config, "projects")))
         except OSError:
             continue
         for entry in entries:
@@ -382,7 +382,7 @@ def _text(value: object) -> str | None:
 class Scope:
     """Which requests an import takes: this repository's (after the path map), in range."""
 
-    common_dir: Path
+    common_dir: str
     options: Options
 
 
@@ -500,7 +500,7 @@ def _start_method() -> str:
 class Router:
     """Decides which requests belong to this repository, once per distinct cwd."""
 
-    def __init__(self, common_dir: Path, path_map: PathMap) -> None:
+    def __init__(self, common_dir: str, path_map: PathMap) -> None:
         self.common_dir, self.path_map = common_dir, path_map
         self.cache: dict[str, tuple[str, Worktree | None]] = {}
 
@@ -609,7 +609,7 @@ def append(writer: Writer, records: list[Record]) -> None:
     index.fold_appended(records, _size(path))
 
 
-def _size(path: Path) -> int:
+def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
     except FileNotFoundError:
@@ -667,7 +667,7 @@ class Inference:
     those a merge brought in) whose commit time is at or after the request's timestamp.
     Branch tips and histories are read once per import."""
 
-    def __init__(self, top: Path) -> None:
+    def __init__(self, top: str) -> None:
         self.top = top
         self.histories: dict[str, BranchHistory] = {}
         self.touched: set[str] = set()
@@ -760,7 +760,7 @@ def _epoch(timestamp: str) -> float:
         return float("inf")  # no usable time: no commit can be said to follow it
 
 
-def branch_tips(top: Path) -> dict[str, str]:
+def branch_tips(top: str) -> dict[str, str]:
     """Local branch -> the commit it points at."""
     out = gitcmd.run(top, "for-each-ref", "--format=%(objectname) %(refname:short)",
                      "refs/heads/", check=False)
@@ -777,7 +777,7 @@ class BranchHistory:
     commits: list[str]
 
     @classmethod
-    def load(cls, top: Path, branch: str, since: float) -> BranchHistory:
+    def load(cls, top: str, branch: str, since: float) -> BranchHistory:
         start = int(since) - 86400 if since != float("inf") else int(time.time())
         out = gitcmd.run(top, "log", "--first-parent", "--format=%ct %H", f"--since=@{start}",
                          f"refs/heads/{branch}", "--", check=False)
@@ -793,7 +793,7 @@ class BranchHistory:
         return self.commits[position] if position < len(self.commits) else None
 
 
-def write_notes(top: Path, bodies: dict[str, dict[str, Any]]) -> None:
+def write_notes(top: str, bodies: dict[str, dict[str, Any]]) -> None:
     """All notes in one `git fast-import` (one `git notes add` each would cost a process
     per commit); a hook that moved the notes ref meanwhile makes it retry."""
     if not bodies:
@@ -811,7 +811,7 @@ def write_notes(top: Path, bodies: dict[str, dict[str, Any]]) -> None:
         notes.write_note(top, commit, body)
 
 
-def _notes_stream(top: Path, bodies: dict[str, dict[str, Any]], parent: str | None) -> str:
+def _notes_stream(top: str, bodies: dict[str, dict[str, Any]], parent: str | None) -> str:
     ident = gitcmd.run(top, "var", "GIT_COMMITTER_IDENT", check=False) or \
         f"tokentag <tokentag@localhost> {int(time.time())} +0000"
     message = f"tokentag import: notes for {len(bodies)} commits\n"

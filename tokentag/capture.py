@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 from tokentag import transcript
 from tokentag.gitdirs import Worktree, find_worktree
@@ -19,6 +18,10 @@ from tokentag.ledger import SCHEMA_VERSION, Record
 from tokentag.store import Store, Writer
 from tokentag.transcript import Request
 from tokentag.usage import USAGE_FIELDS
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 
 class CaptureResult:
@@ -31,9 +34,9 @@ class CaptureResult:
         self.new = new
         self.corrected = corrected
         self.dropped = dropped
-        self.repositories: set[Path] = set()
+        self.repositories: set[str] = set()  # their tokentag dirs
         # Notes of commits whose requests a correction raised: (git cwd, commit, note).
-        self.stale_notes: list[tuple[Path, str, dict[str, object]]] = []
+        self.stale_notes: list[tuple[str, str, dict[str, object]]] = []
 
     def __repr__(self) -> str:
         return (f"CaptureResult(lines={self.lines}, new={self.new}, "
@@ -53,7 +56,7 @@ class _Batch:
     """Requests read from one transcript's new bytes, grouped by repository."""
 
     def __init__(self, end: int, lines: int,
-                 by_repo: dict[Path, list[tuple[Request, Worktree]]], dropped: int) -> None:
+                 by_repo: dict[str, list[tuple[Request, Worktree]]], dropped: int) -> None:
         self.end = end
         self.lines = lines
         self.by_repo = by_repo
@@ -64,16 +67,17 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def capture_file(path: Path, home: Worktree, session_id: str | None = None,
+def capture_file(transcript_path: StrPath, home: Worktree, session_id: str | None = None,
                  via: str = "hook") -> CaptureResult:
-    """Read what `path` gained since the home store's cursor and record its requests."""
-    path = Path(os.path.realpath(path))
-    stat = path.stat()  # a missing file fails here, before taking the lock
+    """Read what the transcript gained since the home store's cursor and record its
+    requests."""
+    path = os.path.realpath(transcript_path)
+    stat = os.stat(path)  # a missing file fails here, before taking the lock
     home_store = Store.of(home)
     with home_store.writing() as writer:
         # Again under the lock: the size taken before it can be older than a cursor another
         # hook moved meanwhile, which would look like a truncated file and re-read it whole.
-        stat = path.stat()
+        stat = os.stat(path)
         offset = _start_offset(writer, path, stat.st_size)
         if offset == stat.st_size:
             return CaptureResult()
@@ -81,14 +85,14 @@ def capture_file(path: Path, home: Worktree, session_id: str | None = None,
         result = _write_repo(writer, batch.by_repo.pop(home.common_dir, []), path, session_id,
                              via)
         if not batch.by_repo:
-            writer.index.set_cursor(str(path), batch.end, session_id, stat.st_size,
+            writer.index.set_cursor(path, batch.end, session_id, stat.st_size,
                                     stat.st_mtime_ns)
     for common_dir, requests in batch.by_repo.items():  # another repository, rarely
-        with Store(common_dir / "tokentag").writing() as foreign:
+        with Store(os.path.join(common_dir, "tokentag")).writing() as foreign:
             result += _write_repo(foreign, requests, path, session_id, via)
     if batch.by_repo:
         with home_store.writing() as writer:
-            writer.index.set_cursor(str(path), batch.end, session_id, stat.st_size,
+            writer.index.set_cursor(path, batch.end, session_id, stat.st_size,
                                     stat.st_mtime_ns)
     result.lines, result.dropped = batch.lines, batch.dropped
     _rewrite_stale_notes(result)
@@ -105,16 +109,16 @@ def _rewrite_stale_notes(result: CaptureResult) -> None:
         notes.write_note(cwd, commit, note)
 
 
-def _start_offset(writer: Writer, path: Path, size: int) -> int:
-    row = writer.index.cursor(str(path))
+def _start_offset(writer: Writer, path: str, size: int) -> int:
+    row = writer.index.cursor(path)
     offset = int(row["offset"]) if row else 0
     if offset > size:  # the file was replaced or truncated: read it again from the start
-        writer.index.db.execute("DELETE FROM cursors WHERE path=?", (str(path),))
+        writer.index.db.execute("DELETE FROM cursors WHERE path=?", (path,))
         return 0
     return offset
 
 
-def _read_batch(path: Path, offset: int, home: Worktree) -> _Batch:
+def _read_batch(path: str, offset: int, home: Worktree) -> _Batch:
     agent_id = transcript.agent_id_of(path)
     merged: dict[str, Request] = {}
     end, lines = offset, 0
@@ -124,7 +128,7 @@ def _read_batch(path: Path, offset: int, home: Worktree) -> _Batch:
         if request is not None:
             known = merged.get(request.key)
             merged[request.key] = known.merged(request) if known else request
-    by_repo: dict[Path, list[tuple[Request, Worktree]]] = {}
+    by_repo: dict[str, list[tuple[Request, Worktree]]] = {}
     dropped = 0
     for request in merged.values():
         worktree = find_worktree(request.cwd) if request.cwd else home
@@ -135,7 +139,7 @@ def _read_batch(path: Path, offset: int, home: Worktree) -> _Batch:
     return _Batch(end, lines, by_repo, dropped)
 
 
-def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: Path,
+def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
                 session_id: str | None, via: str) -> CaptureResult:
     """Append what this repository does not know yet: new requests and raised counts."""
     result = CaptureResult()
@@ -162,10 +166,10 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
 
 
 def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
-                     ) -> list[tuple[Path, str, dict[str, object]]]:
+                     ) -> list[tuple[str, str, dict[str, object]]]:
     from tokentag import notes
 
-    commits: dict[str, Path] = {}
+    commits: dict[str, str] = {}
     for key, worktree in raised.items():
         row = writer.index.query("SELECT commit_id FROM requests WHERE key=?", (key,))
         if row and row[0]["commit_id"]:
@@ -174,7 +178,7 @@ def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
     return [(top, c, note) for top, c, note in fresh if note is not None]
 
 
-def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: Path,
+def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
                      session_id: str | None, seen_at: str) -> list[Record]:
     """Remember each session's transcript once, so commits can flush it later."""
     records: list[Record] = []
@@ -185,28 +189,30 @@ def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], p
         if not writer.index.known_session(sid):
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
             records.append({"v": SCHEMA_VERSION, "kind": "session", "session_id": sid,
-                            "transcript": str(main), "cwd": request.cwd,
-                            "worktree": str(worktree.top), "seen_at": seen_at})
+                            "transcript": main, "cwd": request.cwd,
+                            "worktree": worktree.top, "seen_at": seen_at})
     return records
 
 
-def _main_transcript(agent_file: Path, session_id: str) -> Path:
+def _main_transcript(agent_file: str, session_id: str) -> str:
     """`<project>/<session>/subagents/.../agent-x.jsonl` or flat `<project>/agent-x.jsonl`."""
-    for parent in agent_file.parents:
-        if parent.name == session_id:
-            return parent.with_name(f"{session_id}.jsonl")
-    return agent_file.parent / f"{session_id}.jsonl"
+    parent = os.path.dirname(agent_file)
+    while parent != os.path.dirname(parent):
+        if os.path.basename(parent) == session_id:
+            return f"{parent}.jsonl"
+        parent = os.path.dirname(parent)
+    return os.path.join(os.path.dirname(agent_file), f"{session_id}.jsonl")
 
 
-def request_record(request: Request, worktree: Worktree, path: Path, captured_at: str,
+def request_record(request: Request, worktree: Worktree, path: StrPath, captured_at: str,
                    via: str) -> Record:
     """A `request` record: ids, model, context and counts; never any text."""
     record: Record = {
         "v": SCHEMA_VERSION, "kind": "request", "key": request.key,
         "message_id": request.message_id, "request_id": request.request_id,
         "session_id": request.session_id, "agent_id": request.agent_id, "model": request.model,
-        "ts": request.timestamp, "cwd": request.cwd, "worktree": str(worktree.top),
-        "branch": request.branch, "version": request.version, "transcript": str(path),
+        "ts": request.timestamp, "cwd": request.cwd, "worktree": worktree.top,
+        "branch": request.branch, "version": request.version, "transcript": os.fspath(path),
         "captured_at": captured_at, "via": via}
     record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
     return record

@@ -14,10 +14,13 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokentag.errors import TokentagError
 from tokentag.fileio import write_atomic
+
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 # Every event tokentag listens to. Stop alone is not enough: SessionEnd does not always
 # fire, subagents finish on SubagentStop, and a compaction or a failed turn ends a stretch
@@ -52,7 +55,7 @@ def user_config_dir() -> Path:
     return Path(os.environ.get("HOME") or Path.home()) / ".claude"
 
 
-def settings_path(scope: str, repo: Path | None) -> Path:
+def settings_path(scope: str, repo: StrPath | None) -> Path:
     """The settings file of `scope`: user, project (committed) or local (personal)."""
     if scope == "user":
         return user_config_dir() / "settings.json"
@@ -61,7 +64,7 @@ def settings_path(scope: str, repo: Path | None) -> Path:
     if repo is None:
         raise TokentagError(f"the {scope} scope needs a repository")
     name = "settings.json" if scope == "project" else "settings.local.json"
-    return repo / ".claude" / name
+    return Path(repo, ".claude", name)
 
 
 def hook_command(executable: Path | None = None) -> str:
@@ -177,7 +180,7 @@ def holds_our_hooks(data: JsonObject) -> bool:
     return False
 
 
-def registered_in(repo: Path | None) -> list[Path]:
+def registered_in(repo: StrPath | None) -> list[Path]:
     """The settings files (user, then project and local when `repo` is given) that hold our
     hooks. An unreadable file counts as not holding them: doctor checks readability itself."""
     found: list[Path] = []
@@ -191,7 +194,7 @@ def registered_in(repo: Path | None) -> list[Path]:
     return found
 
 
-def plugin_active(config_dir: Path, repo: Path | None) -> bool:
+def plugin_active(config_dir: Path, repo: StrPath | None) -> bool:
     """Whether the tokentag plugin is installed and enabled for `repo`.
 
     Enabled: `enabledPlugins` maps a `tokentag@<marketplace>` key to true, in the user
@@ -204,10 +207,10 @@ def plugin_active(config_dir: Path, repo: Path | None) -> bool:
     return _plugin_enabled(config_dir, repo) and _plugin_installed(config_dir)
 
 
-def _plugin_enabled(config_dir: Path, repo: Path | None) -> bool:
+def _plugin_enabled(config_dir: Path, repo: StrPath | None) -> bool:
     files = [config_dir / "settings.json"]
     if repo is not None:
-        files += [repo / ".claude" / "settings.json", repo / ".claude" / "settings.local.json"]
+        files += [Path(repo, ".claude", name) for name in ("settings.json", "settings.local.json")]
     state: dict[str, bool] = {}
     for path in files:
         data = _load_quietly(path) or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -40,8 +41,8 @@ def _report_crash(error: Exception) -> int:
     where = "stderr"
     try:
         store = Store.of(queries.current_worktree())
-        store.directory.mkdir(parents=True, exist_ok=True)
-        with store.log_path.open("a", encoding="utf-8") as log:
+        os.makedirs(store.directory, exist_ok=True)
+        with open(store.log_path, "a", encoding="utf-8") as log:
             log.write(f"crash {type(error).__name__}: {error}\n")
             log.writelines("  " + line for line in traceback.format_exception(error))
         where = str(store.log_path)

@@ -17,13 +17,16 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tokentag.errors import TokentagError
 from tokentag.pricing import PriceOverride
+
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 PYPROJECT = "pyproject.toml"
 OWN_FILE = ".tokentag.toml"
@@ -39,21 +42,21 @@ class Config(BaseModel):
     tag_pattern: str | None = Field(default=None, min_length=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
 
-    def notes_path(self, top: Path) -> Path:
-        return top / self.notes_file
+    def notes_path(self, top: StrPath) -> Path:
+        return Path(top, self.notes_file)
 
 
-def load(top: Path) -> Config:
+def load(top: StrPath) -> Config:
     """The configuration of the worktree at `top`; defaults when neither file exists."""
     merged: dict[str, Any] = {}
     sources: list[str] = []
-    project = _read_toml(top / PYPROJECT).get("tool", {})
+    project = _read_toml(Path(top, PYPROJECT)).get("tool", {})
     section = project.get("tokentag") if isinstance(project, dict) else None
     if section is not None:
         _check_table(section, f"{PYPROJECT} [tool.tokentag]")
         _merge(merged, section)
         sources.append(f"{PYPROJECT} [tool.tokentag]")
-    own = _read_toml(top / OWN_FILE)
+    own = _read_toml(Path(top, OWN_FILE))
     if own:
         _merge(merged, own)
         sources.append(OWN_FILE)
@@ -104,10 +107,10 @@ _STRING_KEYS = ("notes_file", "tag_pattern")
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
 
 
-def set_value(top: Path, key: str, text: str) -> tuple[Path, list[str]]:
+def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
     """Set `key` (`notes_file`, `tag_pattern` or `prices.<model>.<field>`) in .tokentag.toml.
     Returns the file and the keys still missing (a price needs input and output)."""
-    data = _read_toml(top / OWN_FILE)
+    data = _read_toml(Path(top, OWN_FILE))
     path, value = _parse_key(key), _parse_value(key, text)
     table = data
     for part in path[:-1]:
@@ -117,9 +120,9 @@ def set_value(top: Path, key: str, text: str) -> tuple[Path, list[str]]:
     return _save(top, data)
 
 
-def unset_value(top: Path, key: str) -> Path:
+def unset_value(top: StrPath, key: str) -> Path:
     """Remove `key` from .tokentag.toml (an emptied model table goes too)."""
-    data = _read_toml(top / OWN_FILE)
+    data = _read_toml(Path(top, OWN_FILE))
     path = _parse_key(key)
     tables = [data]
     for part in path[:-1]:
@@ -157,12 +160,12 @@ def _parse_value(key: str, text: str) -> str | int | float:
     return int(number) if number.is_integer() else number
 
 
-def _save(top: Path, data: dict[str, Any]) -> tuple[Path, list[str]]:
+def _save(top: StrPath, data: dict[str, Any]) -> tuple[Path, list[str]]:
     """Validate the would-be file before it replaces the old one: a bad value never lands.
     Missing keys are allowed, so a price's fields can be set one command at a time."""
     from tokentag.fileio import write_atomic
 
-    path = top / OWN_FILE
+    path = Path(top, OWN_FILE)
     try:
         Config.model_validate(data)
         missing = []
@@ -175,7 +178,7 @@ def _save(top: Path, data: dict[str, Any]) -> tuple[Path, list[str]]:
     return path, missing
 
 
-def effective(top: Path) -> dict[str, Any]:
+def effective(top: StrPath) -> dict[str, Any]:
     """The configuration in force, as plain JSON-able data."""
     plain: dict[str, Any] = _plain(load(top).model_dump())
     return plain

@@ -48,10 +48,11 @@ def run_checks(cwd: str | None = None) -> list[Check]:
     worktree = find_worktree(cwd or os.getcwd())
     if worktree is None:
         return [_repository(None, cwd or os.getcwd()), *_claude_checks(None)]
+    top = Path(worktree.top)
     return [_repository(worktree, cwd or os.getcwd()),
-            _guarded("git hooks", lambda: _git_hooks(worktree.top)),
-            _guarded("notes on rewrite", lambda: _notes_rewrite(worktree.top)),
-            *_claude_checks(worktree.top),
+            _guarded("git hooks", lambda: _git_hooks(top)),
+            _guarded("notes on rewrite", lambda: _notes_rewrite(top)),
+            *_claude_checks(top),
             _guarded("ledger", lambda: _ledger(worktree)),
             _guarded("transcripts", lambda: _transcripts(worktree)),
             *_capture_checks(worktree)]
@@ -236,13 +237,13 @@ def _executable(command: str) -> str | None:
 
 
 def _ledger(worktree: Worktree) -> Check:
-    directory = worktree.tokentag_dir
+    directory = Path(worktree.tokentag_dir)
     if not directory.exists():
         writable = os.access(worktree.common_dir, os.W_OK | os.X_OK)
         detail = f"{directory} does not exist yet (the first capture or install creates it)"
         return Check("ledger", writable, detail if writable else
                      f"{worktree.common_dir} is not writable", _permissions_fix(
-                         worktree.common_dir) if not writable else None)
+                         Path(worktree.common_dir)) if not writable else None)
     for name in (ledger.LOCK_NAME, ledger.LEDGER_NAME, INDEX_NAME):
         path = directory / name
         try:
@@ -269,14 +270,14 @@ def _permissions_fix(directory: Path) -> str:
 
 def _session_files(worktree: Worktree) -> list[Path]:
     return [path for directory in claude_dirs.project_dirs(worktree.top)
-            for path in directory.glob("*.jsonl")]
+            for path in Path(directory).glob("*.jsonl")]
 
 
 def _transcripts(worktree: Worktree) -> Check:
     files = _session_files(worktree)
     if not files:
-        where = claude_dirs.config_dirs()[0] / "projects" / claude_dirs.encode_project(
-            worktree.top)
+        where = Path(claude_dirs.config_dirs()[0], "projects",
+                     claude_dirs.encode_project(worktree.top))
         return Check("transcripts", True, f"none yet: Claude Code writes them to {where} "
                      f"once a session runs in {worktree.top}")
     newest = max(path.stat().st_mtime for path in files)
@@ -286,7 +287,7 @@ def _transcripts(worktree: Worktree) -> Check:
 
 def _capture_checks(worktree: Worktree) -> list[Check]:
     store = Store.of(worktree)
-    if not store.directory.exists():  # reading would create it
+    if not os.path.exists(store.directory):  # reading would create it
         return [Check("capture", True, "nothing captured yet")]
     try:
         status = queries.status(store)
@@ -324,7 +325,7 @@ def _failures(store: Store, status: queries.Status) -> Check:
     if not status.last_failure:
         return Check("failures", True, f"none logged in {store.log_path}")
     # The log is append-only, so its mtime is when the last failure happened.
-    failed_at = store.log_path.stat().st_mtime
+    failed_at = os.stat(store.log_path).st_mtime
     captured_at = _parse_iso(status.last_capture) if status.last_capture else None
     if captured_at is not None and captured_at > failed_at:
         return Check("failures", True, f"{status.logged_failures} logged, none since the last "

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 
 from tokentag.errors import TokentagError
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 # What `git rev-parse --local-env-vars` lists: the variables through which git tells a hook
 # about the repository it runs in. Left in place, they would redirect a git command that a
@@ -32,7 +35,7 @@ def git_env() -> dict[str, str]:
     return env
 
 
-def run(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
+def run(cwd: StrPath, *args: str, stdin: str | None = None, check: bool = True) -> str:
     """Run git in `cwd` and return its stdout without the trailing newline."""
     import subprocess  # ~6 ms to import: the commit path uses `run_with_input_file`
 
@@ -47,14 +50,14 @@ def run(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) -> 
     return result.stdout.rstrip("\n")
 
 
-def run_with_input_file(cwd: Path, scratch: Path, data: bytes, *args: str) -> None:
+def run_with_input_file(cwd: StrPath, scratch: StrPath, data: bytes, *args: str) -> None:
     """Run git for its effect, `{input}` in `args` replaced by a file holding `data`.
 
     For the post-commit path: a spawn without the subprocess module (whose import alone
     costs a fifth of what a commit with tokentag may add), with its files in `scratch`
     rather than via tempfile (another 4 ms). Output is read only when git fails.
     """
-    stem = scratch / f"git-{os.getpid()}"
+    stem = os.path.join(scratch, f"git-{os.getpid()}")
     source, output = f"{stem}.input", f"{stem}.output"
     try:
         with open(source, "wb") as handle:
@@ -70,19 +73,19 @@ def run_with_input_file(cwd: Path, scratch: Path, data: bytes, *args: str) -> No
                 os.unlink(path)
 
 
-def _spawn_git(cwd: Path, output: str, args: list[str]) -> int:
+def _spawn_git(cwd: StrPath, output: str, args: list[str]) -> int:
     actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                (os.POSIX_SPAWN_OPEN, 1, output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
                (os.POSIX_SPAWN_DUP2, 1, 2)]
     try:
-        pid = os.posix_spawnp("git", ["git", "-C", str(cwd), *args], git_env(),
+        pid = os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], git_env(),
                               file_actions=actions)
     except FileNotFoundError:
         raise TokentagError("git is not installed or not on PATH") from None
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
-def resolve_commit(cwd: Path, ref: str) -> str:
+def resolve_commit(cwd: StrPath, ref: str) -> str:
     """The full id of the commit `ref` names, or a one-line error."""
     out = run(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
     if not out:

@@ -2,6 +2,9 @@
 
 The hook resolves the repository of every transcript line's `cwd`; spawning
 `git rev-parse` for each would cost more than the rest of the hook together.
+
+Paths are strings here and in every module the hooks import: `pathlib` brings in
+`fnmatch`, `re` and `urllib.parse`, 9 ms of start-up on every commit and tool call.
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 from functools import lru_cache
-from pathlib import Path
 
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
@@ -17,9 +19,9 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
     from typing import NamedTuple
 
     class _WorktreeFields(NamedTuple):
-        top: Path
-        git_dir: Path
-        common_dir: Path
+        top: str
+        git_dir: str
+        common_dir: str
 else:
     _WorktreeFields = namedtuple("_WorktreeFields", ("top", "git_dir", "common_dir"))
 
@@ -30,8 +32,8 @@ class Worktree(_WorktreeFields):
     __slots__ = ()
 
     @property
-    def tokentag_dir(self) -> Path:
-        return self.common_dir / "tokentag"
+    def tokentag_dir(self) -> str:
+        return os.path.join(self.common_dir, "tokentag")
 
 
 def find_worktree(cwd: str | os.PathLike[str]) -> Worktree | None:
@@ -43,41 +45,43 @@ def find_worktree(cwd: str | os.PathLike[str]) -> Worktree | None:
 
 @lru_cache(maxsize=256)
 def _find_worktree(path: str) -> Worktree | None:
-    current = Path(path)
-    while not current.exists() and current != current.parent:
-        current = current.parent
-    for directory in (current, *current.parents):
-        dot_git = directory / ".git"
-        if dot_git.is_dir() and (dot_git / "HEAD").is_file():
+    directory = path  # absolute and resolved
+    while not os.path.exists(directory) and directory != os.path.dirname(directory):
+        directory = os.path.dirname(directory)
+    while True:
+        dot_git = os.path.join(directory, ".git")
+        if os.path.isdir(dot_git) and os.path.isfile(os.path.join(dot_git, "HEAD")):
             return Worktree(directory, dot_git, _common_dir(dot_git))
-        if dot_git.is_file():
+        if os.path.isfile(dot_git):
             git_dir = _read_gitdir_file(dot_git)
             if git_dir is not None:
                 return Worktree(directory, git_dir, _common_dir(git_dir))
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
-def _read_gitdir_file(dot_git: Path) -> Path | None:
+def _read_gitdir_file(dot_git: str) -> str | None:
     """Linked worktrees and submodules have a `.git` file: `gitdir: <path>`."""
-    try:
-        text = dot_git.read_text(encoding="utf-8").strip()
-    except OSError:
+    text = _read_text(dot_git)
+    if text is None or not text.startswith("gitdir:"):
         return None
-    if not text.startswith("gitdir:"):
-        return None
-    target = Path(text.removeprefix("gitdir:").strip())
-    if not target.is_absolute():
-        target = dot_git.parent / target
-    return Path(os.path.realpath(target))
+    target = text.removeprefix("gitdir:").strip()
+    return os.path.realpath(os.path.join(os.path.dirname(dot_git), target))
 
 
-def _common_dir(git_dir: Path) -> Path:
+def _common_dir(git_dir: str) -> str:
     """Linked worktrees name the shared dir in `commondir`; others are their own."""
-    try:
-        common = (git_dir / "commondir").read_text(encoding="utf-8").strip()
-    except OSError:
+    common = _read_text(os.path.join(git_dir, "commondir"))
+    if common is None:
         return git_dir
-    target = Path(common)
-    if not target.is_absolute():
-        target = git_dir / target
-    return Path(os.path.realpath(target))
+    return os.path.realpath(os.path.join(git_dir, common))  # join keeps an absolute one
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None

@@ -18,9 +18,13 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokentag.errors import TokentagError
 from tokentag.gitcmd import git_env
+
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 MARKER = "# tokentag-managed-hook"
 CHAINED_SUFFIX = ".tokentag-chained"
@@ -37,7 +41,7 @@ _MARKER_WINDOW = 512
 # `git config --unset-all` exits 5 when no value matched: nothing of ours to remove.
 _GIT_CONFIG_NOTHING_TO_UNSET = 5
 
-def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _git(repo: StrPath, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
         result = subprocess.run(["git", "-C", str(repo), *args], env=git_env(), text=True,
                                 capture_output=True, check=False)
@@ -48,23 +52,23 @@ def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProc
     return result
 
 
-def _rev_parse(repo: Path, flag: str) -> str:
+def _rev_parse(repo: StrPath, flag: str) -> str:
     return _git(repo, "rev-parse", flag).stdout.strip()
 
 
-def _common_dir(repo: Path) -> Path:
+def _common_dir(repo: StrPath) -> Path:
     # Relative output is relative to the directory git ran in, which is `repo`.
-    return Path(os.path.abspath(repo / _rev_parse(repo, "--git-common-dir")))
+    return Path(os.path.abspath(Path(repo, _rev_parse(repo, "--git-common-dir"))))
 
 
-def _configured_hooks_path(repo: Path) -> str | None:
+def _configured_hooks_path(repo: StrPath) -> str | None:
     result = _git(repo, "config", "--path", "--get", "core.hooksPath", check=False)
     if result.returncode not in (0, 1):  # 1 means unset
         raise TokentagError(f"cannot read core.hooksPath in {repo}: {result.stderr.strip()}")
     return result.stdout.strip() or None
 
 
-def _hooks_location(repo: Path) -> tuple[Path, str | None]:
+def _hooks_location(repo: StrPath) -> tuple[Path, str | None]:
     """The hooks dir, and the core.hooksPath value it came from (None: the default)."""
     default = _common_dir(repo) / "hooks"  # first, so a non-repository fails clearly
     configured = _configured_hooks_path(repo)
@@ -80,7 +84,7 @@ def _hooks_location(repo: Path) -> tuple[Path, str | None]:
     return Path(os.path.normpath(Path(base) / path)), configured
 
 
-def hooks_dir(repo: Path) -> Path:
+def hooks_dir(repo: StrPath) -> Path:
     """Where git looks for hooks: core.hooksPath if set, else `<git common dir>/hooks`."""
     return _hooks_location(repo)[0]
 
@@ -139,7 +143,7 @@ def _check_no_conflict(path: Path) -> None:
             f"earlier) is also there. Merge or delete one of the two, then re-run the install.")
 
 
-def _prepare_dir(repo: Path) -> Path:
+def _prepare_dir(repo: StrPath) -> Path:
     """The hooks dir, created when it is git's default one; never silently skipped."""
     directory, configured = _hooks_location(repo)
     if configured is not None and not directory.is_dir():
@@ -178,7 +182,7 @@ def _install_one(directory: Path, hook: str, python: str) -> str:
     return f"{hook}: installed {path}{note}"
 
 
-def _add_notes_rewrite_ref(repo: Path) -> str:
+def _add_notes_rewrite_ref(repo: StrPath) -> str:
     result = _git(repo, "config", "--get-all", "notes.rewriteRef", check=False)
     if NOTES_REF in result.stdout.split():
         return f"notes.rewriteRef: already includes {NOTES_REF}"
@@ -187,7 +191,7 @@ def _add_notes_rewrite_ref(repo: Path) -> str:
     return f"notes.rewriteRef: added {NOTES_REF} (notes follow amend and rebase)"
 
 
-def install_git_hooks(repo: Path, python: str,
+def install_git_hooks(repo: StrPath, python: str,
                       hooks: Sequence[str] = DEFAULT_HOOKS) -> list[str]:
     """Install our hooks, chaining any existing ones; idempotent. Returns what was done."""
     _check_hook_names(hooks)
@@ -246,7 +250,7 @@ def _uninstall_dir(directory: Path) -> list[str]:
     return lines
 
 
-def _remove_notes_rewrite_ref(repo: Path) -> str:
+def _remove_notes_rewrite_ref(repo: StrPath) -> str:
     # Unset only our value; notes refs the user rewrites for other tools stay configured.
     result = _git(repo, "config", "--local", "--unset-all", "notes.rewriteRef",
                   "^refs/notes/tokentag$", check=False)
@@ -257,7 +261,7 @@ def _remove_notes_rewrite_ref(repo: Path) -> str:
     return f"notes.rewriteRef: removed {NOTES_REF}"
 
 
-def uninstall_git_hooks(repo: Path) -> list[str]:
+def uninstall_git_hooks(repo: StrPath) -> list[str]:
     """Remove our hooks and put chained ones back exactly. Returns what was done."""
     configured, _ = _hooks_location(repo)
     # The default dir too: core.hooksPath may have been set (say by husky) after install.
@@ -295,7 +299,7 @@ def _hook_status(path: Path, python: str | None) -> str:
     return "ours"
 
 
-def git_hook_status(repo: Path, hooks: Sequence[str] = DEFAULT_HOOKS,
+def git_hook_status(repo: StrPath, hooks: Sequence[str] = DEFAULT_HOOKS,
                     python: str | None = None) -> dict[str, str]:
     """Hook name -> "ours", "missing", "foreign" or "ours (stale python)", for doctor.
 

@@ -8,14 +8,13 @@ every tool call, so it imports only the standard library.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from pathlib import Path
 
-from tokentag import transcript
+from tokentag import fastjson, transcript
 from tokentag.capture import CaptureResult, capture_file, now_iso
 from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.store import LOG_NAME
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ def run(stdin: Any = None) -> int:
 
 def parse_payload(raw: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(raw)
+        payload = fastjson.loads(raw)
     except ValueError as error:
         raise PayloadError(f"payload is not JSON: {error}") from None
     if not isinstance(payload, dict):
@@ -64,15 +63,15 @@ def _require_text(payload: dict[str, Any], name: str) -> None:
 
 def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     """Read every transcript of the session: its own file and its subagents'."""
-    main = Path(payload["transcript_path"]).expanduser()
+    main = os.path.expanduser(payload["transcript_path"])
     session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
     # Flat-layout agent files (2.0.28-2.1.1) are found by opening every agent file in the
     # project dir: only when a subagent or the turn ends, not on every tool call.
     flat = payload.get("hook_event_name") in _SUBAGENTS_SETTLED
     files = transcript.session_files(main, session_id if flat else None)
     agent_path = payload.get("agent_transcript_path")
-    if isinstance(agent_path, str) and agent_path and Path(agent_path) not in files:
-        files.append(Path(agent_path))
+    if isinstance(agent_path, str) and agent_path and agent_path not in files:
+        files.append(agent_path)
     result = CaptureResult()
     failures: list[str] = []
     for path in files:
@@ -94,18 +93,18 @@ def log_failure(home: Worktree | None, error: BaseException, where: str = "hook"
         line += "".join("  " + t for t in traceback.format_exception(error)[-3:])
     for directory in _log_dirs(home):
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            with (directory / "tokentag.log").open("a", encoding="utf-8") as log:
+            os.makedirs(directory, exist_ok=True)
+            with open(os.path.join(directory, LOG_NAME), "a", encoding="utf-8") as log:
                 log.write(line)
             return
         except OSError:
             continue
 
 
-def _log_dirs(home: Worktree | None) -> list[Path]:
+def _log_dirs(home: Worktree | None) -> list[str]:
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
                                                              ".local", "state")
-    dirs = [Path(state) / "tokentag"]
+    dirs = [os.path.join(state, "tokentag")]
     return [home.tokentag_dir, *dirs] if home else dirs
 
 

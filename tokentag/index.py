@@ -12,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable
-from pathlib import Path
 
 from tokentag.ledger import SCHEMA_VERSION, Record, read_records
 from tokentag.usage import USAGE_FIELDS, Usage
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
+
+    from _typeshed import StrPath
 
 INDEX_NAME = "index.sqlite"
 # A request's whole prompt, and its band: price tables start tiers at these prompt sizes
@@ -70,9 +71,9 @@ _UPSERT_REQUEST = (
 class Index:
     """The folded view of one repository's ledger."""
 
-    def __init__(self, directory: Path) -> None:
-        self.ledger = directory / "ledger.jsonl"
-        path = directory / INDEX_NAME
+    def __init__(self, directory: StrPath) -> None:
+        self.ledger = os.path.join(directory, "ledger.jsonl")
+        path = os.path.join(directory, INDEX_NAME)
         try:
             self._open(path)
         except sqlite3.DatabaseError as error:
@@ -80,12 +81,12 @@ class Index:
                 raise
             # Not a database any more (a torn copy, a disk error): it is only a cache, and
             # leaving it would stop every hook and commit until someone deletes it by hand.
-            for name in (path.name, f"{path.name}-journal", f"{path.name}-wal", f"{path.name}-shm"):
+            for suffix in ("", "-journal", "-wal", "-shm"):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(directory / name)
+                    os.unlink(f"{path}{suffix}")
             self._open(path)
 
-    def _open(self, path: Path) -> None:
+    def _open(self, path: str) -> None:
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
             self.db.row_factory = sqlite3.Row

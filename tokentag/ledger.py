@@ -9,11 +9,10 @@ first, so the torn bytes become one invalid line that readers skip and count.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+
+from tokentag import fastjson
 
 SCHEMA_VERSION = 1
 LEDGER_NAME = "ledger.jsonl"
@@ -21,7 +20,10 @@ LOCK_NAME = "lock"
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
+
+    from _typeshed import StrPath
 
     Record = dict[str, Any]
 else:
@@ -30,15 +32,15 @@ else:
 
 def encode(records: list[Record]) -> bytes:
     """Compact JSON lines: the ledger is read far more often by machines than people."""
-    return b"".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return b"".join(fastjson.dumps(r).encode() + b"\n"
                     for r in records)
 
 
 @contextmanager
-def locked(directory: Path) -> Iterator[None]:
+def locked(directory: StrPath) -> Iterator[None]:
     """Hold the repository's tokentag lock: all ledger and index writes happen inside."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -46,7 +48,7 @@ def locked(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def append(ledger: Path, records: list[Record]) -> None:
+def append(ledger: StrPath, records: list[Record]) -> None:
     """Append records with one write. Call with the lock held."""
     if not records:
         return
@@ -67,14 +69,14 @@ def _ends_torn(fd: int) -> bool:
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
-def read_records(ledger: Path, offset: int = 0) -> Iterator[tuple[Record | None, int]]:
+def read_records(ledger: StrPath, offset: int = 0) -> Iterator[tuple[Record | None, int]]:
     """Yield (record, offset after its line) for each complete line from `offset`.
 
     An unparsable line yields None so callers can count it; a last line without its
     newline is not yielded at all (it is torn, or still being written).
     """
     try:
-        handle = ledger.open("rb")
+        handle = open(ledger, "rb")  # noqa: SIM115 - closed below; a missing ledger is empty
     except FileNotFoundError:
         return
     with handle:
@@ -89,7 +91,7 @@ def read_records(ledger: Path, offset: int = 0) -> Iterator[tuple[Record | None,
 
 def _decode(line: bytes) -> Record | None:
     try:
-        record = json.loads(line)
+        record = fastjson.loads(line)
     except ValueError:
         return None
     if not isinstance(record, dict) or not isinstance(record.get("kind"), str):

@@ -7,10 +7,9 @@ produce the same release report and costs.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import os
 
-from tokentag import gitcmd
+from tokentag import fastjson, gitcmd
 from tokentag.gitdirs import find_worktree
 from tokentag.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
 from tokentag.ledger import SCHEMA_VERSION
@@ -19,6 +18,8 @@ from tokentag.usage import USAGE_FIELDS
 TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
 if TYPE_CHECKING:
     from typing import Any
+
+    from _typeshed import StrPath
 
 NOTES_REF = "refs/notes/tokentag"
 
@@ -52,21 +53,23 @@ def _by_model(groups: list[Any]) -> dict[str, dict[str, int]]:
     return models
 
 
-def write_note(cwd: Path, commit: str, note: dict[str, Any]) -> None:
+def write_note(cwd: StrPath, commit: str, note: dict[str, Any]) -> None:
     worktree = find_worktree(cwd)
-    scratch = worktree.tokentag_dir if worktree else cwd
-    scratch.mkdir(parents=True, exist_ok=True)
-    gitcmd.run_with_input_file(cwd, scratch, json.dumps(note, sort_keys=True).encode(),
+    scratch = worktree.tokentag_dir if worktree else os.fspath(cwd)
+    os.makedirs(scratch, exist_ok=True)
+    gitcmd.run_with_input_file(cwd, scratch, note_text(note).encode(),
                                "notes", "--ref", NOTES_REF, "add", "-f", "-F", "{input}", commit)
 
 
-def read_note(cwd: Path, commit: str) -> dict[str, Any] | None:
+def read_note(cwd: StrPath, commit: str) -> dict[str, Any] | None:
     """The note on `commit`; notes git concatenated (a squash copies several) are summed."""
     text = gitcmd.run(cwd, "notes", "--ref", NOTES_REF, "show", commit, check=False)
     return parse_note(text) if text else None
 
 
 def parse_note(text: str) -> dict[str, Any] | None:
+    import json  # not on the commit path
+
     decoder = json.JSONDecoder()
     parts: list[dict[str, Any]] = []
     position = 0
@@ -109,7 +112,7 @@ _JOINED_FIELDS = ("prompt", "requests", *USAGE_FIELDS)
 
 def note_text(note: dict[str, Any]) -> str:
     """The blob `write_note` stores: git's notes cleanup ends the JSON with one newline."""
-    return json.dumps(note, sort_keys=True) + "\n"
+    return fastjson.dumps(note, sort_keys=True, separators=fastjson.SPACED) + "\n"
 
 
 def join_notes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:

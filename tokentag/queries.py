@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tokentag.errors import TokentagError
@@ -25,7 +24,7 @@ def current_worktree(path: str | None = None) -> Worktree:
 
 @dataclass(frozen=True)
 class Status:
-    ledger: Path
+    ledger: str
     requests: int
     pending: int
     sessions: int
@@ -55,9 +54,10 @@ def status(store: Store) -> Status:
                   failures[-1] if failures else None)
 
 
-def _log_lines(path: Path) -> list[str]:
+def _log_lines(path: str) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
     except FileNotFoundError:
         return []
     return [line for line in text.splitlines() if line and not line.startswith(" ")]

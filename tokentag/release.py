@@ -11,13 +11,13 @@ teammate's), one `git notes list` and one `git cat-file --batch` for all their n
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokentag import commits, gitcmd, notes, report
 from tokentag.commits import PriceGroup, Totals
@@ -26,6 +26,9 @@ from tokentag.gitdirs import Worktree
 from tokentag.index import Index
 from tokentag.pricing import PriceOverride
 from tokentag.store import Store
+
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 Prices = Mapping[str, PriceOverride]
 PENDING = "(pending)"
@@ -105,7 +108,7 @@ def _cost_order(totals: Totals) -> tuple[float, int]:
 # -- the range ----------------------------------------------------------------------
 
 
-def resolve_range(top: Path, tag: str, from_ref: str | None = None,
+def resolve_range(top: StrPath, tag: str, from_ref: str | None = None,
                   pattern: str | None = None, allow_empty: bool = False) -> Range:
     """The commits of release `tag`; a one-line error for unknown refs or an empty range."""
     end, tagged = _end_of(top, tag, pattern)
@@ -123,7 +126,7 @@ def resolve_range(top: Path, tag: str, from_ref: str | None = None,
     return result
 
 
-def _end_of(top: Path, tag: str, pattern: str | None) -> tuple[str, bool]:
+def _end_of(top: StrPath, tag: str, pattern: str | None) -> tuple[str, bool]:
     """The commit `tag` names (tags win over branches); HEAD for a release not tagged yet."""
     for ref in (f"refs/tags/{tag}", tag):
         sha = gitcmd.run(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
@@ -142,7 +145,7 @@ def _end_of(top: Path, tag: str, pattern: str | None) -> tuple[str, bool]:
     return head, False
 
 
-def _previous_tag(top: Path, end: str, tagged: bool, pattern: str | None) -> str | None:
+def _previous_tag(top: StrPath, end: str, tagged: bool, pattern: str | None) -> str | None:
     """The nearest release tag reachable from the tag's parents (from HEAD itself when
     the tag does not exist yet: a tag on HEAD is then the previous release)."""
     starts = _parents(top, end) if tagged else [end]
@@ -159,11 +162,11 @@ def _previous_tag(top: Path, end: str, tagged: bool, pattern: str | None) -> str
         top, "rev-list", "--count", end, f"^refs/tags/{name}")))
 
 
-def _parents(top: Path, commit: str) -> list[str]:
+def _parents(top: StrPath, commit: str) -> list[str]:
     return gitcmd.run(top, "rev-list", "--parents", "-n", "1", commit).split()[1:]
 
 
-def _rev_list(top: Path, end: str, start: str | None) -> tuple[list[str], dict[str, str]]:
+def _rev_list(top: StrPath, end: str, start: str | None) -> tuple[list[str], dict[str, str]]:
     """Range commits newest first and their subjects, from one `git rev-list`."""
     exclude = [f"^{start}"] if start else []
     # %x00 marks subject lines, so a subject that starts with "commit " cannot confuse us.
@@ -186,7 +189,7 @@ def ledger_index(worktree: Worktree) -> Iterator[Index | None]:
     """The ledger's index, or None in a clone without a ledger (notes only): a release
     report there must not create a tokentag dir as a side effect."""
     store = Store.of(worktree)
-    if not store.ledger_path.exists():
+    if not os.path.exists(store.ledger_path):
         yield None
         return
     with store.reading() as index:
@@ -198,7 +201,7 @@ class Sources:
     """Where per-commit figures come from: the ledger's index first, then git notes.
     The notes listing is read once and shared by every release computed with it."""
 
-    top: Path
+    top: StrPath
     index: Index | None
     prices: Prices = field(default_factory=dict)
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
@@ -217,7 +220,7 @@ class Sources:
         return {c: body for c, body in bodies.items() if body is not None}
 
 
-def cat_blobs(top: Path, blobs: Sequence[str]) -> dict[str, str]:
+def cat_blobs(top: StrPath, blobs: Sequence[str]) -> dict[str, str]:
     """Blob contents by id, all through one `git cat-file --batch`."""
     if not blobs:
         return {}
@@ -315,7 +318,7 @@ def build_all(worktree: Worktree, pattern: str | None = None,
         return releases, collect(sources, unreleased) if unreleased else None
 
 
-def release_tags(top: Path, pattern: str | None = None) -> list[str]:
+def release_tags(top: StrPath, pattern: str | None = None) -> list[str]:
     """Tags of commits matching the release pattern, in version order (oldest first)."""
     out = gitcmd.run(top, "for-each-ref", "--sort=v:refname",
                      "--format=%(refname:strip=2)%00%(objecttype)%00%(*objecttype)",
@@ -328,7 +331,7 @@ def release_tags(top: Path, pattern: str | None = None) -> list[str]:
     return tags
 
 
-def untagged_range(top: Path, pattern: str | None = None) -> Range | None:
+def untagged_range(top: StrPath, pattern: str | None = None) -> Range | None:
     """The commits after the last release tag reachable from HEAD; None if there are none."""
     head = gitcmd.run(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
     if not head:
@@ -339,7 +342,7 @@ def untagged_range(top: Path, pattern: str | None = None) -> Range | None:
     return Range("HEAD", head, False, previous, tuple(shas), subjects) if shas else None
 
 
-def commit_owners(top: Path, pattern: str | None = None) -> dict[str, str]:
+def commit_owners(top: StrPath, pattern: str | None = None) -> dict[str, str]:
     """The release each commit belongs to; a commit in two ranges (tags on diverging
     branches) counts for the older release only, so a report never counts it twice."""
     owners: dict[str, str] = {}

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from contextlib import contextmanager
-from pathlib import Path
 
 from tokentag import ledger
 from tokentag.gitdirs import Worktree
 from tokentag.index import Index
 
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from _typeshed import StrPath
+
+
+LOG_NAME = "tokentag.log"
+
 
 class Store:
     """`<git common dir>/tokentag/`: shared by every worktree, never in the working tree."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.ledger_path = directory / ledger.LEDGER_NAME
-        self.log_path = directory / "tokentag.log"
+    def __init__(self, directory: StrPath) -> None:
+        self.directory = os.fspath(directory)
+        self.ledger_path = os.path.join(directory, ledger.LEDGER_NAME)
+        self.log_path = os.path.join(directory, LOG_NAME)
 
     @classmethod
     def of(cls, worktree: Worktree) -> Store:

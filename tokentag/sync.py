@@ -29,13 +29,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tokentag import gitcmd, notes
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree, find_worktree
 from tokentag.store import Store
+
+if TYPE_CHECKING:
+    from _typeshed import StrPath
 
 NOTES_REF = notes.NOTES_REF
 TRACKING_PREFIX = "refs/notes/tokentag-remote/"
@@ -100,8 +102,8 @@ def sync(worktree: Worktree, remote: str | None = None,
 def _one_sync_at_a_time(worktree: Worktree) -> Iterator[None]:
     """Pushes in a row start overlapping background syncs; two at once would race for the
     tracking ref. A lock of its own: the ledger's must not wait on the network."""
-    worktree.tokentag_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(worktree.tokentag_dir / SYNC_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    os.makedirs(worktree.tokentag_dir, exist_ok=True)
+    fd = os.open(os.path.join(worktree.tokentag_dir, SYNC_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -131,7 +133,7 @@ def _sync_attempts(worktree: Worktree, name: str, attempts: int) -> SyncResult:
                         f"the remote's notes kept changing; run `tokentag sync` again")
 
 
-def default_remote(cwd: Path) -> str:
+def default_remote(cwd: StrPath) -> str:
     """The current branch's remote, else `origin`, else the only remote."""
     branch = gitcmd.run(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     if branch:
@@ -149,11 +151,11 @@ def default_remote(cwd: Path) -> str:
                         f"e.g. `tokentag sync {names[0]}`")
 
 
-def remotes(cwd: Path) -> list[str]:
+def remotes(cwd: StrPath) -> list[str]:
     return gitcmd.run(cwd, "remote").split()
 
 
-def check_remote(cwd: Path, remote: str) -> None:
+def check_remote(cwd: StrPath, remote: str) -> None:
     """A configured remote only: its name becomes part of the tracking ref."""
     if remote not in remotes(cwd):
         raise TokentagError(f"no remote named {remote!r} (see `git remote -v`)")
@@ -169,7 +171,7 @@ def tracking_ref(remote: str) -> str:
 # --- fetch -----------------------------------------------------------------------------------
 
 
-def fetch_notes(cwd: Path, remote: str) -> str | None:
+def fetch_notes(cwd: StrPath, remote: str) -> str | None:
     """Bring the remote's notes into the tracking ref; their head, or None if it has none."""
     listed = gitcmd.run(cwd, "ls-remote", "--refs", remote, NOTES_REF)
     # ls-remote matches the pattern as a suffix: keep the exact ref only.
@@ -190,12 +192,12 @@ def fetch_notes(cwd: Path, remote: str) -> str | None:
     return ref_head(cwd, tracking)
 
 
-def ref_head(cwd: Path, ref: str) -> str | None:
+def ref_head(cwd: StrPath, ref: str) -> str | None:
     return gitcmd.run(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
                       check=False) or None
 
 
-def _has_commit(cwd: Path, sha: str) -> bool:
+def _has_commit(cwd: StrPath, sha: str) -> bool:
     return _git(cwd, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
 
 
@@ -224,13 +226,13 @@ def merge_notes(worktree: Worktree, remote_head: str | None,
     return new, stats
 
 
-def _merge_base(cwd: Path, local: str | None, remote_head: str) -> str | None:
+def _merge_base(cwd: StrPath, local: str | None, remote_head: str) -> str | None:
     if local is None:
         return None
     return gitcmd.run(cwd, "merge-base", local, remote_head, check=False) or None
 
 
-def note_entries(cwd: Path, ref: str | None) -> dict[str, str]:
+def note_entries(cwd: StrPath, ref: str | None) -> dict[str, str]:
     """Annotated commit -> note blob. Notes trees may fan out (`ab/cdef...`): flattened."""
     if ref is None:
         return {}
@@ -290,11 +292,11 @@ def _blob_id(text: str, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def _write_blob(cwd: Path, text: str) -> str:
+def _write_blob(cwd: StrPath, text: str) -> str:
     return gitcmd.run(cwd, "hash-object", "-w", "--stdin", stdin=text)
 
 
-def _joined_blob(cwd: Path, mine: str, yours: str) -> str:
+def _joined_blob(cwd: StrPath, mine: str, yours: str) -> str:
     first = notes.parse_note(gitcmd.run(cwd, "cat-file", "blob", mine))
     second = notes.parse_note(gitcmd.run(cwd, "cat-file", "blob", yours))
     if first is None or second is None:  # not a tokentag note: keep the one that is
@@ -302,7 +304,7 @@ def _joined_blob(cwd: Path, mine: str, yours: str) -> str:
     return _write_blob(cwd, notes.note_text(notes.join_notes(first, second)))
 
 
-def _commit_tree(cwd: Path, entries: dict[str, str], parents: list[str], remote: str) -> str:
+def _commit_tree(cwd: StrPath, entries: dict[str, str], parents: list[str], remote: str) -> str:
     # A flat tree: git reads notes at any fan-out and re-fans them when it next writes.
     listing = "".join(f"{_NOTE_MODE} blob {blob}\t{commit}\n"
                       for commit, blob in sorted(entries.items()))
@@ -313,7 +315,7 @@ def _commit_tree(cwd: Path, entries: dict[str, str], parents: list[str], remote:
                       "-m", f"Notes merged by 'tokentag sync' from {remote}")
 
 
-def require_identity(cwd: Path) -> None:
+def require_identity(cwd: StrPath) -> None:
     """Notes commits carry the user's git identity; without one, say so in a line."""
     for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
         if _git(cwd, "var", variable).returncode != 0:
@@ -321,7 +323,7 @@ def require_identity(cwd: Path) -> None:
                                 "`git config user.name ...` and `git config user.email ...`")
 
 
-def _update_ref(cwd: Path, new: str, old: str | None) -> None:
+def _update_ref(cwd: StrPath, new: str, old: str | None) -> None:
     """Move the notes ref only if nothing else did since we read it."""
     expected = old or "0" * len(new)
     result = _git(cwd, "update-ref", "-m", "tokentag sync", NOTES_REF, new, expected)
@@ -332,7 +334,7 @@ def _update_ref(cwd: Path, new: str, old: str | None) -> None:
 # --- push ------------------------------------------------------------------------------------
 
 
-def push_notes(cwd: Path, remote: str) -> bool:
+def push_notes(cwd: StrPath, remote: str) -> bool:
     """Push the notes without force. False when the remote moved (merge again and retry)."""
     # --no-verify: a notes push is not what the user's pre-push checks are for, and it
     # would run tokentag's own pre-push hook again.
@@ -351,7 +353,7 @@ def push_notes(cwd: Path, remote: str) -> bool:
     raise TokentagError(f"pushing the notes to {remote} failed: {message}")
 
 
-def _git(cwd: Path, *args: str, env: dict[str, str] | None = None,
+def _git(cwd: StrPath, *args: str, env: dict[str, str] | None = None,
          ) -> subprocess.CompletedProcess[str]:
     """git with its exit status and stderr, which `gitcmd.run` folds into an error."""
     try:
@@ -379,7 +381,7 @@ def on_pre_push(worktree: Worktree, args: list[str], stdin_text: str) -> bool:
     return True
 
 
-def start_background(argv: list[str], cwd: Path) -> None:
+def start_background(argv: list[str], cwd: StrPath) -> None:
     """Detached: its own session (no terminal to prompt on, git does not wait for it) and
     no pipe of the hook's, or a caller reading the push's output would wait for it too."""
     env = {**gitcmd.git_env(), PUSHING_ENV: "1", "GIT_TERMINAL_PROMPT": "0"}

@@ -8,12 +8,10 @@ maximum over its lines, keyed by (`message.id`, `requestId`).
 
 from __future__ import annotations
 
-import json
 import os
 from collections import namedtuple
-from collections.abc import Iterator
-from pathlib import Path
 
+from tokentag import fastjson
 from tokentag.usage import Usage
 
 CHUNK_SIZE = 4 * 1024 * 1024
@@ -26,7 +24,10 @@ ASSISTANT_MARKER = b'"type":"assistant"'
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag.usage)
+    from collections.abc import Iterator
     from typing import NamedTuple
+
+    from _typeshed import StrPath
 
     class _RequestFields(NamedTuple):
         key: str
@@ -56,13 +57,13 @@ class Request(_RequestFields):
         return self._replace(usage=self.usage.maximum(later.usage))
 
 
-def read_complete_lines(path: Path, offset: int) -> Iterator[tuple[bytes, int]]:
+def read_complete_lines(path: StrPath, offset: int) -> Iterator[tuple[bytes, int]]:
     """Yield each complete line after `offset` with the offset just past it.
 
     A last line without its newline is still being written: it waits for the next
     read. The file is read in chunks, never whole.
     """
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         handle.seek(offset)
         pending = b""
         position = offset
@@ -81,7 +82,7 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
     if USAGE_MARKER not in line or ASSISTANT_MARKER not in line:
         return None
     try:
-        entry = json.loads(line)
+        entry = fastjson.loads(line)
     except ValueError:
         return None
     if not isinstance(entry, dict) or entry.get("type") != "assistant":
@@ -128,15 +129,15 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def agent_id_of(path: Path) -> str | None:
+def agent_id_of(path: StrPath) -> str | None:
     """Subagent files are named `agent-<id>.jsonl`; a session's own file has no agent."""
-    name = path.name
-    if name.startswith("agent-") and name.endswith(".jsonl"):
+    name = os.path.basename(path)
+    if _is_agent_file(name):
         return name[len("agent-"):-len(".jsonl")]
     return None
 
 
-def session_files(transcript: Path, session_id: str | None) -> list[Path]:
+def session_files(transcript: str, session_id: str | None) -> list[str]:
     """The session's own file and every subagent file Claude Code keeps for it.
 
     Since 2.1.2: `<session>/subagents/**/agent-*.jsonl` (with nested `workflows/`);
@@ -144,32 +145,40 @@ def session_files(transcript: Path, session_id: str | None) -> list[Path]:
     earlier versions put subagent lines inline, so the main file covers them.
     """
     files = [transcript]
-    nested = transcript.with_suffix("") / "subagents"
-    if nested.is_dir():
-        files.extend(sorted(nested.rglob("agent-*.jsonl")))
+    nested = os.path.join(os.path.splitext(transcript)[0], "subagents")
+    if os.path.isdir(nested):
+        files.extend(sorted(_agent_files_under(nested)))
     if session_id:
-        files.extend(flat_agent_files(transcript.parent, session_id))
+        files.extend(flat_agent_files(os.path.dirname(transcript), session_id))
     return files
 
 
-def flat_agent_files(project_dir: Path, session_id: str) -> list[Path]:
+def _agent_files_under(directory: str) -> Iterator[str]:
+    for parent, _, names in os.walk(directory):
+        yield from (os.path.join(parent, n) for n in names if _is_agent_file(n))
+
+
+def _is_agent_file(name: str) -> bool:
+    return name.startswith("agent-") and name.endswith(".jsonl")
+
+
+def flat_agent_files(project_dir: str, session_id: str) -> list[str]:
     """Flat-layout agent files of one session: the first line names the session."""
     found = []
     needle = f'"sessionId":"{session_id}"'.encode()
     try:
-        entries = [e for e in os.scandir(project_dir)
-                   if e.name.startswith("agent-") and e.name.endswith(".jsonl")]
+        entries = [e.path for e in os.scandir(project_dir) if _is_agent_file(e.name)]
     except OSError:
         return []
-    for entry in entries:
-        if needle in _first_line(Path(entry.path)):
-            found.append(Path(entry.path))
+    for path in entries:
+        if needle in _first_line(path):
+            found.append(path)
     return sorted(found)
 
 
-def _first_line(path: Path) -> bytes:
+def _first_line(path: str) -> bytes:
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             return handle.readline(65536)
     except OSError:
         return b""

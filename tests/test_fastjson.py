@@ -1,0 +1,88 @@
+"""fastjson against the `json` module it stands in for, on real transcript lines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TRANSCRIPTS
+from tokentag import fastjson, transcript
+from tokentag.capture import request_record
+from tokentag.gitdirs import Worktree
+from tokentag.notes import note_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def transcript_lines() -> list[bytes]:
+    files = sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl"))
+    lines = [line for path in files for line in path.read_bytes().splitlines() if line]
+    assert len(lines) > 1000  # all seven sessions, subagents included
+    return lines
+
+
+def outcome(parse: object, data: object) -> str:
+    """What a parser makes of `data`: the value, or the error it raises and its message
+    (as text: NaN is not equal to itself)."""
+    try:
+        return f"value {parse(data)!r}"  # type: ignore[operator]
+    except Exception as error:  # noqa: BLE001 - the error is the result compared
+        return f"error {type(error)} {error}"
+
+
+def test_every_real_transcript_line_parses_as_json_parses_it() -> None:
+    for line in transcript_lines():
+        assert fastjson.loads(line) == json.loads(line)
+        assert fastjson.loads(line.decode()) == json.loads(line.decode())
+
+
+@pytest.mark.parametrize("data", [
+    b'{"type":"assistant","message":{"usage":{"input_tokens":3', b"", b"  \n", b"\n{}\n",
+    b' {"a": [1, 2.5e3, -0, null, true]} ', b'{"a":1} trailing', b'{"a":1}{"b":2}',
+    b"\xef\xbb\xbf{\"a\":1}", b'{"a":"\xff"}', '{"a":"é"}'.encode("utf-16"),
+    b'{"a":NaN,"b":-Infinity}', b'{"a":"\x01"}', b'"text"', b"12", b"[", b"nul",
+    "{\"café\":\"\\u00e9\\ud83d\\ude00\"}".encode(),
+    '{"a":"\udcff"}'.encode(errors="surrogatepass"),
+])
+def test_odd_and_broken_input_gets_json_s_value_or_json_s_error(data: bytes) -> None:
+    assert outcome(fastjson.loads, data) == outcome(json.loads, data)
+    text = data.decode(errors="replace")
+    assert outcome(fastjson.loads, text) == outcome(json.loads, text)
+
+
+def test_records_and_notes_encode_byte_for_byte_as_json_does() -> None:
+    tree = Worktree("/work/ünïcode tree", "/work/ünïcode tree/.git", "/work/ünïcode tree/.git")
+    records = [request_record(request, tree, "/t/s.jsonl", "2026-01-01T00:00:00.000Z", "hook")
+               for line in transcript_lines()
+               if (request := transcript.parse_request(line)) is not None]
+    assert len(records) > 500
+    odd: list[object] = [{"f": 0.1, "g": 1e300, "h": -0.0, "s": 'q"\\\n\t\u2028😀', "n": None},
+                         "text", 7, [], {}, {"z": 1, "a": [{"y": True, "b": False}]}]
+    for value in [*records, *odd]:
+        assert fastjson.dumps(value) == json.dumps(value, separators=(",", ":"),
+                                                   ensure_ascii=False)
+        assert fastjson.dumps(value, sort_keys=True, separators=fastjson.SPACED) == \
+            json.dumps(value, sort_keys=True, ensure_ascii=False)
+    assert note_text({"b": 1, "a": ["é"]}) == json.dumps({"b": 1, "a": ["é"]}, sort_keys=True,
+                                                         ensure_ascii=False) + "\n"
+
+
+def test_what_json_cannot_encode_fails_as_json_fails() -> None:
+    for value in ({"p": Path("/x")}, {1.5: "float key"}, {"c": {1, 2}}):
+        assert outcome(fastjson.dumps, value) == outcome(
+            lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False), value)
+
+
+@pytest.mark.parametrize("module", ["tokentag.git_hook_entry", "tokentag.hook"])
+def test_the_hook_paths_import_neither_re_nor_pathlib_nor_json(module: str) -> None:
+    """Each costs milliseconds on every commit and every tool call (bench/README.md)."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {module}; "
+            "print(' '.join(m for m in ('re', 'pathlib', 'json', 'typing', 'dataclasses', "
+            "'subprocess') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []

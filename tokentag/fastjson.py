@@ -1,0 +1,82 @@
+"""`json.loads` and compact `json.dumps` without importing `re`, for the hook paths.
+
+Importing the `json` package compiles its regular expressions, which imports `re` and
+`enum`: 7.5 ms of start-up here, a quarter of what a commit with tokentag may cost. The
+parsing and encoding are done by CPython's C accelerator `_json` either way; this
+module calls it directly, with the settings `json` gives it. Anything the fast path
+does not accept whole (leading BOM, a torn line, no `_json` on this interpreter) goes to
+`json` itself, so results and errors are `json`'s in every case.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+if TYPE_CHECKING:
+    from typing import Any
+
+try:
+    from _json import encode_basestring, make_encoder, make_scanner
+
+    _ACCELERATED = True
+except ImportError:  # another interpreter: plain `json` below
+    _ACCELERATED = False
+
+_WHITESPACE = " \t\n\r"  # JSON's whitespace, all that may surround a value
+
+
+class _DecoderSettings:
+    """What `json.JSONDecoder()` hands the C scanner: its defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"),
+                      "NaN": float("nan")}.__getitem__
+
+
+_scan = make_scanner(_DecoderSettings()) if _ACCELERATED else None  # type: ignore[arg-type]
+
+
+def loads(data: bytes | str) -> Any:
+    """`json.loads(data)`."""
+    if _scan is not None:
+        try:
+            text = (data.decode() if isinstance(data, bytes) else data).strip(_WHITESPACE)
+            value, end = _scan(text, 0)
+            if end == len(text):
+                return value
+        except (ValueError, StopIteration, SystemError):
+            # `json` says what is wrong, or parses what the fast path does not. (On
+            # Python 3.11, `_json` raises its errors through `json.decoder`, and while that
+            # is not imported yet it fails with a SystemError instead.)
+            pass
+    import json
+
+    return json.loads(data)
+
+
+COMPACT = (",", ":")
+SPACED = (", ", ": ")  # `json.dumps`'s default
+
+
+def dumps(value: Any, *, sort_keys: bool = False,
+          separators: tuple[str, str] = COMPACT) -> str:
+    """`json.dumps(value, ensure_ascii=False, sort_keys=..., separators=...)`."""
+    if not _ACCELERATED:
+        import json
+
+        return json.dumps(value, separators=separators, ensure_ascii=False,
+                          sort_keys=sort_keys)
+    if isinstance(value, str):
+        return encode_basestring(value)  # as `json.JSONEncoder.encode` does
+    # A fresh `markers` dict per call, as `json` makes: it detects circular references.
+    item_separator, key_separator = separators
+    encode = make_encoder({}, _not_serializable, encode_basestring, None, key_separator,
+                          item_separator, sort_keys, False, True)
+    return "".join(encode(value, 0))
+
+
+def _not_serializable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
