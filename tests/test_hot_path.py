@@ -1,17 +1,20 @@
-"""fastjson against the `json` module it stands in for, on real transcript lines."""
+"""The hook paths' imports, and the stand-ins that keep costly modules off them: fastjson
+against the `json` module on real transcript lines, now_iso against `datetime`."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TRANSCRIPTS
 from tokentag import fastjson, transcript
-from tokentag.capture import request_record
+from tokentag.capture import now_iso, request_record
 from tokentag.gitdirs import Worktree
 from tokentag.notes import note_text
 
@@ -78,11 +81,19 @@ def test_what_json_cannot_encode_fails_as_json_fails() -> None:
 
 
 @pytest.mark.parametrize("module", ["tokentag.git_hook_entry", "tokentag.hook"])
-def test_the_hook_paths_import_neither_re_nor_pathlib_nor_json(module: str) -> None:
+def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
     """Each costs milliseconds on every commit and every tool call (bench/README.md)."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {module}; "
             "print(' '.join(m for m in ('re', 'pathlib', 'json', 'typing', 'dataclasses', "
-            "'subprocess') if m in sys.modules))")
+            "'subprocess', 'datetime') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == []
+
+
+def test_now_iso_is_datetime_s_utc_now_in_milliseconds() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    stamp = now_iso()
+    after = datetime.now(UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+    assert before <= datetime.fromisoformat(stamp) <= after
