@@ -541,7 +541,14 @@ def test_reader_does_not_yield_a_torn_last_line(tmp_path: Path) -> None:
 def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> None:
     path = tmp_path / ledger.LEDGER_NAME
     bad = [b"{torn", b"[1, 2]", b'{"kind": 5}', b'{"v": 99, "kind": "request"}',
-           b'{"v": 1, "kind": "unheard-of"}', b'{"v": 1, "kind": "request"}']
+           b'{"v": 1, "kind": "unheard-of"}', b'{"v": 1, "kind": "request"}',
+           # Well-formed JSON with a list or an object where text goes: SQLite refuses to
+           # bind those, which used to stop every fold (and so all capture) at this line.
+           b'{"v": 1, "kind": "request", "key": "x/1", "model": ["m"]}',
+           b'{"v": 1, "kind": "correction", "key": ["a/1"], "output": 99}',
+           b'{"v": 1, "kind": "session", "session_id": "s", "transcript": {"p": 1}}',
+           b'{"v": 1, "kind": "attribution", "commit": "c", "keys": ["a/1"], "at": [1]}',
+           b'{"v": 1, "kind": "rewrite", "pairs": [[["c"], "d"]]}']
     path.write_bytes(ledger.encode([_record("a/1", 10)]) + b"\n".join(bad) + b"\n"
                      + ledger.encode([_record("b/2", 20), _record("a/1", 15)]))
     index = Index(tmp_path)

@@ -200,7 +200,7 @@ class Index:
         if not isinstance(record["key"], str):  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
         values = [seq if c == "seq" else int(record.get(c) or 0) if c in _USAGE
-                  else record.get(c) for c in _REQUEST_COLUMNS]
+                  else _texts(record.get(c))[0] for c in _REQUEST_COLUMNS]
         self.db.execute(_UPSERT_REQUEST, values)
 
     def _apply_correction(self, record: Record, seq: int) -> None:
@@ -210,26 +210,29 @@ class Index:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
         cursor = self.db.execute(f"UPDATE requests SET {sets} WHERE key=?",
-                                 [int(record.get(f) or 0) for f in USAGE_FIELDS] + [record["key"]])
+                                 [int(record.get(f) or 0) for f in USAGE_FIELDS]
+                                 + [*_texts(record["key"])])
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
         self.db.execute("INSERT OR IGNORE INTO sessions (session_id, transcript, cwd, worktree, "
                         "seen_at) VALUES (?, ?, ?, ?, ?)",
-                        (record["session_id"], record["transcript"], record.get("cwd"),
-                         record.get("worktree"), record.get("seen_at")))
+                        _texts(record["session_id"], record["transcript"], record.get("cwd"),
+                               record.get("worktree"), record.get("seen_at")))
 
     def _apply_attribution(self, record: Record, seq: int) -> None:
         commit, how = str(record["commit"]), str(record.get("how") or "observed")
+        worktree, at = _texts(record.get("worktree"), record.get("at"))
         # One statement per key: with `key IN (...)` SQLite updates several times slower
         # (an import attributes tens of thousands of requests at once).
         self.db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
                             "commit_id IS NULL", ((commit, how, str(k)) for k in record["keys"]))
         self.db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
-                        (commit, record.get("worktree"), record.get("at"), how))
+                        (commit, worktree, at, how))
 
     def _apply_rewrite(self, record: Record, seq: int) -> None:
-        for old, new in record["pairs"]:
+        pairs = [_texts(old, new) for old, new in record["pairs"]]
+        for old, new in pairs:
             self.db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
             self.db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
                             "FROM commits WHERE commit_id=?", (new, old))
@@ -265,6 +268,15 @@ class Index:
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         return list(self.db.execute(sql, tuple(params)))
+
+
+def _texts(*values: Any) -> tuple[Any, ...]:
+    """Values bound as TEXT, checked first: SQLite refuses a list or an object, and an
+    error there would stop every later fold at that ledger line, not count it invalid."""
+    for value in values:
+        if value is not None and value.__class__ is not str:
+            raise TypeError(f"text expected, not {type(value).__name__}")
+    return values
 
 
 _HANDLERS = {
