@@ -561,6 +561,51 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
         index.close()
 
 
+def _attribution(commit: str, *keys: str) -> dict[str, Any]:
+    return {"v": ledger.SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+            "worktree": "/r", "keys": list(keys), "how": "inferred", "at": "2026-02-11T00:00Z"}
+
+
+@pytest.mark.parametrize("with_rewrite", [False, True])
+def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
+        tmp_path: Path, with_rewrite: bool) -> None:
+    """fold_appended writes a request and its later attribution as one row: the rows must
+    be what folding the records one by one from the ledger gives."""
+    earlier = [_record("old/free", 1), _record("old/taken", 2), _attribution("c0", "old/taken")]
+    batch = [_attribution("c1", "new/late"),  # before its request: takes nothing
+             _record("new/late", 3), _record("new/one", 4), _record("old/free", 5),
+             _attribution("c2", "new/one", "old/free", "old/taken", "new/twice"),
+             _record("new/twice", 6), _attribution("c3", "new/twice", "new/one"),
+             _attribution("c4", "new/twice")]
+    if with_rewrite:
+        batch.insert(4, {"v": ledger.SCHEMA_VERSION, "kind": "rewrite", "type": "amend",
+                         "pairs": [["c0", "c9"]], "at": "2026-02-11T00:00Z"})
+    rows = {}
+    for name, from_memory in (("memory", True), ("ledger", False)):
+        directory = tmp_path / name
+        directory.mkdir()
+        ledger.append(directory / ledger.LEDGER_NAME, earlier)
+        index = Index(directory)
+        try:
+            index.catch_up()
+            ledger.append(directory / ledger.LEDGER_NAME, batch)
+            if from_memory:
+                index.fold_appended(batch, (directory / ledger.LEDGER_NAME).stat().st_size)
+            else:
+                index.catch_up()
+            rows[name] = [tuple(r) for r in index.query(
+                "SELECT key, commit_id, attribution, output, seq FROM requests ORDER BY key")]
+            rows[name + " commits"] = [tuple(r) for r in index.query(
+                "SELECT * FROM commits ORDER BY commit_id")]
+        finally:
+            index.close()
+    assert rows["memory"] == rows["ledger"]
+    assert rows["memory commits"] == rows["ledger commits"]
+    assert dict((key, commit) for key, commit, *_ in rows["memory"]) == {
+        "new/late": None, "new/one": "c2", "new/twice": "c3", "old/free": "c2",
+        "old/taken": "c9" if with_rewrite else "c0"}
+
+
 def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(tmp_path: Path) -> None:
     sessions = replay.all_sessions(tmp_path, config_dir())[:4]  # two repositories
     for session in sessions:

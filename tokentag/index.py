@@ -66,14 +66,18 @@ CREATE TABLE IF NOT EXISTS cursors (
     path TEXT PRIMARY KEY, offset INTEGER, session_id TEXT, size INTEGER, mtime_ns INTEGER);
 """
 _DERIVED = ("requests", "sessions", "commits")
-_REQUEST_COLUMNS = ("key", "seq", "message_id", "request_id", "session_id", "agent_id", "model",
-                    "ts", "cwd", "worktree", "branch", "version", "transcript", "captured_at",
-                    "via", *USAGE_FIELDS)
-_USAGE = frozenset(USAGE_FIELDS)
+_TEXT_COLUMNS = ("key", "message_id", "request_id", "session_id", "agent_id", "model", "ts", "cwd",
+                 "worktree", "branch", "version", "transcript", "captured_at", "via")
+_REQUEST_COLUMNS = (*_TEXT_COLUMNS, *USAGE_FIELDS, "seq", "commit_id", "attribution")
+# A known request takes the field-wise maximum, as a correction would, and a commit only if
+# it has none yet, as an attribution would (SET expressions read the row as it was).
 _UPSERT_REQUEST = (
     f"INSERT INTO requests ({','.join(_REQUEST_COLUMNS)}) "
     f"VALUES ({','.join('?' * len(_REQUEST_COLUMNS))}) ON CONFLICT(key) DO UPDATE SET "
-    + ", ".join(f"{f}=max({f}, excluded.{f})" for f in USAGE_FIELDS))
+    + ", ".join(f"{f}=max({f}, excluded.{f})" for f in USAGE_FIELDS)
+    + ", commit_id=coalesce(commit_id, excluded.commit_id), attribution=CASE WHEN commit_id "
+      "IS NULL THEN excluded.attribution ELSE attribution END")
+_UNATTRIBUTED = (None, None)
 
 
 class Index:
@@ -81,6 +85,10 @@ class Index:
 
     def __init__(self, directory: StrPath) -> None:
         self.ledger = os.path.join(directory, "ledger.jsonl")
+        # While folding a batch from memory: requests of the batch an attribution later in
+        # it takes, and those already inserted with that commit (see fold_appended).
+        self._ahead: dict[str, tuple[str, str]] = {}
+        self._premerged: set[str] = set()
         path = os.path.join(directory, INDEX_NAME)
         try:
             self._open(path)
@@ -138,7 +146,15 @@ class Index:
         without reading back JSON it encoded a moment ago (a bulk import writes tens of
         thousands). Only under the lock, right after `catch_up`, and only if the ledger
         ended at `ledger_offset` before the append (no torn line, no other writer)."""
-        return self._fold(((record, end) for record in records), end)
+        if self.meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
+            self._set_meta("ledger_inode", os.stat(self.ledger).st_ino)
+        # A request attributed later in the same batch (an import attributes what it reads)
+        # is inserted with its commit: one row write instead of an insert and an update.
+        self._ahead = _attributions_ahead(records)
+        try:
+            return self._fold(((record, end) for record in records), end)
+        finally:
+            self._ahead, self._premerged = {}, set()
 
     def _fold(self, pairs: Iterable[tuple[Record | None, int]], offset: int) -> int:
         seq = int(self.meta("seq", "0"))
@@ -197,11 +213,15 @@ class Index:
     def _apply_request(self, record: Record, seq: int) -> None:
         """Insert a new request; a known one only takes the field-wise maximum, as a
         correction would. One upsert: a bulk import folds tens of thousands of these."""
-        if not isinstance(record["key"], str):  # SQLite would take a NULL key as a new row
+        texts = _texts(*map(record.get, _TEXT_COLUMNS))
+        key = texts[0]
+        if key is None:  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
-        values = [seq if c == "seq" else int(record.get(c) or 0) if c in _USAGE
-                  else _texts(record.get(c))[0] for c in _REQUEST_COLUMNS]
-        self.db.execute(_UPSERT_REQUEST, values)
+        commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
+        self.db.execute(_UPSERT_REQUEST, (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+                                          seq, *commit))
+        if commit is not _UNATTRIBUTED:
+            self._premerged.add(key)
 
     def _apply_correction(self, record: Record, seq: int) -> None:
         self._raise_usage(record)
@@ -221,12 +241,14 @@ class Index:
                                record.get("worktree"), record.get("seen_at")))
 
     def _apply_attribution(self, record: Record, seq: int) -> None:
-        commit, how = str(record["commit"]), str(record.get("how") or "observed")
+        commit, how = _attribution_of(record)
         worktree, at = _texts(record.get("worktree"), record.get("at"))
         # One statement per key: with `key IN (...)` SQLite updates several times slower
         # (an import attributes tens of thousands of requests at once).
         self.db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
-                            "commit_id IS NULL", ((commit, how, str(k)) for k in record["keys"]))
+                            "commit_id IS NULL", ((commit, how, key) for key in
+                                                  map(str, record["keys"])
+                                                  if key not in self._premerged))
         self.db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
                         (commit, worktree, at, how))
 
@@ -277,6 +299,31 @@ def _texts(*values: Any) -> tuple[Any, ...]:
         if value is not None and value.__class__ is not str:
             raise TypeError(f"text expected, not {type(value).__name__}")
     return values
+
+
+def _attribution_of(record: Record) -> tuple[str, str]:
+    return str(record["commit"]), str(record.get("how") or "observed")
+
+
+def _attributions_ahead(records: list[Record]) -> dict[str, tuple[str, str]]:
+    """Requests of this batch that an attribution after them in the batch takes, with its
+    (commit, how): the first one, as folding one by one would give. None when a rewrite
+    is in the batch: it could move a commit between the two."""
+    requested: set[object] = set()
+    ahead: dict[str, tuple[str, str]] = {}
+    for record in records:
+        kind = record.get("kind")
+        if kind == "rewrite":
+            return {}
+        if kind == "request":
+            requested.add(record.get("key"))
+        elif kind == "attribution" and isinstance(record.get("commit"), str) \
+                and isinstance(record.get("keys"), list):
+            commit = _attribution_of(record)
+            for key in record["keys"]:
+                if key in requested and isinstance(key, str):
+                    ahead.setdefault(key, commit)
+    return ahead
 
 
 _HANDLERS = {

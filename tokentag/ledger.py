@@ -32,8 +32,11 @@ else:
 
 def encode(records: list[Record]) -> bytes:
     """Compact JSON lines: the ledger is read far more often by machines than people."""
-    return b"".join(fastjson.dumps(r).encode() + b"\n"
-                    for r in records)
+    return b"".join(map(encode_line, records))
+
+
+def encode_line(record: Record) -> bytes:
+    return fastjson.dumps(record).encode() + b"\n"
 
 
 @contextmanager
@@ -48,11 +51,13 @@ def locked(directory: StrPath) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def append(ledger: StrPath, records: list[Record]) -> None:
-    """Append records with one write. Call with the lock held."""
+def append(ledger: StrPath, records: list[Record], data: bytes | None = None) -> None:
+    """Append records with one write. Call with the lock held. `data`, when given, is
+    `encode(records)` made beforehand (by import's reading processes)."""
     if not records:
         return
-    data = encode(records)
+    if data is None:
+        data = encode(records)
     fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         if _ends_torn(fd):
