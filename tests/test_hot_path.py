@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRANSCRIPTS
-from tokentag import fastjson, transcript
+from tests.conftest import TRANSCRIPTS, git
+from tokentag import fastjson, gitcmd, transcript
 from tokentag.capture import now_iso, request_record
+from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree
 from tokentag.notes import note_text
 
@@ -97,3 +98,19 @@ def test_now_iso_is_datetime_s_utc_now_in_milliseconds() -> None:
     after = datetime.now(UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
     assert before <= datetime.fromisoformat(stamp) <= after
+
+
+def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path,
+                                                                       tmp_path: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    git(repo, "branch", "feature/x")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    args = ("for-each-ref", "--format=%(objectname) %(refname:short)", "refs/heads/")
+    assert gitcmd.output_of(repo, scratch, *args) == gitcmd.run(repo, *args)
+    assert len(gitcmd.output_of(repo, scratch, *args).splitlines()) == 2
+    with pytest.raises(TokentagError, match=r"git rev-parse failed: fatal: "):
+        gitcmd.output_of(repo, scratch, "rev-parse", "--verify", "no-such-ref")
+    assert gitcmd.output_of(repo, scratch, "rev-parse", "--verify", "no-such-ref",
+                            check=False) == ""
+    assert list(scratch.iterdir()) == []  # no error file left behind

@@ -347,7 +347,7 @@ def test_worktrees_read_from_the_common_dir_match_git(repo: Path, tmp_path: Path
     commit_at(repo, "2026-01-01T00:00:00", "base")
     for name in ("one", "two"):
         git(repo, "worktree", "add", "-q", "-b", name, str(tmp_path / name))
-    listed = [Path(line.split(" ", 1)[1]) for line in
+    listed = [line.split(" ", 1)[1] for line in
               git(repo, "worktree", "list", "--porcelain").splitlines()
               if line.startswith("worktree ")]
     for where in (repo, tmp_path / "two"):

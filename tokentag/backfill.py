@@ -20,7 +20,6 @@ stays pending until a commit on its own branch in its own worktree takes it (see
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -29,10 +28,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-from tokentag import claude_dirs, gitcmd, ledger, notes, transcript
+from tokentag import claude_dirs, fastjson, gitcmd, ledger, notes, transcript
 from tokentag.capture import correction_record, now_iso, request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree, find_worktree
@@ -179,40 +177,41 @@ def _job(path: str, stat: os.stat_result, cursor: tuple[int, int, int] | None) -
     return Job(path, offset, stat.st_size, stat.st_mtime_ns)
 
 
-def repository_tops(worktree: Worktree) -> list[Path]:
+def repository_tops(worktree: Worktree) -> list[str]:
     """Every worktree of the repository, whichever one import runs from: the main one
     beside a `.git` common dir, and each linked one named in `<common>/worktrees/*/gitdir`,
     which is what `git worktree list` reads (running it costs a repeated import more than
     the rest of its work). Other layouts (a submodule, a bare repository) ask git."""
-    common = Path(worktree.common_dir)
-    if common.name != ".git":
+    common = worktree.common_dir
+    if os.path.basename(common) != ".git":
         return _listed_tops(worktree)
-    tops = [common.parent]
+    tops = [os.path.dirname(common)]
     try:
-        entries = list(os.scandir(common / "worktrees"))
+        entries = list(os.scandir(os.path.join(common, "worktrees")))
     except OSError:
         entries = []
     for entry in entries:
         try:
-            gitdir = Path(entry.path, "gitdir").read_text(encoding="utf-8").strip()
+            with open(os.path.join(entry.path, "gitdir"), encoding="utf-8") as handle:
+                gitdir = handle.read().strip()
         except OSError:
             continue  # not a worktree's admin dir
-        tops.append((Path(entry.path) / gitdir).parent)  # absolute, or relative to it
+        # The `.git` file in the worktree's top; absolute, or relative to the admin dir.
+        tops.append(os.path.dirname(os.path.normpath(os.path.join(entry.path, gitdir))))
     return tops
 
 
-def _listed_tops(worktree: Worktree) -> list[Path]:
+def _listed_tops(worktree: Worktree) -> list[str]:
     out = gitcmd.run(worktree.top, "worktree", "list", "--porcelain", check=False)
-    tops = [Path(line[len("worktree "):]) for line in out.splitlines()
-            if line.startswith("worktree ")]
-    return tops or [Path(worktree.top)]
+    tops = [line[len("worktree "):] for line in out.splitlines() if line.startswith("worktree ")]
+    return tops or [worktree.top]
 
 
-def project_dirs(worktree: Worktree, options: Options) -> list[Path]:
+def project_dirs(worktree: Worktree, options: Options) -> list[str]:
     """Project dirs named after a worktree top (or a path-map OLD), or all of them."""
     prefixes = {claude_dirs.encode_project(top) for top in repository_tops(worktree)}
     prefixes |= {claude_dirs.encode_project(old) for old in options.path_map.old_paths}
-    found: dict[str, Path] = {}
+    found: set[str] = set()
     for config in claude_dirs.config_dirs():
         try:
             entries = list(os.scandir(os.path.join(config, "projects")))
@@ -222,15 +221,15 @@ def project_dirs(worktree: Worktree, options: Options) -> list[Path]:
             wanted = options.all_projects or any(entry.name.startswith(p) for p in prefixes)
             if wanted and entry.is_dir():
                 real = os.path.realpath(entry.path)  # one config dir can link to another
-                found.setdefault(real, Path(real))
-    return sorted(found.values())
+                found.add(real)
+    return sorted(found)
 
 
-def candidate_files(directories: Iterable[Path]) -> dict[str, os.stat_result]:
+def candidate_files(directories: Iterable[str]) -> dict[str, os.stat_result]:
     """Every `*.jsonl` below the project dirs (sessions, subagents, workflows), keyed by
     real path as capture keys its cursors."""
     files: dict[str, os.stat_result] = {}
-    stack = [str(d) for d in directories]
+    stack = list(directories)
     while stack:
         try:
             entries = list(os.scandir(stack.pop()))
@@ -345,7 +344,7 @@ class RequestReader:
             entry = self.loads(line)
         except ValueError:
             try:  # the fast parser refuses lone surrogates, which json accepts
-                entry = json.loads(line)
+                entry = fastjson.loads(line)
             except ValueError:
                 self.skipped += 1
                 return {}
@@ -394,7 +393,7 @@ class Scope:
 def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     """Read one transcript's new bytes and make the records of the requests in scope. A
     line that is not JSON is counted, not fatal; so is a file that cannot be read."""
-    reader = RequestReader(transcript.agent_id_of(Path(job.path)), _loads(fast_json))
+    reader = RequestReader(transcript.agent_id_of(job.path), _loads(fast_json))
     lines = UsageLines(job.path, job.offset)
     try:
         for line in lines:
@@ -412,7 +411,7 @@ def _select(scan: FileScan, requests: Iterable[Request], scope: Scope) -> None:
     """Route each request by its own cwd, as live capture does; records are built here,
     in the worker, so the process that writes the ledger has less to do."""
     router = Router(scope.common_dir, scope.options.path_map)
-    path, captured_at = Path(scan.job.path), now_iso()
+    path, captured_at = scan.job.path, now_iso()
     for request in requests:
         mapped, worktree = router.route(request.cwd)
         if worktree is None:
@@ -434,7 +433,7 @@ def _loads(fast: bool) -> Callable[[bytes], Any]:
         from pydantic_core import from_json
 
         return from_json
-    return json.loads
+    return fastjson.loads
 
 
 def scans(jobs: list[Job], scope: Scope) -> Iterator[FileScan]:
@@ -651,7 +650,7 @@ def execute(import_plan: Plan,
     """Read the planned files, write their requests, then attribute what no hook saw.
     `on_file(files done, bytes of the file just done)` drives a progress bar."""
     summary = Summary(files=import_plan.files)
-    inference = Inference(import_plan.worktree.top)
+    inference = Inference(import_plan.worktree)
     importer = Importer(import_plan, summary, inference)
     scope = Scope(import_plan.worktree.common_dir, import_plan.options)
     for done, scan in enumerate(scans(import_plan.jobs, scope), 1):
@@ -679,8 +678,9 @@ class Inference:
     those a merge brought in) whose commit time is at or after the request's timestamp.
     Branch tips and histories are read once per import."""
 
-    def __init__(self, top: str) -> None:
-        self.top = top
+    def __init__(self, worktree: Worktree) -> None:
+        self.worktree = worktree
+        self.top = worktree.top
         self.histories: dict[str, BranchHistory] = {}
         self.touched: set[str] = set()
         self.count = 0
@@ -689,7 +689,7 @@ class Inference:
     @property
     def tips(self) -> dict[str, str]:
         if self._tips is None:
-            self._tips = branch_tips(self.top)
+            self._tips = branch_tips(self.worktree)
         return self._tips
 
     def history(self, branch: str | None, since: float) -> BranchHistory | None:
@@ -772,10 +772,11 @@ def _epoch(timestamp: str) -> float:
         return float("inf")  # no usable time: no commit can be said to follow it
 
 
-def branch_tips(top: str) -> dict[str, str]:
+def branch_tips(worktree: Worktree) -> dict[str, str]:
     """Local branch -> the commit it points at."""
-    out = gitcmd.run(top, "for-each-ref", "--format=%(objectname) %(refname:short)",
-                     "refs/heads/", check=False)
+    out = gitcmd.output_of(worktree.top, worktree.tokentag_dir, "for-each-ref",
+                           "--format=%(objectname) %(refname:short)", "refs/heads/",
+                           check=False)
     return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -38,6 +37,8 @@ def main() -> None:
 
 
 def _report_crash(error: Exception) -> int:
+    import traceback  # only for the unexpected
+
     where = "stderr"
     try:
         store = Store.of(queries.current_worktree())

@@ -62,27 +62,69 @@ def run_with_input_file(cwd: StrPath, scratch: StrPath, data: bytes, *args: str)
     try:
         with open(source, "wb") as handle:
             handle.write(data)
-        code = _spawn_git(cwd, output, [source if a == "{input}" else a for a in args])
-        if code != 0:
-            with open(output, encoding="utf-8", errors="replace") as handle:
-                message = " ".join(handle.read().split()) or f"exit {code}"
-            raise TokentagError(f"git {args[0]} failed: {message}")
+        pid = _spawn_git(cwd, [source if a == "{input}" else a for a in args],
+                         [_write_to(1, output), (os.POSIX_SPAWN_DUP2, 1, 2)])
+        _check(_wait(pid), args, output)
     finally:
-        for path in (source, output):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        _remove(source, output)
 
 
-def _spawn_git(cwd: StrPath, output: str, args: list[str]) -> int:
-    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-               (os.POSIX_SPAWN_OPEN, 1, output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
-               (os.POSIX_SPAWN_DUP2, 1, 2)]
+def output_of(cwd: StrPath, scratch: StrPath, *args: str, check: bool = True) -> str:
+    """`run(cwd, *args)` without the subprocess module, for a repeated `tokentag import`
+    that has nothing else to do: stdout through a pipe, stderr through a file in
+    `scratch` (read only when git fails)."""
+    errors = os.path.join(scratch, f"git-{os.getpid()}.errors")
+    read_end, write_end = os.pipe()  # both close on exec; DUP2 gives git a plain stdout
     try:
-        pid = os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], git_env(),
-                              file_actions=actions)
+        try:
+            pid = _spawn_git(cwd, list(args), [(os.POSIX_SPAWN_DUP2, write_end, 1),
+                                               _write_to(2, errors)])
+        finally:
+            os.close(write_end)
+        with open(read_end, "rb") as pipe:
+            read_end = -1  # closed with the file object
+            out = pipe.read().decode("utf-8", errors="replace")
+        code = _wait(pid)
+        if check:
+            _check(code, args, errors)
+        return out.rstrip("\n") if code == 0 else ""
+    finally:
+        if read_end != -1:
+            os.close(read_end)
+        _remove(errors)
+
+
+Action = tuple[object, ...]
+
+
+def _write_to(fd: int, path: str) -> Action:
+    return (os.POSIX_SPAWN_OPEN, fd, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+
+def _spawn_git(cwd: StrPath, args: list[str], outputs: list[Action]) -> int:
+    actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), *outputs]
+    try:
+        return os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], git_env(),
+                               file_actions=actions)
     except FileNotFoundError:
         raise TokentagError("git is not installed or not on PATH") from None
+
+
+def _wait(pid: int) -> int:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def _check(code: int, args: tuple[str, ...], messages: str) -> None:
+    if code != 0:
+        with open(messages, encoding="utf-8", errors="replace") as handle:
+            message = " ".join(handle.read().split()) or f"exit {code}"
+        raise TokentagError(f"git {args[0]} failed: {message}")
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 def resolve_commit(cwd: StrPath, ref: str) -> str:
