@@ -34,7 +34,7 @@ from tokentag import claude_dirs, fastjson, gitcmd, ledger, notes, transcript
 from tokentag.capture import correction_record, now_iso, request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree, find_worktree
-from tokentag.index import Index
+from tokentag.index import REQUEST_ROW, Index, request_row
 from tokentag.ledger import SCHEMA_VERSION, Record
 from tokentag.store import Store, Writer
 from tokentag.transcript import Request
@@ -254,10 +254,10 @@ class FileScan:
     job: Job
     end: int
     skipped: int = 0
-    records: dict[str, Record] = field(default_factory=dict)  # this repository's, in range
-    # Each record as its ledger line, encoded here: the reading processes have time to
-    # spare, the one process that writes the ledger and index has not.
-    lines: dict[str, bytes] = field(default_factory=dict)
+    # This repository's requests in range: key -> (its row for the index, its ledger line).
+    # Both are made here: the reading processes have time to spare, the one process that
+    # writes the ledger and the index has not, and tuples cost it less to unpickle.
+    requests: dict[str, tuple[Row, bytes]] = field(default_factory=dict)
     other_repository: int = 0
     out_of_range: int = 0
     gone: bool = False  # pruned by Claude Code since it was listed
@@ -422,17 +422,18 @@ def _select(scan: FileScan, requests: Iterable[Request], scope: Scope) -> None:
             if mapped != request.cwd:
                 request = request._replace(cwd=mapped)
             record = request_record(request, worktree, path, captured_at, "import")
-            scan.records[request.key] = record
-            scan.lines[request.key] = ledger.encode_line(record)
+            scan.requests[request.key] = (request_row(record), ledger.encode_line(record))
 
 
 def _loads(fast: bool) -> Callable[[bytes], Any]:
     """pydantic-core's parser (already a dependency, through pydantic) is about twice as
-    fast as json's; importing it costs more than small imports gain."""
+    fast as json's; importing it costs more than small imports gain. It caches only keys:
+    caching every string value too (its default) made it 15% slower on transcript lines,
+    whose values are mostly text seen once."""
     if fast:
         from pydantic_core import from_json
 
-        return from_json
+        return partial(from_json, cache_strings="keys")
     return fastjson.loads
 
 
@@ -524,8 +525,8 @@ class Router:
 class Batch:
     """Records read but not yet in the ledger, and the cursors that may move after them."""
 
-    records: dict[str, Record] = field(default_factory=dict)
-    lines: dict[str, bytes] = field(default_factory=dict)  # while a record is unchanged
+    # key -> (index row, ledger line); no line once two files' counts were merged.
+    requests: dict[str, tuple[Row, bytes | None]] = field(default_factory=dict)
     cursors: list[tuple[Job, int]] = field(default_factory=list)
 
 
@@ -547,55 +548,67 @@ class Importer:
         summary.skipped_lines += scan.skipped
         summary.other_repository += scan.other_repository
         summary.out_of_range += scan.out_of_range
-        for key, record in scan.records.items():
-            self._hold(key, record, scan.lines.get(key))
+        held = self.batch.requests
+        for key, request in scan.requests.items():
+            if key in held:  # the same request in two files (a copy, a compaction)
+                held[key] = (_merged(held[key][0], request[0]), None)
+            else:
+                held[key] = request
+                summary.requests += 1
         if not scan.out_of_range:  # a cursor means: every request before it is in the ledger
             self.batch.cursors.append((scan.job, scan.end))
-        if len(self.batch.records) >= BATCH_REQUESTS:
+        if len(held) >= BATCH_REQUESTS:
             self.flush()
-
-    def _hold(self, key: str, record: Record, line: bytes | None) -> None:
-        held = self.batch.records.get(key)
-        if held is None:
-            self.batch.records[key] = record
-            if line is not None:
-                self.batch.lines[key] = line
-            self.summary.requests += 1
-        else:  # the same request in two files (a copy, a compaction): still one request
-            held.update({f: max(held[f], record[f]) for f in USAGE_FIELDS})
-            self.batch.lines.pop(key, None)
 
     def flush(self) -> None:
         batch, self.batch = self.batch, Batch()
-        if not batch.records and not batch.cursors:
+        if not batch.requests and not batch.cursors:
             return
         with self.store.writing() as writer:
-            records = self._new_records(writer.index, batch)
+            new, corrections = self._split(writer.index, batch)
+            rows = [row for row, _ in new]
             # Attributed in the same write: the work overlaps the reading of later files.
-            new = [(r["key"], r["worktree"], r["branch"], r["ts"]) for r in records
-                   if r["kind"] == "request"]
-            records += self.inference.records(new)
-            append(writer, records, b"".join(
-                batch.lines.get(r["key"]) or ledger.encode_line(r) if r["kind"] == "request"
-                else ledger.encode_line(r) for r in records))
+            records = corrections + self.inference.records(
+                (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)
+            data = b"".join(line or ledger.encode_line(_record_of(row)) for row, line in new)
+            append(writer, records, data + ledger.encode(records), rows)
             for job, end in batch.cursors:
                 _move_cursor(writer, job, end)
 
-    def _new_records(self, index: Index, batch: Batch) -> list[Record]:
-        known = known_usage(index, list(batch.records))
-        records: list[Record] = []
-        for key, record in batch.records.items():
+    def _split(self, index: Index, batch: Batch,
+               ) -> tuple[list[tuple[Row, bytes | None]], list[Record]]:
+        """The requests the ledger lacks, and corrections for those it holds lower counts of."""
+        known = known_usage(index, list(batch.requests))
+        new: list[tuple[Row, bytes | None]] = []
+        corrections: list[Record] = []
+        for key, (row, line) in batch.requests.items():
             before = known.get(key)
             if before is None:
-                records.append(record)
-                self.summary.new += 1
+                new.append((row, line))
                 continue
-            self.summary.known += 1
-            request = _request_of(record)
+            request = _request_of(_record_of(row))
             if before.maximum(request.usage) != before:
-                records.append(correction_record(request, record["captured_at"]))
-                self.summary.corrected += 1
-        return records
+                corrections.append(correction_record(request, row[_CAPTURED_AT]))
+        self.summary.new += len(new)
+        self.summary.known += len(batch.requests) - len(new)
+        self.summary.corrected += len(corrections)
+        return new, corrections
+
+
+Row = tuple[Any, ...]  # a request as index.REQUEST_ROW orders it
+_WORKTREE, _BRANCH, _TS, _CAPTURED_AT = (REQUEST_ROW.index(c) for c in (
+    "worktree", "branch", "ts", "captured_at"))
+_USAGE_AT = REQUEST_ROW.index(USAGE_FIELDS[0])
+
+
+def _merged(held: Row, other: Row) -> Row:
+    """One request from two files: the first one's context, the larger counts."""
+    return (*held[:_USAGE_AT], *map(max, held[_USAGE_AT:], other[_USAGE_AT:]))
+
+
+def _record_of(row: Row) -> Record:
+    """The request record a row was made from (same fields, same order)."""
+    return {"v": SCHEMA_VERSION, "kind": "request", **dict(zip(REQUEST_ROW, row, strict=True))}
 
 
 def _request_of(record: Record) -> Request:
@@ -606,18 +619,22 @@ def _request_of(record: Record) -> Request:
                    usage=Usage(*(record[f] for f in USAGE_FIELDS)))
 
 
-def append(writer: Writer, records: list[Record], data: bytes | None = None) -> None:
-    """`writer.write`, but folding the records from memory when the ledger ends where the
-    index has folded to: reading back and parsing what was just encoded would cost a bulk
-    import as much as writing it. `data` is `ledger.encode(records)`, if made already."""
-    if not records:
+def append(writer: Writer, records: list[Record], data: bytes | None = None,
+           rows: list[Row] | None = None) -> None:
+    """`writer.write` of the requests in `rows` then `records`, but folding them from
+    memory when the ledger ends where the index has folded to: reading back and parsing
+    what was just encoded would cost a bulk import as much as writing it. `data` is
+    their ledger lines, if made already."""
+    rows = rows or []
+    if not records and not rows:
         return
     index, path = writer.index, writer.store.ledger_path
     if max(_size(path), 0) != int(index.meta("ledger_offset", "0")):
-        writer.write(records)  # torn or not fully folded: the reading path
-        return
-    ledger.append(path, records, data)
-    index.fold_appended(records, _size(path))
+        writer.write([*map(_record_of, rows), *records])  # torn or not fully folded: the
+        return                                           # reading path
+    ledger.append_encoded(path, ledger.encode([*map(_record_of, rows), *records])
+                          if data is None else data)
+    index.fold_appended(records, _size(path), rows)
 
 
 def _size(path: str) -> int:

@@ -18,7 +18,7 @@ from tokentag.usage import USAGE_FIELDS, Usage
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
     from _typeshed import StrPath
@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS cursors (
 _DERIVED = ("requests", "sessions", "commits")
 _TEXT_COLUMNS = ("key", "message_id", "request_id", "session_id", "agent_id", "model", "ts", "cwd",
                  "worktree", "branch", "version", "transcript", "captured_at", "via")
-_REQUEST_COLUMNS = (*_TEXT_COLUMNS, *USAGE_FIELDS, "seq", "commit_id", "attribution")
+# A request record's values in this order make a row for `fold_appended(rows=...)`.
+REQUEST_ROW = (*_TEXT_COLUMNS, *USAGE_FIELDS)
+_REQUEST_COLUMNS = (*REQUEST_ROW, "seq", "commit_id", "attribution")
 # A known request takes the field-wise maximum, as a correction would, and a commit only if
 # it has none yet, as an attribution would (SET expressions read the row as it was).
 _UPSERT_REQUEST = (
@@ -141,26 +143,36 @@ class Index:
             return 0
         return self._fold(read_records(self.ledger, offset), offset)
 
-    def fold_appended(self, records: list[Record], end: int) -> int:
+    def fold_appended(self, records: list[Record], end: int,
+                      rows: Sequence[tuple[Any, ...]] = ()) -> int:
         """Fold records the caller itself just appended, the ledger now ending at `end`,
         without reading back JSON it encoded a moment ago (a bulk import writes tens of
         thousands). Only under the lock, right after `catch_up`, and only if the ledger
-        ended at `ledger_offset` before the append (no torn line, no other writer)."""
+        ended at `ledger_offset` before the append (no torn line, no other writer).
+
+        `rows` are request records, as `request_row` makes them, appended before
+        `records`: inserted in one statement, the bulk of an import costs the one process
+        that writes no Python per record (they were built by tokentag, not read)."""
         if self.meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
             self._set_meta("ledger_inode", os.stat(self.ledger).st_ino)
         # A request attributed later in the same batch (an import attributes what it reads)
         # is inserted with its commit: one row write instead of an insert and an update.
-        self._ahead = _attributions_ahead(records)
+        self._ahead = _attributions_ahead({row[0] for row in rows}, records)
         try:
-            return self._fold(((record, end) for record in records), end)
+            return self._fold(((record, end) for record in records), end, rows)
         finally:
             self._ahead, self._premerged = {}, set()
 
-    def _fold(self, pairs: Iterable[tuple[Record | None, int]], offset: int) -> int:
+    def _fold(self, pairs: Iterable[tuple[Record | None, int]], offset: int,
+              rows: Sequence[tuple[Any, ...]] = ()) -> int:
         seq = int(self.meta("seq", "0"))
         folded = invalid = 0
         self.db.execute("BEGIN")
         try:
+            if rows:
+                self._insert_rows(rows, seq)
+                seq += len(rows)
+                folded += len(rows)
             for record, end in pairs:
                 seq += 1
                 if record is None or not self._apply(record, seq):
@@ -176,6 +188,13 @@ class Index:
             self.db.execute("ROLLBACK")
             raise
         return folded
+
+    def _insert_rows(self, rows: Sequence[tuple[Any, ...]], seq: int) -> None:
+        ahead = self._ahead
+        self.db.executemany(_UPSERT_REQUEST, (
+            (*row, number, *ahead.get(row[0], _UNATTRIBUTED))
+            for number, row in enumerate(rows, seq + 1)))
+        self._premerged.update(row[0] for row in rows if row[0] in ahead)
 
     def _valid_offset(self) -> tuple[int, int]:
         """Where folding resumes, and the ledger's size; a ledger that shrank or was
@@ -305,11 +324,15 @@ def _attribution_of(record: Record) -> tuple[str, str]:
     return str(record["commit"]), str(record.get("how") or "observed")
 
 
-def _attributions_ahead(records: list[Record]) -> dict[str, tuple[str, str]]:
-    """Requests of this batch that an attribution after them in the batch takes, with its
-    (commit, how): the first one, as folding one by one would give. None when a rewrite
-    is in the batch: it could move a commit between the two."""
-    requested: set[object] = set()
+def request_row(record: Record) -> tuple[Any, ...]:
+    return tuple(map(record.get, REQUEST_ROW))
+
+
+def _attributions_ahead(requested: set[object],
+                        records: list[Record]) -> dict[str, tuple[str, str]]:
+    """Requests of this batch (`requested` ones first) that an attribution after them in
+    the batch takes, with its (commit, how): the first one, as folding one by one would
+    give. None when a rewrite is in the batch: it could move a commit between the two."""
     ahead: dict[str, tuple[str, str]] = {}
     for record in records:
         kind = record.get("kind")

@@ -51,13 +51,15 @@ def locked(directory: StrPath) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def append(ledger: StrPath, records: list[Record], data: bytes | None = None) -> None:
-    """Append records with one write. Call with the lock held. `data`, when given, is
-    `encode(records)` made beforehand (by import's reading processes)."""
-    if not records:
-        return
-    if data is None:
-        data = encode(records)
+def append(ledger: StrPath, records: list[Record]) -> None:
+    """Append records with one write. Call with the lock held."""
+    if records:
+        append_encoded(ledger, encode(records))
+
+
+def append_encoded(ledger: StrPath, data: bytes) -> None:
+    """Append what `encode` made of some records (import makes it in its reading
+    processes) with one write. Call with the lock held."""
     fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         if _ends_torn(fd):
