@@ -21,7 +21,6 @@ stays pending until a commit on its own branch in its own worktree takes it (see
 from __future__ import annotations
 
 import os
-import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +29,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from tokentag import claude_dirs, fastjson, gitcmd, ledger, notes, transcript
+from tokentag import claude_dirs, fastjson, forked, gitcmd, ledger, notes, transcript
 from tokentag.capture import correction_record, now_iso, request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree, find_worktree
@@ -46,7 +45,6 @@ READ_SIZE = 4 * 1024 * 1024
 PARALLEL_BYTES = 64 * 1024 * 1024
 FAST_JSON_BYTES = 64 * 1024 * 1024
 MAX_WORKERS = 4
-IN_FLIGHT_BYTES = 128 * 1024 * 1024  # read ahead of the writer, at most
 # Requests held in memory before they go to the ledger: bounds memory and how long one
 # write holds the lock that live hooks wait on.
 BATCH_REQUESTS = 5_000
@@ -441,51 +439,12 @@ def scans(jobs: list[Job], scope: Scope) -> Iterator[FileScan]:
     """Each job's scan, in worker processes when there is enough to read to pay for them."""
     total = sum(job.size - job.offset for job in jobs)
     workers = min(_cpus(), MAX_WORKERS, len(jobs))
-    if total < PARALLEL_BYTES or workers < 2:
+    if total < PARALLEL_BYTES or workers < 2 or not forked.available():
         yield from (scan_file(job, scope, total >= FAST_JSON_BYTES) for job in jobs)
         return
-    import multiprocessing  # here: a repeated import has nothing to read and no use for it
-    import queue
-
-    _loads(True)  # imported once here, shared by forked workers
-    largest_first = iter(sorted(jobs, key=lambda j: j.offset - j.size))
-    scan = partial(scan_file, scope=scope, fast_json=True)
-    done: queue.SimpleQueue[FileScan | BaseException] = queue.SimpleQueue()
-    with multiprocessing.get_context(_start_method()).Pool(workers) as pool:
-
-        # Bytes in flight are bounded: the writer is the slower side, and scans waiting
-        # for it would pile up in memory. Results come in the order they finish.
-        flight = InFlight(largest_first, lambda job: pool.apply_async(
-            scan, (job,), callback=done.put, error_callback=done.put))
-        while flight.files:
-            result = done.get()
-            if isinstance(result, BaseException):
-                raise result
-            flight.finished(result.job)
-            yield result
-
-
-class InFlight:
-    """Hands jobs to workers while fewer than IN_FLIGHT_BYTES are being read."""
-
-    def __init__(self, jobs: Iterator[Job], start: Callable[[Job], object]) -> None:
-        self.jobs, self.start = jobs, start
-        self.files = self.bytes = 0
-        self._fill()
-
-    def finished(self, job: Job) -> None:
-        self.files -= 1
-        self.bytes -= job.size - job.offset
-        self._fill()
-
-    def _fill(self) -> None:
-        while self.bytes < IN_FLIGHT_BYTES or not self.files:
-            job = next(self.jobs, None)
-            if job is None:
-                return
-            self.start(job)
-            self.files += 1
-            self.bytes += job.size - job.offset
+    _loads(True)  # imported once here, shared by the forked workers
+    parts = forked.shares(jobs, lambda job: job.size - job.offset, workers)
+    yield from forked.results(partial(scan_file, scope=scope, fast_json=True), parts)
 
 
 def _cpus() -> int:
@@ -493,11 +452,6 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _start_method() -> str:
-    """Fork is cheap and shares what is imported; only Linux makes it the safe default."""
-    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 # -- routing and writing ----------------------------------------------------------------
