@@ -21,7 +21,7 @@ from tests.conftest import TRANSCRIPTS, git, tokentag
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
 from tokentag import backfill, transcript
 from tokentag.errors import TokentagError
-from tokentag.gitdirs import find_worktree
+from tokentag.gitdirs import branch_refs_fingerprint, find_worktree
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
 DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
@@ -244,6 +244,44 @@ def test_commits_interleaved_with_imported_requests(repo: Path, config: Path,
     assert summary["inferred_commits"] == len(expected) - 1
     _check_marks_and_notes(repo, expected)
     _live_commit_takes_only_its_branch(repo, expected, counts)
+
+
+def test_a_repeated_import_attributes_what_a_branch_that_moved_now_takes(
+        repo: Path, config: Path) -> None:
+    """The second import has nothing new to read; only the branch moved (git alone, no
+    hooks), and that must be seen, packed refs or loose."""
+    git(repo, "checkout", "-q", "-b", "master")
+    commit_at(repo, "2026-02-10T20:00:00", "before every request")
+    args = maps((SPOTTER, repo))
+    first = run_import(repo, *args)
+    assert first["new"] > 0 and first["inferred"] == 0  # no commit after them yet
+    assert run_import(repo, *args)["inferred"] == 0  # nothing moved: the same answer
+    git(repo, "pack-refs", "--all")  # ref files rewritten, tips the same
+    assert run_import(repo, *args)["inferred"] == 0
+    later = commit_at(repo, "2026-02-11T09:00:00", "after them all")
+    again = run_import(repo, *args)
+    assert again["new"] == 0 and again["inferred"] == first["new"]
+    assert set(report(repo, "commit")) == {later}
+
+
+def test_branch_refs_fingerprint_changes_when_and_only_when_ref_files_do(repo: Path) -> None:
+    common = str(repo / ".git")
+    commit_at(repo, "2026-01-01T00:00:00", "one")
+    before = branch_refs_fingerprint(common)
+    assert before is not None and branch_refs_fingerprint(common) == before
+    git(repo, "branch", "feature/nested")
+    with_branch = branch_refs_fingerprint(common)
+    assert with_branch != before and "feature/nested" in str(with_branch)
+    git(repo, "pack-refs", "--all")
+    packed = branch_refs_fingerprint(common)
+    assert packed != with_branch
+    git(repo, "update-ref", "refs/heads/feature/nested", "HEAD")  # a no-op: same tip
+    assert branch_refs_fingerprint(common) == packed
+    commit_at(repo, "2026-01-02T00:00:00", "two")  # master moves, written as a loose ref
+    moved = branch_refs_fingerprint(common)
+    assert moved != packed
+    git(repo, "update-ref", "refs/heads/feature/nested", "HEAD")  # a packed branch moves
+    assert branch_refs_fingerprint(common) not in (moved, packed)
 
 
 def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:

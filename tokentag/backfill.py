@@ -32,7 +32,7 @@ from typing import Any
 from tokentag import claude_dirs, fastjson, forked, gitcmd, ledger, notes, transcript
 from tokentag.capture import correction_record, now_iso, request_record
 from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.gitdirs import Worktree, branch_refs_fingerprint, find_worktree
 from tokentag.index import REQUEST_ROW, Index, request_row
 from tokentag.ledger import SCHEMA_VERSION, Record
 from tokentag.store import Store, Writer
@@ -50,6 +50,7 @@ MAX_WORKERS = 4
 BATCH_REQUESTS = 5_000
 INFERRED = "inferred"
 INFER_STAMP = "import_inferred_at"  # index meta: the branch tips of the last inference pass
+REFS_STAMP = "import_refs_seen"  # ... and the ref files' sizes and mtimes when they were read
 
 
 # -- options and results ------------------------------------------------------------------
@@ -701,29 +702,34 @@ def finish_attribution(worktree: Worktree, summary: Summary, inference: Inferenc
     """Attribute what is still pending (from earlier imports too: a branch may have moved
     since), then write the notes of every commit this import gave requests to."""
     with Store.of(worktree).writing() as writer:
-        records, stamp = _leftovers(writer.index, inference, changed=summary.new > 0)
+        records, stamps = _leftovers(writer.index, inference, changed=summary.new > 0)
         append(writer, records)
-        if stamp is not None:  # after the records: a pass that failed is not skipped later
-            writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                    (INFER_STAMP, stamp))
+        # After the records: a pass that failed is not skipped later.
+        writer.index.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                    stamps.items())
         bodies = {commit: notes.note_for(writer.index, commit) for commit in inference.touched}
     write_notes(worktree.top, {c: b for c, b in bodies.items() if b is not None})
     summary.inferred, summary.inferred_commits = inference.count, len(inference.touched)
 
 
 def _leftovers(index: Index, inference: Inference,
-               changed: bool) -> tuple[list[Record], str | None]:
-    """Records for pending imported requests, and the branch tips they were decided on.
-    The same pending requests and the same tips give the same answer: with nothing new
-    and no branch moved since the last pass, a repeated import skips it (and costs one
-    `git for-each-ref`)."""
+               changed: bool) -> tuple[list[Record], dict[str, str]]:
+    """Records for pending imported requests, and the stamps of the branch tips they were
+    decided on (index meta to keep). The same pending requests and the same tips give
+    the same answer: with nothing new and no branch moved since the last pass, a
+    repeated import skips it, looking at the ref files' sizes and mtimes alone if they
+    did not change, else asking git for the tips."""
+    refs = branch_refs_fingerprint(inference.worktree.common_dir)
+    if not changed and refs is not None and index.meta(REFS_STAMP) == refs:
+        return [], {}
     groups = index.query(f"SELECT worktree, branch, min(ts) AS first {_PENDING} "
                          f"GROUP BY worktree, branch")
     if not groups:
-        return [], None
+        return [], {}
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
+    stamps = {INFER_STAMP: stamp, REFS_STAMP: refs or ""}
     if not changed and index.meta(INFER_STAMP) == stamp:
-        return [], None
+        return [], stamps
     pending: list[Pending] = []
     for group in groups:
         first = _epoch(group["first"])
@@ -733,7 +739,7 @@ def _leftovers(index: Index, inference: Inference,
                            for row in index.query(f"SELECT key, ts {_PENDING} AND worktree=? "
                                                   f"AND branch=? ORDER BY seq",
                                                   (group["worktree"], group["branch"])))
-    return inference.records(pending), stamp
+    return inference.records(pending), stamps
 
 
 def _epoch(timestamp: str) -> float:

@@ -85,3 +85,27 @@ def _read_text(path: str) -> str | None:
             return handle.read().strip()
     except OSError:
         return None
+
+
+def branch_refs_fingerprint(common_dir: str) -> str | None:
+    """Size and mtime of every file that holds branch tips (loose refs under refs/heads,
+    and packed-refs): git rewrites one of them whenever a branch moves, so an unchanged
+    fingerprint means unchanged tips, without running git. None for a reftable
+    repository, whose files this does not know."""
+    if os.path.exists(os.path.join(common_dir, "reftable")):
+        return None
+    parts = [f"packed-refs {_size_and_mtime(os.path.join(common_dir, 'packed-refs'))}"]
+    heads = os.path.join(common_dir, "refs", "heads")
+    for directory, _, names in os.walk(heads):
+        for name in names:
+            path = os.path.join(directory, name)
+            parts.append(f"{os.path.relpath(path, heads)} {_size_and_mtime(path)}")
+    return "\n".join(sorted(parts))
+
+
+def _size_and_mtime(path: str) -> str:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "-"
+    return f"{stat.st_size} {stat.st_mtime_ns}"
