@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TRANSCRIPTS, git
-from tokentag import fastjson, gitcmd, transcript
+from tokentag import cli, fastjson, gitcmd, report, transcript
 from tokentag.capture import now_iso, request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree
@@ -114,3 +114,16 @@ def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path
     assert gitcmd.output_of(repo, scratch, "rev-parse", "--verify", "no-such-ref",
                             check=False) == ""
     assert list(scratch.iterdir()) == []  # no error file left behind
+
+
+def test_the_cli_imports_only_what_its_command_needs() -> None:
+    """A repeated `tokentag import` is mostly start-up: the CLI module must not pull in
+    the report, pricing or index modules before a command asks for them."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tokentag.cli; "
+            "print(' '.join(m for m in ('tokentag.report', 'tokentag.queries', "
+            "'tokentag.index', 'tokentag.commits', 'pydantic', 'genai_prices', 'traceback') "
+            "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []
+    assert [*report.GROUP_KEYS, "tag"] == list(cli.REPORT_GROUPS)

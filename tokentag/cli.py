@@ -6,14 +6,22 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from tokentag import __version__, queries, report
-from tokentag.commits import Totals
+from tokentag import __version__
 from tokentag.errors import TokentagError
-from tokentag.store import Store
+from tokentag.gitdirs import Worktree, find_worktree
+
+if TYPE_CHECKING:
+    from tokentag.commits import Totals
+
+# Each command imports what it needs: `tokentag import` has no use for the report and
+# pricing modules, and a repeated import is mostly start-up (bench/README.md).
+# `report --by`: report.GROUP_KEYS, and tag (a test holds them equal).
+REPORT_GROUPS = ("session", "model", "branch", "day", "week", "month", "commit", "agent",
+                 "tag")
 
 F = TypeVar("F", bound=Callable[..., int])
 
@@ -36,12 +44,21 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def current_worktree() -> Worktree:
+    worktree = find_worktree(os.getcwd())
+    if worktree is None:
+        raise TokentagError("not inside a git repository (run tokentag from your project)")
+    return worktree
+
+
 def _report_crash(error: Exception) -> int:
     import traceback  # only for the unexpected
 
+    from tokentag.store import Store
+
     where = "stderr"
     try:
-        store = Store.of(queries.current_worktree())
+        store = Store.of(current_worktree())
         os.makedirs(store.directory, exist_ok=True)
         with open(store.log_path, "a", encoding="utf-8") as log:
             log.write(f"crash {type(error).__name__}: {error}\n")
@@ -94,7 +111,7 @@ def install_command(scope: str, pre_push: bool) -> int:
     """Install the git hooks here and register the Claude Code hooks."""
     from tokentag import install
 
-    for line in install.install(queries.current_worktree(), scope, pre_push):
+    for line in install.install(current_worktree(), scope, pre_push):
         click.echo(line)
     return 0
 
@@ -105,7 +122,7 @@ def uninstall_command(scope: str) -> int:
     """Remove exactly what install added. The ledger and notes are kept."""
     from tokentag import install
 
-    for line in install.uninstall(queries.current_worktree(), scope):
+    for line in install.uninstall(current_worktree(), scope):
         click.echo(line)
     return 0
 
@@ -115,9 +132,9 @@ def uninstall_command(scope: str) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def show(commit: str, as_json: bool) -> int:
     """Tokens and cost of one commit, by model."""
-    from tokentag import config
+    from tokentag import config, queries
 
-    worktree = queries.current_worktree()
+    worktree = current_worktree()
     result = queries.show_commit(worktree, commit, config.load(worktree.top).prices)
     if as_json:
         _dump(result)
@@ -141,7 +158,10 @@ def show(commit: str, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> int:
     """Where the ledger is, what it holds, and what went wrong lately."""
-    result = queries.status(Store.of(queries.current_worktree()))
+    from tokentag import queries
+    from tokentag.store import Store
+
+    result = queries.status(Store.of(current_worktree()))
     if as_json:
         _dump(result.as_json())
         return 0
@@ -169,14 +189,15 @@ def _filter_options(func: F) -> F:
 
 @cli.command("report")
 @click.option("--by", "by", default="session", show_default=True,
-              type=click.Choice([*report.GROUP_KEYS, "tag"]))
+              type=click.Choice(REPORT_GROUPS))
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
 def report_command(by: str, since: str | None, until: str | None, as_json: bool) -> int:
     """Tokens, requests and cost per session, model, branch, period, commit or release tag."""
-    from tokentag import config, release
+    from tokentag import config, release, report
+    from tokentag.store import Store
 
-    worktree = queries.current_worktree()
+    worktree = current_worktree()
     settings = config.load(worktree.top)
     filters = report.Filters(since=since, until=until)
     with Store.of(worktree).reading() as index:
@@ -224,9 +245,12 @@ def log_command(session: str | None, model: str | None, branch: str | None, agen
                 state: str | None, since: str | None, until: str | None, limit: int,
                 as_json: bool) -> int:
     """API requests, newest first."""
+    from tokentag import queries, report
+    from tokentag.store import Store
+
     filters = report.Filters(since=since, until=until, session=session, model=model,
                              branch=branch, agent=agent, state=state)
-    with Store.of(queries.current_worktree()).reading() as index:
+    with Store.of(current_worktree()).reading() as index:
         rows = queries.requests_log(index, filters, limit if limit > 0 else None)
     if as_json:
         _dump({"requests": rows})
@@ -266,7 +290,7 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
         return _release_all(as_json)
     if tag is None:
         raise click.UsageError("missing TAG (or use --all)")
-    worktree = queries.current_worktree()
+    worktree = current_worktree()
     settings = config.load(worktree.top)
     result = release.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
     if as_json:
@@ -285,7 +309,7 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
 def _release_all(as_json: bool) -> int:
     from tokentag import config, release
 
-    worktree = queries.current_worktree()
+    worktree = current_worktree()
     settings = config.load(worktree.top)
     releases, unreleased = release.build_all(worktree, settings.tag_pattern, settings.prices)
     if as_json:
@@ -314,7 +338,7 @@ def config_show(as_json: bool) -> int:
     """The settings in force, defaults included."""
     from tokentag import config
 
-    data = config.effective(queries.current_worktree().top)
+    data = config.effective(current_worktree().top)
     if as_json:
         _dump(data)
     else:
@@ -329,7 +353,7 @@ def config_set(key: str, value: str) -> int:
     """Set KEY: notes_file, tag_pattern, or prices.<model>.<input_mtok|output_mtok|...>."""
     from tokentag import config
 
-    path, missing = config.set_value(queries.current_worktree().top, key, value)
+    path, missing = config.set_value(current_worktree().top, key, value)
     click.echo(f"{key} = {value} ({path.name})")
     for name in missing:
         click.echo(f"tokentag: set {name} too: until then the config is incomplete", err=True)
@@ -342,7 +366,7 @@ def config_unset(key: str) -> int:
     """Remove KEY from .tokentag.toml."""
     from tokentag import config
 
-    path = config.unset_value(queries.current_worktree().top, key)
+    path = config.unset_value(current_worktree().top, key)
     click.echo(f"{key} removed ({path.name})")
     return 0
 
@@ -365,10 +389,9 @@ def import_command(since: str | None, until: str | None, path_map: tuple[str, ..
     from tokentag import backfill
 
     options = backfill.Options(
-        since=report.normalise_time(since) if since else None,
-        until=report.normalise_time(until, end=True) if until else None,
+        since=_utc(since), until=_utc(until, end=True),
         path_map=backfill.PathMap.parse(path_map), all_projects=all_projects)
-    work = backfill.plan(queries.current_worktree(), options)
+    work = backfill.plan(current_worktree(), options)
     if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
         def files_done(done: int | None) -> str:
             return f"{done or 0}/{len(work.jobs)} files"
@@ -383,6 +406,14 @@ def import_command(since: str | None, until: str | None, path_map: tuple[str, ..
         return 0
     _print_import(summary)
     return 0
+
+
+def _utc(moment: str | None, end: bool = False) -> str | None:
+    if not moment:
+        return None
+    from tokentag import report
+
+    return report.normalise_time(moment, end)
 
 
 def _print_import(s: Any) -> None:
@@ -406,7 +437,7 @@ def sync_command(remote: str | None, as_json: bool) -> int:
     """Fetch the remote's tokentag notes, merge them with yours, and push the result."""
     from tokentag import sync
 
-    result = sync.sync(queries.current_worktree(), remote)
+    result = sync.sync(current_worktree(), remote)
     if as_json:
         _dump(result.as_json())
         return 0

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.gitdirs import Worktree
 from tokentag.index import Index
 from tokentag.report import Filters
 from tokentag.store import Store
 from tokentag.usage import USAGE_FIELDS
-
-
-def current_worktree(path: str | None = None) -> Worktree:
-    worktree = find_worktree(path or os.getcwd())
-    if worktree is None:
-        raise TokentagError("not inside a git repository (run tokentag from your project)")
-    return worktree
 
 
 @dataclass(frozen=True)
