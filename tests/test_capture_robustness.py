@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from tests import replay
 from tests.conftest import git, tokentag
 from tests.session_writer import requests_in, totals
-from tokentag import capture, ledger, models
+from tokentag import capture, ledger, models, transcript
 from tokentag.gitdirs import find_worktree
 from tokentag.index import Index
 from tokentag.store import Store
@@ -548,7 +548,8 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
            b'{"v": 1, "kind": "correction", "key": ["a/1"], "output": 99}',
            b'{"v": 1, "kind": "session", "session_id": "s", "transcript": {"p": 1}}',
            b'{"v": 1, "kind": "attribution", "commit": "c", "keys": ["a/1"], "at": [1]}',
-           b'{"v": 1, "kind": "rewrite", "pairs": [[["c"], "d"]]}']
+           b'{"v": 1, "kind": "rewrite", "pairs": [[["c"], "d"]]}',
+           b'{"v": 1, "kind": "request", "key": "big/1", "output": 18446744073709551616}']
     path.write_bytes(ledger.encode([_record("a/1", 10)]) + b"\n".join(bad) + b"\n"
                      + ledger.encode([_record("b/2", 20), _record("a/1", 15)]))
     index = Index(tmp_path)
@@ -576,7 +577,10 @@ def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
              _record("new/late", 3), _record("new/one", 4), _record("old/free", 5),
              _attribution("c2", "new/one", "old/free", "old/taken", "new/twice"),
              _record("new/twice", 6), _attribution("c3", "new/twice", "new/one"),
-             _attribution("c4", "new/twice")]
+             _attribution("c4", "new/twice"),
+             # Attributions the fold skips as invalid: a premerge must skip them too.
+             {**_attribution("c5", "new/late"), "v": ledger.SCHEMA_VERSION + 1},
+             {**_attribution("c6", "new/late"), "at": [1]}]
     if with_rewrite:
         batch.insert(4, {"v": ledger.SCHEMA_VERSION, "kind": "rewrite", "type": "amend",
                          "pairs": [["c0", "c9"]], "at": "2026-02-11T00:00Z"})
@@ -604,6 +608,13 @@ def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
     assert dict((key, commit) for key, commit, *_ in rows["memory"]) == {
         "new/late": None, "new/one": "c2", "new/twice": "c3", "old/free": "c2",
         "old/taken": "c9" if with_rewrite else "c0"}
+
+
+def test_a_count_too_large_for_sqlite_counts_as_zero() -> None:
+    line = (b'{"type":"assistant","requestId":"req_1","message":{"id":"msg_1","model":"m",'
+            b'"usage":{"input_tokens":3,"output_tokens":18446744073709551616}}}')
+    request = transcript.parse_request(line)
+    assert request is not None and (request.usage.input, request.usage.output) == (3, 0)
 
 
 def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(tmp_path: Path) -> None:

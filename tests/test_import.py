@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -262,6 +263,31 @@ def test_a_repeated_import_attributes_what_a_branch_that_moved_now_takes(
     again = run_import(repo, *args)
     assert again["new"] == 0 and again["inferred"] == first["new"]
     assert set(report(repo, "commit")) == {later}
+
+
+def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
+        repo: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import read the tips before the move; what it stores must not claim the
+    ref files as they are after it."""
+    git(repo, "checkout", "-q", "-b", "master")
+    commit_at(repo, "2026-02-10T20:00:00", "before every request")
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    made: list[str] = []
+    finish = backfill.finish_attribution
+
+    def moved_meanwhile(*args: Any) -> None:
+        made.append(commit_at(repo, "2026-02-11T09:00:00", "made while the import ran"))
+        finish(*args)
+
+    monkeypatch.setattr(backfill, "finish_attribution", moved_meanwhile)
+    first = backfill.run_import(worktree, backfill.Options(
+        path_map=backfill.PathMap.parse([f"{SPOTTER}={repo}"])))
+    assert first.new > 0 and first.inferred == 0
+    monkeypatch.setattr(backfill, "finish_attribution", finish)
+    again = run_import(repo, *maps((SPOTTER, repo)))
+    assert again["new"] == 0 and again["inferred"] == first.new
+    assert set(report(repo, "commit")) == set(made)
 
 
 def test_branch_refs_fingerprint_changes_when_and_only_when_ref_files_do(repo: Path) -> None:

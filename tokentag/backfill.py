@@ -368,13 +368,14 @@ class RequestReader:
 
 def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
     """In USAGE_FIELDS order: input, output, cache writes (all, 5m, 1h), cache reads.
-    `type(v) is int` leaves out bools; anything else, or a negative, counts as 0."""
+    `type(v) is int` leaves out bools; anything else, a negative, or more than SQLite
+    holds counts as 0, as in transcript._count."""
     split = raw.get("cache_creation")
     split = split if isinstance(split, dict) else {}
     values = (raw.get("input_tokens"), raw.get("output_tokens"),
               raw.get("cache_creation_input_tokens"), split.get("ephemeral_5m_input_tokens"),
               split.get("ephemeral_1h_input_tokens"), raw.get("cache_read_input_tokens"))
-    return tuple(v if type(v) is int and v > 0 else 0 for v in values)
+    return tuple(v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values)
 
 
 def _text(value: object) -> str | None:
@@ -657,10 +658,14 @@ class Inference:
         self.touched: set[str] = set()
         self.count = 0
         self._tips: dict[str, str] | None = None
+        # The ref files as they were just before the tips were read: stored with the tips,
+        # so a branch that moves while the import runs is seen by the next one.
+        self.refs_before_tips: str | None = None
 
     @property
     def tips(self) -> dict[str, str]:
         if self._tips is None:
+            self.refs_before_tips = branch_refs_fingerprint(self.worktree.common_dir)
             self._tips = branch_tips(self.worktree)
         return self._tips
 
@@ -727,7 +732,7 @@ def _leftovers(index: Index, inference: Inference,
     if not groups:
         return [], {}
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
-    stamps = {INFER_STAMP: stamp, REFS_STAMP: refs or ""}
+    stamps = {INFER_STAMP: stamp, REFS_STAMP: inference.refs_before_tips or ""}
     if not changed and index.meta(INFER_STAMP) == stamp:
         return [], stamps
     pending: list[Pending] = []

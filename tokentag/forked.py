@@ -30,7 +30,7 @@ class _Failure:
 
     def __init__(self, error: BaseException) -> None:
         try:
-            pickle.dumps(error)
+            pickle.loads(pickle.dumps(error))  # some exceptions pickle but do not unpickle
             self.error = error
         except Exception:  # noqa: BLE001 - an error that does not pickle still gets told
             self.error = RuntimeError(f"{type(error).__name__}: {error}")

@@ -88,24 +88,25 @@ def _read_text(path: str) -> str | None:
 
 
 def branch_refs_fingerprint(common_dir: str) -> str | None:
-    """Size and mtime of every file that holds branch tips (loose refs under refs/heads,
-    and packed-refs): git rewrites one of them whenever a branch moves, so an unchanged
-    fingerprint means unchanged tips, without running git. None for a reftable
-    repository, whose files this does not know."""
+    """Inode, size and times of every file that holds branch tips (loose refs under
+    refs/heads, and packed-refs): git replaces one of them (a new file renamed over the
+    old, so a new inode even within one clock tick) whenever a branch moves, so an
+    unchanged fingerprint means unchanged tips, without running git. None for a
+    reftable repository, whose files this does not know."""
     if os.path.exists(os.path.join(common_dir, "reftable")):
         return None
-    parts = [f"packed-refs {_size_and_mtime(os.path.join(common_dir, 'packed-refs'))}"]
+    parts = [f"packed-refs {_identity(os.path.join(common_dir, 'packed-refs'))}"]
     heads = os.path.join(common_dir, "refs", "heads")
     for directory, _, names in os.walk(heads):
         for name in names:
             path = os.path.join(directory, name)
-            parts.append(f"{os.path.relpath(path, heads)} {_size_and_mtime(path)}")
+            parts.append(f"{os.path.relpath(path, heads)} {_identity(path)}")
     return "\n".join(sorted(parts))
 
 
-def _size_and_mtime(path: str) -> str:
+def _identity(path: str) -> str:
     try:
         stat = os.stat(path)
     except OSError:
         return "-"
-    return f"{stat.st_size} {stat.st_mtime_ns}"
+    return f"{stat.st_ino} {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns}"

@@ -225,8 +225,8 @@ class Index:
             return False
         try:
             handler(self, record, seq)
-        except (KeyError, TypeError, ValueError):
-            return False
+        except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: an
+            return False                                         # integer SQLite can't hold
         return True
 
     def _apply_request(self, record: Record, seq: int) -> None:
@@ -328,6 +328,17 @@ def request_row(record: Record) -> tuple[Any, ...]:
     return tuple(map(record.get, REQUEST_ROW))
 
 
+def _applies(attribution: Record) -> bool:
+    """Whether folding this attribution record would apply it (see _apply and
+    _apply_attribution): a premerge must not take one that the fold would skip."""
+    version = attribution.get("v")
+    return isinstance(version, int) and version <= SCHEMA_VERSION \
+        and isinstance(attribution.get("commit"), str) \
+        and isinstance(attribution.get("keys"), list) \
+        and all(value is None or value.__class__ is str
+                for value in (attribution.get("worktree"), attribution.get("at")))
+
+
 def _attributions_ahead(requested: set[object],
                         records: list[Record]) -> dict[str, tuple[str, str]]:
     """Requests of this batch (`requested` ones first) that an attribution after them in
@@ -340,8 +351,7 @@ def _attributions_ahead(requested: set[object],
             return {}
         if kind == "request":
             requested.add(record.get("key"))
-        elif kind == "attribution" and isinstance(record.get("commit"), str) \
-                and isinstance(record.get("keys"), list):
+        elif kind == "attribution" and _applies(record):
             commit = _attribution_of(record)
             for key in record["keys"]:
                 if key in requested and isinstance(key, str):

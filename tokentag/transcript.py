@@ -15,6 +15,7 @@ from tokentag import fastjson
 from tokentag.usage import Usage
 
 CHUNK_SIZE = 4 * 1024 * 1024
+MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed
 # Claude Code writes compact JSON, so every line with usage contains this; the others
 # (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
 USAGE_MARKER = b'"usage":{'
@@ -122,7 +123,9 @@ def _usage(raw: dict[str, object]) -> Usage:
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A token count; anything else, a negative, or more than SQLite holds counts as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) \
+        and 0 < value < MAX_COUNT else 0
 
 
 def _text(value: object) -> str | None:
