@@ -54,6 +54,8 @@ def test_every_real_transcript_line_parses_as_json_parses_it() -> None:
 ])
 def test_odd_and_broken_input_gets_json_s_value_or_json_s_error(data: bytes) -> None:
     assert outcome(fastjson.loads, data) == outcome(json.loads, data)
+    for other_type in (bytearray(data), memoryview(data)):
+        assert outcome(fastjson.loads, other_type) == outcome(json.loads, other_type)
     text = data.decode(errors="replace")
     assert outcome(fastjson.loads, text) == outcome(json.loads, text)
 
@@ -71,8 +73,12 @@ def test_records_and_notes_encode_byte_for_byte_as_json_does() -> None:
                                                    ensure_ascii=False)
         assert fastjson.dumps(value, sort_keys=True, separators=fastjson.SPACED) == \
             json.dumps(value, sort_keys=True, ensure_ascii=False)
-    assert note_text({"b": 1, "a": ["é"]}) == json.dumps({"b": 1, "a": ["é"]}, sort_keys=True,
-                                                         ensure_ascii=False) + "\n"
+        assert fastjson.dumps(value, sort_keys=True, separators=fastjson.SPACED,
+                              ensure_ascii=True) == json.dumps(value, sort_keys=True)
+    # Notes are what `json.dumps(note, sort_keys=True)` has always written: `sync` compares
+    # blobs, and one escaped differently would look like a changed note.
+    note = {"b": 1, "a": ["é", "claude-ü"], "session_ids": ["s😀"]}
+    assert note_text(note) == json.dumps(note, sort_keys=True) + "\n"
 
 
 def test_what_json_cannot_encode_fails_as_json_fails() -> None:
@@ -127,3 +133,15 @@ def test_the_cli_imports_only_what_its_command_needs() -> None:
                             check=True).stdout.split()
     assert loaded == []
     assert [*report.GROUP_KEYS, "tag"] == list(cli.REPORT_GROUPS)
+
+
+@pytest.mark.parametrize("closed", ["1", "2"])
+def test_a_hook_started_without_stdout_or_stderr_still_exits_0(closed: str,
+                                                                tmp_path: Path) -> None:
+    """The entry flushes the streams itself before os._exit; a closed one is None."""
+    script = tmp_path / "run.sh"
+    script.write_text(f'"{sys.executable}" -c "from tokentag._entry import main; main()" '
+                      f'hook {closed}>&- < /dev/null\n')
+    result = subprocess.run(["sh", str(script)], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr

@@ -35,11 +35,12 @@ def exit_now(code: int) -> NoReturn:
     """End the process without Python's teardown of every module and object, which costs a
     command 1-6 ms (more the more it imported) for nothing: every file tokentag writes
     is closed by then, by its `with` block, and the standard streams are flushed here."""
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe (`tokentag report | head`): as Python itself would
-        code = code or 120
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:  # None when the process was started with it closed
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`tokentag report | head`)
+            code = code or 120  # as Python itself exits then
     os._exit(code)
 
 

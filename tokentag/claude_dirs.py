@@ -13,7 +13,8 @@ def config_dirs() -> list[str]:
     """`$CLAUDE_CONFIG_DIR` (a colon-separated list is allowed), else the two defaults."""
     configured = os.environ.get("CLAUDE_CONFIG_DIR", "")
     if configured.strip():
-        return [os.path.expanduser(p) for p in configured.split(os.pathsep) if p.strip()]
+        return [os.path.normpath(os.path.expanduser(p))
+                for p in configured.split(os.pathsep) if p.strip()]
     home = os.path.expanduser("~")
     return [os.path.join(home, ".claude"), os.path.join(home, ".config", "claude")]
 

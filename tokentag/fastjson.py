@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 try:
-    from _json import encode_basestring, make_encoder, make_scanner
+    from _json import encode_basestring, encode_basestring_ascii, make_encoder, make_scanner
 
     _ACCELERATED = True
 except ImportError:  # another interpreter: plain `json` below
@@ -41,7 +41,7 @@ _scan = make_scanner(_DecoderSettings()) if _ACCELERATED else None  # type: igno
 
 def loads(data: bytes | str) -> Any:
     """`json.loads(data)`."""
-    if _scan is not None:
+    if _scan is not None and isinstance(data, (bytes, str)):
         try:
             text = (data.decode() if isinstance(data, bytes) else data).strip(_WHITESPACE)
             value, end = _scan(text, 0)
@@ -61,19 +61,21 @@ COMPACT = (",", ":")
 SPACED = (", ", ": ")  # `json.dumps`'s default
 
 
-def dumps(value: Any, *, sort_keys: bool = False,
-          separators: tuple[str, str] = COMPACT) -> str:
-    """`json.dumps(value, ensure_ascii=False, sort_keys=..., separators=...)`."""
+def dumps(value: Any, *, sort_keys: bool = False, separators: tuple[str, str] = COMPACT,
+          ensure_ascii: bool = False) -> str:
+    """`json.dumps(value, ensure_ascii=..., sort_keys=..., separators=...)`; note the
+    defaults: compact, and UTF-8 text left as it is (the ledger's format)."""
     if not _ACCELERATED:
         import json
 
-        return json.dumps(value, separators=separators, ensure_ascii=False,
+        return json.dumps(value, separators=separators, ensure_ascii=ensure_ascii,
                           sort_keys=sort_keys)
+    escape = encode_basestring_ascii if ensure_ascii else encode_basestring
     if isinstance(value, str):
-        return encode_basestring(value)  # as `json.JSONEncoder.encode` does
+        return escape(value)  # as `json.JSONEncoder.encode` does
     # A fresh `markers` dict per call, as `json` makes: it detects circular references.
     item_separator, key_separator = separators
-    encode = make_encoder({}, _not_serializable, encode_basestring, None, key_separator,
+    encode = make_encoder({}, _not_serializable, escape, None, key_separator,
                           item_separator, sort_keys, False, True)
     return "".join(encode(value, 0))
 

@@ -112,7 +112,10 @@ _JOINED_FIELDS = ("prompt", "requests", *USAGE_FIELDS)
 
 def note_text(note: dict[str, Any]) -> str:
     """The blob `write_note` stores: git's notes cleanup ends the JSON with one newline."""
-    return fastjson.dumps(note, sort_keys=True, separators=fastjson.SPACED) + "\n"
+    # `json.dumps(note, sort_keys=True)`, as notes have always been written: a blob that
+    # changed its escaping would look like a changed note to `sync`.
+    return fastjson.dumps(note, sort_keys=True, separators=fastjson.SPACED,
+                          ensure_ascii=True) + "\n"
 
 
 def join_notes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
