@@ -34,7 +34,6 @@ class CaptureResult:
         self.new = new
         self.corrected = corrected
         self.dropped = dropped
-        self.repositories: set[str] = set()  # their tokentag dirs
         # Notes of commits whose requests a correction raised: (git cwd, commit, note).
         self.stale_notes: list[tuple[str, str, dict[str, object]]] = []
 
@@ -47,7 +46,6 @@ class CaptureResult:
         self.new += other.new
         self.corrected += other.corrected
         self.dropped += other.dropped
-        self.repositories |= other.repositories
         self.stale_notes += other.stale_notes
         return self
 
@@ -163,7 +161,6 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
             raised[request.key] = worktree
     writer.write(records)
     result.corrected = len(raised)
-    result.repositories.add(writer.store.directory)
     if raised:
         result.stale_notes = _notes_of_raised(writer, raised)
     return result
