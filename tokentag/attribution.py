@@ -88,17 +88,17 @@ def _new_flat_agent_files(project_dirs: set[str], offsets: dict[str, int]) -> se
     for every session, on every commit."""
     found: set[str] = set()
     for directory in project_dirs:
-        for path in _listing(directory, "agent-"):
+        for path in transcript.agent_files_in(directory):
             if path not in offsets and _size(path) > 0:
                 found.add(path)
     return found
 
 
-def _listing(directory: str, prefix: str = "") -> list[str]:
-    """The `<prefix>*.jsonl` files in `directory` (none if it is gone)."""
+def _listing(directory: str) -> list[str]:
+    """The `*.jsonl` files in `directory` (none if it is gone)."""
     try:
         return [entry.path for entry in os.scandir(directory) if entry.name.endswith(".jsonl")
-                and entry.name.startswith(prefix) and not entry.is_dir()]
+                and not entry.is_dir()]
     except OSError:
         return []
 

@@ -36,7 +36,7 @@ from tokentag.gitdirs import Worktree, branch_refs_fingerprint, find_worktree
 from tokentag.index import REQUEST_ROW, Index, request_row
 from tokentag.ledger import SCHEMA_VERSION, Record
 from tokentag.store import Store, Writer
-from tokentag.transcript import Request
+from tokentag.transcript import Request, text_of
 from tokentag.usage import USAGE_FIELDS, Usage
 
 READ_SIZE = 4 * 1024 * 1024
@@ -330,7 +330,7 @@ class RequestReader:
         usage, message_id = message.get("usage"), message.get("id")
         if not isinstance(usage, dict) or not isinstance(message_id, str):
             return
-        key = f"{message_id}/{_text(entry.get('requestId')) or ''}"
+        key = f"{message_id}/{text_of(entry.get('requestId')) or ''}"
         counts, known = _counts(usage), self.counts.get(key)
         if known is None:
             self.context[key] = self._context(entry, message, message_id)
@@ -352,14 +352,14 @@ class RequestReader:
     def _context(self, entry: dict[str, Any], message: dict[str, Any],
                  message_id: str) -> _Context:
         """Request's fields after `key`, up to `usage`, from the request's first line."""
-        agent = _text(entry.get("agentId")) or self.agent_id
+        agent = text_of(entry.get("agentId")) or self.agent_id
         if agent is None and entry.get("isSidechain") is True:
             agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
-        return (message_id, _text(entry.get("requestId")) or "",
-                _text(entry.get("sessionId")) or "", agent,
-                _text(message.get("model")) or "unknown", _text(entry.get("timestamp")) or "",
-                _text(entry.get("cwd")) or "", _text(entry.get("gitBranch")),
-                _text(entry.get("version")))
+        return (message_id, text_of(entry.get("requestId")) or "",
+                text_of(entry.get("sessionId")) or "", agent,
+                text_of(message.get("model")) or "unknown",
+                text_of(entry.get("timestamp")) or "", text_of(entry.get("cwd")) or "",
+                text_of(entry.get("gitBranch")), text_of(entry.get("version")))
 
     def requests(self) -> list[Request]:
         return [Request(key, *context, Usage(*self.counts[key]))
@@ -376,10 +376,6 @@ def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
               raw.get("cache_creation_input_tokens"), split.get("ephemeral_5m_input_tokens"),
               split.get("ephemeral_1h_input_tokens"), raw.get("cache_read_input_tokens"))
     return tuple(v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
@@ -534,7 +530,7 @@ class Importer:
     def _split(self, index: Index, batch: Batch,
                ) -> tuple[list[tuple[Row, bytes | None]], list[Record]]:
         """The requests the ledger lacks, and corrections for those it holds lower counts of."""
-        known = known_usage(index, list(batch.requests))
+        known = index.known_usage(batch.requests)
         new: list[tuple[Row, bytes | None]] = []
         corrections: list[Record] = []
         for key, (row, line) in batch.requests.items():
@@ -598,17 +594,6 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return -1
-
-
-def known_usage(index: Index, keys: list[str]) -> dict[str, Usage]:
-    """The counts the index holds for these keys, 500 keys per query (SQLite's limit)."""
-    found: dict[str, Usage] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        for row in index.query(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests WHERE key "
-                               f"IN ({','.join('?' * len(chunk))})", chunk):
-            found[row["key"]] = Usage(*(row[f] for f in USAGE_FIELDS))
-    return found
 
 
 def _move_cursor(writer: Writer, job: Job, end: int) -> None:

@@ -281,12 +281,15 @@ class Index:
     # -- queries used while capturing ------------------------------------------------
 
     def known_usage(self, keys: Iterable[str]) -> dict[str, Usage]:
+        """The counts held for those of `keys` that are known, 500 keys per query (SQLite's
+        limit on parameters): an import asks about tens of thousands at once."""
         found: dict[str, Usage] = {}
-        for key in keys:
-            row = self.db.execute(f"SELECT {','.join(USAGE_FIELDS)} FROM requests WHERE key=?",
-                                  (key,)).fetchone()
-            if row is not None:
-                found[key] = Usage(*row)
+        listed = list(keys)
+        for start in range(0, len(listed), 500):
+            chunk = listed[start:start + 500]
+            for row in self.db.execute(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests "
+                                       f"WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+                found[row[0]] = Usage(*row[1:])
         return found
 
     def known_session(self, session_id: str) -> bool:
@@ -315,9 +318,13 @@ def _texts(*values: Any) -> tuple[Any, ...]:
     """Values bound as TEXT, checked first: SQLite refuses a list or an object, and an
     error there would stop every later fold at that ledger line, not count it invalid."""
     for value in values:
-        if value is not None and value.__class__ is not str:
+        if not _is_text(value):
             raise TypeError(f"text expected, not {type(value).__name__}")
     return values
+
+
+def _is_text(value: object) -> bool:
+    return value is None or value.__class__ is str
 
 
 def _attribution_of(record: Record) -> tuple[str, str]:
@@ -335,8 +342,7 @@ def _applies(attribution: Record) -> bool:
     return isinstance(version, int) and version <= SCHEMA_VERSION \
         and isinstance(attribution.get("commit"), str) \
         and isinstance(attribution.get("keys"), list) \
-        and all(value is None or value.__class__ is str
-                for value in (attribution.get("worktree"), attribution.get("at")))
+        and _is_text(attribution.get("worktree")) and _is_text(attribution.get("at"))
 
 
 def _attributions_ahead(requested: set[object],

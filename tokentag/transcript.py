@@ -100,16 +100,17 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
 
 def _request(entry: dict[str, object], message: dict[str, object], message_id: str,
              usage: Usage, agent_id: str | None) -> Request:
-    request_id = _text(entry.get("requestId")) or ""
-    agent = _text(entry.get("agentId")) or agent_id
+    request_id = text_of(entry.get("requestId")) or ""
+    agent = text_of(entry.get("agentId")) or agent_id
     if agent is None and entry.get("isSidechain") is True:
         agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
     return Request(
         key=f"{message_id}/{request_id}", message_id=message_id, request_id=request_id,
-        session_id=_text(entry.get("sessionId")) or "", agent_id=agent,
-        model=_text(message.get("model")) or "unknown",
-        timestamp=_text(entry.get("timestamp")) or "", cwd=_text(entry.get("cwd")) or "",
-        branch=_text(entry.get("gitBranch")), version=_text(entry.get("version")), usage=usage)
+        session_id=text_of(entry.get("sessionId")) or "", agent_id=agent,
+        model=text_of(message.get("model")) or "unknown",
+        timestamp=text_of(entry.get("timestamp")) or "", cwd=text_of(entry.get("cwd")) or "",
+        branch=text_of(entry.get("gitBranch")), version=text_of(entry.get("version")),
+        usage=usage)
 
 
 def _usage(raw: dict[str, object]) -> Usage:
@@ -128,7 +129,8 @@ def _count(value: object) -> int:
         and 0 < value < MAX_COUNT else 0
 
 
-def _text(value: object) -> str | None:
+def text_of(value: object) -> str | None:
+    """A non-empty string field of a transcript line, or None."""
     return value if isinstance(value, str) and value else None
 
 
@@ -167,16 +169,17 @@ def _is_agent_file(name: str) -> bool:
 
 def flat_agent_files(project_dir: str, session_id: str) -> list[str]:
     """Flat-layout agent files of one session: the first line names the session."""
-    found = []
     needle = f'"sessionId":"{session_id}"'.encode()
+    return sorted(path for path in agent_files_in(project_dir) if needle in _first_line(path))
+
+
+def agent_files_in(project_dir: str) -> list[str]:
+    """The flat-layout `agent-*.jsonl` files beside the sessions (none if the dir is gone)."""
     try:
-        entries = [e.path for e in os.scandir(project_dir) if _is_agent_file(e.name)]
+        return [entry.path for entry in os.scandir(project_dir)
+                if _is_agent_file(entry.name) and not entry.is_dir()]
     except OSError:
         return []
-    for path in entries:
-        if needle in _first_line(path):
-            found.append(path)
-    return sorted(found)
 
 
 def _first_line(path: str) -> bytes:
