@@ -14,6 +14,8 @@ from tokentag.errors import TokentagError
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
+    import subprocess
+
     from _typeshed import StrPath
 
 # What `git rev-parse --local-env-vars` lists: the variables through which git tells a hook
@@ -37,17 +39,25 @@ def git_env() -> dict[str, str]:
 
 def run(cwd: StrPath, *args: str, stdin: str | None = None, check: bool = True) -> str:
     """Run git in `cwd` and return its stdout without the trailing newline."""
-    import subprocess  # ~6 ms to import: the commit path uses `run_with_input_file`
-
-    try:
-        result = subprocess.run(["git", *args], cwd=cwd, input=stdin, text=True,
-                                capture_output=True, env=git_env(), check=False)
-    except FileNotFoundError:
-        raise TokentagError("git is not installed or not on PATH") from None
+    result = completed(cwd, *args, stdin=stdin)
     if check and result.returncode != 0:
         message = " ".join(result.stderr.split()) or f"exit {result.returncode}"
         raise TokentagError(f"git {args[0]} failed: {message}")
     return result.stdout.rstrip("\n")
+
+
+def completed(cwd: StrPath, *args: str, stdin: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """git's whole result in `cwd` (exit status, stdout, stderr), for callers that read
+    more than `run` returns; `env` adds to git_env()."""
+    import subprocess  # ~6 ms to import: the commit path uses `run_with_input_file`
+
+    try:
+        return subprocess.run(["git", "-C", os.fspath(cwd), *args], input=stdin, text=True,
+                              capture_output=True, env={**git_env(), **(env or {})},
+                              check=False)
+    except FileNotFoundError:
+        raise TokentagError("git is not installed or not on PATH") from None
 
 
 def run_with_input_file(cwd: StrPath, scratch: StrPath, data: bytes, *args: str) -> None:

@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokentag import gitcmd
 from tokentag.errors import TokentagError
-from tokentag.gitcmd import git_env
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -42,11 +42,7 @@ _MARKER_WINDOW = 512
 _GIT_CONFIG_NOTHING_TO_UNSET = 5
 
 def _git(repo: StrPath, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(["git", "-C", str(repo), *args], env=git_env(), text=True,
-                                capture_output=True, check=False)
-    except FileNotFoundError as exc:
-        raise TokentagError("git is not installed or not on PATH") from exc
+    result = gitcmd.completed(repo, *args)
     if check and result.returncode != 0:
         raise TokentagError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
     return result

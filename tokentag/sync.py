@@ -159,7 +159,7 @@ def check_remote(cwd: StrPath, remote: str) -> None:
     """A configured remote only: its name becomes part of the tracking ref."""
     if remote not in remotes(cwd):
         raise TokentagError(f"no remote named {remote!r} (see `git remote -v`)")
-    checked = _git(cwd, "check-ref-format", tracking_ref(remote))
+    checked = gitcmd.completed(cwd, "check-ref-format", tracking_ref(remote))
     if checked.returncode != 0:
         raise TokentagError(f"remote name {remote!r} cannot name a ref")
 
@@ -198,7 +198,7 @@ def ref_head(cwd: StrPath, ref: str) -> str | None:
 
 
 def _has_commit(cwd: StrPath, sha: str) -> bool:
-    return _git(cwd, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
+    return gitcmd.completed(cwd, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
 
 
 # --- merge -----------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def _commit_tree(cwd: StrPath, entries: dict[str, str], parents: list[str], remo
 def require_identity(cwd: StrPath) -> None:
     """Notes commits carry the user's git identity; without one, say so in a line."""
     for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-        if _git(cwd, "var", variable).returncode != 0:
+        if gitcmd.completed(cwd, "var", variable).returncode != 0:
             raise TokentagError("no git identity to sign the notes commit: set one with "
                                 "`git config user.name ...` and `git config user.email ...`")
 
@@ -326,7 +326,7 @@ def require_identity(cwd: StrPath) -> None:
 def _update_ref(cwd: StrPath, new: str, old: str | None) -> None:
     """Move the notes ref only if nothing else did since we read it."""
     expected = old or "0" * len(new)
-    result = _git(cwd, "update-ref", "-m", "tokentag sync", NOTES_REF, new, expected)
+    result = gitcmd.completed(cwd, "update-ref", "-m", "tokentag sync", NOTES_REF, new, expected)
     if result.returncode != 0:
         raise _RefMoved(result.stderr.strip())
 
@@ -338,7 +338,7 @@ def push_notes(cwd: StrPath, remote: str) -> bool:
     """Push the notes without force. False when the remote moved (merge again and retry)."""
     # --no-verify: a notes push is not what the user's pre-push checks are for, and it
     # would run tokentag's own pre-push hook again.
-    result = _git(cwd, "push", "--porcelain", "--no-verify", remote,
+    result = gitcmd.completed(cwd, "push", "--porcelain", "--no-verify", remote,
                   f"{NOTES_REF}:{NOTES_REF}", env={PUSHING_ENV: "1"})
     for line in result.stdout.splitlines():
         fields = line.split("\t")
@@ -351,16 +351,6 @@ def push_notes(cwd: StrPath, remote: str) -> bool:
         raise TokentagError(f"the remote {remote} refused the notes: {fields[2]}")
     message = " ".join(result.stderr.split()) or f"exit {result.returncode}"
     raise TokentagError(f"pushing the notes to {remote} failed: {message}")
-
-
-def _git(cwd: StrPath, *args: str, env: dict[str, str] | None = None,
-         ) -> subprocess.CompletedProcess[str]:
-    """git with its exit status and stderr, which `gitcmd.run` folds into an error."""
-    try:
-        return subprocess.run(["git", *args], cwd=cwd, text=True, capture_output=True,
-                              env={**gitcmd.git_env(), **(env or {})}, check=False)
-    except FileNotFoundError:
-        raise TokentagError("git is not installed or not on PATH") from None
 
 
 # --- the pre-push hook -------------------------------------------------------------------------
