@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -72,3 +73,30 @@ def test_a_parent_that_stops_early_terminates_and_reaps_its_workers() -> None:
     _, pid, _ = next(results)
     results.close()
     assert gone(pid)
+
+
+def finished_at(job: int) -> tuple[float, bytes]:
+    return time.monotonic(), b"x" * 100_000
+
+
+def test_a_worker_reads_on_while_the_parent_is_busy() -> None:
+    # 20 results of 100 kB: more than a default 64 KiB pipe holds, so without the wider
+    # pipe and the held backlog the worker would wait for the parent's second read.
+    results = forked.results(finished_at, [list(range(20))])
+    next(results)
+    time.sleep(0.5)  # the parent writing a batch
+    resumed = time.monotonic()
+    finished = [at for at, _ in results]
+    assert len(finished) == 19
+    assert max(finished) < resumed
+
+
+def test_a_backlog_beyond_its_bound_waits_and_still_arrives_whole(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forked, "BACKLOG_BYTES", 150_000)
+    results = forked.results(square_with_pid, [list(range(1, 30))])
+    first = next(results)
+    time.sleep(0.2)
+    got = [first, *results]
+    assert sorted(square for square, _, _ in got) == [job * job for job in range(1, 30)]
+    assert sum(len(blob) for _, _, blob in got) == 4 * (1 << 20) + 25 * 10

@@ -6,23 +6,35 @@ threads cost that writing process 0.3 s of CPU per gigabyte read, and contended 
 for the GIL (measured on the bench data: 0.06 s of CPU in the main thread, 0.35 s in the
 process). Here each worker gets its share of the jobs up front and writes each result,
 pickled and length-prefixed, to a pipe of its own; the parent reads whichever pipe is
-ready. A worker ahead of the parent blocks on its full pipe, so memory stays bounded.
+ready.
+
+A worker does not wait for the parent while it has work: results the pipe cannot take yet
+are held and written between jobs, and the pipe is widened to what Linux allows an
+unprivileged process. With a 64 KiB pipe the workers spent 0.4-0.5 s of a 1.0 s import
+blocked while the parent wrote a batch; with both, the import took 0.85 s. A worker waits
+only when it holds more than BACKLOG_BYTES, so memory stays bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pickle
+import select
 import selectors
 import signal
 import struct
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 _HEADER = struct.Struct("!Q")
+PIPE_BYTES = 1 << 20  # fs.pipe-max-size's default: the most an unprivileged process may ask
+BACKLOG_BYTES = 4 << 20  # per worker, held beyond what its pipe holds
 
 
 class _Failure:
@@ -60,6 +72,7 @@ def results(work: Callable[[Job], Result], parts: list[list[Job]]) -> Iterator[R
     try:
         for part in parts:
             read_end, write_end = os.pipe()
+            _widen(write_end)
             pid = os.fork()
             if pid == 0:
                 _worker(work, part, write_end, [read_end, *pipes])
@@ -76,24 +89,63 @@ def _worker(work: Callable[[Job], Result], part: list[Job], out: int, others: li
     try:
         for fd in others:
             os.close(fd)
+        outbox = _Outbox(out)
         for job in part:
             try:
                 result: object = work(job)
             except BaseException as error:  # noqa: BLE001 - the parent raises it
                 result, code = _Failure(error), 1
-            _send(out, pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
+            outbox.put(pickle.dumps(result, pickle.HIGHEST_PROTOCOL))
             if code:
                 break
+        outbox.drain()
     except BaseException:  # noqa: BLE001 - the parent sees a worker that ended early
         code = 2
     finally:
         os._exit(code)
 
 
-def _send(fd: int, data: bytes) -> None:
-    view = memoryview(_HEADER.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view):]
+def _widen(fd: int) -> None:
+    # A lower limit set by the administrator refuses it: the default size still works.
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+class _Outbox:
+    """A worker's length-prefixed results, written as far as the pipe takes them now."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.held: deque[memoryview] = deque()
+        self.size = 0
+        os.set_blocking(fd, False)
+
+    def put(self, data: bytes) -> None:
+        self.held.append(memoryview(_HEADER.pack(len(data)) + data))
+        self.size += len(self.held[-1])
+        self._write()
+        while self.size > BACKLOG_BYTES:
+            self._wait_and_write()
+
+    def drain(self) -> None:
+        while self.held:
+            self._wait_and_write()
+
+    def _wait_and_write(self) -> None:
+        select.select([], [self.fd], [])
+        self._write()
+
+    def _write(self) -> None:
+        while self.held:
+            try:
+                written = os.write(self.fd, self.held[0])
+            except BlockingIOError:
+                return
+            self.size -= written
+            if written == len(self.held[0]):
+                self.held.popleft()
+            else:
+                self.held[0] = self.held[0][written:]
 
 
 def _collect(pipes: dict[int, int]) -> Iterator[Result]:
