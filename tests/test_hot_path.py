@@ -120,6 +120,8 @@ def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path
     assert gitcmd.output_of(repo, scratch, "rev-parse", "--verify", "no-such-ref",
                             check=False) == ""
     assert list(scratch.iterdir()) == []  # no error file left behind
+    missing = tmp_path / "not yet made"  # a repository no tokentag command has written to
+    assert gitcmd.output_of(repo, missing, *args) == gitcmd.run(repo, *args)
 
 
 def test_the_cli_imports_only_what_its_command_needs() -> None:

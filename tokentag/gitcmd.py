@@ -83,6 +83,8 @@ def output_of(cwd: StrPath, scratch: StrPath, *args: str, check: bool = True) ->
     """`run(cwd, *args)` without the subprocess module, for a repeated `tokentag import`
     that has nothing else to do: stdout through a pipe, stderr through a file in
     `scratch` (read only when git fails)."""
+    # A missing dir would fail the spawn's file action like a missing git does.
+    os.makedirs(scratch, exist_ok=True)
     errors = os.path.join(scratch, f"git-{os.getpid()}.errors")
     read_end, write_end = os.pipe()  # both close on exec; DUP2 gives git a plain stdout
     try:
