@@ -428,3 +428,23 @@ def test_path_map_rewrites_whole_path_components() -> None:
     assert mapping.apply("") == ""
     with pytest.raises(TokentagError, match="OLD=NEW"):
         backfill.PathMap.parse(["relative=/x"])
+
+
+def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
+                                                                  mocker: Any) -> None:
+    """Files arrive in no time order; each batch with an earlier request must not cost
+    another `git log`."""
+    git(repo, "checkout", "-q", "-b", "master")
+    first = commit_at(repo, "2026-01-01T00:00:00", "a month before")
+    second = commit_at(repo, "2026-02-10T20:00:00", "the day of the requests")
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    loads = mocker.spy(backfill.BranchHistory, "load")
+    inference = backfill.Inference(worktree)
+    top = worktree.top
+    late = inference.records([("k1", top, "master", "2026-02-10T19:00:00Z")])
+    early = inference.records([("k2", top, "master", "2026-01-20T00:00:00Z")])
+    assert [r["commit"] for r in late + early] == [second, second]
+    assert loads.call_count == 1
+    older = inference.records([("k3", top, "master", "2025-12-01T00:00:00Z")])
+    assert [r["commit"] for r in older] == [first] and loads.call_count == 2
