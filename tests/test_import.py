@@ -20,9 +20,12 @@ import pytest
 from tests import replay
 from tests.conftest import TRANSCRIPTS, git, tokentag
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
-from tokentag import backfill, transcript
+from tokentag import backfill, ledger, transcript
+from tokentag.capture import request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import branch_refs_fingerprint, find_worktree
+from tokentag.index import REQUEST_ROW, request_line, request_row
+from tokentag.ledger import SCHEMA_VERSION
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
 DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
@@ -448,3 +451,49 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
     assert loads.call_count == 1
     older = inference.records([("k3", top, "master", "2025-12-01T00:00:00Z")])
     assert [r["commit"] for r in older] == [first] and loads.call_count == 2
+
+
+def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> None:
+    """scan_file builds index rows and ledger lines itself: they must be what
+    request_record, request_row and ledger.encode_line make of the same request."""
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    options = backfill.Options(path_map=backfill.PathMap.parse(arg for arg in all_into(repo)
+                                                              if arg != "--path-map"))
+    scope = backfill.Scope(worktree.common_dir, options)
+    checked = 0
+    for path in sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl")):
+        job = backfill.Job(str(path), 0, path.stat().st_size, 0)
+        for key, (row, line) in backfill.scan_file(job, scope, fast_json=True).requests.items():
+            request = _merged_request(path, key)
+            mapped = options.path_map.apply(request.cwd)
+            home = find_worktree(mapped)
+            assert home is not None
+            record = request_record(request._replace(cwd=mapped), home, str(path),
+                                    row[REQUEST_ROW.index("captured_at")], "import")
+            assert row == request_row(record)
+            assert line == ledger.encode_line(record)
+            checked += 1
+    assert checked == 366
+
+
+def _merged_request(path: Path, key: str) -> transcript.Request:
+    found = None
+    for line, _ in transcript.read_complete_lines(path, 0):
+        request = transcript.parse_request(line, transcript.agent_id_of(path))
+        if request is not None and request.key == key:
+            found = found.merged(request) if found else request
+    assert found is not None
+    return found
+
+
+@pytest.mark.parametrize("texts", [
+    ("k", "m", "", "s", None, "claude", "2026-01-01T00:00:00Z", "/r", "/r", None, None, "/t",
+     "2026-01-02T00:00:00Z", "import"),
+    ('k"\\', "m\u00e9\U0001f600", "\n\t\x01\x7f", "s", "a", "m", "t", "/r \u2028", "/r", "b",
+     "2.1", "/t", "c", "import"),
+])
+def test_request_line_is_encode_line_byte_for_byte(texts: tuple[str | None, ...]) -> None:
+    row = (*texts, 0, 1, 2**62, 3, 4, 5)
+    record = {"v": SCHEMA_VERSION, "kind": "request", **dict(zip(REQUEST_ROW, row, strict=True))}
+    assert request_line(row) == ledger.encode_line(record)

@@ -30,10 +30,10 @@ from functools import partial
 from typing import Any
 
 from tokentag import claude_dirs, fastjson, forked, gitcmd, ledger, notes, transcript
-from tokentag.capture import correction_record, now_iso, request_record
+from tokentag.capture import correction_record, now_iso
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree, branch_refs_fingerprint, find_worktree
-from tokentag.index import REQUEST_ROW, Index, request_row
+from tokentag.index import REQUEST_ROW, Index, request_line
 from tokentag.ledger import SCHEMA_VERSION, Record
 from tokentag.store import Store, Writer
 from tokentag.transcript import Request, text_of
@@ -403,26 +403,28 @@ def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     except OSError:
         return FileScan(job, job.offset, unreadable=True)
     scan = FileScan(job, lines.end, reader.skipped)
-    _select(scan, reader.requests(), scope)
+    _select(scan, reader, scope)
     return scan
 
 
-def _select(scan: FileScan, requests: Iterable[Request], scope: Scope) -> None:
-    """Route each request by its own cwd, as live capture does; records are built here,
-    in the worker, so the process that writes the ledger has less to do."""
+def _select(scan: FileScan, reader: RequestReader, scope: Scope) -> None:
+    """Route each request by its own cwd, as live capture does. Rows and ledger lines are
+    made here, in the worker, so the process that writes the ledger has less to do; from
+    the reader's fields directly, as request_record and request_row would make them (a
+    test holds them equal): a bulk import makes tens of thousands."""
     router = Router(scope.common_dir, scope.options.path_map)
-    path, captured_at = scan.job.path, now_iso()
-    for request in requests:
-        mapped, worktree = router.route(request.cwd)
+    path, captured_at, counts = scan.job.path, now_iso(), reader.counts
+    for key, (message_id, request_id, session_id, agent_id, model, timestamp, cwd, branch,
+              version) in reader.context.items():
+        mapped, worktree = router.route(cwd)
         if worktree is None:
             scan.other_repository += 1
-        elif not scope.options.in_range(request.timestamp):
+        elif not scope.options.in_range(timestamp):
             scan.out_of_range += 1
-        else:
-            if mapped != request.cwd:
-                request = request._replace(cwd=mapped)
-            record = request_record(request, worktree, path, captured_at, "import")
-            scan.requests[request.key] = (request_row(record), ledger.encode_line(record))
+        else:  # in REQUEST_ROW's order
+            row = (key, message_id, request_id, session_id, agent_id, model, timestamp, mapped,
+                   worktree.top, branch, version, path, captured_at, "import", *counts[key])
+            scan.requests[key] = (row, request_line(row))
 
 
 def _loads(fast: bool) -> Callable[[bytes], Any]:

@@ -80,5 +80,10 @@ def dumps(value: Any, *, sort_keys: bool = False, separators: tuple[str, str] = 
     return "".join(encode(value, 0))
 
 
+def quote(text: str) -> str:
+    """`dumps(text)`, for code that lays out JSON itself."""
+    return encode_basestring(text) if _ACCELERATED else dumps(text)
+
+
 def _not_serializable(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

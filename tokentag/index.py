@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from tokentag.fastjson import quote
 from tokentag.ledger import SCHEMA_VERSION, Record, read_records
 from tokentag.usage import USAGE_FIELDS, Usage
 
@@ -333,6 +334,20 @@ def _attribution_of(record: Record) -> tuple[str, str]:
 
 def request_row(record: Record) -> tuple[Any, ...]:
     return tuple(map(record.get, REQUEST_ROW))
+
+
+_TEXTS_IN_ROW = len(_TEXT_COLUMNS)
+_REQUEST_LINE = ('{"v":%d,"kind":"request",'
+                 + ",".join([*(f'"{c}":%s' for c in _TEXT_COLUMNS),
+                             *(f'"{f}":%d' for f in USAGE_FIELDS)]) + "}\n")
+
+
+def request_line(row: tuple[Any, ...]) -> bytes:
+    """`ledger.encode_line` of the request record `row` was made from, byte for byte (a
+    test holds them equal), at half the cost: a bulk import encodes tens of thousands.
+    The row's texts are str or None and its counts int, as request_row makes them."""
+    texts = [quote(value) if value is not None else "null" for value in row[:_TEXTS_IN_ROW]]
+    return (_REQUEST_LINE % (SCHEMA_VERSION, *texts, *row[_TEXTS_IN_ROW:])).encode()
 
 
 def _applies(attribution: Record) -> bool:
