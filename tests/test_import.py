@@ -384,12 +384,12 @@ def test_reader_agrees_with_parse_request(fast: bool) -> None:
             if request is not None:
                 known = reference.get(request.key)
                 reference[request.key] = known.merged(request) if known else request
-        reader = backfill.RequestReader(agent, backfill._loads(fast))
+        reader = backfill.RequestReader(agent, fast)
         for line in lines:
             if transcript.USAGE_MARKER in line:
                 reader.feed(line)
         assert {r.key: r for r in reader.requests()} == reference, path
-        assert reader.skipped == 1  # the unterminated object
+        assert reader.skipped == 2  # the unterminated object, the lone surrogate
 
 
 def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
@@ -497,3 +497,25 @@ def test_request_line_is_encode_line_byte_for_byte(texts: tuple[str | None, ...]
     row = (*texts, 0, 1, 2**62, 3, 4, 5)
     record = {"v": SCHEMA_VERSION, "kind": "request", **dict(zip(REQUEST_ROW, row, strict=True))}
     assert request_line(row) == ledger.encode_line(record)
+
+
+def test_a_lone_surrogate_in_a_recorded_text_skips_that_request_alone(repo: Path) -> None:
+    """JSON may escape half of a surrogate pair, which no UTF-8 ledger line can hold: the
+    request is skipped and counted, not a crash of the import or a hook stuck on it."""
+    writer = SessionWriter(repo)
+    writer.write(200)
+    good = requests_in(writer.path.read_bytes())
+    bad = (b'{"type":"assistant","cwd":"%s","sessionId":"%s","gitBranch":"b\\ud800",'
+           b'"requestId":"req_bad","message":{"id":"msg_bad","model":"m",'
+           b'"usage":{"input_tokens":7}}}\n') % (str(repo).encode(), writer.session_id.encode())
+    with writer.path.open("ab") as handle:
+        handle.write(bad)
+    hook = tokentag("hook", cwd=repo, stdin=replay.payload_for(
+        writer.session_id, writer.path, repo, "Stop"))
+    assert (hook.stdout, hook.stderr) == ("", "")
+    assert report(repo, "session")[writer.session_id] == totals(good, set(good))
+    assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()
+    shutil.rmtree(repo / ".git" / "tokentag")
+    summary = run_import(repo)
+    assert (summary["new"], summary["skipped_lines"]) == (len(good), 1)
+    assert report(repo, "session")[writer.session_id] == totals(good, set(good))

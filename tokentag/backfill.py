@@ -318,8 +318,10 @@ class RequestReader:
     them equal on the real transcripts): one JSON parse per line; a request's first line
     gives its context, later lines only raise its counts; objects are built at the end."""
 
-    def __init__(self, agent_id: str | None, loads: Callable[[bytes], Any]) -> None:
-        self.agent_id, self.loads = agent_id, loads
+    def __init__(self, agent_id: str | None, fast_json: bool) -> None:
+        self.agent_id, self.loads = agent_id, _loads(fast_json)
+        # pydantic-core refuses what parse_request must check for: a lone surrogate.
+        self.checks_unicode = fast_json
         self.context: dict[str, _Context] = {}
         self.counts: dict[str, tuple[int, ...]] = {}
         self.skipped = 0
@@ -327,7 +329,7 @@ class RequestReader:
     def feed(self, line: bytes) -> None:
         if transcript.USAGE_MARKER not in line:
             return
-        entry = self._parse(line)
+        entry, unicode_checked = self._parse(line)
         message = entry.get("message") if entry.get("type") == "assistant" else None
         if not isinstance(message, dict) or message.get("model") == "<synthetic>":
             return
@@ -335,6 +337,10 @@ class RequestReader:
         if not isinstance(usage, dict) or not isinstance(message_id, str):
             return
         key = f"{message_id}/{text_of(entry.get('requestId')) or ''}"
+        if not unicode_checked and not transcript.is_unicode(
+                key, *self._context(entry, message, message_id)):
+            self.skipped += 1
+            return
         counts, known = _counts(usage), self.counts.get(key)
         if known is None:
             self.context[key] = self._context(entry, message, message_id)
@@ -342,16 +348,17 @@ class RequestReader:
         elif counts != known:
             self.counts[key] = tuple(map(max, known, counts))
 
-    def _parse(self, line: bytes) -> dict[str, Any]:
+    def _parse(self, line: bytes) -> tuple[dict[str, Any], bool]:
+        """The line's object, and whether its parser checked that its text is Unicode."""
         try:
-            entry = self.loads(line)
+            entry, checked = self.loads(line), self.checks_unicode
         except ValueError:
             try:  # the fast parser refuses lone surrogates, which json accepts
-                entry = fastjson.loads(line)
+                entry, checked = fastjson.loads(line), False
             except ValueError:
                 self.skipped += 1
-                return {}
-        return entry if isinstance(entry, dict) else {}
+                return {}, True
+        return (entry, checked) if isinstance(entry, dict) else ({}, True)
 
     def _context(self, entry: dict[str, Any], message: dict[str, Any],
                  message_id: str) -> _Context:
@@ -393,7 +400,7 @@ class Scope:
 def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     """Read one transcript's new bytes and make the records of the requests in scope. A
     line that is not JSON is counted, not fatal; so is a file that cannot be read."""
-    reader = RequestReader(transcript.agent_id_of(job.path), _loads(fast_json))
+    reader = RequestReader(transcript.agent_id_of(job.path), fast_json)
     lines = UsageLines(job.path, job.offset)
     try:
         for line in lines:

@@ -95,7 +95,8 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
     message_id = message.get("id")
     if not isinstance(usage, dict) or not isinstance(message_id, str):
         return None
-    return _request(entry, message, message_id, _usage(usage), agent_id)
+    request = _request(entry, message, message_id, _usage(usage), agent_id)
+    return request if is_unicode(*request[:-1]) else None  # every field but the counts
 
 
 def _request(entry: dict[str, object], message: dict[str, object], message_id: str,
@@ -127,6 +128,16 @@ def _count(value: object) -> int:
     """A token count; anything else, a negative, or more than SQLite holds counts as 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) \
         and 0 < value < MAX_COUNT else 0
+
+
+def is_unicode(*texts: str | None) -> bool:
+    """Whether UTF-8 can hold these texts: JSON can escape half of a surrogate pair
+    (`\\ud800`), and no ledger line can be written with that."""
+    try:
+        "".join([text for text in texts if text]).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_of(value: object) -> str | None:
