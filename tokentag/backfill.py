@@ -108,7 +108,8 @@ class Options:
 @dataclass
 class Summary:
     """What an import did. `known` requests were in the ledger already (from hooks or an
-    earlier import); `skipped_lines` looked like usage lines but were not valid JSON."""
+    earlier import); `skipped_lines` looked like usage lines but were not valid JSON, or
+    held a text no UTF-8 line can (see transcript.is_unicode)."""
 
     files: int = 0
     files_read: int = 0
