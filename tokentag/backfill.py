@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from tokentag import claude_dirs, fastjson, forked, gitcmd, ledger, notes, transcript
+from tokentag import claude_dirs, fastjson, gitcmd, ledger, notes, transcript
 from tokentag.capture import correction_record, now_iso
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import Worktree, branch_refs_fingerprint, find_worktree
@@ -60,8 +60,7 @@ REFS_STAMP = "import_refs_seen"  # ... and the ref files' sizes and mtimes when 
 # -- options and results ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PathMap:
+class PathMap(NamedTuple):
     """`OLD=NEW` rewrites: a request recorded under OLD counts as if it ran under NEW
     (a moved or renamed checkout, or sessions recorded on another machine)."""
 
@@ -91,8 +90,7 @@ class PathMap:
         return [old or "/" for old, _ in self.pairs]
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     since: str | None = None  # normalised UTC times, as transcripts write them
     until: str | None = None
     path_map: PathMap = PathMap()
@@ -132,8 +130,7 @@ class Summary:
 # -- which files ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(NamedTuple):
     """One transcript to read from `offset`; `restart` when it shrank since its cursor."""
 
     path: str
@@ -143,8 +140,7 @@ class Job:
     restart: bool = False
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     worktree: Worktree
     options: Options
     files: int
@@ -390,8 +386,7 @@ def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
     return tuple(v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values)
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """Which requests an import takes: this repository's (after the path map), in range."""
 
     common_dir: str
@@ -451,12 +446,15 @@ def scans(jobs: list[Job], scope: Scope) -> Iterator[FileScan]:
     """Each job's scan, in worker processes when there is enough to read to pay for them."""
     total = sum(job.size - job.offset for job in jobs)
     workers = min(_cpus(), MAX_WORKERS, len(jobs))
-    if total < PARALLEL_BYTES or workers < 2 or not forked.available():
-        yield from (scan_file(job, scope, total >= FAST_JSON_BYTES) for job in jobs)
-        return
-    _loads(True)  # imported once here, shared by the forked workers
-    parts = forked.shares(jobs, lambda job: job.size - job.offset, workers)
-    yield from forked.results(partial(scan_file, scope=scope, fast_json=True), parts)
+    if total >= PARALLEL_BYTES and workers >= 2:
+        from tokentag import forked  # 2.8 ms of imports that a repeated import does not need
+
+        if forked.available():
+            _loads(True)  # imported once here, shared by the forked workers
+            parts = forked.shares(jobs, lambda job: job.size - job.offset, workers)
+            yield from forked.results(partial(scan_file, scope=scope, fast_json=True), parts)
+            return
+    yield from (scan_file(job, scope, total >= FAST_JSON_BYTES) for job in jobs)
 
 
 def _cpus() -> int:
@@ -634,8 +632,8 @@ def execute(import_plan: Plan,
     return summary
 
 
-def run_import(worktree: Worktree, options: Options = Options()) -> Summary:
-    return execute(plan(worktree, options))
+def run_import(worktree: Worktree, options: Options | None = None) -> Summary:
+    return execute(plan(worktree, options or Options()))
 
 
 # -- retroactive attribution ----------------------------------------------------------------
@@ -762,8 +760,7 @@ def branch_tips(worktree: Worktree) -> dict[str, str]:
     return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
 
 
-@dataclass
-class BranchHistory:
+class BranchHistory(NamedTuple):
     """A branch's own commits since `since` (a day of slack before it: committer times
     along a history need not be monotonic), in committer-time order."""
 
