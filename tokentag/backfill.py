@@ -317,7 +317,7 @@ class RequestReader:
 
     def __init__(self, agent_id: str | None, fast_json: bool) -> None:
         self.agent_id, self.loads = agent_id, _loads(fast_json)
-        # pydantic-core refuses what parse_request must check for: a lone surrogate.
+        # Whether `loads` refuses what parse_request must check for: a lone surrogate.
         self.checks_unicode = fast_json
         self.context: dict[str, _Context] = {}
         self.counts: dict[str, tuple[int, ...]] = {}
@@ -326,36 +326,41 @@ class RequestReader:
     def feed(self, line: bytes) -> None:
         if transcript.USAGE_MARKER not in line:
             return
-        entry, unicode_checked = self._parse(line)
-        message = entry.get("message") if entry.get("type") == "assistant" else None
+        try:
+            entry, checked = self.loads(line), self.checks_unicode
+        except ValueError:
+            entry, checked = self._parse_slowly(line)
+        if not isinstance(entry, dict) or entry.get("type") != "assistant":
+            return
+        message = entry.get("message")
         if not isinstance(message, dict) or message.get("model") == "<synthetic>":
             return
         usage, message_id = message.get("usage"), message.get("id")
         if not isinstance(usage, dict) or not isinstance(message_id, str):
             return
-        key = f"{message_id}/{text_of(entry.get('requestId')) or ''}"
-        if not unicode_checked and not transcript.is_unicode(
-                key, *self._context(entry, message, message_id)):
-            self.skipped += 1
-            return
-        counts, known = _counts(usage), self.counts.get(key)
-        if known is None:
-            self.context[key] = self._context(entry, message, message_id)
-            self.counts[key] = counts
-        elif counts != known:
+        request_id = entry.get("requestId")
+        key = f"{message_id}/{request_id if isinstance(request_id, str) else ''}"
+        known = self.counts.get(key)
+        if known is None or not checked:
+            context = self._context(entry, message, message_id)
+            if not checked and not transcript.is_unicode(key, *context):
+                self.skipped += 1
+                return
+            if known is None:
+                self.context[key], self.counts[key] = context, _counts(usage)
+                return
+        counts = _counts(usage)
+        if counts != known:
             self.counts[key] = tuple(map(max, known, counts))
 
-    def _parse(self, line: bytes) -> tuple[dict[str, Any], bool]:
-        """The line's object, and whether its parser checked that its text is Unicode."""
+    def _parse_slowly(self, line: bytes) -> tuple[object, bool]:
+        """What the fast parser refused: json accepts lone surrogates, which it does not
+        (and which the caller must then check for)."""
         try:
-            entry, checked = self.loads(line), self.checks_unicode
+            return fastjson.loads(line), False
         except ValueError:
-            try:  # the fast parser refuses lone surrogates, which json accepts
-                entry, checked = fastjson.loads(line), False
-            except ValueError:
-                self.skipped += 1
-                return {}, True
-        return (entry, checked) if isinstance(entry, dict) else ({}, True)
+            self.skipped += 1
+            return None, True
 
     def _context(self, entry: dict[str, Any], message: dict[str, Any],
                  message_id: str) -> _Context:
@@ -383,7 +388,7 @@ def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
     values = (raw.get("input_tokens"), raw.get("output_tokens"),
               raw.get("cache_creation_input_tokens"), split.get("ephemeral_5m_input_tokens"),
               split.get("ephemeral_1h_input_tokens"), raw.get("cache_read_input_tokens"))
-    return tuple(v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values)
+    return tuple([v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values])
 
 
 class Scope(NamedTuple):
