@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +25,15 @@ from tokentag import backfill, ledger, transcript
 from tokentag.capture import request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import branch_refs_fingerprint, find_worktree
-from tokentag.index import REQUEST_ROW, request_line, request_row
+from tokentag.index import (
+    PRICE_GROUP_BY,
+    PRICE_GROUP_COLUMNS,
+    REQUEST_ROW,
+    request_line,
+    request_row,
+)
 from tokentag.ledger import SCHEMA_VERSION
+from tokentag.usage import USAGE_FIELDS
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
 DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
@@ -321,6 +329,32 @@ def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:
         if sha != "(pending)":
             note = json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show", sha))
             assert note["requests"] == note["inferred_requests"] == len(keys)
+            assert note == _note_from_three_queries(repo, sha)
+
+
+def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
+    """What notes.note_for made before it folded its three queries into one."""
+    db = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        groups = [dict(row) for row in db.execute(
+            f"SELECT {PRICE_GROUP_COLUMNS} FROM requests WHERE commit_id=? "
+            f"GROUP BY {PRICE_GROUP_BY} ORDER BY {PRICE_GROUP_BY}", (commit,))]
+        requests, inferred = db.execute("SELECT count(*), sum(attribution='inferred') FROM "
+                                        "requests WHERE commit_id=?", (commit,)).fetchone()
+        sessions = sorted(row[0] for row in db.execute(
+            "SELECT DISTINCT session_id FROM requests WHERE commit_id=? AND session_id != ''",
+            (commit,)))
+    finally:
+        db.close()
+    models: dict[str, dict[str, int]] = {}
+    for group in groups:
+        totals = models.setdefault(group["model"], dict.fromkeys((*USAGE_FIELDS, "requests"), 0))
+        for name in totals:
+            totals[name] += group[name]
+    return {"tokentag": SCHEMA_VERSION, "requests": requests, "sessions": len(sessions),
+            "session_ids": sessions, "inferred_requests": inferred or 0, "models": models,
+            "groups": groups}
 
 
 def _live_commit_takes_only_its_branch(repo: Path, expected: dict[str, set[str]],

@@ -24,24 +24,30 @@ if TYPE_CHECKING:
 NOTES_REF = "refs/notes/tokentag"
 
 
+# The note's price groups, each with its inferred requests and session ids on the side:
+# one pass over the commit's rows where three queries made three (a bulk import's notes
+# took 37 ms instead of 27).
+_NOTE_GROUPS = (f"SELECT {PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS inferred, "
+                "json_group_array(DISTINCT nullif(session_id, '')) AS session_ids "
+                f"FROM requests WHERE commit_id=? GROUP BY {PRICE_GROUP_BY} "
+                f"ORDER BY {PRICE_GROUP_BY}")
+
+
 def note_for(index: Index, commit: str) -> dict[str, Any] | None:
     """The note body for `commit` from the index, or None if nothing is attributed to it."""
-    groups = index.query(
-        f"SELECT {PRICE_GROUP_COLUMNS} FROM requests WHERE commit_id=? "
-        f"GROUP BY {PRICE_GROUP_BY} ORDER BY {PRICE_GROUP_BY}", (commit,))
+    groups = [dict(row) for row in index.query(_NOTE_GROUPS, (commit,))]
     if not groups:
         return None
-    counts = index.query("SELECT count(*) AS requests, sum(attribution='inferred') AS inferred "
-                         "FROM requests WHERE commit_id=?", (commit,))[0]
+    inferred = 0
     # Session ids (never text) let a release read from notes count a session spanning
     # several commits once, as the ledger does.
-    session_ids = sorted(row[0] for row in index.query(
-        "SELECT DISTINCT session_id FROM requests WHERE commit_id=? AND session_id != ''",
-        (commit,)))
-    return {"tokentag": SCHEMA_VERSION, "requests": counts["requests"],
-            "sessions": len(session_ids), "session_ids": session_ids,
-            "inferred_requests": counts["inferred"] or 0,
-            "models": _by_model(groups), "groups": [dict(g) for g in groups]}
+    session_ids: set[str] = set()
+    for group in groups:
+        inferred += group.pop("inferred") or 0
+        session_ids.update(i for i in fastjson.loads(group.pop("session_ids")) if i is not None)
+    return {"tokentag": SCHEMA_VERSION, "requests": sum(g["requests"] for g in groups),
+            "sessions": len(session_ids), "session_ids": sorted(session_ids),
+            "inferred_requests": inferred, "models": _by_model(groups), "groups": groups}
 
 
 def _by_model(groups: list[Any]) -> dict[str, dict[str, int]]:
