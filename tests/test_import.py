@@ -21,7 +21,7 @@ import pytest
 from tests import replay
 from tests.conftest import TRANSCRIPTS, git, tokentag
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
-from tokentag import backfill, ledger, transcript
+from tokentag import backfill, ledger, notes, transcript
 from tokentag.capture import request_record
 from tokentag.errors import TokentagError
 from tokentag.gitdirs import branch_refs_fingerprint, find_worktree
@@ -553,3 +553,36 @@ def test_a_lone_surrogate_in_a_recorded_text_skips_that_request_alone(repo: Path
     summary = run_import(repo)
     assert (summary["new"], summary["skipped_lines"]) == (len(good), 1)
     assert report(repo, "session")[writer.session_id] == totals(good, set(good))
+
+
+def _notes_on(repo: Path) -> dict[str, dict[str, Any]]:
+    listed = git(repo, "notes", "--ref", "refs/notes/tokentag", "list").splitlines()
+    return {commit: json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show", commit))
+            for _, commit in (line.split() for line in listed)}
+
+
+def test_notes_import_retries_when_a_hook_moved_the_notes_ref(repo: Path, mocker: Any) -> None:
+    retry = mocker.spy(backfill, "write_notes")
+    first = commit_at(repo, "2026-01-01T00:00:00", "one")
+    second = commit_at(repo, "2026-01-02T00:00:00", "two")
+    third = commit_at(repo, "2026-01-03T00:00:00", "three")
+    notes.write_note(repo, first, {"tokentag": 1, "from": "before"})
+    with backfill.NotesImport(str(repo)) as written:
+        notes.write_note(repo, third, {"tokentag": 1, "from": "a hook, meanwhile"})
+        written.add(second, {"tokentag": 1, "from": "the import"})
+    assert _notes_on(repo) == {first: {"tokentag": 1, "from": "before"},
+                               second: {"tokentag": 1, "from": "the import"},
+                               third: {"tokentag": 1, "from": "a hook, meanwhile"}}
+    assert retry.call_count == 1  # fast-import refused to move the ref back
+
+
+def test_notes_import_writes_nothing_on_an_error_or_with_no_notes(repo: Path) -> None:
+    commit = commit_at(repo, "2026-01-01T00:00:00", "one")
+    with pytest.raises(KeyError), backfill.NotesImport(str(repo)) as written:
+        written.add(commit, {"tokentag": 1})
+        raise KeyError("a failed query")
+    with backfill.NotesImport(str(repo)):
+        pass
+    assert git(repo, "for-each-ref", "refs/notes/") == ""
+    with pytest.raises(ChildProcessError):  # every git it started was reaped
+        os.waitpid(-1, os.WNOHANG)

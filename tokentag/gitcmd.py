@@ -60,6 +60,26 @@ def completed(cwd: StrPath, *args: str, stdin: str | None = None,
         raise TokentagError("git is not installed or not on PATH") from None
 
 
+def started(cwd: StrPath, *args: str, feed: bool = False) -> subprocess.Popen[str]:
+    """git running while the caller goes on: read its output with `finished`; or, with
+    `feed`, write its input to `.stdin` (its output is dropped then). Text is UTF-8."""
+    import subprocess
+
+    try:
+        return subprocess.Popen(
+            ["git", "-C", os.fspath(cwd), *args], env=git_env(), encoding="utf-8",
+            errors="surrogateescape", stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if feed else subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise TokentagError("git is not installed or not on PATH") from None
+
+
+def finished(process: subprocess.Popen[str]) -> str:
+    """A started git's stdout without the trailing newline, or "" if it failed."""
+    out, _ = process.communicate()
+    return out.rstrip("\n") if process.returncode == 0 else ""
+
+
 def run_with_input_file(cwd: StrPath, scratch: StrPath, data: bytes, *args: str) -> None:
     """Run git for its effect, `{input}` in `args` replaced by a file holding `data`.
 
