@@ -100,3 +100,18 @@ def test_a_backlog_beyond_its_bound_waits_and_still_arrives_whole(
     got = [first, *results]
     assert sorted(square for square, _, _ in got) == [job * job for job in range(1, 30)]
     assert sum(len(blob) for _, _, blob in got) == 4 * (1 << 20) + 25 * 10
+
+
+def slow(job: int) -> int:
+    time.sleep(0.05)
+    return job
+
+
+def test_the_parent_is_told_whenever_it_would_wait() -> None:
+    idle: list[int] = []
+    got: list[int] = []
+    results = forked.results(slow, [[1, 2, 3], [4, 5, 6]], lambda: idle.append(len(got)))
+    for result in results:
+        got.append(result)
+    assert sorted(got) == [1, 2, 3, 4, 5, 6]
+    assert idle[0] == 0 and len(idle) >= 3  # before the first result, and between later ones

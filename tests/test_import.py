@@ -431,6 +431,7 @@ def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
     monkeypatch.setattr(backfill, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(backfill, "FAST_JSON_BYTES", 0)
     monkeypatch.setattr(backfill, "BATCH_REQUESTS", 50)  # several batches, several locks
+    monkeypatch.setattr(backfill, "IDLE_BATCH_REQUESTS", 1)  # and more while workers read
     worktree = find_worktree(repo)
     assert worktree is not None
     options = backfill.Options(path_map=backfill.PathMap.parse(arg for arg in all_into(repo)

@@ -49,6 +49,7 @@ MAX_WORKERS = 4
 # Requests held in memory before they go to the ledger: bounds memory and how long one
 # write holds the lock that live hooks wait on.
 BATCH_REQUESTS = 5_000
+IDLE_BATCH_REQUESTS = 500  # ... and when the readers have nothing ready, if at least this many
 INFERRED = "inferred"
 # How much further back than asked a branch's history is read: transcripts arrive in no
 # time order, so without it each batch holding an earlier request cost another `git log`
@@ -448,8 +449,10 @@ def _loads(fast: bool) -> Callable[[bytes], Any]:
     return fastjson.loads
 
 
-def scans(jobs: list[Job], scope: Scope) -> Iterator[FileScan]:
-    """Each job's scan, in worker processes when there is enough to read to pay for them."""
+def scans(jobs: list[Job], scope: Scope,
+          on_idle: Callable[[], object] | None = None) -> Iterator[FileScan]:
+    """Each job's scan, in worker processes when there is enough to read to pay for them;
+    `on_idle()` runs whenever the workers have no scan ready."""
     total = sum(job.size - job.offset for job in jobs)
     workers = min(_cpus(), MAX_WORKERS, len(jobs))
     if total >= PARALLEL_BYTES and workers >= 2:
@@ -458,7 +461,8 @@ def scans(jobs: list[Job], scope: Scope) -> Iterator[FileScan]:
         if forked.available():
             _loads(True)  # imported once here, shared by the forked workers
             parts = forked.shares(jobs, lambda job: job.size - job.offset, workers)
-            yield from forked.results(partial(scan_file, scope=scope, fast_json=True), parts)
+            yield from forked.results(partial(scan_file, scope=scope, fast_json=True), parts,
+                                      on_idle)
             return
     yield from (scan_file(job, scope, total >= FAST_JSON_BYTES) for job in jobs)
 
@@ -528,6 +532,12 @@ class Importer:
         if not scan.out_of_range:  # a cursor means: every request before it is in the ledger
             self.batch.cursors.append((scan.job, scan.end))
         if len(held) >= BATCH_REQUESTS:
+            self.flush()
+
+    def flush_while_idle(self) -> None:
+        """While the readers have nothing ready: a batch written now is not left for the
+        end, when nothing else runs (the last flush took 17 ms of a 0.8 s import)."""
+        if len(self.batch.requests) >= IDLE_BATCH_REQUESTS:
             self.flush()
 
     def flush(self) -> None:
@@ -629,7 +639,7 @@ def execute(import_plan: Plan,
     inference = Inference(import_plan.worktree)
     importer = Importer(import_plan, summary, inference)
     scope = Scope(import_plan.worktree.common_dir, import_plan.options)
-    for done, scan in enumerate(scans(import_plan.jobs, scope), 1):
+    for done, scan in enumerate(scans(import_plan.jobs, scope, importer.flush_while_idle), 1):
         importer.add(scan)
         if on_file is not None:
             on_file(done, scan.job.size - scan.job.offset)

@@ -65,9 +65,11 @@ def shares(jobs: Sequence[Job], size: Callable[[Job], int], workers: int) -> lis
     return [part for part in parts if part]
 
 
-def results(work: Callable[[Job], Result], parts: list[list[Job]]) -> Iterator[Result]:
+def results(work: Callable[[Job], Result], parts: list[list[Job]],
+            on_idle: Callable[[], object] | None = None) -> Iterator[Result]:
     """`work(job)` for every job, each part in a forked process of its own, in the order
-    they finish. An exception in a worker is raised here."""
+    they finish. An exception in a worker is raised here. `on_idle()` is called whenever
+    no result is ready, before waiting for one."""
     pipes: dict[int, int] = {}  # read end -> worker pid
     try:
         for part in parts:
@@ -78,7 +80,7 @@ def results(work: Callable[[Job], Result], parts: list[list[Job]]) -> Iterator[R
                 _worker(work, part, write_end, [read_end, *pipes])
             os.close(write_end)
             pipes[read_end] = pid
-        yield from _collect(pipes)
+        yield from _collect(pipes, on_idle)
     finally:
         _stop(pipes)
 
@@ -148,12 +150,16 @@ class _Outbox:
                 self.held[0] = self.held[0][written:]
 
 
-def _collect(pipes: dict[int, int]) -> Iterator[Result]:
+def _collect(pipes: dict[int, int], on_idle: Callable[[], object] | None,
+             ) -> Iterator[Result]:
     with selectors.DefaultSelector() as selector:
         for fd in pipes:
             selector.register(fd, selectors.EVENT_READ)
         while selector.get_map():
-            for key, _ in selector.select():
+            ready = selector.select(0)
+            if not ready and on_idle is not None:
+                on_idle()
+            for key, _ in ready or selector.select():
                 fd = int(key.fd)
                 header = _read(fd, _HEADER.size)
                 if not header:  # the worker is done: it must have done all of its part
