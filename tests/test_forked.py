@@ -115,3 +115,19 @@ def test_the_parent_is_told_whenever_it_would_wait() -> None:
         got.append(result)
     assert sorted(got) == [1, 2, 3, 4, 5, 6]
     assert idle[0] == 0 and len(idle) >= 3  # before the first result, and between later ones
+
+
+def big_then_slow(job: int) -> bytes:
+    if job == 0:
+        return b"x" * (3 << 20)  # more than the pipe holds: the worker keeps the rest
+    time.sleep(1.0 if job == 1 else 0.1)
+    return b"%d" % job
+
+
+def test_a_result_still_being_written_does_not_hold_up_the_others() -> None:
+    start = time.monotonic()
+    arrived = {}
+    for result in forked.results(big_then_slow, [[0, 1], [10, 11, 12]]):
+        arrived[len(result) if len(result) > 100 else int(result)] = time.monotonic() - start
+    assert set(arrived) == {3 << 20, 1, 10, 11, 12}
+    assert max(arrived[10], arrived[11], arrived[12]) < 0.8 < arrived[1]

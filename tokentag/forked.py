@@ -121,6 +121,8 @@ class _Outbox:
         self.held: deque[memoryview] = deque()
         self.size = 0
         os.set_blocking(fd, False)
+        self._writable = select.poll()
+        self._writable.register(fd, select.POLLOUT)
 
     def put(self, data: bytes) -> None:
         self.held.append(memoryview(_HEADER.pack(len(data)) + data))
@@ -134,7 +136,7 @@ class _Outbox:
             self._wait_and_write()
 
     def _wait_and_write(self) -> None:
-        select.select([], [self.fd], [])
+        self._writable.poll()
         self._write()
 
     def _write(self) -> None:
@@ -152,6 +154,10 @@ class _Outbox:
 
 def _collect(pipes: dict[int, int], on_idle: Callable[[], object] | None,
              ) -> Iterator[Result]:
+    """Each worker's results as they complete. Whatever a pipe holds is read into that
+    worker's buffer: waiting on one worker for the rest of a result it is still writing
+    would leave the others' results unread."""
+    buffers = {fd: bytearray() for fd in pipes}
     with selectors.DefaultSelector() as selector:
         for fd in pipes:
             selector.register(fd, selectors.EVENT_READ)
@@ -161,30 +167,30 @@ def _collect(pipes: dict[int, int], on_idle: Callable[[], object] | None,
                 on_idle()
             for key, _ in ready or selector.select():
                 fd = int(key.fd)
-                header = _read(fd, _HEADER.size)
-                if not header:  # the worker is done: it must have done all of its part
+                chunk = os.read(fd, PIPE_BYTES)
+                if not chunk:  # the worker is done: it must have done all of its part
+                    if buffers.pop(fd):
+                        raise RuntimeError("an import worker ended in the middle of a result")
                     selector.unregister(fd)
                     _reap(pipes, fd)
                     continue
-                message = pickle.loads(_read(fd, _HEADER.unpack(header)[0], required=True))
-                if isinstance(message, _Failure):
-                    raise message.error
-                yield message
+                buffers[fd] += chunk
+                yield from _complete_results(buffers[fd])
 
 
-def _read(fd: int, size: int, required: bool = False) -> bytes:
-    """Exactly `size` bytes, or b"" at a clean end of the pipe."""
-    chunks: list[bytes] = []
-    left = size
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            if chunks or required:
-                raise RuntimeError("an import worker ended in the middle of a result")
-            return b""
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _complete_results(buffer: bytearray) -> Iterator[Result]:
+    """The whole results at the start of `buffer`, taken out of it."""
+    start = 0
+    while len(buffer) - start >= _HEADER.size:
+        end = start + _HEADER.size + _HEADER.unpack_from(buffer, start)[0]
+        if end > len(buffer):
+            break
+        message = pickle.loads(memoryview(buffer)[start + _HEADER.size:end])
+        start = end
+        if isinstance(message, _Failure):
+            raise message.error
+        yield message
+    del buffer[:start]
 
 
 def _reap(pipes: dict[int, int], fd: int) -> None:
