@@ -30,10 +30,9 @@ from tokentag.index import (
     PRICE_GROUP_COLUMNS,
     REQUEST_ROW,
     request_line,
-    request_row,
 )
 from tokentag.ledger import SCHEMA_VERSION
-from tokentag.usage import USAGE_FIELDS
+from tokentag.usage import USAGE_FIELDS, Usage
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
 DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
@@ -403,6 +402,8 @@ EDGE_LINES = [
     b'{"type":"assistant","message":{"id":"m5","usage":{"input_tokens":1}',
     b'{"type":"assistant","message":{"id":5,"usage":{"input_tokens":1}}}',
     b'[{"type":"assistant","message":{"id":"m6","usage":{"input_tokens":1}}}]',
+    b'{"type":"assistant","message":{"id":"m7","usage":{"input_tokens":1}},"deep":'
+    + b"[" * 100_000 + b"]" * 100_000 + b"}",
 ]
 
 
@@ -422,8 +423,29 @@ def test_reader_agrees_with_parse_request(fast: bool) -> None:
         for line in lines:
             if transcript.USAGE_MARKER in line:
                 reader.feed(line)
-        assert {r.key: r for r in reader.requests()} == reference, path
-        assert reader.skipped == 2  # the unterminated object, the lone surrogate
+        assert _requests_of(reader) == reference, path
+        assert reader.skipped == 3  # the unterminated object, the lone surrogate, the deep one
+
+
+def _requests_of(reader: backfill.RequestReader) -> dict[str, transcript.Request]:
+    return {key: transcript.Request(key, *context, Usage(*reader.counts[key]))
+            for key, context in reader.context.items()}
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_reader_agrees_with_parse_request_on_a_file_name_that_is_not_unicode(
+        fast: bool) -> None:
+    agent = "\udcff"  # what os.scandir makes of the byte 0xff in agent-\xff.jsonl
+    lines = [b'{"type":"assistant","requestId":"r","message":{"id":"m1","usage":'
+             b'{"input_tokens":1}}}',
+             b'{"type":"assistant","agentId":"a","requestId":"r","message":{"id":"m2",'
+             b'"usage":{"input_tokens":2}}}']
+    reader = backfill.RequestReader(agent, fast)
+    for line in lines:
+        reader.feed(line)
+    expected = {r.key: r for r in map(lambda line: transcript.parse_request(line, agent), lines)
+                if r is not None}
+    assert _requests_of(reader) == expected and list(expected) == ["m2/r"]
 
 
 def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
@@ -490,7 +512,8 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
 
 def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> None:
     """scan_file builds index rows and ledger lines itself: they must be what
-    request_record, request_row and ledger.encode_line make of the same request."""
+    request_record (in REQUEST_ROW's order) and ledger.encode_line make of the same
+    request."""
     worktree = find_worktree(repo)
     assert worktree is not None
     options = backfill.Options(path_map=backfill.PathMap.parse(arg for arg in all_into(repo)
@@ -506,7 +529,7 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
             assert home is not None
             record = request_record(request._replace(cwd=mapped), home, str(path),
                                     row[REQUEST_ROW.index("captured_at")], "import")
-            assert row == request_row(record)
+            assert row == tuple(map(record.get, REQUEST_ROW))
             assert line == ledger.encode_line(record)
             checked += 1
     assert checked == 366
@@ -587,3 +610,15 @@ def test_notes_import_writes_nothing_on_an_error_or_with_no_notes(repo: Path) ->
     assert git(repo, "for-each-ref", "refs/notes/") == ""
     with pytest.raises(ChildProcessError):  # every git it started was reaped
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_a_transcript_whose_name_is_not_utf8_is_counted_unreadable(repo: Path) -> None:
+    writer = SessionWriter(repo)
+    writer.write(50)
+    odd = os.fsencode(writer.path.parent) + b"/agent-\xff.jsonl"
+    with open(odd, "wb") as handle:
+        handle.write(writer.path.read_bytes())
+    summary = run_import(repo)
+    assert summary["unreadable_files"] == 1 and summary["files"] == 2
+    good = requests_in(writer.path.read_bytes())
+    assert summary["new"] == len(good)

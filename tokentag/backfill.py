@@ -318,9 +318,10 @@ class RequestReader:
     gives its context, later lines only raise its counts; objects are built at the end."""
 
     def __init__(self, agent_id: str | None, fast_json: bool) -> None:
-        self.agent_id, self.loads = agent_id, _loads(fast_json)
-        # Whether `loads` refuses what parse_request must check for: a lone surrogate.
-        self.checks_unicode = fast_json
+        self.agent_id, self.loads, self.fast = agent_id, _loads(fast_json), fast_json
+        # Whether every request's texts are known to be Unicode without a check: the fast
+        # parser refuses a lone surrogate, and a file name (the agent id) may hold one.
+        self.checks_unicode = fast_json and transcript.is_unicode(agent_id)
         self.context: dict[str, _Context] = {}
         self.counts: dict[str, tuple[int, ...]] = {}
         self.skipped = 0
@@ -330,7 +331,7 @@ class RequestReader:
             return
         try:
             entry, checked = self.loads(line), self.checks_unicode
-        except ValueError:
+        except (ValueError, RecursionError):
             entry, checked = self._parse_slowly(line)
         if not isinstance(entry, dict) or entry.get("type") != "assistant":
             return
@@ -356,13 +357,15 @@ class RequestReader:
             self.counts[key] = tuple(map(max, known, counts))
 
     def _parse_slowly(self, line: bytes) -> tuple[object, bool]:
-        """What the fast parser refused: json accepts lone surrogates, which it does not
-        (and which the caller must then check for)."""
+        """What `loads` refused: json accepts lone surrogates, which the fast parser does
+        not (and which the caller must then check for)."""
         try:
-            return fastjson.loads(line), False
-        except ValueError:
-            self.skipped += 1
-            return None, True
+            if self.fast:
+                return fastjson.loads(line), False
+        except (ValueError, RecursionError):  # nested too deep is no request either
+            pass
+        self.skipped += 1
+        return None, True
 
     def _context(self, entry: dict[str, Any], message: dict[str, Any],
                  message_id: str) -> _Context:
@@ -375,10 +378,6 @@ class RequestReader:
                 text_of(message.get("model")) or "unknown",
                 text_of(entry.get("timestamp")) or "", text_of(entry.get("cwd")) or "",
                 text_of(entry.get("gitBranch")), text_of(entry.get("version")))
-
-    def requests(self) -> list[Request]:
-        return [Request(key, *context, Usage(*self.counts[key]))
-                for key, context in self.context.items()]
 
 
 def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
@@ -403,6 +402,8 @@ class Scope(NamedTuple):
 def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     """Read one transcript's new bytes and make the records of the requests in scope. A
     line that is not JSON is counted, not fatal; so is a file that cannot be read."""
+    if not transcript.is_unicode(job.path):  # no ledger line or cursor could name it
+        return FileScan(job, job.offset, unreadable=True)
     reader = RequestReader(transcript.agent_id_of(job.path), fast_json)
     lines = UsageLines(job.path, job.offset)
     try:
@@ -420,8 +421,8 @@ def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
 def _select(scan: FileScan, reader: RequestReader, scope: Scope) -> None:
     """Route each request by its own cwd, as live capture does. Rows and ledger lines are
     made here, in the worker, so the process that writes the ledger has less to do; from
-    the reader's fields directly, as request_record and request_row would make them (a
-    test holds them equal): a bulk import makes tens of thousands."""
+    the reader's fields directly, as request_record would make them, in REQUEST_ROW's
+    order (a test holds them equal): a bulk import makes tens of thousands."""
     router = Router(scope.common_dir, scope.options.path_map)
     path, captured_at, counts = scan.job.path, now_iso(), reader.counts
     for key, (message_id, request_id, session_id, agent_id, model, timestamp, cwd, branch,
@@ -720,18 +721,19 @@ _PENDING = "FROM requests WHERE commit_id IS NULL AND via='import' AND branch IS
 def finish_attribution(worktree: Worktree, summary: Summary, inference: Inference) -> None:
     """Attribute what is still pending (from earlier imports too: a branch may have moved
     since), then write the notes of every commit this import gave requests to."""
-    with Store.of(worktree).writing() as writer:
+    # The notes' git processes finish after the lock is released, which hooks wait on.
+    with contextlib.ExitStack() as after_the_lock, Store.of(worktree).writing() as writer:
         records, stamps = _leftovers(writer.index, inference, changed=summary.new > 0)
         append(writer, records)
         # After the records: a pass that failed is not skipped later.
         writer.index.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                     stamps.items())
         if inference.touched:
-            with NotesImport(worktree.top) as written:
-                for commit in sorted(inference.touched):
-                    body = notes.note_for(writer.index, commit)
-                    if body is not None:
-                        written.add(commit, body)
+            written = after_the_lock.enter_context(NotesImport(worktree.top))
+            for commit in sorted(inference.touched):
+                body = notes.note_for(writer.index, commit)
+                if body is not None:
+                    written.add(commit, body)
     summary.inferred, summary.inferred_commits = inference.count, len(inference.touched)
 
 
@@ -811,7 +813,7 @@ class NotesImport:
     soon as it is made, so git's start-up and work overlap the index queries that make
     them: 16 ms of a bulk import's serial end otherwise. Should fast-import fail (a hook
     moved the notes ref meanwhile), `write_notes` does it again; on an error in the
-    caller, nothing is written."""
+    caller, nothing is written. Leave it outside the repository lock: it waits for git."""
 
     def __init__(self, top: str) -> None:
         self.top = top
@@ -845,8 +847,8 @@ class NotesImport:
         for query in (self._parent, self._ident):
             if query.returncode is None:  # not read: no note was added
                 gitcmd.finished(query)
-        if error is not None:
-            self._importer.kill()  # before its input ends: no commit of part of the notes
+        if error is not None:  # killed before its input ends: no commit of part of the notes
+            self._importer.kill()  # (its temporary pack file is left for `git gc` to prune)
         with contextlib.suppress(BrokenPipeError):
             self._input.close()
         failed = self._importer.wait() != 0 or self._refused

@@ -154,7 +154,7 @@ class Index:
         thousands). Only under the lock, right after `catch_up`, and only if the ledger
         ended at `ledger_offset` before the append (no torn line, no other writer).
 
-        `rows` are request records, as `request_row` makes them, appended before
+        `rows` are request records' values in REQUEST_ROW's order, appended before
         `records`: inserted in one statement, the bulk of an import costs the one process
         that writes no Python per record (they were built by tokentag, not read)."""
         if self.meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
@@ -335,10 +335,6 @@ def _attribution_of(record: Record) -> tuple[str, str]:
     return str(record["commit"]), str(record.get("how") or "observed")
 
 
-def request_row(record: Record) -> tuple[Any, ...]:
-    return tuple(map(record.get, REQUEST_ROW))
-
-
 _TEXTS_IN_ROW = len(_TEXT_COLUMNS)
 _REQUEST_LINE = ('{"v":%d,"kind":"request",'
                  + ",".join([*(f'"{c}":%s' for c in _TEXT_COLUMNS),
@@ -348,7 +344,7 @@ _REQUEST_LINE = ('{"v":%d,"kind":"request",'
 def request_line(row: tuple[Any, ...]) -> bytes:
     """`ledger.encode_line` of the request record `row` was made from, byte for byte (a
     test holds them equal), at half the cost: a bulk import encodes tens of thousands.
-    The row's texts are str or None and its counts int, as request_row makes them."""
+    The row's texts are str or None and its counts int, as the import makes them."""
     texts = [quote(value) if value is not None else "null" for value in row[:_TEXTS_IN_ROW]]
     return (_REQUEST_LINE % (SCHEMA_VERSION, *texts, *row[_TEXTS_IN_ROW:])).encode()
 

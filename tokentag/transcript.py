@@ -84,7 +84,7 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
         return None
     try:
         entry = fastjson.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than json goes
         return None
     if not isinstance(entry, dict) or entry.get("type") != "assistant":
         return None
