@@ -807,6 +807,12 @@ class BranchHistory(NamedTuple):
         return self.commits[position] if position < len(self.commits) else None
 
 
+# The git commands that write an import's notes: NotesImport's, and write_notes' retries.
+_NOTES_TIP = ("rev-parse", "-q", "--verify", f"{notes.NOTES_REF}^{{commit}}")
+_COMMITTER = ("var", "GIT_COMMITTER_IDENT")
+_FAST_IMPORT = ("fast-import", "--quiet", "--date-format=raw")
+
+
 class NotesImport:
     """An import's notes, in one `git fast-import` (one `git notes add` each would cost a
     process per commit). Its git processes start when it is made and it takes each note as
@@ -818,11 +824,9 @@ class NotesImport:
     def __init__(self, top: str) -> None:
         self.top = top
         self.bodies: dict[str, dict[str, Any]] = {}
-        self._parent = gitcmd.started(top, "rev-parse", "-q", "--verify",
-                                      f"{notes.NOTES_REF}^{{commit}}")
-        self._ident = gitcmd.started(top, "var", "GIT_COMMITTER_IDENT")
-        self._importer = gitcmd.started(top, "fast-import", "--quiet", "--date-format=raw",
-                                        feed=True)
+        self._parent = gitcmd.started(top, *_NOTES_TIP)
+        self._ident = gitcmd.started(top, *_COMMITTER)
+        self._importer = gitcmd.started(top, *_FAST_IMPORT, feed=True)
         self._input = cast("IO[str]", self._importer.stdin)  # a pipe: it was started to feed
         self._refused = False  # fast-import stopped reading
 
@@ -862,13 +866,12 @@ def write_notes(top: str, bodies: dict[str, dict[str, Any]]) -> None:
     if not bodies:
         return
     for _ in range(3):
-        parent = gitcmd.run(top, "rev-parse", "-q", "--verify", f"{notes.NOTES_REF}^{{commit}}",
-                            check=False)
-        ident = gitcmd.run(top, "var", "GIT_COMMITTER_IDENT", check=False)
+        parent = gitcmd.run(top, *_NOTES_TIP, check=False)
+        ident = gitcmd.run(top, *_COMMITTER, check=False)
         stream = _notes_header(ident, parent or None) + "".join(
             _note_command(commit, body) for commit, body in sorted(bodies.items()))
         try:
-            gitcmd.run(top, "fast-import", "--quiet", "--date-format=raw", stdin=stream)
+            gitcmd.run(top, *_FAST_IMPORT, stdin=stream)
             return
         except TokentagError:
             continue
