@@ -98,11 +98,11 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
     time, to made-up earlier commit ids; the pending ones belong to another worktree of the
     same repository, so the timed commits here have only their own few to attribute.
     """
-    from tokentag.capture import request_record
-    from tokentag.gitdirs import Worktree
-    from tokentag.ledger import SCHEMA_VERSION, encode
-    from tokentag.transcript import Request
-    from tokentag.usage import Usage
+    from tokentag.capture.catch_up import request_record
+    from tokentag.capture.transcript import Request
+    from tokentag.core.usage import Usage
+    from tokentag.git.gitdirs import Worktree
+    from tokentag.ledger.jsonl import SCHEMA_VERSION, encode
 
     rng = random.Random(7)
     main_tree = Worktree(str(top), str(top / ".git"), str(top / ".git"))

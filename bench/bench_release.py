@@ -5,7 +5,7 @@ takes at most 1.5x as long as with a 10,000-request ledger.
 
 Two temp repositories get the same history (made with `git fast-import`): 100 old
 commits tagged v0.9, then the 100 commits of v1.0. Each ledger is written directly in
-capture.py's record format (session, request and attribution records): 10 requests on
+catch_up.py's record format (session, request and attribution records): 10 requests on
 each of 90 range commits, the same in both ledgers; the other 10 range commits are known
 only through git notes (a teammate's), so the notes path is timed too; everything else
 (9,000 or 999,000 requests) is attributed to the old commits, with 1% left pending. The
@@ -34,10 +34,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tokentag import capture, ledger, notes  # noqa: E402
-from tokentag.gitdirs import Worktree, find_worktree  # noqa: E402
-from tokentag.transcript import Request  # noqa: E402
-from tokentag.usage import Usage  # noqa: E402
+from tokentag.capture import catch_up  # noqa: E402
+from tokentag.capture.transcript import Request  # noqa: E402
+from tokentag.core.usage import Usage  # noqa: E402
+from tokentag.git.gitdirs import Worktree, find_worktree  # noqa: E402
+from tokentag.ledger import jsonl  # noqa: E402
+from tokentag.notes import content  # noqa: E402
 
 MODELS = ("claude-opus-4-6", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")
 PER_RANGE_COMMIT = 10
@@ -109,18 +111,18 @@ def request(number: int, session: str, cwd: str, model: str | None = None) -> Re
 
 
 def ledger_records(box: Sandbox, old: list[str], in_range: list[str],
-                   total: int) -> Iterator[list[ledger.Record]]:
+                   total: int) -> Iterator[list[jsonl.Record]]:
     """Batches of records: range requests first (the same in every ledger), then the rest."""
     worktree = find_worktree(box.repo)
     assert worktree is not None
     cwd, transcript = str(worktree.top), box.root / "home" / "session.jsonl"
-    yield [{"v": ledger.SCHEMA_VERSION, "kind": "session", "session_id": "s-range",
+    yield [{"v": jsonl.SCHEMA_VERSION, "kind": "session", "session_id": "s-range",
             "transcript": str(transcript), "cwd": cwd, "worktree": cwd, "seen_at": "x"}]
     number = 0
     for place, sha in enumerate(in_range):
         if place % NOTE_ONLY_EVERY == NOTE_ONLY_EVERY - 1:
             continue  # a teammate's commit: in the notes, not in this ledger
-        batch = [capture.request_record(request(number + i, "s-range", cwd), worktree,
+        batch = [catch_up.request_record(request(number + i, "s-range", cwd), worktree,
                                         transcript, "2025-11-30T00:00:00.000Z", "hook")
                  for i in range(PER_RANGE_COMMIT)]
         number += PER_RANGE_COMMIT
@@ -133,28 +135,28 @@ def ledger_records(box: Sandbox, old: list[str], in_range: list[str],
         yield from _old_commit(sha, number, count, worktree, transcript)
         number += count
     for start in range(number, number + pending, BATCH):
-        yield [capture.request_record(request(n, "s-pending", cwd), worktree, transcript,
+        yield [catch_up.request_record(request(n, "s-pending", cwd), worktree, transcript,
                                       "2025-11-30T00:00:00.000Z", "hook")
                for n in range(start, min(start + BATCH, number + pending))]
 
 
 def _old_commit(sha: str, first: int, count: int, worktree: Worktree,
-                transcript: Path) -> Iterator[list[ledger.Record]]:
+                transcript: Path) -> Iterator[list[jsonl.Record]]:
     cwd = str(worktree.top)
     for start in range(first, first + count, BATCH):
-        batch = [capture.request_record(request(n, f"s-old-{n // 5000}", cwd),
+        batch = [catch_up.request_record(request(n, f"s-old-{n // 5000}", cwd),
                                         worktree, transcript, "2025-11-30T00:00:00.000Z", "hook")
                  for n in range(start, min(start + BATCH, first + count))]
         yield [*batch, attribution(sha, batch, cwd)]
 
 
-def attribution(sha: str, batch: list[ledger.Record], cwd: str) -> ledger.Record:
-    return {"v": ledger.SCHEMA_VERSION, "kind": "attribution", "commit": sha, "worktree": cwd,
+def attribution(sha: str, batch: list[jsonl.Record], cwd: str) -> jsonl.Record:
+    return {"v": jsonl.SCHEMA_VERSION, "kind": "attribution", "commit": sha, "worktree": cwd,
             "keys": [r["key"] for r in batch], "how": "observed", "at": "2025-11-30T00:00:00Z"}
 
 
 def write_notes(box: Sandbox, in_range: list[str]) -> None:
-    """Notes of the teammate's commits, in notes.py's format (one group each)."""
+    """Notes of the teammate's commits, in content.py's format (one group each)."""
     for place, sha in enumerate(in_range):
         if place % NOTE_ONLY_EVERY != NOTE_ONLY_EVERY - 1:
             continue
@@ -164,7 +166,7 @@ def write_notes(box: Sandbox, in_range: list[str]) -> None:
                  "cache_creation_1h": 2_000, "cache_read": 400_000}
         models = {MODELS[0]: {k: v for k, v in group.items() if isinstance(v, int)
                               and k not in ("band", "prompt")}}
-        notes.write_note(box.repo, sha, {"tokentag": 1, "requests": PER_RANGE_COMMIT,
+        content.write_note(box.repo, sha, {"tokentag": 1, "requests": PER_RANGE_COMMIT,
                                          "sessions": 1, "inferred_requests": 0,
                                          "models": models, "groups": [group]})
 
@@ -175,9 +177,9 @@ def build(root: Path, commits: int, requests: int) -> Sandbox:
     write_notes(box, in_range)
     directory = box.repo / ".git" / "tokentag"
     directory.mkdir(exist_ok=True)  # writing notes made it
-    with (directory / ledger.LEDGER_NAME).open("wb") as out:
+    with (directory / jsonl.LEDGER_NAME).open("wb") as out:
         for batch in ledger_records(box, old, in_range, requests):
-            out.write(ledger.encode(batch))
+            out.write(jsonl.encode(batch))
     started = time.perf_counter()
     run(box, "status")  # folds the whole ledger into the index, once
     print(f"  {requests:>9,}-request ledger: folded in {time.perf_counter() - started:.1f} s")

@@ -300,9 +300,9 @@ def test_a_failed_flush_still_gives_the_pending_requests_to_the_commit(
         repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A transcript that cannot be read (or a note that cannot be rewritten) at commit time
     must not push what is already pending onto the next commit."""
-    from tokentag import attribution
-    from tokentag.errors import TokentagError
-    from tokentag.gitdirs import find_worktree
+    from tokentag.attribution import attribute
+    from tokentag.core.errors import TokentagError
+    from tokentag.git.gitdirs import find_worktree
 
     install(repo)
     writer = SessionWriter(repo)
@@ -316,9 +316,9 @@ def test_a_failed_flush_still_gives_the_pending_requests_to_the_commit(
     def broken_flush(worktree: object) -> None:
         raise TokentagError("git notes failed: cannot lock ref")
 
-    monkeypatch.setattr(attribution, "flush", broken_flush)
+    monkeypatch.setattr(attribute, "flush", broken_flush)
     worktree = find_worktree(repo)
     assert worktree is not None
     with pytest.raises(TokentagError):
-        attribution.on_post_commit(worktree)
+        attribute.on_post_commit(worktree)
     assert third in by_commit(repo) and first not in by_commit(repo)

@@ -28,11 +28,12 @@ from pydantic import ValidationError
 from tests import replay
 from tests.conftest import git, tokentag
 from tests.session_writer import requests_in, totals
-from tokentag import capture, ledger, models, transcript
-from tokentag.gitdirs import find_worktree
-from tokentag.index import Index
-from tokentag.store import Store
-from tokentag.usage import USAGE_FIELDS
+from tokentag.capture import catch_up, transcript
+from tokentag.core.usage import USAGE_FIELDS
+from tokentag.git.gitdirs import find_worktree
+from tokentag.ledger import jsonl, schema
+from tokentag.ledger.index import Index
+from tokentag.ledger.store import Store
 
 EXE = Path(sys.executable).with_name("tokentag")
 BIG_PROJECT = "-home-USER-projects-spotter-worktrees-spotter-dov"
@@ -58,7 +59,7 @@ def tokentag_dir(repo: Path) -> Path:
 
 
 def ledger_file(repo: Path) -> Path:
-    return tokentag_dir(repo) / ledger.LEDGER_NAME
+    return tokentag_dir(repo) / jsonl.LEDGER_NAME
 
 
 def ledger_lines(repo: Path) -> list[bytes]:
@@ -268,7 +269,7 @@ def test_hook_that_waited_for_the_lock_does_not_reread_from_start(
     session = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
     grow(session, 1, 2)
     replay.fire(session, "PostToolUse")
-    real_writing, real_read = Store.writing, capture._read_batch
+    real_writing, real_read = Store.writing, catch_up._read_batch
     events: list[str] = []
 
     def rival_goes_first(store: Store) -> Any:
@@ -283,10 +284,10 @@ def test_hook_that_waited_for_the_lock_does_not_reread_from_start(
         return real_read(path, offset, home)
 
     monkeypatch.setattr(Store, "writing", rival_goes_first)
-    monkeypatch.setattr(capture, "_read_batch", recorded_read)
+    monkeypatch.setattr(catch_up, "_read_batch", recorded_read)
     worktree = find_worktree(repo)
     assert worktree is not None
-    result = capture.capture_file(session.main, worktree, session.session_id)
+    result = catch_up.capture_file(session.main, worktree, session.session_id)
     assert (events, result.lines) == (["rival"], 0)
     assert replay.session_totals(repo) == expected_for([session])
 
@@ -370,7 +371,7 @@ def test_no_prompt_response_or_tool_text_in_ledger_or_index(tmp_path: Path) -> N
                 assert encoded not in index_bytes, (kind, sample)
 
 
-# --- every record the hook and the git hooks write matches tokentag/models.py ---------------
+# --- every record the hook and the git hooks write matches tokentag/schema.py ---------------
 
 
 def test_every_record_written_validates_against_the_models(tmp_path: Path) -> None:
@@ -386,16 +387,16 @@ def test_every_record_written_validates_against_the_models(tmp_path: Path) -> No
              stdin=f"{old} {git(repo, 'rev-parse', 'HEAD')}\n")
     kinds: Counter[str] = Counter()
     for repo in {s.repo for s in sessions}:
-        valid, problems = models.validate_ledger(ledger_file(repo))
+        valid, problems = schema.validate_ledger(ledger_file(repo))
         assert problems == []
         assert valid == len(ledger_lines(repo))
-        kinds.update(models.validate_record(r).kind for r in parsed_records(repo))
+        kinds.update(schema.validate_record(r).kind for r in parsed_records(repo))
     assert set(kinds) == {"request", "correction", "session", "attribution", "rewrite"}
     assert kinds["request"] == sum(len(keys_in(s)) for s in sessions)
 
 
 def _a_request_record() -> dict[str, Any]:
-    return {"v": ledger.SCHEMA_VERSION, "kind": "request", "key": "msg_1/req_1",
+    return {"v": jsonl.SCHEMA_VERSION, "kind": "request", "key": "msg_1/req_1",
             "message_id": "msg_1", "request_id": "req_1", "session_id": "s", "agent_id": None,
             "model": "claude-opus-4-6", "ts": "2026-02-10T21:11:56.906Z", "cwd": "/r",
             "worktree": "/r", "branch": "main", "version": "2.1.38", "transcript": "/t.jsonl",
@@ -406,28 +407,28 @@ def _a_request_record() -> dict[str, Any]:
 
 @pytest.mark.parametrize("change", [
     {"output": -1}, {"output": "13"}, {"output": 13.0}, {"output": True},
-    {"text": "a prompt"}, {"v": ledger.SCHEMA_VERSION + 1}, {"kind": "note"}, {"key": 7},
+    {"text": "a prompt"}, {"v": jsonl.SCHEMA_VERSION + 1}, {"kind": "note"}, {"key": 7},
     {"key": "msg_1/req_2"}, {"agent_id": 5}, {"cwd": None},
 ])
 def test_models_reject_what_no_writer_may_write(change: dict[str, Any]) -> None:
-    assert models.validate_record(_a_request_record()).kind == "request"
+    assert schema.validate_record(_a_request_record()).kind == "request"
     with pytest.raises(ValidationError):
-        models.validate_record({**_a_request_record(), **change})
+        schema.validate_record({**_a_request_record(), **change})
 
 
 def test_models_count_every_usage_field_the_capture_writes() -> None:
     counts = set(USAGE_FIELDS)
-    assert counts <= set(models.RequestRecord.model_fields)
-    assert counts <= set(models.CorrectionRecord.model_fields)
+    assert counts <= set(schema.RequestRecord.model_fields)
+    assert counts <= set(schema.CorrectionRecord.model_fields)
 
 
 def test_validate_ledger_reports_each_bad_line(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.jsonl"
+    path = tmp_path / "jsonl.jsonl"
     good = json.dumps(_a_request_record()).encode()
     path.write_bytes(b"\n".join([good, b"{not json", b"[1]",
                                  json.dumps({**_a_request_record(), "input": -5}).encode(),
                                  good, good[:40]]))
-    valid, problems = models.validate_ledger(path)
+    valid, problems = schema.validate_ledger(path)
     assert valid == 2
     assert [p.split(":")[0] for p in problems] == ["line 2", "line 3", "line 4", "line 6"]
     assert "torn" in problems[-1] and "input" in problems[2]
@@ -524,22 +525,22 @@ def _record(key: str, output: int) -> dict[str, Any]:
 
 
 def test_reader_does_not_yield_a_torn_last_line(tmp_path: Path) -> None:
-    path = tmp_path / ledger.LEDGER_NAME
-    ledger.append(path, [_record("a/1", 1), _record("b/2", 2)])
+    path = tmp_path / jsonl.LEDGER_NAME
+    jsonl.append(path, [_record("a/1", 1), _record("b/2", 2)])
     complete = path.stat().st_size
     with path.open("ab") as handle:
-        handle.write(ledger.encode([_record("c/3", 3)])[:-20])
-    read = list(ledger.read_records(path))
+        handle.write(jsonl.encode([_record("c/3", 3)])[:-20])
+    read = list(jsonl.read_records(path))
     assert [r["key"] for r, _ in read if r] == ["a/1", "b/2"]
     assert read[-1][1] == complete
-    ledger.append(path, [_record("d/4", 4)])  # the next writer ends the torn line first
-    read = list(ledger.read_records(path))
+    jsonl.append(path, [_record("d/4", 4)])  # the next writer ends the torn line first
+    read = list(jsonl.read_records(path))
     assert [r["key"] if r else None for r, _ in read] == ["a/1", "b/2", None, "d/4"]
     assert path.read_bytes().count(b"\n") == 4
 
 
 def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> None:
-    path = tmp_path / ledger.LEDGER_NAME
+    path = tmp_path / jsonl.LEDGER_NAME
     bad = [b"{torn", b"[1, 2]", b'{"kind": 5}', b'{"v": 99, "kind": "request"}',
            b'{"v": 1, "kind": "unheard-of"}', b'{"v": 1, "kind": "request"}',
            # Well-formed JSON with a list or an object where text goes: SQLite refuses to
@@ -550,8 +551,8 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
            b'{"v": 1, "kind": "attribution", "commit": "c", "keys": ["a/1"], "at": [1]}',
            b'{"v": 1, "kind": "rewrite", "pairs": [[["c"], "d"]]}',
            b'{"v": 1, "kind": "request", "key": "big/1", "output": 18446744073709551616}']
-    path.write_bytes(ledger.encode([_record("a/1", 10)]) + b"\n".join(bad) + b"\n"
-                     + ledger.encode([_record("b/2", 20), _record("a/1", 15)]))
+    path.write_bytes(jsonl.encode([_record("a/1", 10)]) + b"\n".join(bad) + b"\n"
+                     + jsonl.encode([_record("b/2", 20), _record("a/1", 15)]))
     index = Index(tmp_path)
     try:
         index.catch_up()
@@ -563,7 +564,7 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
 
 
 def _attribution(commit: str, *keys: str) -> dict[str, Any]:
-    return {"v": ledger.SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+    return {"v": jsonl.SCHEMA_VERSION, "kind": "attribution", "commit": commit,
             "worktree": "/r", "keys": list(keys), "how": "inferred", "at": "2026-02-11T00:00Z"}
 
 
@@ -579,22 +580,22 @@ def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
              _record("new/twice", 6), _attribution("c3", "new/twice", "new/one"),
              _attribution("c4", "new/twice"),
              # Attributions the fold skips as invalid: a premerge must skip them too.
-             {**_attribution("c5", "new/late"), "v": ledger.SCHEMA_VERSION + 1},
+             {**_attribution("c5", "new/late"), "v": jsonl.SCHEMA_VERSION + 1},
              {**_attribution("c6", "new/late"), "at": [1]}]
     if with_rewrite:
-        batch.insert(4, {"v": ledger.SCHEMA_VERSION, "kind": "rewrite", "type": "amend",
+        batch.insert(4, {"v": jsonl.SCHEMA_VERSION, "kind": "rewrite", "type": "amend",
                          "pairs": [["c0", "c9"]], "at": "2026-02-11T00:00Z"})
     rows = {}
     for name, from_memory in (("memory", True), ("ledger", False)):
         directory = tmp_path / name
         directory.mkdir()
-        ledger.append(directory / ledger.LEDGER_NAME, earlier)
+        jsonl.append(directory / jsonl.LEDGER_NAME, earlier)
         index = Index(directory)
         try:
             index.catch_up()
-            ledger.append(directory / ledger.LEDGER_NAME, batch)
+            jsonl.append(directory / jsonl.LEDGER_NAME, batch)
             if from_memory:
-                index.fold_appended(batch, (directory / ledger.LEDGER_NAME).stat().st_size)
+                index.fold_appended(batch, (directory / jsonl.LEDGER_NAME).stat().st_size)
             else:
                 index.catch_up()
             rows[name] = [tuple(r) for r in index.query(

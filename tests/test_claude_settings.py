@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tokentag.claude_settings import (
+from tokentag.core.errors import TokentagError
+from tokentag.setup.claude_settings import (
     HOOK_EVENTS,
     hook_command,
     is_our_hook,
@@ -22,7 +23,6 @@ from tokentag.claude_settings import (
     settings_path,
     unregister_hooks,
 )
-from tokentag.errors import TokentagError
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "/opt/venvs/tokentag/bin/tokentag hook"

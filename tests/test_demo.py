@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.session_writer import FIELDS, requests_in, totals
-from tokentag import demo
-from tokentag.errors import TokentagError
+from tokentag.core.errors import TokentagError
+from tokentag.setup import demo
 
-SAMPLE = Path(__file__).resolve().parents[1] / "tokentag" / "sample_session.jsonl"
+SAMPLE = Path(__file__).resolve().parents[1] / "tokentag" / "setup" / "sample_session.jsonl"
 
 
 def sample_turns() -> list[bytes]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import tokentag
-from tokentag import doctor
-from tokentag.claude_dirs import encode_project
-from tokentag.demo import SAMPLE_SESSION, parse_sample
-from tokentag.doctor import Check
+from tokentag.core.claude_paths import encode_project
+from tokentag.setup import doctor
+from tokentag.setup.demo import SAMPLE_SESSION, parse_sample
+from tokentag.setup.doctor import Check
 
 
 def checks_of(repo: Path) -> dict[str, Check]:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tokentag import forked
+from tokentag.importer import forked
 
 pytestmark = pytest.mark.skipif(not forked.available(), reason="fork is used on Linux only")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
-from tokentag.errors import TokentagError
-from tokentag.gitcmd import REPO_LOCAL_ENV_VARS, git_env
-from tokentag.githooks import (
+from tokentag.core.errors import TokentagError
+from tokentag.git.gitcmd import REPO_LOCAL_ENV_VARS, git_env
+from tokentag.setup.git_hooks import (
     CHAINED_SUFFIX,
     MARKER,
     NOTES_REF,

@@ -13,11 +13,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TRANSCRIPTS, git
-from tokentag import cli, fastjson, gitcmd, report, transcript
-from tokentag.capture import now_iso, request_record
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree
-from tokentag.notes import note_text
+from tokentag import cli
+from tokentag.capture import transcript
+from tokentag.capture.catch_up import now_iso, request_record
+from tokentag.core import fastjson
+from tokentag.core.errors import TokentagError
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree
+from tokentag.notes.content import note_text
+from tokentag.report import grouping
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +91,7 @@ def test_what_json_cannot_encode_fails_as_json_fails() -> None:
             lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False), value)
 
 
-@pytest.mark.parametrize("module", ["tokentag.git_hook_entry", "tokentag.hook"])
+@pytest.mark.parametrize("module", ["tokentag.attribution.git_hook", "tokentag.capture.hook"])
 def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
     """Each costs milliseconds on every commit and every tool call (bench/README.md)."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {module}; "
@@ -128,13 +132,14 @@ def test_the_cli_imports_only_what_its_command_needs() -> None:
     """A repeated `tokentag import` is mostly start-up: the CLI module must not pull in
     the report, pricing or index modules before a command asks for them."""
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tokentag.cli; "
-            "print(' '.join(m for m in ('tokentag.report', 'tokentag.queries', "
-            "'tokentag.index', 'tokentag.commits', 'pydantic', 'genai_prices', 'traceback') "
+            "print(' '.join(m for m in ('tokentag.report.grouping', 'tokentag.report.queries', "
+            "'tokentag.ledger.index', 'tokentag.report.costs', 'pydantic', 'genai_prices', "
+            "'traceback') "
             "if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == []
-    assert [*report.GROUP_KEYS, "tag"] == list(cli.REPORT_GROUPS)
+    assert [*grouping.GROUP_KEYS, "tag"] == list(cli.REPORT_GROUPS)
 
 
 @pytest.mark.parametrize("closed", ["1", "2"])

@@ -21,18 +21,21 @@ import pytest
 from tests import replay
 from tests.conftest import TRANSCRIPTS, git, tokentag
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
-from tokentag import backfill, ledger, notes, transcript
-from tokentag.capture import request_record
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import branch_refs_fingerprint, find_worktree
-from tokentag.index import (
+from tokentag.capture import transcript
+from tokentag.capture.catch_up import request_record
+from tokentag.core.errors import TokentagError
+from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.git.gitdirs import branch_refs_fingerprint, find_worktree
+from tokentag.importer import reader
+from tokentag.ledger import jsonl
+from tokentag.ledger.index import (
     PRICE_GROUP_BY,
     PRICE_GROUP_COLUMNS,
     REQUEST_ROW,
     request_line,
 )
-from tokentag.ledger import SCHEMA_VERSION
-from tokentag.usage import USAGE_FIELDS, Usage
+from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.notes import content
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
 DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
@@ -284,17 +287,17 @@ def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
     worktree = find_worktree(repo)
     assert worktree is not None
     made: list[str] = []
-    finish = backfill.finish_attribution
+    finish = reader.finish_attribution
 
     def moved_meanwhile(*args: Any) -> None:
         made.append(commit_at(repo, "2026-02-11T09:00:00", "made while the import ran"))
         finish(*args)
 
-    monkeypatch.setattr(backfill, "finish_attribution", moved_meanwhile)
-    first = backfill.run_import(worktree, backfill.Options(
-        path_map=backfill.PathMap.parse([f"{SPOTTER}={repo}"])))
+    monkeypatch.setattr(reader, "finish_attribution", moved_meanwhile)
+    first = reader.run_import(worktree, reader.Options(
+        path_map=reader.PathMap.parse([f"{SPOTTER}={repo}"])))
     assert first.new > 0 and first.inferred == 0
-    monkeypatch.setattr(backfill, "finish_attribution", finish)
+    monkeypatch.setattr(reader, "finish_attribution", finish)
     again = run_import(repo, *maps((SPOTTER, repo)))
     assert again["new"] == 0 and again["inferred"] == first.new
     assert set(report(repo, "commit")) == set(made)
@@ -332,7 +335,7 @@ def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:
 
 
 def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
-    """What notes.note_for made before it folded its three queries into one."""
+    """What content.note_for made before it folded its three queries into one."""
     db = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
     db.row_factory = sqlite3.Row
     try:
@@ -419,17 +422,17 @@ def test_reader_agrees_with_parse_request(fast: bool) -> None:
             if request is not None:
                 known = reference.get(request.key)
                 reference[request.key] = known.merged(request) if known else request
-        reader = backfill.RequestReader(agent, fast)
+        bulk = reader.RequestReader(agent, fast)
         for line in lines:
             if transcript.USAGE_MARKER in line:
-                reader.feed(line)
-        assert _requests_of(reader) == reference, path
-        assert reader.skipped == 3  # the unterminated object, the lone surrogate, the deep one
+                bulk.feed(line)
+        assert _requests_of(bulk) == reference, path
+        assert bulk.skipped == 3  # the unterminated object, the lone surrogate, the deep one
 
 
-def _requests_of(reader: backfill.RequestReader) -> dict[str, transcript.Request]:
-    return {key: transcript.Request(key, *context, Usage(*reader.counts[key]))
-            for key, context in reader.context.items()}
+def _requests_of(bulk: reader.RequestReader) -> dict[str, transcript.Request]:
+    return {key: transcript.Request(key, *context, Usage(*bulk.counts[key]))
+            for key, context in bulk.context.items()}
 
 
 @pytest.mark.parametrize("fast", [False, True])
@@ -440,25 +443,25 @@ def test_reader_agrees_with_parse_request_on_a_file_name_that_is_not_unicode(
              b'{"input_tokens":1}}}',
              b'{"type":"assistant","agentId":"a","requestId":"r","message":{"id":"m2",'
              b'"usage":{"input_tokens":2}}}']
-    reader = backfill.RequestReader(agent, fast)
+    bulk = reader.RequestReader(agent, fast)
     for line in lines:
-        reader.feed(line)
+        bulk.feed(line)
     expected = {r.key: r for r in map(lambda line: transcript.parse_request(line, agent), lines)
                 if r is not None}
-    assert _requests_of(reader) == expected and list(expected) == ["m2/r"]
+    assert _requests_of(bulk) == expected and list(expected) == ["m2/r"]
 
 
 def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backfill, "PARALLEL_BYTES", 0)
-    monkeypatch.setattr(backfill, "FAST_JSON_BYTES", 0)
-    monkeypatch.setattr(backfill, "BATCH_REQUESTS", 50)  # several batches, several locks
-    monkeypatch.setattr(backfill, "IDLE_BATCH_REQUESTS", 1)  # and more while workers read
+    monkeypatch.setattr(reader, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(reader, "FAST_JSON_BYTES", 0)
+    monkeypatch.setattr(reader, "BATCH_REQUESTS", 50)  # several batches, several locks
+    monkeypatch.setattr(reader, "IDLE_BATCH_REQUESTS", 1)  # and more while workers read
     worktree = find_worktree(repo)
     assert worktree is not None
-    options = backfill.Options(path_map=backfill.PathMap.parse(arg for arg in all_into(repo)
+    options = reader.Options(path_map=reader.PathMap.parse(arg for arg in all_into(repo)
                                                               if arg != "--path-map"))
-    summary = backfill.run_import(worktree, options)
+    summary = reader.run_import(worktree, options)
     assert summary.new == 366
     assert report(repo, "session") == replay.expected_sessions()
     by_commit = report(repo, "commit")
@@ -477,17 +480,17 @@ def test_worktrees_read_from_the_common_dir_match_git(repo: Path, tmp_path: Path
     for where in (repo, tmp_path / "two"):
         worktree = find_worktree(where)
         assert worktree is not None
-        assert sorted(backfill.repository_tops(worktree)) == sorted(listed)
+        assert sorted(reader.repository_tops(worktree)) == sorted(listed)
 
 
 def test_path_map_rewrites_whole_path_components() -> None:
-    mapping = backfill.PathMap.parse(["/home/marco/projects/spotter/=/tmp/r", "/=/mnt/old"])
+    mapping = reader.PathMap.parse(["/home/marco/projects/spotter/=/tmp/r", "/=/mnt/old"])
     assert mapping.apply("/home/marco/projects/spotter") == "/tmp/r"
     assert mapping.apply("/home/marco/projects/spotter/lib/x") == "/tmp/r/lib/x"
     assert mapping.apply("/home/marco/spotter-2") == "/mnt/old/home/marco/spotter-2"
     assert mapping.apply("") == ""
     with pytest.raises(TokentagError, match="OLD=NEW"):
-        backfill.PathMap.parse(["relative=/x"])
+        reader.PathMap.parse(["relative=/x"])
 
 
 def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
@@ -499,8 +502,8 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
     second = commit_at(repo, "2026-02-10T20:00:00", "the day of the requests")
     worktree = find_worktree(repo)
     assert worktree is not None
-    loads = mocker.spy(backfill.BranchHistory, "load")
-    inference = backfill.Inference(worktree)
+    loads = mocker.spy(reader.BranchHistory, "load")
+    inference = reader.Inference(worktree)
     top = worktree.top
     late = inference.records([("k1", top, "master", "2026-02-10T19:00:00Z")])
     early = inference.records([("k2", top, "master", "2026-01-20T00:00:00Z")])
@@ -512,17 +515,17 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
 
 def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> None:
     """scan_file builds index rows and ledger lines itself: they must be what
-    request_record (in REQUEST_ROW's order) and ledger.encode_line make of the same
+    request_record (in REQUEST_ROW's order) and jsonl.encode_line make of the same
     request."""
     worktree = find_worktree(repo)
     assert worktree is not None
-    options = backfill.Options(path_map=backfill.PathMap.parse(arg for arg in all_into(repo)
+    options = reader.Options(path_map=reader.PathMap.parse(arg for arg in all_into(repo)
                                                               if arg != "--path-map"))
-    scope = backfill.Scope(worktree.common_dir, options)
+    scope = reader.Scope(worktree.common_dir, options)
     checked = 0
     for path in sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl")):
-        job = backfill.Job(str(path), 0, path.stat().st_size, 0)
-        for key, (row, line) in backfill.scan_file(job, scope, fast_json=True).requests.items():
+        job = reader.Job(str(path), 0, path.stat().st_size, 0)
+        for key, (row, line) in reader.scan_file(job, scope, fast_json=True).requests.items():
             request = _merged_request(path, key)
             mapped = options.path_map.apply(request.cwd)
             home = find_worktree(mapped)
@@ -530,7 +533,7 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
             record = request_record(request._replace(cwd=mapped), home, str(path),
                                     row[REQUEST_ROW.index("captured_at")], "import")
             assert row == tuple(map(record.get, REQUEST_ROW))
-            assert line == ledger.encode_line(record)
+            assert line == jsonl.encode_line(record)
             checked += 1
     assert checked == 366
 
@@ -554,7 +557,7 @@ def _merged_request(path: Path, key: str) -> transcript.Request:
 def test_request_line_is_encode_line_byte_for_byte(texts: tuple[str | None, ...]) -> None:
     row = (*texts, 0, 1, 2**62, 3, 4, 5)
     record = {"v": SCHEMA_VERSION, "kind": "request", **dict(zip(REQUEST_ROW, row, strict=True))}
-    assert request_line(row) == ledger.encode_line(record)
+    assert request_line(row) == jsonl.encode_line(record)
 
 
 def test_a_lone_surrogate_in_a_recorded_text_skips_that_request_alone(repo: Path) -> None:
@@ -586,13 +589,13 @@ def _notes_on(repo: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_notes_import_retries_when_a_hook_moved_the_notes_ref(repo: Path, mocker: Any) -> None:
-    retry = mocker.spy(backfill, "write_notes")
+    retry = mocker.spy(reader, "write_notes")
     first = commit_at(repo, "2026-01-01T00:00:00", "one")
     second = commit_at(repo, "2026-01-02T00:00:00", "two")
     third = commit_at(repo, "2026-01-03T00:00:00", "three")
-    notes.write_note(repo, first, {"tokentag": 1, "from": "before"})
-    with backfill.NotesImport(str(repo)) as written:
-        notes.write_note(repo, third, {"tokentag": 1, "from": "a hook, meanwhile"})
+    content.write_note(repo, first, {"tokentag": 1, "from": "before"})
+    with reader.NotesImport(str(repo)) as written:
+        content.write_note(repo, third, {"tokentag": 1, "from": "a hook, meanwhile"})
         written.add(second, {"tokentag": 1, "from": "the import"})
     assert _notes_on(repo) == {first: {"tokentag": 1, "from": "before"},
                                second: {"tokentag": 1, "from": "the import"},
@@ -602,10 +605,10 @@ def test_notes_import_retries_when_a_hook_moved_the_notes_ref(repo: Path, mocker
 
 def test_notes_import_writes_nothing_on_an_error_or_with_no_notes(repo: Path) -> None:
     commit = commit_at(repo, "2026-01-01T00:00:00", "one")
-    with pytest.raises(KeyError), backfill.NotesImport(str(repo)) as written:
+    with pytest.raises(KeyError), reader.NotesImport(str(repo)) as written:
         written.add(commit, {"tokentag": 1})
         raise KeyError("a failed query")
-    with backfill.NotesImport(str(repo)):
+    with reader.NotesImport(str(repo)):
         pass
     assert git(repo, "for-each-ref", "refs/notes/") == ""
     with pytest.raises(ChildProcessError):  # every git it started was reaped

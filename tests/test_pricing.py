@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from tokentag.pricing import PriceOverride, price_request
-from tokentag.usage import Usage
+from tokentag.core.usage import Usage
+from tokentag.report.pricing import PriceOverride, price_request
 
 WHEN = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
 SONNET_45 = "claude-sonnet-4-5-20250929"
@@ -183,9 +183,9 @@ def refuse(*args, **kwargs):
     raise AssertionError("network used")
 socket.socket.connect = refuse
 socket.create_connection = refuse
-import tokentag.pricing as pricing
+import tokentag.report.pricing as pricing
 assert "genai_prices" not in sys.modules, "genai_prices imported eagerly"
-from tokentag.usage import Usage
+from tokentag.core.usage import Usage
 print(pricing.price_request("claude-sonnet-4-5", datetime(2025, 11, 1, tzinfo=UTC),
                             Usage(input=100_000)))
 """

@@ -533,8 +533,8 @@ def test_tag_pattern_limits_which_tags_are_releases(
 
 
 def _empty_release(tag: str) -> Any:
-    from tokentag.commits import Totals
-    from tokentag.release import Range, Release
+    from tokentag.release.releases import Range, Release
+    from tokentag.report.costs import Totals
 
     return Release(Range(tag, "0" * 40, True, None, ("0" * 40,), {}), Totals.empty(), {}, [],
                    0, True, 0, 0)
@@ -546,7 +546,7 @@ def _empty_release(tag: str) -> Any:
     ("## 1.20", False), ("## v1.2-rc1", False),
 ])
 def test_changelog_heading_match(heading: str, matches: bool) -> None:
-    from tokentag.release_notes import place
+    from tokentag.release.notes_file import place
 
     text = f"# Changelog\n\n{heading}\n\n- change\n"
     placed = place(text, _empty_release("v1.2"), Path("CHANGELOG.md"))
@@ -557,7 +557,7 @@ def test_changelog_heading_match(heading: str, matches: bool) -> None:
 
 
 def test_crlf_files_keep_their_line_endings() -> None:
-    from tokentag.release_notes import place
+    from tokentag.release.notes_file import place
 
     text = "# Notes\r\n\r\nOld entry\r\n"
     placed = place(text, _empty_release("v2"), Path("NOTES.md"))
@@ -568,8 +568,9 @@ def test_crlf_files_keep_their_line_endings() -> None:
 
 def test_a_crash_while_writing_leaves_the_old_file(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from tokentag import fileio, release_notes
-    from tokentag.errors import TokentagError
+    from tokentag.core import fileio
+    from tokentag.core.errors import TokentagError
+    from tokentag.release import notes_file
 
     notes = tmp_path / "RELEASE_NOTES.md"
     notes.write_bytes(b"old \xff bytes\n")
@@ -580,11 +581,11 @@ def test_a_crash_while_writing_leaves_the_old_file(tmp_path: Path,
 
     monkeypatch.setattr(fileio.os, "replace", crash)
     with pytest.raises(TokentagError, match="No space left"):
-        release_notes.update(notes, _empty_release("v1"))
+        notes_file.update(notes, _empty_release("v1"))
     assert notes.read_bytes() == b"old \xff bytes\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["RELEASE_NOTES.md"]
     monkeypatch.undo()
-    release_notes.update(notes, _empty_release("v1"))
+    notes_file.update(notes, _empty_release("v1"))
     assert notes.read_bytes().endswith(b"<!-- tokentag:v1 end -->\n\nold \xff bytes\n")
     assert notes.stat().st_mode & 0o777 == 0o640
 

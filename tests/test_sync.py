@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import git, tokentag
 from tests.session_writer import SessionWriter
-from tokentag import notes, sync
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import find_worktree
+from tokentag.core.errors import TokentagError
+from tokentag.git.gitdirs import find_worktree
+from tokentag.notes import content, sync
 
 NOTES = "refs/notes/tokentag"
 IDENTITY_VARS = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
@@ -102,7 +102,7 @@ def figures(shown: dict[str, Any]) -> dict[str, Any]:
 def remote_note(remote: Path, sha: str) -> dict[str, Any] | None:
     text = subprocess.run(["git", "--git-dir", str(remote), "notes", "--ref", NOTES, "show",
                            sha], capture_output=True, text=True, check=False).stdout
-    return notes.parse_note(text) if text else None
+    return content.parse_note(text) if text else None
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -218,7 +218,7 @@ def test_local_ledger_wins_over_a_changed_copy(team: Team) -> None:
                                         "prompt": 1, "requests": 1, "input": 1, "output": 1,
                                         "cache_creation": 0, "cache_creation_5m": 0,
                                         "cache_creation_1h": 0, "cache_read": 0}]}
-    notes.write_note(team.bob.repo, sha, bogus)  # Bob's copy, changed by hand
+    content.write_note(team.bob.repo, sha, bogus)  # Bob's copy, changed by hand
     tokentag("sync", cwd=team.bob.repo)
     assert remote_note(team.remote, sha) == bogus
     out = json.loads(tokentag("sync", "--json", cwd=team.alice.repo).stdout)
@@ -241,7 +241,7 @@ def test_notes_changed_on_both_sides_are_joined_not_summed(team: Team) -> None:
         git(repo, "fetch", "-q", "origin", f"{NOTES}:{NOTES}")
     for repo, note in zip(copies, (original, raised), strict=True):
         extra = dict(note, groups=[*note["groups"], {**note["groups"][0], "model": repo.name}])
-        notes.write_note(repo, sha, extra)
+        content.write_note(repo, sha, extra)
         tokentag("sync", cwd=repo)
     joined = remote_note(team.remote, sha)
     assert joined is not None
@@ -262,11 +262,11 @@ def test_join_is_an_order_free_union() -> None:
                 "models": {}, "groups": rows}
 
     a, b, c = note(("m1", 5)), note(("m1", 9), ("m2", 3)), note(("m3", 1))
-    assert notes.join_notes(a, b) == notes.join_notes(b, a)
-    join = notes.join_notes
+    assert content.join_notes(a, b) == content.join_notes(b, a)
+    join = content.join_notes
     assert join(join(a, b), c) == join(a, join(b, c))
-    assert notes.join_notes(b, b) == notes.join_notes(b, note(("m1", 9)))
-    joined = notes.join_notes(a, b)
+    assert content.join_notes(b, b) == content.join_notes(b, note(("m1", 9)))
+    joined = content.join_notes(a, b)
     assert joined["models"]["m1"]["output"] == 9 and joined["requests"] == 2
 
 
@@ -348,7 +348,7 @@ def test_pre_push_recursion_guard(team: Team, monkeypatch: pytest.MonkeyPatch) -
     assert not sync.on_pre_push(worktree, ["origin", "url"], branch)
     monkeypatch.delenv(sync.PUSHING_ENV)
     assert sync.on_pre_push(worktree, ["origin", "url"], branch)
-    assert started == [[sys.executable, "-m", "tokentag.sync", "origin"]]
+    assert started == [[sys.executable, "-m", "tokentag.notes.sync", "origin"]]
 
 
 def test_missing_identity_is_one_line(team: Team) -> None:

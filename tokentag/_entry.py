@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["hook"] and len(args) == 1:
-        from tokentag import hook
+        from tokentag.capture import hook
 
         exit_now(hook.run())
     if args[:1] == ["git-hook"]:
-        from tokentag import git_hook_entry
+        from tokentag.attribution import git_hook
 
-        exit_now(git_hook_entry.run(args[1:]))
+        exit_now(git_hook.run(args[1:]))
     from tokentag.cli import main as cli_main
 
     try:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import time
 
-from tokentag import claude_dirs, gitcmd, notes, transcript
-from tokentag.capture import CaptureResult, capture_file, now_iso
-from tokentag.gitdirs import Worktree
-from tokentag.index import Index
-from tokentag.ledger import SCHEMA_VERSION
-from tokentag.store import Store
+from tokentag.capture import transcript
+from tokentag.capture.catch_up import CaptureResult, capture_file, now_iso
+from tokentag.core import claude_paths
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree
+from tokentag.ledger.index import Index
+from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.ledger.store import Store
+from tokentag.notes import content
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
@@ -126,7 +129,7 @@ def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
     if since_ns is None:
         return set()
     found: set[str] = set()
-    for directory in claude_dirs.project_dirs(worktree.top):
+    for directory in claude_paths.project_dirs(worktree.top):
         # The listing also has flat-layout agent files (they sit beside the sessions),
         # so no session needs its flat agents looked up: that opens every agent file.
         for main in _listing(directory):
@@ -163,9 +166,9 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
                    for taken, kind in ((keys, how), (imported, "inferred")) if taken]
         if records:
             writer.write(records)
-        note = notes.note_for(writer.index, commit)
+        note = content.note_for(writer.index, commit)
     if note is not None:
-        notes.write_note(worktree.top, commit, note)
+        content.write_note(worktree.top, commit, note)
     return keys + imported
 
 
@@ -192,7 +195,7 @@ def is_attributed(worktree: Worktree, commit: str) -> bool:
 def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
     """Move attribution from rewritten commits to their replacements and fix their notes.
 
-    Git copies notes across rewrites (notes.rewriteRef), but concatenates them when a
+    Git copies notes across rewrites (content.rewriteRef), but concatenates them when a
     squash folds several commits into one; the note is rewritten from the index.
     """
     pairs = [(old, new) for old, new in pairs if old != new]
@@ -203,10 +206,10 @@ def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, st
         writer.write([{"v": SCHEMA_VERSION, "kind": "rewrite", "type": kind,
                        "pairs": [list(p) for p in pairs], "at": now_iso()}])
         new_commits = dict.fromkeys(new for _, new in pairs)
-        fresh = {new: notes.note_for(writer.index, new) for new in new_commits}
+        fresh = {new: content.note_for(writer.index, new) for new in new_commits}
     for new, note in fresh.items():
         if note is not None:
-            notes.write_note(worktree.top, new, note)
+            content.write_note(worktree.top, new, note)
 
 
 def head_commit(worktree: Worktree) -> str:

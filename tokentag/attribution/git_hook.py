@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import sys
 
-from tokentag import attribution
-from tokentag.gitdirs import Worktree, find_worktree
-from tokentag.hook import log_failure
+from tokentag.attribution import attribute
+from tokentag.capture.hook import log_failure
+from tokentag.git.gitdirs import Worktree, find_worktree
 
 
 def run(args: list[str]) -> int:
@@ -29,15 +29,15 @@ def run(args: list[str]) -> int:
 
 def dispatch(worktree: Worktree, name: str, args: list[str]) -> None:
     if name == "post-commit":
-        attribution.on_post_commit(worktree)
+        attribute.on_post_commit(worktree)
     elif name == "post-merge":
-        attribution.on_post_merge(worktree)
+        attribute.on_post_merge(worktree)
     elif name == "post-rewrite":
         kind = args[0] if args else "rebase"
-        attribution.on_post_rewrite(worktree, kind, sys.stdin.read())
+        attribute.on_post_rewrite(worktree, kind, sys.stdin.read())
     elif name == "pre-push":
         # Installed only with `tokentag install --pre-push`: sync the notes with the remote
         # in the background, so the push itself never waits for or fails on them.
-        from tokentag import sync
+        from tokentag.notes import sync
 
         sync.on_pre_push(worktree, args, sys.stdin.read())

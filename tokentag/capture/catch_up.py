@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import time
 
-from tokentag import transcript
-from tokentag.gitdirs import Worktree, find_worktree
-from tokentag.ledger import SCHEMA_VERSION, Record
-from tokentag.store import Store, Writer
-from tokentag.transcript import Request
-from tokentag.usage import USAGE_FIELDS
+from tokentag.capture import transcript
+from tokentag.capture.transcript import Request
+from tokentag.core.usage import USAGE_FIELDS
+from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
+from tokentag.ledger.store import Store, Writer
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
@@ -105,10 +105,10 @@ def _rewrite_stale_notes(result: CaptureResult) -> None:
     """A line read after a commit can raise a committed request's output (a streaming
     placeholder was all the commit saw): its commit's note must show the final count,
     or a teammate's release would read less than ours. Outside the lock: it runs git."""
-    from tokentag import notes
+    from tokentag.notes import content
 
     for cwd, commit, note in result.stale_notes:
-        notes.write_note(cwd, commit, note)
+        content.write_note(cwd, commit, note)
 
 
 def _start_offset(writer: Writer, path: str, size: int) -> int:
@@ -168,14 +168,14 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
 
 def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
                      ) -> list[tuple[str, str, dict[str, object]]]:
-    from tokentag import notes
+    from tokentag.notes import content
 
     commits: dict[str, str] = {}
     for key, worktree in raised.items():
         row = writer.index.query("SELECT commit_id FROM requests WHERE key=?", (key,))
         if row and row[0]["commit_id"]:
             commits.setdefault(row[0]["commit_id"], worktree.top)
-    fresh = ((top, c, notes.note_for(writer.index, c)) for c, top in commits.items())
+    fresh = ((top, c, content.note_for(writer.index, c)) for c, top in commits.items())
     return [(top, c, note) for top, c, note in fresh if note is not None]
 
 

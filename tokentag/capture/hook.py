@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
-from tokentag import fastjson, transcript
-from tokentag.capture import CaptureResult, capture_file, now_iso
-from tokentag.gitdirs import Worktree, find_worktree
-from tokentag.store import LOG_NAME
+from tokentag.capture import transcript
+from tokentag.capture.catch_up import CaptureResult, capture_file, now_iso
+from tokentag.core import fastjson
+from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.ledger.store import LOG_NAME
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from tokentag import fastjson
-from tokentag.usage import Usage
+from tokentag.core import fastjson
+from tokentag.core.usage import Usage
 
 CHUNK_SIZE = 4 * 1024 * 1024
 MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed

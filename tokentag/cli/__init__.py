@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from tokentag import __version__
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree, find_worktree
+from tokentag.core.errors import TokentagError
+from tokentag.git.gitdirs import Worktree, find_worktree
 
 if TYPE_CHECKING:
-    from tokentag.commits import Totals
+    from tokentag.report.costs import Totals
 
 # Each command imports what it needs: `tokentag import` has no use for the report and
 # pricing modules, and a repeated import is mostly start-up (bench/README.md).
-# `report --by`: report.GROUP_KEYS, and tag (a test holds them equal).
+# `report --by`: grouping.GROUP_KEYS, and tag (a test holds them equal).
 REPORT_GROUPS = ("session", "model", "branch", "day", "week", "month", "commit", "agent",
                  "tag")
 
@@ -54,7 +54,7 @@ def current_worktree() -> Worktree:
 def _report_crash(error: Exception) -> int:
     import traceback  # only for the unexpected
 
-    from tokentag.store import Store
+    from tokentag.ledger.store import Store
 
     where = "stderr"
     try:
@@ -84,7 +84,7 @@ def cli() -> None:
 @cli.command()
 def hook() -> int:
     """Read one Claude Code hook payload from stdin (any event) and capture its usage."""
-    from tokentag import hook as hook_module
+    from tokentag.capture import hook as hook_module
 
     return hook_module.run()
 
@@ -93,9 +93,9 @@ def hook() -> int:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def git_hook(args: tuple[str, ...]) -> int:
     """What the installed git hooks call (post-commit, post-merge, post-rewrite, pre-push)."""
-    from tokentag import git_hook_entry
+    from tokentag.attribution import git_hook
 
-    return git_hook_entry.run(list(args))
+    return git_hook.run(list(args))
 
 
 _SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"]),
@@ -109,7 +109,7 @@ _SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"])
 @click.option("--pre-push", is_flag=True, help="Also push tokentag notes along with branches.")
 def install_command(scope: str, pre_push: bool) -> int:
     """Install the git hooks here and register the Claude Code hooks."""
-    from tokentag import install
+    from tokentag.setup import install
 
     for line in install.install(current_worktree(), scope, pre_push):
         click.echo(line)
@@ -120,7 +120,7 @@ def install_command(scope: str, pre_push: bool) -> int:
 @_SCOPE
 def uninstall_command(scope: str) -> int:
     """Remove exactly what install added. The ledger and notes are kept."""
-    from tokentag import install
+    from tokentag.setup import install
 
     for line in install.uninstall(current_worktree(), scope):
         click.echo(line)
@@ -132,7 +132,8 @@ def uninstall_command(scope: str) -> int:
 @click.option("--json", "as_json", is_flag=True)
 def show(commit: str, as_json: bool) -> int:
     """Tokens and cost of one commit, by model."""
-    from tokentag import config, queries
+    from tokentag.report import queries
+    from tokentag.setup import config
 
     worktree = current_worktree()
     result = queries.show_commit(worktree, commit, config.load(worktree.top).prices)
@@ -158,8 +159,8 @@ def show(commit: str, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> int:
     """Where the ledger is, what it holds, and what went wrong lately."""
-    from tokentag import queries
-    from tokentag.store import Store
+    from tokentag.ledger.store import Store
+    from tokentag.report import queries
 
     result = queries.status(Store.of(current_worktree()))
     if as_json:
@@ -194,19 +195,21 @@ def _filter_options(func: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
 def report_command(by: str, since: str | None, until: str | None, as_json: bool) -> int:
     """Tokens, requests and cost per session, model, branch, period, commit or release tag."""
-    from tokentag import config, release, report
-    from tokentag.store import Store
+    from tokentag.ledger.store import Store
+    from tokentag.release import releases
+    from tokentag.report import grouping
+    from tokentag.setup import config
 
     worktree = current_worktree()
     settings = config.load(worktree.top)
-    filters = report.Filters(since=since, until=until)
+    filters = grouping.Filters(since=since, until=until)
     with Store.of(worktree).reading() as index:
         if by == "tag":
-            groups = release.grouped_by_tag(worktree, index, filters, settings.prices,
+            groups = releases.grouped_by_tag(worktree, index, filters, settings.prices,
                                             settings.tag_pattern)
         else:
-            groups = report.grouped_totals(index, by, filters, settings.prices)
-    totals = report.overall(groups)
+            groups = grouping.grouped_totals(index, by, filters, settings.prices)
+    totals = grouping.overall(groups)
     if as_json:
         rows = [{"key": key, **t.as_json()} for key, t in groups.items()]
         _dump({"by": by, "rows": rows, "totals": totals.as_json()})
@@ -245,10 +248,10 @@ def log_command(session: str | None, model: str | None, branch: str | None, agen
                 state: str | None, since: str | None, until: str | None, limit: int,
                 as_json: bool) -> int:
     """API requests, newest first."""
-    from tokentag import queries, report
-    from tokentag.store import Store
+    from tokentag.ledger.store import Store
+    from tokentag.report import grouping, queries
 
-    filters = report.Filters(since=since, until=until, session=session, model=model,
+    filters = grouping.Filters(since=since, until=until, session=session, model=model,
                              branch=branch, agent=agent, state=state)
     with Store.of(current_worktree()).reading() as index:
         rows = queries.requests_log(index, filters, limit if limit > 0 else None)
@@ -280,7 +283,8 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     The release is the commits reachable from TAG and not from the previous tag. A TAG
     that does not exist yet means HEAD, so the notes can be written before tagging.
     """
-    from tokentag import config, release, release_notes
+    from tokentag.release import notes_file, releases
+    from tokentag.setup import config
 
     if to_stdout and as_json:
         raise click.UsageError("choose one of --stdout and --json")
@@ -292,14 +296,14 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
         raise click.UsageError("missing TAG (or use --all)")
     worktree = current_worktree()
     settings = config.load(worktree.top)
-    result = release.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
+    result = releases.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
     if as_json:
         _dump(result.as_json())
     elif to_stdout:
-        click.echo(release_notes.render(result))
+        click.echo(notes_file.render(result))
     else:
         path = settings.notes_path(worktree.top)
-        release_notes.update(path, result)
+        notes_file.update(path, result)
         if not result.range.tagged:
             click.echo(f"tokentag: {tag} is not tagged yet: the notes cover HEAD", err=True)
         click.echo(f"{result.summary()} -> {path}")
@@ -307,20 +311,21 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
 
 
 def _release_all(as_json: bool) -> int:
-    from tokentag import config, release
+    from tokentag.release import releases
+    from tokentag.setup import config
 
     worktree = current_worktree()
     settings = config.load(worktree.top)
-    releases, unreleased = release.build_all(worktree, settings.tag_pattern, settings.prices)
+    tagged, unreleased = releases.build_all(worktree, settings.tag_pattern, settings.prices)
     if as_json:
-        _dump({"releases": [r.as_json() for r in releases],
+        _dump({"releases": [r.as_json() for r in tagged],
                "unreleased": unreleased.as_json() if unreleased else None})
         return 0
     click.echo(f"{'tag':<24} {'previous':<24} {'commits':>7} {'requests':>8} {'tokens':>14} "
                f"{'cost':>12}")
-    for item in [*releases, *([unreleased] if unreleased else [])]:
+    for item in [*tagged, *([unreleased] if unreleased else [])]:
         rng, total = item.range, item.total
-        cost = release.cost_text(total)
+        cost = releases.cost_text(total)
         click.echo(f"{rng.tag[:24]:<24} {(rng.previous or '(root)')[:24]:<24} "
                    f"{len(rng.commits):>7} {total.requests:>8} {total.usage.total:>14,} "
                    f"{cost:>12}")
@@ -336,7 +341,7 @@ def config_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def config_show(as_json: bool) -> int:
     """The settings in force, defaults included."""
-    from tokentag import config
+    from tokentag.setup import config
 
     data = config.effective(current_worktree().top)
     if as_json:
@@ -351,7 +356,7 @@ def config_show(as_json: bool) -> int:
 @click.argument("value")
 def config_set(key: str, value: str) -> int:
     """Set KEY: notes_file, tag_pattern, or prices.<model>.<input_mtok|output_mtok|...>."""
-    from tokentag import config
+    from tokentag.setup import config
 
     path, missing = config.set_value(current_worktree().top, key, value)
     click.echo(f"{key} = {value} ({path.name})")
@@ -364,7 +369,7 @@ def config_set(key: str, value: str) -> int:
 @click.argument("key")
 def config_unset(key: str) -> int:
     """Remove KEY from .tokentag.toml."""
-    from tokentag import config
+    from tokentag.setup import config
 
     path = config.unset_value(current_worktree().top, key)
     click.echo(f"{key} removed ({path.name})")
@@ -386,21 +391,21 @@ def config_unset(key: str) -> int:
 def import_command(since: str | None, until: str | None, path_map: tuple[str, ...],
                    all_projects: bool, as_json: bool) -> int:
     """Bring in past Claude Code transcripts and tie them to past commits."""
-    from tokentag import backfill
+    from tokentag.importer import reader
 
-    options = backfill.Options(
+    options = reader.Options(
         since=_utc(since), until=_utc(until, end=True),
-        path_map=backfill.PathMap.parse(path_map), all_projects=all_projects)
-    work = backfill.plan(current_worktree(), options)
+        path_map=reader.PathMap.parse(path_map), all_projects=all_projects)
+    work = reader.plan(current_worktree(), options)
     if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
         def files_done(done: int | None) -> str:
             return f"{done or 0}/{len(work.jobs)} files"
 
         with click.progressbar(length=work.bytes_to_read, label="reading transcripts",
                                file=sys.stderr, item_show_func=files_done) as bar:
-            summary = backfill.execute(work, lambda done, size: bar.update(size, done))
+            summary = reader.execute(work, lambda done, size: bar.update(size, done))
     else:
-        summary = backfill.execute(work)
+        summary = reader.execute(work)
     if as_json:
         _dump(summary.as_json())
         return 0
@@ -411,9 +416,9 @@ def import_command(since: str | None, until: str | None, path_map: tuple[str, ..
 def _utc(moment: str | None, end: bool = False) -> str | None:
     if not moment:
         return None
-    from tokentag import report
+    from tokentag.report import grouping
 
-    return report.normalise_time(moment, end)
+    return grouping.normalise_time(moment, end)
 
 
 def _print_import(s: Any) -> None:
@@ -435,7 +440,7 @@ def _print_import(s: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def sync_command(remote: str | None, as_json: bool) -> int:
     """Fetch the remote's tokentag notes, merge them with yours, and push the result."""
-    from tokentag import sync
+    from tokentag.notes import sync
 
     result = sync.sync(current_worktree(), remote)
     if as_json:
@@ -462,7 +467,7 @@ def sync_command(remote: str | None, as_json: bool) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def doctor_command(as_json: bool) -> int:
     """Check every link from Claude Code to the ledger and git; print the fix for each problem."""
-    from tokentag import doctor
+    from tokentag.setup import doctor
 
     checks = doctor.run_checks()
     if as_json:
@@ -477,7 +482,7 @@ def doctor_command(as_json: bool) -> int:
 @click.option("--keep", is_flag=True, help="Keep the throwaway directory and print its path.")
 def demo_command(keep: bool) -> int:
     """Run the whole pipeline on a built-in sample session in a throwaway repository."""
-    from tokentag import demo
+    from tokentag.setup import demo
 
     result = demo.run(keep=keep, say=lambda line: click.echo(f"demo: {line}", err=True))
     click.echo(f"Commits:\n\n{result.commits}\n")

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tokentag.errors import TokentagError
+from tokentag.core.errors import TokentagError
 
 
 def write_atomic(path: Path, data: bytes) -> None:

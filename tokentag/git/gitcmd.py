@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from tokentag.errors import TokentagError
+from tokentag.core.errors import TokentagError
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:

@@ -30,15 +30,19 @@ from datetime import datetime
 from functools import partial
 from typing import IO, Any, NamedTuple, cast
 
-from tokentag import claude_dirs, fastjson, gitcmd, ledger, notes, transcript
-from tokentag.capture import correction_record, now_iso
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree, branch_refs_fingerprint, find_worktree
-from tokentag.index import REQUEST_ROW, Index, request_line
-from tokentag.ledger import SCHEMA_VERSION, Record
-from tokentag.store import Store, Writer
-from tokentag.transcript import Request, text_of
-from tokentag.usage import USAGE_FIELDS, Usage
+from tokentag.capture import transcript
+from tokentag.capture.catch_up import correction_record, now_iso
+from tokentag.capture.transcript import Request, text_of
+from tokentag.core import claude_paths, fastjson
+from tokentag.core.errors import TokentagError
+from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint, find_worktree
+from tokentag.ledger import jsonl
+from tokentag.ledger.index import REQUEST_ROW, Index, request_line
+from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
+from tokentag.ledger.store import Store, Writer
+from tokentag.notes import content
 
 READ_SIZE = 4 * 1024 * 1024
 # Below this much to read, worker processes and the faster JSON parser cost more (start-up,
@@ -211,10 +215,10 @@ def _listed_tops(worktree: Worktree) -> list[str]:
 
 def project_dirs(worktree: Worktree, options: Options) -> list[str]:
     """Project dirs named after a worktree top (or a path-map OLD), or all of them."""
-    prefixes = {claude_dirs.encode_project(top) for top in repository_tops(worktree)}
-    prefixes |= {claude_dirs.encode_project(old) for old in options.path_map.old_paths}
+    prefixes = {claude_paths.encode_project(top) for top in repository_tops(worktree)}
+    prefixes |= {claude_paths.encode_project(old) for old in options.path_map.old_paths}
     found: set[str] = set()
-    for config in claude_dirs.config_dirs():
+    for config in claude_paths.config_dirs():
         try:
             entries = list(os.scandir(os.path.join(config, "projects")))
         except OSError:
@@ -457,7 +461,9 @@ def scans(jobs: list[Job], scope: Scope,
     total = sum(job.size - job.offset for job in jobs)
     workers = min(_cpus(), MAX_WORKERS, len(jobs))
     if total >= PARALLEL_BYTES and workers >= 2:
-        from tokentag import forked  # 2.8 ms of imports that a repeated import does not need
+        from tokentag.importer import (
+            forked,  # 2.8 ms of imports that a repeated import does not need
+        )
 
         if forked.available():
             _loads(True)  # imported once here, shared by the forked workers
@@ -551,8 +557,8 @@ class Importer:
             # Attributed in the same write: the work overlaps the reading of later files.
             records = corrections + self.inference.records(
                 (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)
-            data = b"".join(line or ledger.encode_line(_record_of(row)) for row, line in new)
-            append(writer, records, data + ledger.encode(records), rows)
+            data = b"".join(line or jsonl.encode_line(_record_of(row)) for row, line in new)
+            append(writer, records, data + jsonl.encode(records), rows)
             for job, end in batch.cursors:
                 _move_cursor(writer, job, end)
 
@@ -613,7 +619,7 @@ def append(writer: Writer, records: list[Record], data: bytes | None = None,
     if max(_size(path), 0) != int(index.meta("ledger_offset", "0")):
         writer.write([*map(_record_of, rows), *records])  # torn or not fully folded: the
         return                                           # reading path
-    ledger.append_encoded(path, ledger.encode([*map(_record_of, rows), *records])
+    jsonl.append_encoded(path, jsonl.encode([*map(_record_of, rows), *records])
                           if data is None else data)
     index.fold_appended(records, _size(path), rows)
 
@@ -731,7 +737,7 @@ def finish_attribution(worktree: Worktree, summary: Summary, inference: Inferenc
         if inference.touched:
             written = after_the_lock.enter_context(NotesImport(worktree.top))
             for commit in sorted(inference.touched):
-                body = notes.note_for(writer.index, commit)
+                body = content.note_for(writer.index, commit)
                 if body is not None:
                     written.add(commit, body)
     summary.inferred, summary.inferred_commits = inference.count, len(inference.touched)
@@ -808,7 +814,7 @@ class BranchHistory(NamedTuple):
 
 
 # The git commands that write an import's notes: NotesImport's, and write_notes' retries.
-_NOTES_TIP = ("rev-parse", "-q", "--verify", f"{notes.NOTES_REF}^{{commit}}")
+_NOTES_TIP = ("rev-parse", "-q", "--verify", f"{content.NOTES_REF}^{{commit}}")
 _COMMITTER = ("var", "GIT_COMMITTER_IDENT")
 _FAST_IMPORT = ("fast-import", "--quiet", "--date-format=raw")
 
@@ -876,17 +882,17 @@ def write_notes(top: str, bodies: dict[str, dict[str, Any]]) -> None:
         except TokentagError:
             continue
     for commit, body in bodies.items():  # contended or refused: the slow, certain way
-        notes.write_note(top, commit, body)
+        content.write_note(top, commit, body)
 
 
 def _notes_header(ident: str, parent: str | None) -> str:
     ident = ident or f"tokentag <tokentag@localhost> {int(time.time())} +0000"
-    header = f"commit {notes.NOTES_REF}\ncommitter {ident}\n" + _data("tokentag import: notes\n")
+    header = f"commit {content.NOTES_REF}\ncommitter {ident}\n" + _data("tokentag import: notes\n")
     return header + (f"from {parent}\n" if parent else "")
 
 
 def _note_command(commit: str, body: dict[str, Any]) -> str:
-    return f"N inline {commit}\n" + _data(notes.note_text(body))
+    return f"N inline {commit}\n" + _data(content.note_text(body))
 
 
 def _data(text: str) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 
-from tokentag.fastjson import quote
-from tokentag.ledger import SCHEMA_VERSION, Record, read_records
-from tokentag.usage import USAGE_FIELDS, Usage
+from tokentag.core.fastjson import quote
+from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.ledger.jsonl import SCHEMA_VERSION, Record, read_records
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import fcntl
 import os
 from contextlib import contextmanager
 
-from tokentag import fastjson
+from tokentag.core import fastjson
 
 SCHEMA_VERSION = 1
 LEDGER_NAME = "ledger.jsonl"

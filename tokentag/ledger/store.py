@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-from tokentag import ledger
-from tokentag.gitdirs import Worktree
-from tokentag.index import Index
+from tokentag.git.gitdirs import Worktree
+from tokentag.ledger import jsonl
+from tokentag.ledger.index import Index
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class Store:
 
     def __init__(self, directory: StrPath) -> None:
         self.directory = os.fspath(directory)
-        self.ledger_path = os.path.join(directory, ledger.LEDGER_NAME)
+        self.ledger_path = os.path.join(directory, jsonl.LEDGER_NAME)
         self.log_path = os.path.join(directory, LOG_NAME)
 
     @classmethod
@@ -34,7 +34,7 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[Writer]:
         """Lock, bring the index up to date, and hand out a writer for this repository."""
-        with ledger.locked(self.directory):
+        with jsonl.locked(self.directory):
             index = self._current_index()
             try:
                 yield Writer(self, index)
@@ -44,7 +44,7 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator[Index]:
         """An index brought up to date under the lock, then read without holding it."""
-        with ledger.locked(self.directory):
+        with jsonl.locked(self.directory):
             index = self._current_index()
         try:
             yield index
@@ -70,6 +70,6 @@ class Writer:
         self.store = store
         self.index = index
 
-    def write(self, records: list[ledger.Record]) -> None:
-        ledger.append(self.store.ledger_path, records)
+    def write(self, records: list[jsonl.Record]) -> None:
+        jsonl.append(self.store.ledger_path, records)
         self.index.catch_up()

@@ -13,7 +13,7 @@ Merge rule, per commit whose note differs between the local and the remote ref:
    requests themselves, so it beats any copy of the note.
 2. Only one side has a note: that note. A note is never dropped.
 3. Only one side changed the note since the merge base: that side's version.
-4. Both changed it: `notes.join_notes`, per price group the maximum of each count. Both
+4. Both changed it: `content.join_notes`, per price group the maximum of each count. Both
    versions describe the same requests (one ledger wrote them, at different times), so
    adding them would count twice; the join keeps everything either side has, and is the
    same whatever the order of the syncs.
@@ -31,15 +31,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tokentag import gitcmd, notes
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree, find_worktree
-from tokentag.store import Store
+from tokentag.core.errors import TokentagError
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.ledger.store import Store
+from tokentag.notes import content
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
 
-NOTES_REF = notes.NOTES_REF
+NOTES_REF = content.NOTES_REF
 TRACKING_PREFIX = "refs/notes/tokentag-remote/"
 MAX_ATTEMPTS = 5
 SYNC_LOCK = "sync.lock"
@@ -274,8 +275,8 @@ def _ledger_blobs(worktree: Worktree, commits: list[str], known: set[str | None]
     if not commits:
         return {}
     with Store.of(worktree).reading() as index:
-        texts = {c: notes.note_text(note) for c in commits
-                 if (note := notes.note_for(index, c)) is not None}
+        texts = {c: content.note_text(note) for c in commits
+                 if (note := content.note_for(index, c)) is not None}
     algorithm = gitcmd.run(worktree.top, "rev-parse", "--show-object-format")
     blobs: dict[str, str] = {}
     for commit, text in texts.items():
@@ -297,11 +298,11 @@ def _write_blob(cwd: StrPath, text: str) -> str:
 
 
 def _joined_blob(cwd: StrPath, mine: str, yours: str) -> str:
-    first = notes.parse_note(gitcmd.run(cwd, "cat-file", "blob", mine))
-    second = notes.parse_note(gitcmd.run(cwd, "cat-file", "blob", yours))
+    first = content.parse_note(gitcmd.run(cwd, "cat-file", "blob", mine))
+    second = content.parse_note(gitcmd.run(cwd, "cat-file", "blob", yours))
     if first is None or second is None:  # not a tokentag note: keep the one that is
         return mine if second is None else yours
-    return _write_blob(cwd, notes.note_text(notes.join_notes(first, second)))
+    return _write_blob(cwd, content.note_text(content.join_notes(first, second)))
 
 
 def _commit_tree(cwd: StrPath, entries: dict[str, str], parents: list[str], remote: str) -> str:
@@ -367,7 +368,7 @@ def on_pre_push(worktree: Worktree, args: list[str], stdin_text: str) -> bool:
     remote = args[0]
     if remote not in remotes(worktree.top) or ref_head(worktree.top, NOTES_REF) is None:
         return False  # a push to a bare URL has no tracking ref to merge through
-    start_background([sys.executable, "-m", "tokentag.sync", remote], worktree.top)
+    start_background([sys.executable, "-m", "tokentag.notes.sync", remote], worktree.top)
     return True
 
 
@@ -393,7 +394,7 @@ def _pushes_commits(stdin_text: str) -> bool:
 
 def background_main(argv: list[str]) -> int:
     """`python -m tokentag.sync REMOTE`, what the pre-push hook starts. Always exits 0."""
-    from tokentag.hook import log_failure
+    from tokentag.capture.hook import log_failure
 
     worktree = find_worktree(os.getcwd())
     try:

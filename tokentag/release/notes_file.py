@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokentag.commits import Totals
-from tokentag.errors import TokentagError
-from tokentag.fileio import write_atomic
+from tokentag.core.errors import TokentagError
+from tokentag.core.fileio import write_atomic
+from tokentag.report.costs import Totals
 
 if TYPE_CHECKING:
-    from tokentag.release import Release
+    from tokentag.release.releases import Release
 
 TOP_COMMITS = 5
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.*)")

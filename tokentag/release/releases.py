@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
-from tokentag import commits, gitcmd, notes, report
-from tokentag.commits import PriceGroup, Totals
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree
-from tokentag.index import Index
-from tokentag.pricing import PriceOverride
-from tokentag.store import Store
+from tokentag.core.errors import TokentagError
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree
+from tokentag.ledger.index import Index
+from tokentag.ledger.store import Store
+from tokentag.notes import content
+from tokentag.report import costs, grouping
+from tokentag.report.costs import PriceGroup, Totals
+from tokentag.report.pricing import PriceOverride
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -210,13 +212,13 @@ class Sources:
         if not wanted:
             return {}
         if self._note_blobs is None:
-            listing = gitcmd.run(self.top, "notes", "--ref", notes.NOTES_REF, "list",
+            listing = gitcmd.run(self.top, "notes", "--ref", content.NOTES_REF, "list",
                                  check=False)
             pairs = (line.split() for line in listing.split("\n"))
             self._note_blobs = {p[1]: p[0] for p in pairs if len(p) == 2}
         blobs = {c: self._note_blobs[c] for c in wanted if c in self._note_blobs}
         texts = cat_blobs(self.top, sorted(set(blobs.values())))
-        bodies = {c: notes.parse_note(texts.get(blob, "")) for c, blob in blobs.items()}
+        bodies = {c: content.parse_note(texts.get(blob, "")) for c, blob in blobs.items()}
         return {c: body for c, body in bodies.items() if body is not None}
 
 
@@ -241,34 +243,34 @@ def cat_blobs(top: StrPath, blobs: Sequence[str]) -> dict[str, str]:
 
 def collect(sources: Sources, rng: Range) -> Release:
     """Tokens and cost of every commit in `rng`, summed by commit and by model."""
-    groups = commits.index_groups(sources.index, rng.commits) if sources.index else {}
+    groups = costs.index_groups(sources.index, rng.commits) if sources.index else {}
     session_ids, inferred = _ledger_counts(sources.index, list(groups))
     from_notes: set[str] = set()
     unidentified_sessions = 0
     missing = [c for c in rng.commits if c not in groups]
     for commit, body in sources.note_bodies(missing).items():
         try:
-            groups[commit] = [commits.group_from_row(g) for g in body["groups"]]
+            groups[commit] = [costs.group_from_row(g) for g in body["groups"]]
         except (KeyError, TypeError, ValueError):
             continue  # a note we cannot read (another version, hand-edited): no figures
         from_notes.add(commit)
-        ids = notes.session_ids_of(body)
+        ids = content.session_ids_of(body)
         session_ids.update(ids)
         if not ids:  # an older note: only a count, which may repeat another commit's
             unidentified_sessions += int(body.get("sessions") or 0)
         inferred += int(body.get("inferred_requests") or 0)
     by_commit = [_commit_totals(c, rng.subjects.get(c, ""), groups[c], c in from_notes,
                                 sources.prices) for c in rng.commits if groups.get(c)]
-    return Release(rng, commits.overall(c.totals for c in by_commit), _by_model(by_commit),
+    return Release(rng, costs.overall(c.totals for c in by_commit), _by_model(by_commit),
                    by_commit, len(session_ids) + unidentified_sessions,
                    unidentified_sessions == 0, len(from_notes), inferred)
 
 
 def _commit_totals(commit: str, subject: str, groups: Sequence[PriceGroup], from_note: bool,
                    prices: Prices) -> CommitTotals:
-    by_model = commits.totals_by_model(groups, prices)
+    by_model = costs.totals_by_model(groups, prices)
     return CommitTotals(commit, subject, "git note" if from_note else "ledger",
-                        commits.overall(by_model.values()), by_model)
+                        costs.overall(by_model.values()), by_model)
 
 
 def _by_model(by_commit: Sequence[CommitTotals]) -> dict[str, Totals]:
@@ -352,7 +354,7 @@ def commit_owners(top: StrPath, pattern: str | None = None) -> dict[str, str]:
     return owners
 
 
-def grouped_by_tag(worktree: Worktree, index: Index, filters: report.Filters | None = None,
+def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters | None = None,
                    prices: Prices | None = None, pattern: str | None = None) -> dict[str, Totals]:
     """`report --by tag`: the ledger's totals per release, then untagged commits (after
     the last tag, or no longer in history) and pending requests."""
@@ -360,7 +362,7 @@ def grouped_by_tag(worktree: Worktree, index: Index, filters: report.Filters | N
     order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
     order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
     groups: dict[str, Totals] = {}
-    by_commit = report.grouped_totals(index, "commit", filters or report.Filters(), prices)
+    by_commit = grouping.grouped_totals(index, "commit", filters or grouping.Filters(), prices)
     for key, totals in by_commit.items():
         name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
         groups.setdefault(name, Totals.empty()).add(totals)

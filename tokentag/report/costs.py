@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tokentag.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
-from tokentag.usage import USAGE_FIELDS, Usage
+from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,9 @@ class Totals:
 
 
 def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals:
-    from tokentag import pricing  # genai-prices loads its tables lazily; keep it off the hook
+    from tokentag.report import (
+        pricing,  # genai-prices loads its tables lazily; keep it off the hook
+    )
 
     cost = pricing.price_group(group.model, _day_noon(group.day), group.usage, group.prompt,
                                prices)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tokentag import commits
-from tokentag.commits import Totals
-from tokentag.errors import TokentagError
-from tokentag.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
+from tokentag.core.errors import TokentagError
+from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
+from tokentag.report import costs
+from tokentag.report.costs import Totals
 
 GROUP_KEYS: dict[str, str] = {
     "session": "session_id",
@@ -94,10 +94,10 @@ def grouped_totals(index: Index, by: str, filters: Filters = Filters(),
                        f"{where} GROUP BY k, {PRICE_GROUP_BY}", params)
     groups: dict[str, Totals] = {}
     for row in rows:
-        group = commits.group_from_row(row)
-        groups.setdefault(str(row["k"]), Totals.empty()).add(commits.priced(group, prices))
+        group = costs.group_from_row(row)
+        groups.setdefault(str(row["k"]), Totals.empty()).add(costs.priced(group, prices))
     return dict(sorted(groups.items(), key=lambda kv: (-kv[1].usage.total, kv[0])))
 
 
 def overall(groups: Mapping[str, Totals]) -> Totals:
-    return commits.overall(groups.values())
+    return costs.overall(groups.values())

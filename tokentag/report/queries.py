@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tokentag.gitdirs import Worktree
-from tokentag.index import Index
-from tokentag.report import Filters
-from tokentag.store import Store
-from tokentag.usage import USAGE_FIELDS
+from tokentag.core.usage import USAGE_FIELDS
+from tokentag.git.gitdirs import Worktree
+from tokentag.ledger.index import Index
+from tokentag.ledger.store import Store
+from tokentag.report.grouping import Filters
 
 
 @dataclass(frozen=True)
@@ -80,20 +80,22 @@ def show_commit(worktree: Worktree, ref: str,
                 prices: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One commit's totals by model: from the ledger, else from its git note. `prices`
     are the configured overrides (model -> pricing.PriceOverride)."""
-    from tokentag import commits, gitcmd, notes
+    from tokentag.git import gitcmd
+    from tokentag.notes import content
+    from tokentag.report import costs
 
     sha = gitcmd.resolve_commit(worktree.top, ref)
     with Store.of(worktree).reading() as index:
-        groups = commits.index_groups(index, [sha]).get(sha)
+        groups = costs.index_groups(index, [sha]).get(sha)
         sessions = index.query("SELECT count(DISTINCT session_id) AS n FROM requests "
                                "WHERE commit_id=?", (sha,))[0]["n"]
     source = "ledger"
     if groups is None:
-        note = notes.read_note(worktree.top, sha)
-        groups = [commits.group_from_row(g) for g in note["groups"]] if note else []
+        note = content.read_note(worktree.top, sha)
+        groups = [costs.group_from_row(g) for g in note["groups"]] if note else []
         sessions = note["sessions"] if note else 0
         source = "git note" if note else "nothing recorded"
-    by_model = commits.totals_by_model(groups, prices)
-    total = commits.overall(by_model.values())
+    by_model = costs.totals_by_model(groups, prices)
+    total = costs.overall(by_model.values())
     return {"commit": sha, "source": source, "sessions": sessions, **total.as_json(),
             "by_model": [{"model": m, **t.as_json()} for m, t in by_model.items()]}

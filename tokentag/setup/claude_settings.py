@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tokentag.errors import TokentagError
-from tokentag.fileio import write_atomic
+from tokentag.core.errors import TokentagError
+from tokentag.core.fileio import write_atomic
 
 if TYPE_CHECKING:
     from _typeshed import StrPath

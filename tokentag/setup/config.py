@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tokentag.errors import TokentagError
-from tokentag.pricing import PriceOverride
+from tokentag.core.errors import TokentagError
+from tokentag.report.pricing import PriceOverride
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -163,7 +163,7 @@ def _parse_value(key: str, text: str) -> str | int | float:
 def _save(top: StrPath, data: dict[str, Any]) -> tuple[Path, list[str]]:
     """Validate the would-be file before it replaces the old one: a bad value never lands.
     Missing keys are allowed, so a price's fields can be set one command at a time."""
-    from tokentag.fileio import write_atomic
+    from tokentag.core.fileio import write_atomic
 
     path = Path(top, OWN_FILE)
     try:

@@ -28,8 +28,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tokentag import claude_dirs, gitcmd
-from tokentag.errors import TokentagError
+from tokentag.core import claude_paths
+from tokentag.core.errors import TokentagError
+from tokentag.git import gitcmd
 
 SAMPLE = "sample_session.jsonl"
 SAMPLE_CWD = "/home/user/greeter"
@@ -84,7 +85,7 @@ class DemoResult:
 
 
 def sample_bytes() -> bytes:
-    return resources.files("tokentag").joinpath(SAMPLE).read_bytes()
+    return resources.files("tokentag.setup").joinpath(SAMPLE).read_bytes()
 
 
 def parse_sample(repo: Path) -> list[Line]:
@@ -182,7 +183,7 @@ class Replay:
 
     def __init__(self, box: Sandbox) -> None:
         self.box = box
-        project = box.config / "projects" / claude_dirs.encode_project(box.repo)
+        project = box.config / "projects" / claude_paths.encode_project(box.repo)
         self.main = project / f"{SAMPLE_SESSION}.jsonl"
         self.tool_names: dict[str, str] = {}
         self.left: Counter[str] = Counter()

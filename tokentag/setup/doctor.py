@@ -20,11 +20,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tokentag import claude_dirs, claude_settings, gitcmd, githooks, ledger, queries
-from tokentag.errors import TokentagError
-from tokentag.gitdirs import Worktree, find_worktree
-from tokentag.index import INDEX_NAME
-from tokentag.store import Store
+from tokentag.core import claude_paths
+from tokentag.core.errors import TokentagError
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.ledger import jsonl
+from tokentag.ledger.index import INDEX_NAME
+from tokentag.ledger.store import Store
+from tokentag.report import queries
+from tokentag.setup import claude_settings, git_hooks
 
 INSTALL = "tokentag install"
 
@@ -81,10 +85,10 @@ def _repository(worktree: Worktree | None, cwd: str) -> Check:
 
 
 def _git_hooks(top: Path) -> Check:
-    directory = githooks.hooks_dir(top)
+    directory = git_hooks.hooks_dir(top)
     configured = gitcmd.run(top, "config", "--path", "--get", "core.hooksPath", check=False)
     where = f"{directory} (core.hooksPath={configured})" if configured else str(directory)
-    states = githooks.git_hook_status(top)
+    states = git_hooks.git_hook_status(top)
     bad = {hook: state for hook, state in states.items() if state != "ours"}
     if not bad:
         return Check("git hooks", True, f"{', '.join(states)} installed in {where}")
@@ -102,11 +106,11 @@ def _git_hooks_fix(directory: Path, configured: str, bad: dict[str, str]) -> str
         # install refuses a configured hooks dir that does not exist rather than guess.
         return f"mkdir -p {shlex.quote(str(directory))} && {INSTALL}"
     blocked = [hook for hook, state in bad.items() if state == "foreign"
-               and (directory / (hook + githooks.CHAINED_SUFFIX)).exists()]
+               and (directory / (hook + git_hooks.CHAINED_SUFFIX)).exists()]
     if blocked:
         # install would refuse: it cannot chain a second foreign hook over the first.
         first = directory / blocked[0]
-        return (f"merge {first} and {first}{githooks.CHAINED_SUFFIX} into one (or delete one), "
+        return (f"merge {first} and {first}{git_hooks.CHAINED_SUFFIX} into one (or delete one), "
                 f"then run `{INSTALL}`")
     # install chains a foreign hook (kept and run first), so one command fixes every case.
     return INSTALL
@@ -114,10 +118,10 @@ def _git_hooks_fix(directory: Path, configured: str, bad: dict[str, str]) -> str
 
 def _notes_rewrite(top: Path) -> Check:
     refs = gitcmd.run(top, "config", "--get-all", "notes.rewriteRef", check=False).split()
-    if githooks.NOTES_REF in refs:
-        return Check("notes on rewrite", True, f"notes.rewriteRef includes {githooks.NOTES_REF}")
+    if git_hooks.NOTES_REF in refs:
+        return Check("notes on rewrite", True, f"notes.rewriteRef includes {git_hooks.NOTES_REF}")
     # post-rewrite still moves the attribution; only git's own copying of notes is missing.
-    return Check("notes on rewrite", False, f"notes.rewriteRef lacks {githooks.NOTES_REF}",
+    return Check("notes on rewrite", False, f"notes.rewriteRef lacks {git_hooks.NOTES_REF}",
                  INSTALL, warning=True)
 
 
@@ -244,12 +248,12 @@ def _ledger(worktree: Worktree) -> Check:
         return Check("ledger", writable, detail if writable else
                      f"{worktree.common_dir} is not writable", _permissions_fix(
                          Path(worktree.common_dir)) if not writable else None)
-    for name in (ledger.LOCK_NAME, ledger.LEDGER_NAME, INDEX_NAME):
+    for name in (jsonl.LOCK_NAME, jsonl.LEDGER_NAME, INDEX_NAME):
         path = directory / name
         try:
             # Open for writing and append nothing: proves the hooks can write, changes nothing.
             os.close(os.open(path, os.O_RDWR | os.O_APPEND | (os.O_CREAT if name ==
-                                                             ledger.LOCK_NAME else 0)))
+                                                             jsonl.LOCK_NAME else 0)))
         except FileNotFoundError:
             continue
         except OSError as error:
@@ -269,15 +273,15 @@ def _permissions_fix(directory: Path) -> str:
 
 
 def _session_files(worktree: Worktree) -> list[Path]:
-    return [path for directory in claude_dirs.project_dirs(worktree.top)
+    return [path for directory in claude_paths.project_dirs(worktree.top)
             for path in Path(directory).glob("*.jsonl")]
 
 
 def _transcripts(worktree: Worktree) -> Check:
     files = _session_files(worktree)
     if not files:
-        where = Path(claude_dirs.config_dirs()[0], "projects",
-                     claude_dirs.encode_project(worktree.top))
+        where = Path(claude_paths.config_dirs()[0], "projects",
+                     claude_paths.encode_project(worktree.top))
         return Check("transcripts", True, f"none yet: Claude Code writes them to {where} "
                      f"once a session runs in {worktree.top}")
     newest = max(path.stat().st_mtime for path in files)

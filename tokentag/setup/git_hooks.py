@@ -20,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokentag import gitcmd
-from tokentag.errors import TokentagError
+from tokentag.core.errors import TokentagError
+from tokentag.git import gitcmd
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -87,8 +87,8 @@ def hooks_dir(repo: StrPath) -> Path:
 
 def render_hook(hook: str, python: str) -> bytes:
     """Our hook script for `hook`, running tokentag with the interpreter `python`."""
-    template = resources.files("tokentag").joinpath(_TEMPLATE).read_text(encoding="utf-8")
-    root = str(Path(__file__).resolve().parent.parent)  # where `import tokentag` finds us
+    template = resources.files("tokentag.setup").joinpath(_TEMPLATE).read_text(encoding="utf-8")
+    root = str(Path(__file__).resolve().parents[2])  # where `import tokentag` finds us
     text = (template.replace("@HOOK@", shlex.quote(hook))
             .replace("@PYTHON@", shlex.quote(python)).replace("@ROOT@", shlex.quote(root)))
     # surrogateescape: an interpreter path that is not valid UTF-8 is written back unchanged.

@@ -6,15 +6,15 @@ import sys
 import time
 from pathlib import Path
 
-from tokentag import claude_settings, githooks
-from tokentag.gitdirs import Worktree
-from tokentag.store import Store
+from tokentag.git.gitdirs import Worktree
+from tokentag.ledger.store import Store
+from tokentag.setup import claude_settings, git_hooks
 
 
 def install(worktree: Worktree, scope: str = "user", pre_push: bool = False) -> list[str]:
     """Make capture and attribution work for this repository. Running it twice changes nothing."""
-    hooks = (*githooks.DEFAULT_HOOKS, "pre-push") if pre_push else githooks.DEFAULT_HOOKS
-    lines = githooks.install_git_hooks(worktree.top, sys.executable, hooks)
+    hooks = (*git_hooks.DEFAULT_HOOKS, "pre-push") if pre_push else git_hooks.DEFAULT_HOOKS
+    lines = git_hooks.install_git_hooks(worktree.top, sys.executable, hooks)
     lines.append(_register_claude_hooks(worktree, scope))
     _start_discovery_now(Store.of(worktree))
     return lines
@@ -38,7 +38,7 @@ def _start_discovery_now(store: Store) -> None:
 
 def uninstall(worktree: Worktree, scope: str = "user") -> list[str]:
     """Remove exactly what install added; the ledger and notes stay."""
-    lines = githooks.uninstall_git_hooks(worktree.top)
+    lines = git_hooks.uninstall_git_hooks(worktree.top)
     path: Path = claude_settings.settings_path(scope, worktree.top)
     changed = claude_settings.unregister_hooks(path)
     lines.append(f"Claude Code: hooks {'removed from' if changed else 'not found in'} {path}")

@@ -1,0 +1,5 @@
+"""Per-commit totals in git notes (`refs/notes/tokentag`), so the figures travel with git:
+`content` makes, reads and joins a note's JSON, `sync` shares the notes through a remote.
+
+May import: tokentag.core, tokentag.git, tokentag.ledger.
+"""

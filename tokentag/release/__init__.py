@@ -1,0 +1,5 @@
+"""Releases: `releases` finds a release's commits between tags and sums them from the ledger
+and the notes, `notes_file` writes the section into the release notes.
+
+May import: tokentag.core, tokentag.git, tokentag.ledger, tokentag.notes, tokentag.report.
+"""
