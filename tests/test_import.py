@@ -26,7 +26,10 @@ from tokentag.capture.catch_up import request_record
 from tokentag.core.errors import TokentagError
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.git.gitdirs import branch_refs_fingerprint, find_worktree
-from tokentag.importer import reader
+from tokentag.importer import reader, run, writer
+from tokentag.importer.discovery import Job, repository_tops
+from tokentag.importer.inference import BranchHistory, Inference
+from tokentag.importer.options import Options, PathMap
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import (
     PRICE_GROUP_BY,
@@ -35,7 +38,7 @@ from tokentag.ledger.index import (
     request_line,
 )
 from tokentag.ledger.jsonl import SCHEMA_VERSION
-from tokentag.notes import content
+from tokentag.notes import bulk, content
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
 DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
@@ -287,17 +290,17 @@ def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
     worktree = find_worktree(repo)
     assert worktree is not None
     made: list[str] = []
-    finish = reader.finish_attribution
+    finish = run.finish_attribution
 
     def moved_meanwhile(*args: Any) -> None:
         made.append(commit_at(repo, "2026-02-11T09:00:00", "made while the import ran"))
         finish(*args)
 
-    monkeypatch.setattr(reader, "finish_attribution", moved_meanwhile)
-    first = reader.run_import(worktree, reader.Options(
-        path_map=reader.PathMap.parse([f"{SPOTTER}={repo}"])))
+    monkeypatch.setattr(run, "finish_attribution", moved_meanwhile)
+    first = run.run_import(worktree, Options(
+        path_map=PathMap.parse([f"{SPOTTER}={repo}"])))
     assert first.new > 0 and first.inferred == 0
-    monkeypatch.setattr(reader, "finish_attribution", finish)
+    monkeypatch.setattr(run, "finish_attribution", finish)
     again = run_import(repo, *maps((SPOTTER, repo)))
     assert again["new"] == 0 and again["inferred"] == first.new
     assert set(report(repo, "commit")) == set(made)
@@ -455,13 +458,13 @@ def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(reader, "FAST_JSON_BYTES", 0)
-    monkeypatch.setattr(reader, "BATCH_REQUESTS", 50)  # several batches, several locks
-    monkeypatch.setattr(reader, "IDLE_BATCH_REQUESTS", 1)  # and more while workers read
+    monkeypatch.setattr(writer, "BATCH_REQUESTS", 50)  # several batches, several locks
+    monkeypatch.setattr(writer, "IDLE_BATCH_REQUESTS", 1)  # and more while workers read
     worktree = find_worktree(repo)
     assert worktree is not None
-    options = reader.Options(path_map=reader.PathMap.parse(arg for arg in all_into(repo)
+    options = Options(path_map=PathMap.parse(arg for arg in all_into(repo)
                                                               if arg != "--path-map"))
-    summary = reader.run_import(worktree, options)
+    summary = run.run_import(worktree, options)
     assert summary.new == 366
     assert report(repo, "session") == replay.expected_sessions()
     by_commit = report(repo, "commit")
@@ -480,17 +483,17 @@ def test_worktrees_read_from_the_common_dir_match_git(repo: Path, tmp_path: Path
     for where in (repo, tmp_path / "two"):
         worktree = find_worktree(where)
         assert worktree is not None
-        assert sorted(reader.repository_tops(worktree)) == sorted(listed)
+        assert sorted(repository_tops(worktree)) == sorted(listed)
 
 
 def test_path_map_rewrites_whole_path_components() -> None:
-    mapping = reader.PathMap.parse(["/home/marco/projects/spotter/=/tmp/r", "/=/mnt/old"])
+    mapping = PathMap.parse(["/home/marco/projects/spotter/=/tmp/r", "/=/mnt/old"])
     assert mapping.apply("/home/marco/projects/spotter") == "/tmp/r"
     assert mapping.apply("/home/marco/projects/spotter/lib/x") == "/tmp/r/lib/x"
     assert mapping.apply("/home/marco/spotter-2") == "/mnt/old/home/marco/spotter-2"
     assert mapping.apply("") == ""
     with pytest.raises(TokentagError, match="OLD=NEW"):
-        reader.PathMap.parse(["relative=/x"])
+        PathMap.parse(["relative=/x"])
 
 
 def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
@@ -502,8 +505,8 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
     second = commit_at(repo, "2026-02-10T20:00:00", "the day of the requests")
     worktree = find_worktree(repo)
     assert worktree is not None
-    loads = mocker.spy(reader.BranchHistory, "load")
-    inference = reader.Inference(worktree)
+    loads = mocker.spy(BranchHistory, "load")
+    inference = Inference(worktree)
     top = worktree.top
     late = inference.records([("k1", top, "master", "2026-02-10T19:00:00Z")])
     early = inference.records([("k2", top, "master", "2026-01-20T00:00:00Z")])
@@ -519,12 +522,12 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
     request."""
     worktree = find_worktree(repo)
     assert worktree is not None
-    options = reader.Options(path_map=reader.PathMap.parse(arg for arg in all_into(repo)
+    options = Options(path_map=PathMap.parse(arg for arg in all_into(repo)
                                                               if arg != "--path-map"))
     scope = reader.Scope(worktree.common_dir, options)
     checked = 0
     for path in sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl")):
-        job = reader.Job(str(path), 0, path.stat().st_size, 0)
+        job = Job(str(path), 0, path.stat().st_size, 0)
         for key, (row, line) in reader.scan_file(job, scope, fast_json=True).requests.items():
             request = _merged_request(path, key)
             mapped = options.path_map.apply(request.cwd)
@@ -589,12 +592,12 @@ def _notes_on(repo: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_notes_import_retries_when_a_hook_moved_the_notes_ref(repo: Path, mocker: Any) -> None:
-    retry = mocker.spy(reader, "write_notes")
+    retry = mocker.spy(bulk, "write_notes")
     first = commit_at(repo, "2026-01-01T00:00:00", "one")
     second = commit_at(repo, "2026-01-02T00:00:00", "two")
     third = commit_at(repo, "2026-01-03T00:00:00", "three")
     content.write_note(repo, first, {"tokentag": 1, "from": "before"})
-    with reader.NotesImport(str(repo)) as written:
+    with bulk.NotesImport(str(repo)) as written:
         content.write_note(repo, third, {"tokentag": 1, "from": "a hook, meanwhile"})
         written.add(second, {"tokentag": 1, "from": "the import"})
     assert _notes_on(repo) == {first: {"tokentag": 1, "from": "before"},
@@ -605,10 +608,10 @@ def test_notes_import_retries_when_a_hook_moved_the_notes_ref(repo: Path, mocker
 
 def test_notes_import_writes_nothing_on_an_error_or_with_no_notes(repo: Path) -> None:
     commit = commit_at(repo, "2026-01-01T00:00:00", "one")
-    with pytest.raises(KeyError), reader.NotesImport(str(repo)) as written:
+    with pytest.raises(KeyError), bulk.NotesImport(str(repo)) as written:
         written.add(commit, {"tokentag": 1})
         raise KeyError("a failed query")
-    with reader.NotesImport(str(repo)):
+    with bulk.NotesImport(str(repo)):
         pass
     assert git(repo, "for-each-ref", "refs/notes/") == ""
     with pytest.raises(ChildProcessError):  # every git it started was reaped

@@ -391,21 +391,22 @@ def config_unset(key: str) -> int:
 def import_command(since: str | None, until: str | None, path_map: tuple[str, ...],
                    all_projects: bool, as_json: bool) -> int:
     """Bring in past Claude Code transcripts and tie them to past commits."""
-    from tokentag.importer import reader
+    from tokentag.importer import discovery, run
+    from tokentag.importer.options import Options, PathMap
 
-    options = reader.Options(
+    options = Options(
         since=_utc(since), until=_utc(until, end=True),
-        path_map=reader.PathMap.parse(path_map), all_projects=all_projects)
-    work = reader.plan(current_worktree(), options)
+        path_map=PathMap.parse(path_map), all_projects=all_projects)
+    work = discovery.plan(current_worktree(), options)
     if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
         def files_done(done: int | None) -> str:
             return f"{done or 0}/{len(work.jobs)} files"
 
         with click.progressbar(length=work.bytes_to_read, label="reading transcripts",
                                file=sys.stderr, item_show_func=files_done) as bar:
-            summary = reader.execute(work, lambda done, size: bar.update(size, done))
+            summary = run.execute(work, lambda done, size: bar.update(size, done))
     else:
-        summary = reader.execute(work)
+        summary = run.execute(work)
     if as_json:
         _dump(summary.as_json())
         return 0

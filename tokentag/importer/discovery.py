@@ -1,0 +1,132 @@
+"""Which transcripts an import reads, and from where in each.
+
+Claude Code keeps a session under `projects/<encoded cwd>/`, so a project dir whose name
+starts with the encoded top of one of this repository's worktrees is a candidate
+(subdirectories encode to the same prefix). A file's cursor (offset, size, mtime) in the
+index means a repeated import reads only what grew."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from tokentag.core import claude_paths
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree
+from tokentag.importer.options import Options
+from tokentag.ledger.store import Store
+
+
+class Job(NamedTuple):
+    """One transcript to read from `offset`; `restart` when it shrank since its cursor."""
+
+    path: str
+    offset: int
+    size: int
+    mtime_ns: int
+    restart: bool = False
+
+
+class Plan(NamedTuple):
+    worktree: Worktree
+    options: Options
+    files: int
+    jobs: list[Job]
+
+    @property
+    def bytes_to_read(self) -> int:
+        return sum(job.size - job.offset for job in self.jobs)
+
+
+def plan(worktree: Worktree, options: Options) -> Plan:
+    """Every candidate transcript, and the new bytes of each that has any."""
+    with Store.of(worktree).writing() as writer:  # one quick query: no second connection
+        cursors = {row["path"]: (row["offset"], row["size"], row["mtime_ns"]) for row in
+                   writer.index.query("SELECT path, offset, size, mtime_ns FROM cursors")}
+    files = candidate_files(project_dirs(worktree, options))
+    jobs = []
+    for path, stat in files.items():
+        job = _job(path, stat, cursors.get(path))
+        if job is not None:
+            jobs.append(job)
+    jobs.sort(key=lambda j: j.path)
+    return Plan(worktree, options, len(files), jobs)
+
+
+def _job(path: str, stat: os.stat_result, cursor: tuple[int, int, int] | None) -> Job | None:
+    if cursor is None:
+        return Job(path, 0, stat.st_size, stat.st_mtime_ns)
+    offset, size, mtime_ns = cursor
+    if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns) or stat.st_size == offset:
+        return None  # unchanged since last read (even a torn last line stays skipped)
+    if stat.st_size < offset:  # replaced or truncated: read it again from the start
+        return Job(path, 0, stat.st_size, stat.st_mtime_ns, restart=True)
+    return Job(path, offset, stat.st_size, stat.st_mtime_ns)
+
+
+def repository_tops(worktree: Worktree) -> list[str]:
+    """Every worktree of the repository, whichever one import runs from: the main one
+    beside a `.git` common dir, and each linked one named in `<common>/worktrees/*/gitdir`,
+    which is what `git worktree list` reads (running it costs a repeated import more than
+    the rest of its work). Other layouts (a submodule, a bare repository) ask git."""
+    common = worktree.common_dir
+    if os.path.basename(common) != ".git":
+        return _listed_tops(worktree)
+    tops = [os.path.dirname(common)]
+    try:
+        entries = list(os.scandir(os.path.join(common, "worktrees")))
+    except OSError:
+        entries = []
+    for entry in entries:
+        try:
+            with open(os.path.join(entry.path, "gitdir"), encoding="utf-8") as handle:
+                gitdir = handle.read().strip()
+        except OSError:
+            continue  # not a worktree's admin dir
+        # The `.git` file in the worktree's top; absolute, or relative to the admin dir.
+        tops.append(os.path.dirname(os.path.normpath(os.path.join(entry.path, gitdir))))
+    return tops
+
+
+def _listed_tops(worktree: Worktree) -> list[str]:
+    out = gitcmd.run(worktree.top, "worktree", "list", "--porcelain", check=False)
+    tops = [line[len("worktree "):] for line in out.splitlines() if line.startswith("worktree ")]
+    return tops or [worktree.top]
+
+
+def project_dirs(worktree: Worktree, options: Options) -> list[str]:
+    """Project dirs named after a worktree top (or a path-map OLD), or all of them."""
+    prefixes = {claude_paths.encode_project(top) for top in repository_tops(worktree)}
+    prefixes |= {claude_paths.encode_project(old) for old in options.path_map.old_paths}
+    found: set[str] = set()
+    for config in claude_paths.config_dirs():
+        try:
+            entries = list(os.scandir(os.path.join(config, "projects")))
+        except OSError:
+            continue
+        for entry in entries:
+            wanted = options.all_projects or any(entry.name.startswith(p) for p in prefixes)
+            if wanted and entry.is_dir():
+                real = os.path.realpath(entry.path)  # one config dir can link to another
+                found.add(real)
+    return sorted(found)
+
+
+def candidate_files(directories: Iterable[str]) -> dict[str, os.stat_result]:
+    """Every `*.jsonl` below the project dirs (sessions, subagents, workflows), keyed by
+    real path as capture keys its cursors."""
+    files: dict[str, os.stat_result] = {}
+    stack = list(directories)
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.name.endswith(".jsonl") and entry.is_file():
+                path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+                files.setdefault(path, entry.stat())
+    return files

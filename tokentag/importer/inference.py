@@ -1,0 +1,185 @@
+"""The retroactive rule: requests no hook saw, onto the past commits that followed them.
+
+An imported request no commit has taken yet goes to the first commit, in committer-time
+order, on its `gitBranch`'s first-parent history whose commit time is at or after the
+request's timestamp, marked `inferred`. One with no such commit stays pending until a commit
+on its own branch in its own worktree takes it (see `attribute.attribute_pending`)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from bisect import bisect_left
+from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
+
+from tokentag.capture.catch_up import now_iso
+from tokentag.git import gitcmd
+from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint
+from tokentag.importer.options import Summary
+from tokentag.importer.writer import append
+from tokentag.ledger.index import Index
+from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
+from tokentag.ledger.store import Store
+from tokentag.notes import content
+from tokentag.notes.bulk import NotesImport
+
+INFERRED = "inferred"
+# How much further back than asked a branch's history is read: transcripts arrive in no
+# time order, so without it each batch holding an earlier request cost another `git log`
+# (five to eight of them, 30-50 ms, on the bench data). Claude Code keeps 30 days.
+HISTORY_REACH = 30 * 86400
+INFER_STAMP = "import_inferred_at"  # index meta: the branch tips of the last inference pass
+REFS_STAMP = "import_refs_seen"  # ... and the ref files' sizes and mtimes when they were read
+
+
+Pending = tuple[str, str, str | None, str]  # key, worktree, branch, timestamp
+
+
+class Inference:
+    """The retroactive rule: a request goes to the first commit, in committer-time order,
+    on its branch's first-parent history (the commits made on it, merges included, not
+    those a merge brought in) whose commit time is at or after the request's timestamp.
+    Branch tips and histories are read once per import."""
+
+    def __init__(self, worktree: Worktree) -> None:
+        self.worktree = worktree
+        self.top = worktree.top
+        self.histories: dict[str, BranchHistory] = {}
+        self.touched: set[str] = set()
+        self.count = 0
+        self._tips: dict[str, str] | None = None
+        # The ref files as they were just before the tips were read: stored with the tips,
+        # so a branch that moves while the import runs is seen by the next one.
+        self.refs_before_tips: str | None = None
+
+    @property
+    def tips(self) -> dict[str, str]:
+        if self._tips is None:
+            self.refs_before_tips = branch_refs_fingerprint(self.worktree.common_dir)
+            self._tips = branch_tips(self.worktree)
+        return self._tips
+
+    def history(self, branch: str | None, since: float) -> BranchHistory | None:
+        """None for a branch that does not exist here (deleted, or another clone's)."""
+        if branch is None or branch not in self.tips:
+            return None
+        known = self.histories.get(branch)
+        if known is None or known.since > since:
+            known = self.histories[branch] = BranchHistory.load(self.top, branch,
+                                                                since - HISTORY_REACH)
+        return known
+
+    def records(self, pending: Iterable[Pending]) -> list[Record]:
+        """Attribution records, one per (commit, worktree), for those with a later commit."""
+        groups: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
+        for key, worktree, branch, timestamp in pending:
+            if branch is not None:
+                groups.setdefault((worktree, branch), []).append((key, _epoch(timestamp)))
+        assigned: dict[tuple[str, str], list[str]] = {}
+        for (worktree, branch), items in groups.items():
+            history = self.history(branch, min(moment for _, moment in items))
+            if history is None:
+                continue
+            for key, moment in items:
+                commit = history.first_at_or_after(moment)
+                if commit is not None:
+                    assigned.setdefault((commit, worktree), []).append(key)
+        self.touched.update(commit for commit, _ in assigned)
+        self.count += sum(len(keys) for keys in assigned.values())
+        return [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+                 "worktree": worktree, "keys": keys, "how": INFERRED, "at": now_iso()}
+                for (commit, worktree), keys in assigned.items()]
+
+
+_PENDING = "FROM requests WHERE commit_id IS NULL AND via='import' AND branch IS NOT NULL"
+
+
+def finish_attribution(worktree: Worktree, summary: Summary, inference: Inference) -> None:
+    """Attribute what is still pending (from earlier imports too: a branch may have moved
+    since), then write the notes of every commit this import gave requests to."""
+    # The notes' git processes finish after the lock is released, which hooks wait on.
+    with contextlib.ExitStack() as after_the_lock, Store.of(worktree).writing() as writer:
+        records, stamps = _leftovers(writer.index, inference, changed=summary.new > 0)
+        append(writer, records)
+        # After the records: a pass that failed is not skipped later.
+        writer.index.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                    stamps.items())
+        if inference.touched:
+            written = after_the_lock.enter_context(NotesImport(worktree.top))
+            for commit in sorted(inference.touched):
+                body = content.note_for(writer.index, commit)
+                if body is not None:
+                    written.add(commit, body)
+    summary.inferred, summary.inferred_commits = inference.count, len(inference.touched)
+
+
+def _leftovers(index: Index, inference: Inference,
+               changed: bool) -> tuple[list[Record], dict[str, str]]:
+    """Records for pending imported requests, and the stamps of the branch tips they were
+    decided on (index meta to keep). The same pending requests and the same tips give
+    the same answer: with nothing new and no branch moved since the last pass, a
+    repeated import skips it, looking at the ref files' sizes and mtimes alone if they
+    did not change, else asking git for the tips."""
+    refs = branch_refs_fingerprint(inference.worktree.common_dir)
+    if not changed and refs is not None and index.meta(REFS_STAMP) == refs:
+        return [], {}
+    groups = index.query(f"SELECT worktree, branch, min(ts) AS first {_PENDING} "
+                         f"GROUP BY worktree, branch")
+    if not groups:
+        return [], {}
+    stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
+    stamps = {INFER_STAMP: stamp, REFS_STAMP: inference.refs_before_tips or ""}
+    if not changed and index.meta(INFER_STAMP) == stamp:
+        return [], stamps
+    pending: list[Pending] = []
+    for group in groups:
+        first = _epoch(group["first"])
+        history = inference.history(group["branch"], first)
+        if history is not None and history.has_after(first):
+            pending.extend((row["key"], group["worktree"], group["branch"], row["ts"])
+                           for row in index.query(f"SELECT key, ts {_PENDING} AND worktree=? "
+                                                  f"AND branch=? ORDER BY seq",
+                                                  (group["worktree"], group["branch"])))
+    return inference.records(pending), stamps
+
+
+def _epoch(timestamp: str) -> float:
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float("inf")  # no usable time: no commit can be said to follow it
+
+
+def branch_tips(worktree: Worktree) -> dict[str, str]:
+    """Local branch -> the commit it points at."""
+    out = gitcmd.output_of(worktree.top, worktree.tokentag_dir, "for-each-ref",
+                           "--format=%(objectname) %(refname:short)", "refs/heads/",
+                           check=False)
+    return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
+
+
+class BranchHistory(NamedTuple):
+    """A branch's own commits since `since` (a day of slack before it: committer times
+    along a history need not be monotonic), in committer-time order."""
+
+    since: float
+    times: list[int]
+    commits: list[str]
+
+    @classmethod
+    def load(cls, top: str, branch: str, since: float) -> BranchHistory:
+        start = int(since) - 86400 if since != float("inf") else int(time.time())
+        out = gitcmd.run(top, "log", "--first-parent", "--format=%ct %H", f"--since=@{start}",
+                         f"refs/heads/{branch}", "--", check=False)
+        pairs = [line.split(" ", 1) for line in reversed(out.splitlines()) if " " in line]
+        ordered = sorted(((int(t), sha) for t, sha in pairs), key=lambda p: p[0])
+        return cls(since, [t for t, _ in ordered], [sha for _, sha in ordered])
+
+    def has_after(self, moment: float) -> bool:
+        return bool(self.times) and self.times[-1] >= moment
+
+    def first_at_or_after(self, moment: float) -> str | None:
+        position = bisect_left(self.times, moment)
+        return self.commits[position] if position < len(self.commits) else None
