@@ -21,7 +21,7 @@ from tokentag.ledger.jsonl import SCHEMA_VERSION
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Iterable
@@ -174,7 +174,7 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
 
 def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str]:
     """Requests `tokentag import` found that no commit has taken yet: a commit takes only
-    those of its own branch (the backfill rule), so weeks of history from deleted or other
+    those of its own branch (the import rule), so weeks of history from deleted or other
     branches do not pile onto the next commit."""
     if not any(row["via"] == "import" for row in rows):
         return []

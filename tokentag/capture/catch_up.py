@@ -19,14 +19,14 @@ from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
 from tokentag.ledger.store import Store, Writer
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from _typeshed import StrPath
 
 
 class CaptureResult:
     """What one catch-up did, for logs, `import` summaries and tests. A plain class: the
-    hook path avoids `dataclasses` (see tokentag.usage)."""
+    hook path avoids `dataclasses` (see tokentag/__init__.py)."""
 
     def __init__(self, lines: int = 0, new: int = 0, corrected: int = 0,
                  dropped: int = 0) -> None:

@@ -17,7 +17,7 @@ from tokentag.core import fastjson
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.store import LOG_NAME
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 

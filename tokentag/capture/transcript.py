@@ -24,7 +24,7 @@ ASSISTANT_MARKER = b'"type":"assistant"'
 
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag.usage)
+if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
     from collections.abc import Iterator
     from typing import NamedTuple
 

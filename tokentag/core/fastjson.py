@@ -10,7 +10,7 @@ does not accept whole (leading BOM, a torn line, no `_json` on this interpreter)
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 

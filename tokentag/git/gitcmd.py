@@ -12,7 +12,7 @@ import os
 
 from tokentag.core.errors import TokentagError
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     import subprocess
 

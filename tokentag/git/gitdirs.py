@@ -15,7 +15,7 @@ from functools import lru_cache
 
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
-if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag.usage)
+if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
     from typing import NamedTuple
 
     class _WorktreeFields(NamedTuple):

@@ -16,7 +16,7 @@ from tokentag.core.fastjson import quote
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import SCHEMA_VERSION, Record, read_records
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Iterable, Sequence

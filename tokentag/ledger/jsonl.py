@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "lock"
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any

@@ -48,7 +48,7 @@ class _RecordBase(BaseModel):
 
 
 class _Counts(BaseModel):
-    """One request's counts, in ccusage's vocabulary (see tokentag.usage.USAGE_FIELDS)."""
+    """One request's counts, in ccusage's vocabulary (see tokentag.core.usage.USAGE_FIELDS)."""
 
     input: Count
     output: Count

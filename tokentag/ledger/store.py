@@ -9,7 +9,7 @@ from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import Index
 
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag.usage
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
