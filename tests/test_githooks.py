@@ -17,10 +17,10 @@ import pytest
 from tests.conftest import git
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitcmd import REPO_LOCAL_ENV_VARS, git_env
+from tokentag.notes.content import NOTES_REF
 from tokentag.setup.git_hooks import (
     CHAINED_SUFFIX,
     MARKER,
-    NOTES_REF,
     git_hook_status,
     hooks_dir,
     install_git_hooks,

@@ -12,8 +12,9 @@ import os
 import time
 
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import CaptureResult, capture_file, now_iso
+from tokentag.capture.catch_up import CaptureResult, capture_file
 from tokentag.core import claude_paths
+from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Index

@@ -11,7 +11,7 @@ import os
 import sys
 
 from tokentag.attribution import attribute
-from tokentag.capture.hook import log_failure
+from tokentag.core import faillog
 from tokentag.git.gitdirs import Worktree, find_worktree
 
 
@@ -23,7 +23,9 @@ def run(args: list[str]) -> int:
             return 0
         dispatch(worktree, args[0], args[1:])
     except Exception as error:  # noqa: BLE001 - git must go on whatever happens here
-        log_failure(worktree, error, where=f"git-hook {args[0] if args else ''}".strip())
+        where = f"git-hook {args[0] if args else ''}".strip()
+        faillog.log_failure(worktree.tokentag_dir if worktree else None, error, where,
+                            expected=isinstance(error, OSError))
     return 0
 
 

@@ -10,10 +10,10 @@ point means a re-read, which the per-request dedup turns into no new records.
 from __future__ import annotations
 
 import os
-import time
 
 from tokentag.capture import transcript
 from tokentag.capture.transcript import Request
+from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
@@ -59,14 +59,6 @@ class _Batch:
         self.lines = lines
         self.by_repo = by_repo
         self.dropped = dropped
-
-
-def now_iso() -> str:
-    """UTC now with milliseconds, `2026-11-23T03:22:33.123Z` (not through `datetime`: its
-    import costs every hook call 2-3 ms)."""
-    seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
-        f".{nanoseconds // 1_000_000:03d}Z"
 
 
 def capture_file(transcript_path: StrPath, home: Worktree, session_id: str | None = None,

@@ -12,10 +12,9 @@ import os
 import sys
 
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import CaptureResult, capture_file, now_iso
-from tokentag.core import fastjson
+from tokentag.capture.catch_up import CaptureResult, capture_file
+from tokentag.core import faillog, fastjson
 from tokentag.git.gitdirs import Worktree, find_worktree
-from tokentag.ledger.store import LOG_NAME
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -86,28 +85,7 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
 
 
 def log_failure(home: Worktree | None, error: BaseException, where: str = "hook") -> None:
-    """One line per failure in the repository's tokentag dir (or the user's state dir)."""
-    line = f"{now_iso()} {where} {type(error).__name__}: {_one_line(error)}\n"
-    if not isinstance(error, (PayloadError, OSError)):
-        import traceback  # only for the unexpected: every hook call would pay its import
-
-        line += "".join("  " + t for t in traceback.format_exception(error)[-3:])
-    for directory in _log_dirs(home):
-        try:
-            os.makedirs(directory, exist_ok=True)
-            with open(os.path.join(directory, LOG_NAME), "a", encoding="utf-8") as log:
-                log.write(line)
-            return
-        except OSError:
-            continue
-
-
-def _log_dirs(home: Worktree | None) -> list[str]:
-    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                             ".local", "state")
-    dirs = [os.path.join(state, "tokentag")]
-    return [home.tokentag_dir, *dirs] if home else dirs
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
+    """Into the repository's log (the user's state dir outside one); bad input and file
+    errors are expected, anything else gets a few traceback lines."""
+    faillog.log_failure(home.tokentag_dir if home else None, error, where,
+                        expected=isinstance(error, (PayloadError, OSError)))

@@ -12,6 +12,7 @@ import click
 
 from tokentag import __version__
 from tokentag.core.errors import TokentagError
+from tokentag.core.money import usd
 from tokentag.git.gitdirs import Worktree, find_worktree
 
 if TYPE_CHECKING:
@@ -52,22 +53,16 @@ def current_worktree() -> Worktree:
 
 
 def _report_crash(error: Exception) -> int:
-    import traceback  # only for the unexpected
+    """One line here, the whole traceback in the log: the repository's when tokentag keeps
+    one there already (a crash must not create it), else the user's."""
+    from tokentag.core import faillog
 
-    from tokentag.ledger.store import Store
-
-    where = "stderr"
-    try:
-        store = Store.of(current_worktree())
-        os.makedirs(store.directory, exist_ok=True)
-        with open(store.log_path, "a", encoding="utf-8") as log:
-            log.write(f"crash {type(error).__name__}: {error}\n")
-            log.writelines("  " + line for line in traceback.format_exception(error))
-        where = str(store.log_path)
-    except Exception:  # noqa: BLE001 - outside a repository there is nowhere to log
-        traceback.print_exception(error)
-    click.echo(f"tokentag: unexpected {type(error).__name__}: {error} (traceback: {where})",
-               err=True)
+    worktree = find_worktree(os.getcwd())
+    own = worktree.tokentag_dir if worktree and os.path.isdir(worktree.tokentag_dir) else None
+    log = faillog.log_failure(own, error, "crash", traceback_lines=1000)
+    where = f"traceback in {log}" if log else "no log could be written"
+    click.echo(f"tokentag: unexpected {type(error).__name__}: {faillog.one_line(error)} "
+               f"({where})", err=True)
     return 2
 
 
@@ -145,12 +140,12 @@ def show(commit: str, as_json: bool) -> int:
     by_model = {row["model"]: row for row in result["by_model"]}
     for model, row in by_model.items():
         t = row["tokens"]
-        cost = "unpriced" if row["cost_usd"] is None else f"${row['cost_usd']:,.4f}"
+        cost = usd(row["cost_usd"], "unpriced_requests" in row)
         click.echo(f"  {model:<32} in {t['input']:>8,} out {t['output']:>8,} "
                    f"cache write {t['cache_creation']:>10,} cache read {t['cache_read']:>12,}"
                    f"  {cost}")
     total = result["tokens"]
-    cost = "unpriced" if result["cost_usd"] is None else f"${result['cost_usd']:,.4f}"
+    cost = usd(result["cost_usd"], "unpriced_requests" in result)
     click.echo(f"  {'total':<32} {total['total']:,} tokens  {cost}")
     return 0
 
@@ -224,9 +219,7 @@ def _print_table(by: str, groups: dict[str, Totals], totals: Totals) -> None:
     click.echo(header)
     for key, t in [*groups.items(), ("TOTAL", totals)]:
         u = t.usage
-        cost = "unpriced" if t.cost_usd is None else f"${t.cost_usd:,.2f}"
-        if t.unpriced_requests and t.cost_usd is not None:
-            cost += "*"
+        cost = t.cost_text()
         click.echo(f"{key[:40]:<40} {t.requests:>8} {u.input:>10,} {u.output:>10,} "
                    f"{u.cache_creation:>12,} {u.cache_read:>12,} {u.total:>12,} {cost:>10}")
     if totals.unpriced_requests:
@@ -325,7 +318,7 @@ def _release_all(as_json: bool) -> int:
                f"{'cost':>12}")
     for item in [*tagged, *([unreleased] if unreleased else [])]:
         rng, total = item.range, item.total
-        cost = releases.cost_text(total)
+        cost = total.cost_text()
         click.echo(f"{rng.tag[:24]:<24} {(rng.previous or '(root)')[:24]:<24} "
                    f"{len(rng.commits):>7} {total.requests:>8} {total.usage.total:>14,} "
                    f"{cost:>12}")
@@ -442,6 +435,7 @@ def _print_import(s: Any) -> None:
 def sync_command(remote: str | None, as_json: bool) -> int:
     """Fetch the remote's tokentag notes, merge them with yours, and push the result."""
     from tokentag.notes import sync
+    from tokentag.notes.content import NOTES_REF
 
     result = sync.sync(current_worktree(), remote)
     if as_json:
@@ -453,7 +447,7 @@ def sync_command(remote: str | None, as_json: bool) -> int:
                f"{m.joined} joined")
     retries = f" after {result.attempts - 1} rejected push(es)" if result.attempts > 1 else ""
     if result.pushed:
-        click.echo(f"pushed {sync.NOTES_REF} to {result.remote}{retries}")
+        click.echo(f"pushed {NOTES_REF} to {result.remote}{retries}")
     elif result.notes_head is None:
         click.echo(f"no tokentag notes here or on {result.remote} yet")
     else:

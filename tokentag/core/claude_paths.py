@@ -19,6 +19,11 @@ def config_dirs() -> list[str]:
     return [os.path.join(home, ".claude"), os.path.join(home, ".config", "claude")]
 
 
+def settings_dir() -> str:
+    """Where Claude Code reads the user's settings.json and plugins: the first config dir."""
+    return config_dirs()[0]
+
+
 def encode_project(path: StrPath) -> str:
     """Claude Code names a project's folder after its cwd, every other character a dash."""
     # Not `re.sub`: `re` would cost every commit 5 ms of imports.

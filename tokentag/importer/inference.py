@@ -11,10 +11,9 @@ import contextlib
 import time
 from bisect import bisect_left
 from collections.abc import Iterable
-from datetime import datetime
 from typing import NamedTuple
 
-from tokentag.capture.catch_up import now_iso
+from tokentag.core.timefmt import epoch_of, now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint
 from tokentag.importer.options import Summary
@@ -146,10 +145,8 @@ def _leftovers(index: Index, inference: Inference,
 
 
 def _epoch(timestamp: str) -> float:
-    try:
-        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return float("inf")  # no usable time: no commit can be said to follow it
+    moment = epoch_of(timestamp)
+    return float("inf") if moment is None else moment  # no time: no commit follows it
 
 
 def branch_tips(worktree: Worktree) -> dict[str, str]:

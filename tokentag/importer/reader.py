@@ -16,9 +16,9 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import now_iso
 from tokentag.capture.transcript import text_of
 from tokentag.core import fastjson
+from tokentag.core.timefmt import now_iso
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.importer.discovery import Job
 from tokentag.importer.options import Options, PathMap

@@ -8,11 +8,9 @@ first, so the torn bytes become one invalid line that readers skip and count.
 
 from __future__ import annotations
 
-import fcntl
 import os
-from contextlib import contextmanager
 
-from tokentag.core import fastjson
+from tokentag.core import fastjson, locking
 
 SCHEMA_VERSION = 1
 LEDGER_NAME = "ledger.jsonl"
@@ -21,6 +19,7 @@ LOCK_NAME = "lock"
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from contextlib import AbstractContextManager
     from typing import Any
 
     from _typeshed import StrPath
@@ -39,16 +38,9 @@ def encode_line(record: Record) -> bytes:
     return fastjson.dumps(record).encode() + b"\n"
 
 
-@contextmanager
-def locked(directory: StrPath) -> Iterator[None]:
+def locked(directory: StrPath, timeout: float | None = None) -> AbstractContextManager[None]:
     """Hold the repository's tokentag lock: all ledger and index writes happen inside."""
-    os.makedirs(directory, exist_ok=True)
-    fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    return locking.locked(os.path.join(os.fspath(directory), LOCK_NAME), timeout)
 
 
 def append(ledger: StrPath, records: list[Record]) -> None:

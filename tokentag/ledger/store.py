@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
+from tokentag.core.faillog import LOG_NAME
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import Index
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 
     from _typeshed import StrPath
 
-
-LOG_NAME = "tokentag.log"
 
 
 class Store:

@@ -21,7 +21,6 @@ Merge rule, per commit whose note differs between the local and the remote ref:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import subprocess
@@ -31,16 +30,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tokentag.core import faillog, locking
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.store import Store
 from tokentag.notes import content
+from tokentag.notes.content import NOTES_REF
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
 
-NOTES_REF = content.NOTES_REF
 TRACKING_PREFIX = "refs/notes/tokentag-remote/"
 MAX_ATTEMPTS = 5
 SYNC_LOCK = "sync.lock"
@@ -103,13 +103,8 @@ def sync(worktree: Worktree, remote: str | None = None,
 def _one_sync_at_a_time(worktree: Worktree) -> Iterator[None]:
     """Pushes in a row start overlapping background syncs; two at once would race for the
     tracking ref. A lock of its own: the ledger's must not wait on the network."""
-    os.makedirs(worktree.tokentag_dir, exist_ok=True)
-    fd = os.open(os.path.join(worktree.tokentag_dir, SYNC_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locking.locked(os.path.join(worktree.tokentag_dir, SYNC_LOCK)):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _sync_attempts(worktree: Worktree, name: str, attempts: int) -> SyncResult:
@@ -394,14 +389,13 @@ def _pushes_commits(stdin_text: str) -> bool:
 
 def background_main(argv: list[str]) -> int:
     """`python -m tokentag.sync REMOTE`, what the pre-push hook starts. Always exits 0."""
-    from tokentag.capture.hook import log_failure
-
     worktree = find_worktree(os.getcwd())
     try:
         if worktree is not None and argv:
             sync(worktree, argv[0])
     except Exception as error:  # noqa: BLE001 - nobody is waiting for this process
-        log_failure(worktree, error, where="pre-push notes sync")
+        faillog.log_failure(worktree.tokentag_dir if worktree else None, error,
+                            "pre-push notes sync")
     return 0
 
 

@@ -115,11 +115,7 @@ def _caveats(release: Release) -> list[str]:
 
 
 def _cost(totals: Totals) -> str:
-    cost = totals.cost_usd
-    if cost is None:
-        return "unpriced"
-    text = f"${cost:,.2f}" if cost >= 1 else f"${cost:,.4f}"
-    return f"{text} + unpriced" if totals.unpriced_requests else text
+    return totals.cost_text(" + unpriced")  # a `*` would start Markdown emphasis
 
 
 _ESCAPES = str.maketrans({c: f"\\{c}" for c in "\\|`*_[]"} | {"<": "&lt;", ">": "&gt;"})

@@ -95,7 +95,7 @@ class Release:
         """One line for the terminal."""
         rng, total = self.range, self.total
         return (f"{rng.tag} ({rng.spec}): {len(rng.commits):,} commit(s), {total.requests:,} "
-                f"request(s), {total.usage.total:,} tokens, {cost_text(total)}")
+                f"request(s), {total.usage.total:,} tokens, {total.cost_text()}")
 
     def most_expensive(self, count: int = 5) -> list[CommitTotals]:
         return sorted(self.by_commit, key=lambda c: _cost_order(c.totals))[:count]
@@ -367,11 +367,3 @@ def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters |
         name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
         groups.setdefault(name, Totals.empty()).add(totals)
     return dict(sorted(groups.items(), key=lambda kv: order[kv[0]]))
-
-
-def cost_text(totals: Totals) -> str:
-    """`$1.23`, `$1.23*` when some requests are unpriced, `unpriced` when all are."""
-    cost = totals.cost_usd
-    if cost is None:
-        return "unpriced"
-    return f"${cost:,.2f}" + ("*" if totals.unpriced_requests else "")

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from tokentag.core.money import usd
+from tokentag.core.timefmt import parse_iso
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
 
@@ -56,6 +58,10 @@ class Totals:
             return None
         return float(round(self.cost, 6))
 
+    def cost_text(self, partly_marker: str = "*") -> str:
+        """The cost as printed everywhere (see core.money)."""
+        return usd(self.cost_usd, self.unpriced_requests > 0, partly_marker)
+
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"tokens": self.usage.as_totals(), "cost_usd": self.cost_usd,
                                 "requests": self.requests}
@@ -79,10 +85,8 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
 
 
 def _day_noon(day: str) -> datetime:
-    try:
-        return datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC)
-    except ValueError:
-        return datetime.now(UTC)
+    moment = parse_iso(day)
+    return moment.replace(hour=12) if moment is not None else datetime.now(UTC)
 
 
 def group_from_row(row: Any) -> PriceGroup:

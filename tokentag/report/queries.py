@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tokentag.core import faillog
 from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Index
@@ -39,19 +40,10 @@ def status(store: Store) -> Status:
             "count(DISTINCT session_id) AS sessions, count(DISTINCT commit_id) AS commits, "
             "max(captured_at) AS last FROM requests")[0]
         invalid = int(index.meta("invalid_lines", "0"))
-    failures = _log_lines(store.log_path)
+    failures = faillog.failures(store.log_path)
     return Status(store.ledger_path, counts["n"], counts["pending"] or 0, counts["sessions"],
                   counts["commits"], counts["last"], invalid, len(failures),
                   failures[-1] if failures else None)
-
-
-def _log_lines(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return []
-    return [line for line in text.splitlines() if line and not line.startswith(" ")]
 
 
 def requests_log(index: Index, filters: Filters, limit: int | None) -> list[dict[str, Any]]:

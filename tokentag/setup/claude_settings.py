@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import write_atomic
 
@@ -49,10 +49,7 @@ class _Style(NamedTuple):
 
 def user_config_dir() -> Path:
     """Claude Code's config dir: `$CLAUDE_CONFIG_DIR`, else `~/.claude`."""
-    configured = os.environ.get("CLAUDE_CONFIG_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    return Path(os.environ.get("HOME") or Path.home()) / ".claude"
+    return Path(claude_paths.settings_dir())
 
 
 def settings_path(scope: str, repo: StrPath | None) -> Path:

@@ -16,17 +16,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
+from tokentag.core.timefmt import epoch_of
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import INDEX_NAME
 from tokentag.ledger.store import Store
+from tokentag.notes.content import NOTES_REF
 from tokentag.report import queries
 from tokentag.setup import claude_settings, git_hooks
 
@@ -118,10 +119,10 @@ def _git_hooks_fix(directory: Path, configured: str, bad: dict[str, str]) -> str
 
 def _notes_rewrite(top: Path) -> Check:
     refs = gitcmd.run(top, "config", "--get-all", "notes.rewriteRef", check=False).split()
-    if git_hooks.NOTES_REF in refs:
-        return Check("notes on rewrite", True, f"notes.rewriteRef includes {git_hooks.NOTES_REF}")
+    if NOTES_REF in refs:
+        return Check("notes on rewrite", True, f"notes.rewriteRef includes {NOTES_REF}")
     # post-rewrite still moves the attribution; only git's own copying of notes is missing.
-    return Check("notes on rewrite", False, f"notes.rewriteRef lacks {git_hooks.NOTES_REF}",
+    return Check("notes on rewrite", False, f"notes.rewriteRef lacks {NOTES_REF}",
                  INSTALL, warning=True)
 
 
@@ -330,7 +331,7 @@ def _failures(store: Store, status: queries.Status) -> Check:
         return Check("failures", True, f"none logged in {store.log_path}")
     # The log is append-only, so its mtime is when the last failure happened.
     failed_at = os.stat(store.log_path).st_mtime
-    captured_at = _parse_iso(status.last_capture) if status.last_capture else None
+    captured_at = epoch_of(status.last_capture) if status.last_capture else None
     if captured_at is not None and captured_at > failed_at:
         return Check("failures", True, f"{status.logged_failures} logged, none since the last "
                      f"capture (last: {status.last_failure})")
@@ -338,15 +339,8 @@ def _failures(store: Store, status: queries.Status) -> Check:
                  f": {status.last_failure}", f"tail -n 20 {shlex.quote(str(store.log_path))}")
 
 
-def _parse_iso(text: str) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def _iso_ago(text: str) -> str:
-    moment = _parse_iso(text)
+    moment = epoch_of(text)
     return text if moment is None else f"{text} ({_ago(moment)})"
 
 

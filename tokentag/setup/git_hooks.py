@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitcmd
+from tokentag.notes.content import NOTES_REF
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 MARKER = "# tokentag-managed-hook"
 CHAINED_SUFFIX = ".tokentag-chained"
 CREATED_MARKER = ".tokentag-created-dir"
-NOTES_REF = "refs/notes/tokentag"
 # post-merge: a merge that makes a commit runs post-merge, not post-commit.
 SUPPORTED_HOOKS = ("post-commit", "post-merge", "post-rewrite", "pre-push")
 DEFAULT_HOOKS = ("post-commit", "post-merge", "post-rewrite")
