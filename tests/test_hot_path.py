@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TRANSCRIPTS, git
-from tokentag import cli
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import now_iso, request_record
+from tokentag.capture.catch_up import request_record
+from tokentag.cli import report as report_cli
 from tokentag.core import fastjson
 from tokentag.core.errors import TokentagError
+from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.notes.content import note_text
@@ -134,12 +135,12 @@ def test_the_cli_imports_only_what_its_command_needs() -> None:
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import tokentag.cli; "
             "print(' '.join(m for m in ('tokentag.report.grouping', 'tokentag.report.queries', "
             "'tokentag.ledger.index', 'tokentag.report.costs', 'pydantic', 'genai_prices', "
-            "'traceback') "
+            "'traceback', 'tokentag.cli.report', 'tokentag.cli.import_') "
             "if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == []
-    assert [*grouping.GROUP_KEYS, "tag"] == list(cli.REPORT_GROUPS)
+    assert [*grouping.GROUP_KEYS, "tag"] == list(report_cli.REPORT_GROUPS)
 
 
 @pytest.mark.parametrize("closed", ["1", "2"])

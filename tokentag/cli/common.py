@@ -1,0 +1,56 @@
+"""What the command modules share: exit codes, the current worktree, JSON output, the
+filter options."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from tokentag.core.errors import TokentagError
+from tokentag.git.gitdirs import Worktree, find_worktree
+
+F = TypeVar("F", bound=Callable[..., int])
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # an expected failure: bad input, a missing repository, an unknown tag
+    USAGE = 2  # the command line itself is wrong
+    CRASH = 3  # a bug: the traceback is in the log
+    INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
+def current_worktree() -> Worktree:
+    worktree = find_worktree(os.getcwd())
+    if worktree is None:
+        raise TokentagError("not inside a git repository (run tokentag from your project)")
+    return worktree
+
+
+def dump_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def time_range_options(func: F) -> F:
+    """--since and --until."""
+    options = [
+        click.option("--since", help="From this date or time (YYYY-MM-DD or ISO 8601, UTC)."),
+        click.option("--until", help="Up to this date (inclusive) or time (exclusive)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def utc(moment: str | None, end: bool = False) -> str | None:
+    """A --since/--until value as the UTC string form transcripts use."""
+    if not moment:
+        return None
+    from tokentag.report import grouping
+
+    return grouping.normalise_time(moment, end)

@@ -1,0 +1,56 @@
+"""`tokentag import`: past transcripts into the ledger, past work onto past commits."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from tokentag.cli.common import current_worktree, dump_json, time_range_options, utc
+
+
+@click.command("import")
+@time_range_options
+@click.option("--path-map", "path_map", multiple=True, metavar="OLD=NEW",
+              help="Treat requests recorded under OLD as if run under NEW (a moved checkout, "
+                   "another machine). Repeatable.")
+@click.option("--all-projects", is_flag=True,
+              help="Look in every project dir, not only those named after this repository's "
+                   "worktrees (sessions started outside the repository that cd'ed into it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def import_command(since: str | None, until: str | None, path_map: tuple[str, ...],
+                   all_projects: bool, as_json: bool) -> int:
+    """Bring in past Claude Code transcripts and tie them to past commits."""
+    from tokentag.importer import discovery, run
+    from tokentag.importer.options import Options, PathMap
+
+    options = Options(
+        since=utc(since), until=utc(until, end=True),
+        path_map=PathMap.parse(path_map), all_projects=all_projects)
+    work = discovery.plan(current_worktree(), options)
+    if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
+        def files_done(done: int | None) -> str:
+            return f"{done or 0}/{len(work.jobs)} files"
+
+        with click.progressbar(length=work.bytes_to_read, label="reading transcripts",
+                               file=sys.stderr, item_show_func=files_done) as bar:
+            summary = run.execute(work, lambda done, size: bar.update(size, done))
+    else:
+        summary = run.execute(work)
+    if as_json:
+        dump_json(summary.as_json())
+        return 0
+    _print_import(summary)
+    return 0
+
+
+def _print_import(s: Any) -> None:
+    click.echo(f"files:      {s.files} transcripts, {s.files_read} with new lines "
+               f"({s.bytes_read / 1e6:,.1f} MB), {s.unreadable_files} unreadable")
+    click.echo(f"requests:   {s.requests:,} of this repository: {s.new:,} new, {s.known:,} "
+               f"already known ({s.corrected:,} with raised counts)")
+    click.echo(f"skipped:    {s.skipped_lines:,} unreadable lines, {s.other_repository:,} "
+               f"requests of other repositories, {s.out_of_range:,} out of --since/--until")
+    click.echo(f"attributed: {s.inferred:,} requests to {s.inferred_commits:,} past commits "
+               f"(inferred)")

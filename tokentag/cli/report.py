@@ -1,0 +1,61 @@
+"""`tokentag report --by ...`: totals per group, pending included."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from tokentag.cli.common import current_worktree, dump_json, time_range_options
+
+if TYPE_CHECKING:
+    from tokentag.report.costs import Totals
+
+# `report --by`: grouping.GROUP_KEYS, and tag (a test holds them equal), spelled here so
+# that --help need not import the report modules.
+REPORT_GROUPS = ("session", "model", "branch", "day", "week", "month", "commit", "agent",
+                 "tag")
+
+
+@click.command("report")
+@click.option("--by", "by", default="session", show_default=True,
+              type=click.Choice(REPORT_GROUPS))
+@time_range_options
+@click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
+def report_command(by: str, since: str | None, until: str | None, as_json: bool) -> int:
+    """Tokens, requests and cost per session, model, branch, period, commit or release tag."""
+    from tokentag.ledger.store import Store
+    from tokentag.release import releases
+    from tokentag.report import grouping
+    from tokentag.setup import config
+
+    worktree = current_worktree()
+    settings = config.load(worktree.top)
+    filters = grouping.Filters(since=since, until=until)
+    with Store.of(worktree).reading() as index:
+        if by == "tag":
+            groups = releases.grouped_by_tag(worktree, index, filters, settings.prices,
+                                            settings.tag_pattern)
+        else:
+            groups = grouping.grouped_totals(index, by, filters, settings.prices)
+    totals = grouping.overall(groups)
+    if as_json:
+        rows = [{"key": key, **t.as_json()} for key, t in groups.items()]
+        dump_json({"by": by, "rows": rows, "totals": totals.as_json()})
+        return 0
+    _print_table(by, groups, totals)
+    return 0
+
+
+def _print_table(by: str, groups: dict[str, Totals], totals: Totals) -> None:
+    header = f"{by:<40} {'requests':>8} {'input':>10} {'output':>10} {'cache write':>12} " \
+             f"{'cache read':>12} {'total':>12} {'cost':>10}"
+    click.echo(header)
+    for key, t in [*groups.items(), ("TOTAL", totals)]:
+        u = t.usage
+        cost = t.cost_text()
+        click.echo(f"{key[:40]:<40} {t.requests:>8} {u.input:>10,} {u.output:>10,} "
+                   f"{u.cache_creation:>12,} {u.cache_read:>12,} {u.total:>12,} {cost:>10}")
+    if totals.unpriced_requests:
+        click.echo(f"* {totals.unpriced_requests} requests of models without a known price "
+                   f"({', '.join(sorted(totals.unpriced_models))}) are not in the cost")
