@@ -475,7 +475,7 @@ def test_a_start_marker_without_its_end_is_an_error_not_a_guess(
 @pytest.mark.parametrize(("name", "content", "key"), [
     (".tokentag.toml", 'notes_flie = "x.md"\n', "notes_flie"),
     (".tokentag.toml", '[prices.m]\ninput_mtok = -1\noutput_mtok = 1\n', "prices.m.input_mtok"),
-    (".tokentag.toml", '[prices.m]\ninput_mtok = 1\n', "prices.m.output_mtok"),
+    (".tokentag.toml", '[prices.m]\ninput_mtok = "x"\noutput_mtok = 1\n', "prices.m.input_mtok"),
     ("pyproject.toml", '[project]\nname = "x"\n[tool.tokentag]\ntag_pattern = 3\n',
      "tag_pattern"),
     (".tokentag.toml", 'notes_file = "unterminated\n', "line 1"),

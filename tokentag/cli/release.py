@@ -39,8 +39,7 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     elif to_stdout:
         click.echo(notes_file.render(result))
     else:
-        path = settings.notes_path(worktree.top)
-        notes_file.update(path, result)
+        path = notes_file.update(worktree, settings.notes_file, result)
         if not result.range.tagged:
             click.echo(f"tokentag: {tag} is not tagged yet: the notes cover HEAD", err=True)
         click.echo(f"{result.summary()} -> {path}")

@@ -10,15 +10,18 @@ replaced atomically: a crash leaves the old file, never half a new one.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tokentag.core import locking, markdown
 from tokentag.core.errors import TokentagError
-from tokentag.core.fileio import write_atomic
+from tokentag.core.fileio import inside, write_atomic
 from tokentag.report.costs import Totals
 
 if TYPE_CHECKING:
+    from tokentag.git.gitdirs import Worktree
     from tokentag.release.releases import Release
 
 TOP_COMMITS = 5
@@ -26,6 +29,10 @@ _HEADING = re.compile(r"(#{1,6})[ \t]+(.*)")
 # The version in a heading: `[1.2.0] - date`, `v1.2`, `1.2 - date`, `[v1.2](link)`.
 _HEADING_VERSION = re.compile(r"\[?([^\]\s(]+)")
 _DOTTED = re.compile(r"\d+(\.\d+)*")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_LOCK = "notes-file.lock"
+_LOCK_WAIT = 60.0  # seconds: another release writing the same file finishes well within
 
 
 def start_marker(tag: str) -> str:
@@ -57,7 +64,9 @@ def render(release: Release, level: int = 2, newline: str = "\n") -> str:
 
 def _summary(release: Release) -> str:
     rng, total = release.range, release.total
-    where = f"`{rng.spec}`" + ("" if rng.tagged else f" ({_esc(rng.tag)} is not tagged yet)")
+    where = markdown.code(rng.spec, in_table=False)
+    if not rng.tagged:
+        where += f" ({markdown.text(rng.tag)} is not tagged yet)"
     commits = _count(len(rng.commits), "commit")
     if not total.requests:
         return f"{where}: {commits}; no AI token usage was recorded."
@@ -85,7 +94,7 @@ def _model_table(release: Release) -> list[str]:
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for model, t in release.by_model.items():
         u = t.usage
-        rows.append(f"| {_esc(model)} | {t.requests:,} | {u.input:,} | {u.output:,} | "
+        rows.append(f"| {markdown.text(model)} | {t.requests:,} | {u.input:,} | {u.output:,} | "
                     f"{u.cache_creation:,} | {u.cache_read:,} | {u.total:,} | {_cost(t)} |")
     return rows
 
@@ -93,7 +102,7 @@ def _model_table(release: Release) -> list[str]:
 def _commit_table(release: Release) -> list[str]:
     rows = ["| Commit | Subject | Tokens | Cost |", "|---|---|---:|---:|"]
     for item in release.most_expensive(TOP_COMMITS):
-        rows.append(f"| `{item.commit[:10]}` | {_esc(item.subject)} | "
+        rows.append(f"| {markdown.code(item.commit[:10])} | {markdown.text(item.subject)} | "
                     f"{item.totals.usage.total:,} | {_cost(item.totals)} |")
     return rows
 
@@ -101,7 +110,7 @@ def _commit_table(release: Release) -> list[str]:
 def _caveats(release: Release) -> list[str]:
     total, notes = release.total, []
     if total.unpriced_requests:
-        models = ", ".join(_esc(m) for m in sorted(total.unpriced_models))
+        models = ", ".join(markdown.text(m) for m in sorted(total.unpriced_models))
         notes.append(f"Unpriced: {_count(total.unpriced_requests, 'request')} of {models}: "
                      f"no known price, so not in the cost (add one with `tokentag config set "
                      f"prices.<model>.input_mtok ...`).")
@@ -118,25 +127,38 @@ def _cost(totals: Totals) -> str:
     return totals.cost_text(" + unpriced")  # a `*` would start Markdown emphasis
 
 
-_ESCAPES = str.maketrans({c: f"\\{c}" for c in "\\|`*_[]"} | {"<": "&lt;", ">": "&gt;"})
-
-
-def _esc(text: str) -> str:
-    """Table-safe text: a subject can hold `|`, Markdown, or a marker-like comment."""
-    return text.translate(_ESCAPES)
-
-
 # -- placing the section in the file -----------------------------------------------------
 
 
-def update(path: Path, release: Release) -> None:
-    """Write the release's section into `path`: replace its old one, else insert it."""
-    old = _read(path)
-    text = old.decode("utf-8", "surrogateescape") if old is not None else None
-    new = place(text, release, path)
-    data = new.encode("utf-8", "surrogateescape")
-    if data != old:  # an unchanged file is not even touched
-        write_atomic(path, data)
+def update(worktree: Worktree, name: str, release: Release) -> Path:
+    """Write the release's section into the notes file `name` (relative to the worktree's
+    top): replace its old one, else insert it. Returns the file written."""
+    path = inside(worktree.top, name, "notes file")
+    # Two releases at once would each write their section over the other's.
+    with locking.locked(os.path.join(worktree.tokentag_dir, _LOCK), _LOCK_WAIT):
+        old = _read(path)
+        bom, codec, text = decode(old)
+        data = encode(place(text, release, path), bom, codec)
+        if data != old:  # an unchanged file is not even touched
+            write_atomic(path, data, scratch=os.path.join(worktree.tokentag_dir, "tmp"))
+    return path
+
+
+def decode(data: bytes | None) -> tuple[bytes, str, str | None]:
+    """The file's byte order mark, its encoding (UTF-16 by its mark, else UTF-8) and its
+    text. Bytes that are not UTF-8 survive a rewrite through surrogateescape."""
+    if data is None:
+        return b"", "utf-8", None
+    bom, codec = next(((b, c) for b, c in _BOMS if data.startswith(b)), (b"", "utf-8"))
+    return bom, codec, data[len(bom):].decode(codec, _errors(codec))
+
+
+def encode(text: str, bom: bytes, codec: str) -> bytes:
+    return bom + text.encode(codec, _errors(codec))
+
+
+def _errors(codec: str) -> str:
+    return "surrogateescape" if codec == "utf-8" else "strict"
 
 
 def place(text: str | None, release: Release, path: Path) -> str:
@@ -152,19 +174,49 @@ def place(text: str | None, release: Release, path: Path) -> str:
         level = _section_level(text[start:end])
         return text[:start] + render(release, level, newline) + text[end:]
     lines = [line for line in re.split(r"(?<=\n)", text) if line]
-    at, level = _insertion_point(lines, tag, _marker_lines(lines))
+    at, level = _insertion_point(lines, tag, _skipped_lines(lines))
     return _insert(lines, at, render(release, level, newline), newline)
 
 
 def _marker_span(text: str, tag: str, path: Path) -> tuple[int, int] | None:
-    start = text.find(start_marker(tag))
+    """Where the tag's section is; a marker quoted in a fenced code block is not one."""
+    fenced = _fenced_spans(text)
+    start = _find_outside(text, start_marker(tag), 0, fenced)
     if start == -1:
         return None
-    end = text.find(end_marker(tag), start)
+    end = _find_outside(text, end_marker(tag), start, fenced)
     if end == -1:
         raise TokentagError(f"{path.name} has a start marker for {tag} but no end marker: "
                             f"fix or remove {start_marker(tag)!r}")
     return start, end + len(end_marker(tag))
+
+
+def _find_outside(text: str, needle: str, start: int, fenced: list[tuple[int, int]]) -> int:
+    position = text.find(needle, start)
+    while position != -1 and any(a <= position < b for a, b in fenced):
+        position = text.find(needle, position + 1)
+    return position
+
+
+def _fenced_spans(text: str) -> list[tuple[int, int]]:
+    """Character ranges of fenced code blocks (``` or ~~~, up to three spaces in); one left
+    open runs to the end, as Markdown renders it."""
+    spans: list[tuple[int, int]] = []
+    opened: tuple[int, str] | None = None
+    position = 0
+    for line in text.splitlines(keepends=True):
+        fence = _FENCE.match(line)
+        if fence and opened is None:
+            opened = (position, fence.group(1))
+        elif fence and opened is not None and fence.group(1)[0] == opened[1][0] \
+                and len(fence.group(1)) >= len(opened[1]) and not line.strip().strip(
+                    fence.group(1)[0]):
+            spans.append((opened[0], position + len(line)))
+            opened = None
+        position += len(line)
+    if opened is not None:
+        spans.append((opened[0], len(text)))
+    return spans
 
 
 def _section_level(section: str) -> int:
@@ -176,9 +228,10 @@ def _section_level(section: str) -> int:
     return 2
 
 
-def _marker_lines(lines: list[str]) -> set[int]:
-    """Lines inside any tokentag section: their headings are ours, not the user's."""
-    inside, skip = False, set()
+def _skipped_lines(lines: list[str]) -> set[int]:
+    """Lines inside any tokentag section (their headings are ours, not the user's) or in a
+    fenced code block (no heading there is one)."""
+    inside, skip = False, _fenced_lines(lines)
     for number, line in enumerate(lines):
         if line.startswith("<!-- tokentag:") and line.rstrip().endswith(" start -->"):
             inside = True
@@ -187,6 +240,17 @@ def _marker_lines(lines: list[str]) -> set[int]:
         if line.startswith("<!-- tokentag:") and line.rstrip().endswith(" end -->"):
             inside = False
     return skip
+
+
+def _fenced_lines(lines: list[str]) -> set[int]:
+    text = "".join(lines)
+    spans = _fenced_spans(text)
+    found, position = set(), 0
+    for number, line in enumerate(lines):
+        if any(a <= position < b for a, b in spans):
+            found.add(number)
+        position += len(line)
+    return found
 
 
 def _insertion_point(lines: list[str], tag: str, skip: set[int]) -> tuple[int, int]:

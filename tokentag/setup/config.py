@@ -15,15 +15,25 @@ user's, not ours.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from tokentag.core.errors import TokentagError
+from tokentag.core.fileio import relative_name
 from tokentag.report.pricing import PriceOverride
+from tokentag.setup import toml_edit
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -41,9 +51,21 @@ class Config(BaseModel):
     notes_file: str = Field(default=DEFAULT_NOTES_FILE, min_length=1)
     tag_pattern: str | None = Field(default=None, min_length=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    # Models whose price is set only in part (input without output, say), with what each
+    # lacks: unpriced until whole, and reported by `doctor`, rather than failing every
+    # report meanwhile.
+    _incomplete_prices: dict[str, list[str]] = PrivateAttr(default_factory=dict)
 
-    def notes_path(self, top: StrPath) -> Path:
-        return Path(top, self.notes_file)
+    @property
+    def incomplete_prices(self) -> dict[str, list[str]]:
+        return self._incomplete_prices
+
+    @field_validator("notes_file")
+    @classmethod
+    def _inside_the_worktree(cls, value: str) -> str:
+        # A cloned repository's settings must not point tokentag's writes elsewhere.
+        relative_name(value, "notes_file")
+        return value
 
 
 def load(top: StrPath) -> Config:
@@ -60,7 +82,26 @@ def load(top: StrPath) -> Config:
     if own:
         _merge(merged, own)
         sources.append(OWN_FILE)
-    return _validate(merged, " and ".join(sources) or "defaults")
+    incomplete = _set_aside_incomplete_prices(merged)
+    config = _validate(merged, " and ".join(sources) or "defaults")
+    config._incomplete_prices = incomplete
+    return config
+
+
+def _set_aside_incomplete_prices(merged: dict[str, Any]) -> dict[str, list[str]]:
+    """Take out of `merged` the price tables that lack a required field; return what each
+    lacks."""
+    prices = merged.get("prices")
+    if not isinstance(prices, dict):
+        return {}
+    required = [name for name, field in PriceOverride.model_fields.items()
+                if field.is_required()]
+    incomplete = {model: [name for name in required if name not in table]
+                  for model, table in prices.items() if isinstance(table, dict)}
+    incomplete = {model: missing for model, missing in incomplete.items() if missing}
+    for model in incomplete:
+        del prices[model]
+    return incomplete
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -108,8 +149,9 @@ _PRICE_FIELDS = tuple(PriceOverride.model_fields)
 
 
 def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
-    """Set `key` (`notes_file`, `tag_pattern` or `prices.<model>.<field>`) in .tokentag.toml.
-    Returns the file and the keys still missing (a price needs input and output)."""
+    """Set `key` (`notes_file`, `tag_pattern` or `prices.<model>.<field>`) in .tokentag.toml,
+    keeping the file's comments and layout. Returns the file and the keys still missing
+    (a price needs input and output)."""
     data = _read_toml(Path(top, OWN_FILE))
     path, value = _parse_key(key), _parse_value(key, text)
     table = data
@@ -117,7 +159,7 @@ def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
         table = table.setdefault(part, {})
         _check_table(table, f"{OWN_FILE} {part}")
     table[path[-1]] = value
-    return _save(top, data)
+    return _save(top, data, lambda old: toml_edit.set_key(old, path, value))
 
 
 def unset_value(top: StrPath, key: str) -> Path:
@@ -135,7 +177,7 @@ def unset_value(top: StrPath, key: str) -> Path:
     for parent, child, name in reversed(list(zip(tables, tables[1:], path, strict=False))):
         if not child:
             del parent[name]
-    return _save(top, data)[0]
+    return _save(top, data, lambda old: toml_edit.remove_key(old, path))[0]
 
 
 def _parse_key(key: str) -> list[str]:
@@ -160,9 +202,11 @@ def _parse_value(key: str, text: str) -> str | int | float:
     return int(number) if number.is_integer() else number
 
 
-def _save(top: StrPath, data: dict[str, Any]) -> tuple[Path, list[str]]:
+def _save(top: StrPath, data: dict[str, Any],
+          edit: Callable[[str], str]) -> tuple[Path, list[str]]:
     """Validate the would-be file before it replaces the old one: a bad value never lands.
-    Missing keys are allowed, so a price's fields can be set one command at a time."""
+    Missing keys are allowed, so a price's fields can be set one command at a time. The
+    file is edited line by line when it can be, else written anew from `data`."""
     from tokentag.core.fileio import write_atomic
 
     path = Path(top, OWN_FILE)
@@ -174,8 +218,21 @@ def _save(top: StrPath, data: dict[str, Any]) -> tuple[Path, list[str]]:
         if wrong:
             raise _config_error(wrong[0], OWN_FILE) from None
         missing = [".".join(str(p) for p in e["loc"]) for e in error.errors()]
-    write_atomic(path, tomli_w.dumps(data).encode())
+    write_atomic(path, _edited(path, data, edit).encode())
     return path, missing
+
+
+def _edited(path: Path, data: dict[str, Any], edit: Callable[[str], str]) -> str:
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = ""
+    except (OSError, UnicodeDecodeError) as error:
+        raise TokentagError(f"cannot read config {path}: {error}") from None
+    try:
+        return edit(old)
+    except toml_edit.CannotEdit:
+        return tomli_w.dumps(data)
 
 
 def effective(top: StrPath) -> dict[str, Any]:

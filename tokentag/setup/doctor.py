@@ -55,6 +55,7 @@ def run_checks(cwd: str | None = None) -> list[Check]:
         return [_repository(None, cwd or os.getcwd()), *_claude_checks(None)]
     top = Path(worktree.top)
     return [_repository(worktree, cwd or os.getcwd()),
+            _guarded("config", lambda: _config(top)),
             _guarded("git hooks", lambda: _git_hooks(top)),
             _guarded("notes on rewrite", lambda: _notes_rewrite(top)),
             *_claude_checks(top),
@@ -80,6 +81,23 @@ def _repository(worktree: Worktree | None, cwd: str) -> Check:
         return Check("git repository", False, f"{cwd} is not inside a git repository",
                      "cd into your project, or run `git init` there")
     return Check("git repository", True, str(worktree.top))
+
+
+def _config(top: Path) -> Check:
+    from tokentag.setup import config
+
+    try:
+        settings = config.load(top)
+    except TokentagError as error:
+        return Check("config", False, str(error), "fix the file by hand (see `tokentag config "
+                     "show` once it loads)")
+    if settings.incomplete_prices:
+        model, missing = next(iter(settings.incomplete_prices.items()))
+        lacks = "; ".join(f"prices.{m} lacks {', '.join(f)}"
+                          for m, f in settings.incomplete_prices.items())
+        return Check("config", False, f"{lacks}: unpriced until set",
+                     f"tokentag config set prices.{model}.{missing[0]} <USD per million tokens>")
+    return Check("config", True, "valid")
 
 
 # --- git side: attribution ------------------------------------------------------------------
