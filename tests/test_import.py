@@ -419,7 +419,7 @@ def test_reader_agrees_with_parse_request(fast: bool) -> None:
     for path in files:
         reference: dict[str, transcript.Request] = {}
         agent = transcript.agent_id_of(path)
-        lines = [line for line, _ in transcript.read_complete_lines(path, 0)] + EDGE_LINES
+        lines = [line for line, _ in transcript.Lines(path, 0)] + EDGE_LINES
         for line in lines:
             request = transcript.parse_request(line, agent)
             if request is not None:
@@ -543,7 +543,7 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
 
 def _merged_request(path: Path, key: str) -> transcript.Request:
     found = None
-    for line, _ in transcript.read_complete_lines(path, 0):
+    for line, _ in transcript.Lines(path, 0):
         request = transcript.parse_request(line, transcript.agent_id_of(path))
         if request is not None and request.key == key:
             found = found.merged(request) if found else request

@@ -115,8 +115,8 @@ def _start_offset(writer: Writer, path: str, size: int) -> int:
 def _read_batch(path: str, offset: int, home: Worktree) -> _Batch:
     agent_id = transcript.agent_id_of(path)
     merged: dict[str, Request] = {}
-    end, lines = offset, 0
-    for line, end in transcript.read_complete_lines(path, offset):  # noqa: B007
+    reader, lines = transcript.Lines(path, offset), 0
+    for line, _ in reader:
         lines += 1
         request = transcript.parse_request(line, agent_id)
         if request is not None:
@@ -130,7 +130,7 @@ def _read_batch(path: str, offset: int, home: Worktree) -> _Batch:
             dropped += 1
             continue
         by_repo.setdefault(worktree.common_dir, []).append((request, worktree))
-    return _Batch(end, lines, by_repo, dropped)
+    return _Batch(reader.end, lines, by_repo, dropped)
 
 
 def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,

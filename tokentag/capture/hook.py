@@ -31,10 +31,9 @@ class PayloadError(ValueError):
 
 def run(stdin: Any = None) -> int:
     """Read one payload from stdin and catch up on its session. Always returns 0."""
-    stream = stdin if stdin is not None else sys.stdin.buffer
     home: Worktree | None = None
     try:
-        payload = parse_payload(stream.read(MAX_PAYLOAD))
+        payload = parse_payload(read_payload(stdin))
         home = find_worktree(payload["cwd"])
         if home is None:
             raise PayloadError(f"cwd is outside any git repository: {payload['cwd']}")
@@ -43,6 +42,20 @@ def run(stdin: Any = None) -> int:
     except Exception as error:  # noqa: BLE001 - the hook must never fail Claude Code
         log_failure(home, error)
     return 0
+
+
+def read_payload(stdin: Any = None) -> bytes:
+    """The payload, read whole however large, so Claude Code's write never fails on a
+    closed pipe; beyond MAX_PAYLOAD it is read and dropped (no payload is that large)."""
+    stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+    if stream is None:  # started with stdin closed
+        raise PayloadError("no payload: stdin is closed")
+    raw = stream.read(MAX_PAYLOAD)
+    if len(raw) < MAX_PAYLOAD:
+        return bytes(raw)
+    while stream.read(1 << 20):
+        pass
+    raise PayloadError(f"payload larger than {MAX_PAYLOAD} bytes")
 
 
 def parse_payload(raw: bytes) -> dict[str, Any]:
@@ -77,6 +90,10 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     for path in files:
         try:
             result += capture_file(path, home, session_id)
+        except FileNotFoundError:
+            # Not written yet (SessionStart and UserPromptSubmit come before the session's
+            # file) or never (a compaction's agent file): nothing to read, no failure.
+            continue
         except OSError as error:  # one unreadable file must not stop the others
             failures.append(f"{path}: {error.strerror or error}")
     if failures:

@@ -8,13 +8,19 @@ maximum over its lines, keyed by (`message.id`, `requestId`).
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import stat
 from collections import namedtuple
 
 from tokentag.core import fastjson
 from tokentag.core.usage import Usage
 
 CHUNK_SIZE = 4 * 1024 * 1024
+# Longer lines are skipped unread: Claude Code's assistant lines (the only ones with usage)
+# hold one content block each, at most a few megabytes; tool output can be hundreds.
+MAX_LINE = 64 * 1024 * 1024
 MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed
 # Claude Code writes compact JSON, so every line with usage contains this; the others
 # (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
@@ -58,24 +64,63 @@ class Request(_RequestFields):
         return self._replace(usage=self.usage.maximum(later.usage))
 
 
-def read_complete_lines(path: StrPath, offset: int) -> Iterator[tuple[bytes, int]]:
-    """Yield each complete line after `offset` with the offset just past it.
+class Lines:
+    """The complete lines of a transcript after `offset`, each with the offset just past it;
+    `end` is where the next read starts.
 
-    A last line without its newline is still being written: it waits for the next
-    read. The file is read in chunks, never whole.
+    A last line without its newline is still being written: it waits for the next read.
+    The file is read in chunks, and each byte is looked at once however long a line grows.
+    A line longer than MAX_LINE (a tool's output held whole in one line, never a request
+    with usage) is skipped as it is read, without being held: `end` then moves past what
+    was read of it even before its newline arrives, and what follows up to that newline is
+    a fragment no parser takes for a request. So memory and the time of every later read
+    stay bounded by what is new.
     """
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        pending = b""
-        position = offset
-        while chunk := handle.read(CHUNK_SIZE):
-            pending += chunk
-            start = 0
-            while (end := pending.find(b"\n", start)) != -1:
-                position += end + 1 - start
-                yield pending[start:end], position
-                start = end + 1
-            pending = pending[start:]
+
+    def __init__(self, path: StrPath, offset: int, limit: int = MAX_LINE) -> None:
+        self.path, self.end, self.limit = path, offset, limit
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        with open_regular(self.path) as handle:
+            handle.seek(self.end)
+            parts: list[bytes] = []  # the line so far, in the chunks it came in
+            held = 0
+            skipping = False
+            while chunk := handle.read(CHUNK_SIZE):
+                start = 0
+                while (stop := chunk.find(b"\n", start)) != -1:
+                    if not skipping:
+                        parts.append(chunk[start:stop])
+                        line = b"".join(parts)
+                        self.end += len(line) + 1
+                        if len(line) <= self.limit:
+                            yield line, self.end
+                    else:
+                        self.end += stop - start + 1
+                        skipping = False
+                    parts, held, start = [], 0, stop + 1
+                rest = chunk[start:]
+                if skipping or held + len(rest) > self.limit:
+                    self.end += held + len(rest)  # dropped, never to be read again
+                    parts, held, skipping = [], 0, True
+                else:
+                    parts.append(rest)
+                    held += len(rest)
+
+
+def open_regular(path: StrPath, buffered: bool = True) -> io.BufferedReader | io.FileIO:
+    """`path` opened for reading if it is a regular file: a FIFO or a device named like a
+    transcript would block the hook or never end."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        os.set_blocking(fd, True)
+        raw = io.FileIO(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return io.BufferedReader(raw) if buffered else raw
 
 
 def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
@@ -171,7 +216,8 @@ def session_files(transcript: str, session_id: str | None) -> list[str]:
 
 def _agent_files_under(directory: str) -> Iterator[str]:
     for parent, _, names in os.walk(directory):
-        yield from (os.path.join(parent, n) for n in names if _is_agent_file(n))
+        yield from (path for path in (os.path.join(parent, n) for n in names
+                                      if _is_agent_file(n)) if os.path.isfile(path))
 
 
 def _is_agent_file(name: str) -> bool:
@@ -188,14 +234,14 @@ def agent_files_in(project_dir: str) -> list[str]:
     """The flat-layout `agent-*.jsonl` files beside the sessions (none if the dir is gone)."""
     try:
         return [entry.path for entry in os.scandir(project_dir)
-                if _is_agent_file(entry.name) and not entry.is_dir()]
+                if _is_agent_file(entry.name) and entry.is_file()]
     except OSError:
         return []
 
 
 def _first_line(path: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             return handle.readline(65536)
     except OSError:
         return b""

@@ -50,16 +50,24 @@ def _find_worktree(path: str) -> Worktree | None:
         directory = os.path.dirname(directory)
     while True:
         dot_git = os.path.join(directory, ".git")
-        if os.path.isdir(dot_git) and os.path.isfile(os.path.join(dot_git, "HEAD")):
-            return Worktree(directory, dot_git, _common_dir(dot_git))
-        if os.path.isfile(dot_git):
-            git_dir = _read_gitdir_file(dot_git)
-            if git_dir is not None:
-                return Worktree(directory, git_dir, _common_dir(git_dir))
+        git_dir = dot_git if os.path.isdir(dot_git) else _read_gitdir_file(dot_git)
+        if git_dir is not None:
+            common = _common_dir(git_dir)
+            if _is_git_dir(git_dir, common):
+                return Worktree(directory, git_dir, common)
         parent = os.path.dirname(directory)
         if parent == directory:
             return None
         directory = parent
+
+
+def _is_git_dir(git_dir: str, common_dir: str) -> bool:
+    """What git itself checks before it takes a dir for a repository: a HEAD, and objects
+    and refs in the common dir. A `.git` file naming any other dir (a cloned repository's
+    planted one, say) makes no repository, and tokentag must not write there."""
+    return os.path.isfile(os.path.join(git_dir, "HEAD")) and \
+        os.path.isdir(os.path.join(common_dir, "objects")) and \
+        os.path.isdir(os.path.join(common_dir, "refs"))
 
 
 def _read_gitdir_file(dot_git: str) -> str | None:
@@ -80,6 +88,8 @@ def _common_dir(git_dir: str) -> str:
 
 
 def _read_text(path: str) -> str | None:
+    if not os.path.isfile(path):  # a FIFO would block the read
+        return None
     try:
         with open(path, encoding="utf-8") as handle:
             return handle.read().strip()

@@ -66,15 +66,26 @@ class UsageLines:
     def __iter__(self) -> Iterator[bytes]:
         buf = bytearray(READ_SIZE)  # reused: a fresh buffer per read costs page faults
         carry = 0
-        with open(self.path, "rb", buffering=0) as handle:
+        skipping = False  # inside a line longer than transcript.MAX_LINE (see transcript.Lines)
+        with transcript.open_regular(self.path, buffered=False) as handle:
             handle.seek(self.end)
             while True:
                 if carry == len(buf):  # one line longer than the buffer
-                    buf.extend(bytes(len(buf)))
+                    if len(buf) >= transcript.MAX_LINE:
+                        self.end, carry, skipping = self.end + carry, 0, True
+                    else:
+                        buf.extend(bytes(len(buf)))
                 got = handle.readinto(memoryview(buf)[carry:])
                 if not got:
                     return
                 filled = carry + got
+                if skipping:
+                    first = buf.find(b"\n", 0, filled)
+                    skipped = filled if first == -1 else first + 1
+                    self.end += skipped
+                    filled = carry = filled - skipped
+                    buf[:carry] = buf[skipped:skipped + carry]
+                    skipping = first == -1
                 last = buf.rfind(b"\n", 0, filled)
                 if last == -1:
                     carry = filled

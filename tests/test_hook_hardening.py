@@ -1,0 +1,142 @@
+"""`tokentag hook` on what a hostile or unlucky machine hands it: it exits 0, prints
+nothing, never waits without a bound, reads each byte once, and logs only real failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.claude_lines import Session
+from tests.conftest import git, tokentag
+from tokentag.capture import transcript
+from tokentag.core import faillog
+
+
+def tokentag_exe() -> str:
+    return str(Path(sys.executable).with_name("tokentag"))
+
+
+def totals(repo: Path) -> dict[str, int]:
+    report = json.loads(tokentag("report", "--json", cwd=repo).stdout)
+    return {k: v for k, v in report["totals"]["tokens"].items()}
+
+
+def log_of(repo: Path) -> str:
+    log = repo / ".git" / "tokentag" / "tokentag.log"
+    return log.read_text() if log.exists() else ""
+
+
+@pytest.fixture
+def installed(repo: Path) -> Path:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", cwd=repo)
+    return repo
+
+
+def test_a_git_file_naming_any_dir_makes_no_repository(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "HEAD").write_text("ref: refs/heads/main\n")  # half a git dir, not one
+    planted = tmp_path / "cloned"
+    planted.mkdir()
+    (planted / ".git").write_text(f"gitdir: {elsewhere}\n")
+    result = tokentag("status", cwd=planted, check=False)
+    assert result.returncode == 1 and "not inside a git repository" in result.stderr
+    session = Session(planted)
+    session.add()
+    hooked = tokentag("hook", cwd=planted, stdin=session.payload("Stop"))
+    assert hooked.returncode == 0 and hooked.stdout == hooked.stderr == ""
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["HEAD"]
+
+
+def test_an_unterminated_tail_longer_than_a_line_can_be_is_read_once_and_skipped(
+        tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    session = Session(tmp_path)
+    usage = session.request_lines()
+    path.write_bytes(usage + b'{"type":"user","toolUseResult":"' + b"x" * 5000)
+    lines = transcript.Lines(path, 0, limit=1000)
+    assert [line + b"\n" for line, _ in lines] == usage.splitlines(keepends=True)
+    assert lines.end == path.stat().st_size  # past the huge tail: never read again
+    more = session.request_lines()
+    with path.open("ab") as handle:
+        handle.write(b'"}\n' + more)
+    again = transcript.Lines(path, lines.end, limit=1000)
+    found = [line for line, _ in again]
+    assert found[0] == b'"}'  # the tail of the skipped line: no request
+    assert transcript.parse_request(found[0]) is None
+    assert [line + b"\n" for line in found[1:]] == more.splitlines(keepends=True)
+    assert again.end == path.stat().st_size
+
+
+def test_a_long_line_that_ends_within_one_read_is_skipped_whole(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    session = Session(tmp_path)
+    usage = session.request_lines()
+    path.write_bytes(b'{"type":"user","x":"' + b"y" * 5000 + b'"}\n' + usage)
+    lines = transcript.Lines(path, 0, limit=1000)
+    assert [line + b"\n" for line, _ in lines] == usage.splitlines(keepends=True)
+
+
+def test_a_fifo_named_like_a_subagent_file_does_not_hold_up_the_stop_hook(
+        installed: Path) -> None:
+    session = Session(installed)
+    session.add()
+    subagents = session.path.with_suffix("") / "subagents"
+    subagents.mkdir(parents=True)
+    os.mkfifo(subagents / "agent-fifo.jsonl")
+    os.mkfifo(session.path.parent / "agent-flat.jsonl")
+    result = subprocess.run([tokentag_exe(), "hook"], cwd=installed, capture_output=True,
+                            input=session.payload("Stop").encode(), timeout=30, check=False)
+    assert result.returncode == 0 and result.stdout == result.stderr == b""
+    assert totals(installed) == session.totals()
+
+
+def test_a_hook_started_with_stdin_closed_exits_0_silently(installed: Path) -> None:
+    result = subprocess.run(f"{tokentag_exe()} hook <&-", shell=True, cwd=installed,
+                            capture_output=True, timeout=30, check=False)
+    assert result.returncode == 0 and result.stdout == result.stderr == b""
+
+
+def test_a_payload_beyond_the_limit_is_drained_so_the_writer_never_fails(
+        installed: Path) -> None:
+    huge = b'{"cwd":"' + str(installed).encode() + b'","x":"' + b"a" * (17 << 20) + b'"}'
+    process = subprocess.Popen([tokentag_exe(), "hook"], cwd=installed, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(huge, timeout=60)  # BrokenPipeError here if not drained
+    assert process.returncode == 0 and out == err == b""
+    user_log = Path(faillog.log_dirs(None)[0], faillog.LOG_NAME)  # no cwd read: no repository
+    assert "payload larger than" in user_log.read_text()
+
+
+@pytest.mark.parametrize("field", ["cwd", "transcript_path", "session_id"])
+def test_a_lone_surrogate_in_the_payload_is_logged_not_a_crash(installed: Path,
+                                                               field: str) -> None:
+    session = Session(installed)
+    session.add()
+    payload = json.loads(session.payload("Stop"))
+    payload[field] = payload[field] + "\ud800"
+    body = json.dumps(payload)  # ASCII, with the escape \ud800 in it
+    result = tokentag("hook", cwd=installed, stdin=body)
+    assert result.returncode == 0 and result.stdout == result.stderr == ""
+
+
+def test_hooks_before_the_transcript_exists_are_not_failures(installed: Path) -> None:
+    """SessionStart and UserPromptSubmit fire before Claude Code writes the file, and a
+    compaction's SubagentStop names an agent file that is never written."""
+    session = Session(installed)
+    session.hook("SessionStart", source="startup")
+    session.hook("UserPromptSubmit", prompt="hi")
+    session.add()
+    missing = session.path.with_suffix("") / "subagents" / "agent-acompact-1.jsonl"
+    session.hook("SubagentStop", agent_id="acompact-1", agent_transcript_path=str(missing))
+    session.hook("Stop")
+    assert log_of(installed) == ""
+    assert totals(installed) == session.totals()
+    status = json.loads(tokentag("status", "--json", cwd=installed).stdout)
+    assert status["logged_failures"] == 0
