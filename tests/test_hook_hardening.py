@@ -140,3 +140,36 @@ def test_hooks_before_the_transcript_exists_are_not_failures(installed: Path) ->
     assert totals(installed) == session.totals()
     status = json.loads(tokentag("status", "--json", cwd=installed).stdout)
     assert status["logged_failures"] == 0
+
+
+def test_a_byte_that_is_not_utf8_in_a_lines_text_costs_nothing(installed: Path) -> None:
+    session = Session(installed)
+    lines = session.request_lines()
+    session.append(lines.replace(b'"text":"block 0"', b'"text":"caf\xe9 \xff"'))
+    session.hook("Stop")
+    assert totals(installed) == session.totals()
+
+
+def test_capture_attribution_and_release_work_in_any_locale(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """ASCII as the locale's encoding, and a repository path and texts that are not ASCII."""
+    repo = tmp_path / "répo ünïcode"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", cwd=repo)
+    monkeypatch.setenv("LC_ALL", "C")
+    monkeypatch.setenv("PYTHONUTF8", "0")
+    session = Session(repo)
+    accented = b'"text":"\xc3\xa9t\xc3\xa9"'
+    session.append(session.request_lines().replace(b'"text":"block 0"', accented))
+    session.hook("Stop")
+    (repo / "fichier.txt").write_text("é")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Ajoute l'été ☀")
+    shown = json.loads(tokentag("show", "--json", cwd=repo).stdout)
+    assert shown["tokens"] == session.totals() and shown["source"] == "ledger"
+    notes = tokentag("release", "v1", "--stdout", cwd=repo).stdout
+    assert "Ajoute l'été ☀" in notes and "1 request" in notes
+    assert log_of(repo) == ""

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def main() -> None:
+    in_utf8_mode()
     args = sys.argv[1:]
     if args[:1] == ["hook"] and len(args) == 1:
         from tokentag.capture import hook
@@ -29,6 +30,16 @@ def main() -> None:
     except SystemExit as done:
         exit_now(_status(done.code))
     exit_now(0)
+
+
+def in_utf8_mode() -> None:
+    """Run in Python's UTF-8 mode whatever the locale says: transcripts, the ledger, git's
+    output and paths are UTF-8, and with `LC_ALL=C PYTHONUTF8=0` or a Latin-1 locale the
+    standard streams, file names and subprocess pipes would be ASCII or Latin-1 (requests
+    were dropped, releases failed). Only such a locale pays the re-exec."""
+    if sys.flags.utf8_mode or sys.getfilesystemencoding().lower().replace("-", "") == "utf8":
+        return
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
 
 
 def exit_now(code: int) -> NoReturn:

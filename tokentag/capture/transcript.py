@@ -128,7 +128,7 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
     if USAGE_MARKER not in line or ASSISTANT_MARKER not in line:
         return None
     try:
-        entry = fastjson.loads(line)
+        entry = loads_line(line)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than json goes
         return None
     if not isinstance(entry, dict) or entry.get("type") != "assistant":
@@ -142,6 +142,12 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
         return None
     request = _request(entry, message, message_id, _usage(usage), agent_id)
     return request if is_unicode(*request[:-1]) else None  # every field but the counts
+
+
+def loads_line(line: bytes) -> object:
+    """A transcript line's JSON. A byte that is not UTF-8, anywhere in the line (most
+    likely in text tokentag never keeps), becomes U+FFFD instead of costing the request."""
+    return fastjson.loads(line.decode("utf-8", "replace"))
 
 
 def _request(entry: dict[str, object], message: dict[str, object], message_id: str,

@@ -116,7 +116,7 @@ class RequestReader:
     gives its context, later lines only raise its counts; objects are built at the end."""
 
     def __init__(self, agent_id: str | None, fast_json: bool) -> None:
-        self.agent_id, self.loads, self.fast = agent_id, _loads(fast_json), fast_json
+        self.agent_id, self.loads = agent_id, _loads(fast_json)
         # Whether every request's texts are known to be Unicode without a check: the fast
         # parser refuses a lone surrogate, and a file name (the agent id) may hold one.
         self.checks_unicode = fast_json and transcript.is_unicode(agent_id)
@@ -156,10 +156,10 @@ class RequestReader:
 
     def _parse_slowly(self, line: bytes) -> tuple[object, bool]:
         """What `loads` refused: json accepts lone surrogates, which the fast parser does
-        not (and which the caller must then check for)."""
+        not (and which the caller must then check for), and a byte that is not UTF-8
+        (in text tokentag never keeps) becomes U+FFFD rather than costing the request."""
         try:
-            if self.fast:
-                return fastjson.loads(line), False
+            return transcript.loads_line(line), False
         except (ValueError, RecursionError):  # nested too deep is no request either
             pass
         self.skipped += 1
