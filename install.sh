@@ -4,8 +4,9 @@
 #   ./install.sh              install or upgrade; inside a git repository (other than this
 #                             checkout) also run `tokentag install` there
 #   ./install.sh --demo       the same, then run `tokentag demo` on the built-in sample
-#   ./install.sh --uninstall  undo: `tokentag uninstall` in the current repository, then
-#                             remove the PATH link and the virtual environment
+#   ./install.sh --uninstall  undo: remove the Claude Code hooks it registered for every
+#                             repository (and, run inside one, that repository's git hooks),
+#                             then the PATH link and the virtual environment
 #
 # Environment: TOKENTAG_HOME (default ~/.local/share/tokentag) holds the venv;
 # TOKENTAG_BIN (default ~/.local/bin) gets the `tokentag` link; PYTHON picks the interpreter.
@@ -61,8 +62,14 @@ install_tokentag() {
 }
 
 uninstall_tokentag() {
-    if [ -x "$VENV/bin/tokentag" ] && target_repository; then
-        "$VENV/bin/tokentag" uninstall
+    # The user-scope hooks serve every repository, wherever this runs. Git hooks left in
+    # other repositories find no tokentag once the venv is gone, and then do nothing.
+    if [ -x "$VENV/bin/tokentag" ]; then
+        if target_repository; then
+            "$VENV/bin/tokentag" uninstall --all
+        else
+            "$VENV/bin/tokentag" uninstall --scope user
+        fi
     fi
     if [ -L "$LINK" ]; then
         rm -f "$LINK"

@@ -6,15 +6,19 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.claude_lines import Session
+from tests.conftest import git, tokentag
 from tokentag.core.errors import TokentagError
 from tokentag.setup.claude_settings import (
     HOOK_EVENTS,
+    baked_paths,
     hook_command,
     is_our_hook,
     plugin_active,
@@ -202,14 +206,58 @@ def test_registered_in_lists_files_holding_our_hooks(repo: Path) -> None:
     assert registered_in(repo) == [settings_path("local", repo)]
 
 
-def test_hook_command_is_absolute_and_shell_quoted(tmp_path: Path) -> None:
-    exe = tmp_path / "my venv" / "bin" / "tokentag"
-    command = hook_command(exe)
-    assert command == f"'{exe}' hook"
+def run_registered(command: str, cwd: Path, payload: bytes, path: str) -> \
+        subprocess.CompletedProcess[bytes]:
+    """As Claude Code runs a hook command: through a shell, the payload on stdin."""
+    return subprocess.run(["bash", "-c", command], cwd=cwd, input=payload, capture_output=True,
+                          env={**os.environ, "PATH": path}, timeout=30, check=False)
+
+
+def test_the_registered_command_runs_this_tokentag_without_its_wrapper(
+        tmp_path: Path, repo: Path) -> None:
+    python = tmp_path / "my venv" / "bin" / "python"
+    command = hook_command("user", str(python), "/opt/a root")
+    assert is_our_hook({"command": command}) and is_our_hook({"command": hook_command()})
+    assert baked_paths(command) == (str(python), "/opt/a root")
+    assert "'" + str(python) + "'" in command  # quoted for the shell
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", cwd=repo)
+    session = Session(repo)
+    session.add()
+    result = run_registered(hook_command(), repo, session.payload("Stop").encode(),
+                            path="/usr/bin:/bin")  # no tokentag on PATH: the baked one runs
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    report = json.loads(tokentag("report", "--json", cwd=repo).stdout)
+    assert report["totals"]["tokens"] == session.totals()
+
+
+def test_a_registered_command_whose_tokentag_is_gone_reads_its_payload_and_exits_0(
+        tmp_path: Path, repo: Path) -> None:
+    """After the venv was deleted, with no tokentag on PATH: Claude Code must see nothing."""
+    gone = hook_command("user", str(tmp_path / "deleted" / "python"), str(tmp_path / "deleted"))
+    payload = b'{"cwd": "' + str(repo).encode() + b'", "x": "' + b"a" * (4 << 20) + b'"}\n'
+    for command in (gone, hook_command("project")):
+        result = run_registered(command, repo, payload, path="/usr/bin:/bin")
+        assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    assert not (repo / ".git" / "tokentag").exists()
+
+
+def test_the_project_scope_command_names_no_path_of_this_machine(repo: Path) -> None:
+    command = hook_command("project")
+    assert "/" not in command.replace(">/dev/null", "") and sys.executable not in command
     assert is_our_hook({"command": command})
-    assert hook_command(Path("/usr/local/bin/tokentag")) == "/usr/local/bin/tokentag hook"
-    assert is_our_hook({"command": hook_command()})
-    assert os.path.isabs(hook_command().split()[0].strip("'"))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", "--scope", "project", cwd=repo)
+    settings = json.loads((repo / ".claude" / "settings.json").read_text())
+    assert {hook["command"] for groups in settings["hooks"].values() for group in groups
+            for hook in group["hooks"]} == {command}
+    session = Session(repo)
+    session.add()
+    on_path = f"{Path(sys.executable).parent}:/usr/bin:/bin"  # a teammate's tokentag
+    result = run_registered(command, repo, session.payload("Stop").encode(), path=on_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
+    report = json.loads(tokentag("report", "--json", cwd=repo).stdout)
+    assert report["totals"]["tokens"] == session.totals()
 
 
 def test_unrelated_commands_are_not_ours() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def test_after_install_everything_is_ok(repo: Path) -> None:
     assert result.stdout.splitlines()[-1] == "all checks passed"
     found = checks_of(repo)
     assert str(config_dir() / "settings.json") in found["Claude Code hooks"].detail
-    assert found["hook command"].detail.endswith(" hook")
+    assert found["hook command"].detail.startswith(f"{sys.executable} with tokentag from ")
     assert json.loads(tokentag("doctor", "--json", cwd=repo).stdout)["ok"] is True
 
 
@@ -187,12 +188,14 @@ def test_session_without_hooks_is_noticed_then_captured(repo: Path) -> None:
 
 def test_fresh_failure_in_the_log_is_reported(repo: Path) -> None:
     tokentag("install", cwd=repo)
-    payload = json.dumps({"session_id": "s", "transcript_path": str(repo / "gone.jsonl"),
+    unreadable = repo / "a-dir.jsonl"  # named like a transcript, but a directory
+    unreadable.mkdir()
+    payload = json.dumps({"session_id": "s", "transcript_path": str(unreadable),
                           "cwd": str(repo), "hook_event_name": "Stop"})
     tokentag("hook", cwd=repo, stdin=payload)  # exits 0 and logs the failure
     failures = checks_of(repo)["failures"]
     assert not failures.ok
-    assert "gone.jsonl" in failures.detail
+    assert "a-dir.jsonl: not a regular file" in failures.detail
     assert failures.fix == f"tail -n 20 {repo / '.git' / 'tokentag' / 'tokentag.log'}"
 
 

@@ -92,3 +92,33 @@ def test_install_sh_end_to_end(repo: Path, tmp_path: Path, isolated_home: Path) 
     assert settings.read_bytes() == original
     assert not (tmp_path / "bin" / "tokentag").exists()
     assert not (repo / ".git" / "hooks" / "post-commit").exists()
+
+
+@pytest.mark.slow
+def test_uninstall_from_outside_a_repository_leaves_no_hook_that_fails(
+        repo: Path, tmp_path: Path, isolated_home: Path) -> None:
+    """The user-scope hooks are removed wherever --uninstall runs; the git hooks left in the
+    repository find no tokentag any more and do nothing, quietly."""
+    settings = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "settings.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps(ORIGINAL_SETTINGS, indent=2) + "\n")
+    original = settings.read_bytes()
+    env = {**os.environ, "TOKENTAG_HOME": str(tmp_path / "tt-home"),
+           "TOKENTAG_BIN": str(tmp_path / "bin"), "PATH": "/usr/bin:/bin"}
+    env["PATH"] = f"{Path(os.__file__).parents[2] / 'bin'}:{env['PATH']}"
+    run(["sh", str(ROOT / "install.sh")], repo, env)
+    commands = registered_commands(settings)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run(["sh", str(ROOT / "install.sh"), "--uninstall"], outside, env)
+    assert settings.read_bytes() == original
+    assert (repo / ".git" / "hooks" / "post-commit").exists()  # another repository's
+    (repo / "a.txt").write_text("a\n")
+    git(repo, "add", "a.txt")
+    committed = subprocess.run(["git", "commit", "-q", "-m", "after"], cwd=repo, env=env,
+                               capture_output=True, text=True, check=False)
+    assert (committed.returncode, committed.stdout, committed.stderr) == (0, "", "")
+    for command in set(commands.values()):  # a session started before: its old commands
+        fired = subprocess.run(["bash", "-c", command], cwd=repo, env=env, input="{}",
+                               capture_output=True, text=True, check=False)
+        assert (fired.returncode, fired.stdout, fired.stderr) == (0, "", "")

@@ -25,11 +25,20 @@ def install_command(scope: str, pre_push: bool) -> int:
 
 
 @click.command("uninstall")
-@_SCOPE
-def uninstall_command(scope: str) -> int:
-    """Remove exactly what install added. The ledger and notes are kept."""
+@click.option("--scope", type=click.Choice(["user", "project", "local"]),
+              help="Remove only the Claude Code hooks of this settings file (user: the ones "
+                   "that capture in every repository; works outside a repository too).")
+@click.option("--all", "everything", is_flag=True,
+              help="This repository's git hooks and the hooks of every settings file.")
+def uninstall_command(scope: str | None, everything: bool) -> int:
+    """Remove what install added: by default this repository's git hooks and its own
+    Claude Code settings' hooks. The ledger and notes are kept."""
+    import os
+
+    from tokentag.git.gitdirs import find_worktree
     from tokentag.setup import install
 
-    for line in install.uninstall(current_worktree(), scope):
+    worktree = find_worktree(os.getcwd())
+    for line in install.uninstall(worktree, scope, everything):
         click.echo(line)
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -64,21 +65,52 @@ def settings_path(scope: str, repo: StrPath | None) -> Path:
     return Path(repo, ".claude", name)
 
 
-def hook_command(executable: Path | None = None) -> str:
-    """The shell command a settings file runs: the absolute `tokentag` path, so the hook
-    works from any shell, whether or not the venv that holds tokentag is active."""
-    if executable is None:
-        beside = Path(sys.executable).with_name("tokentag")
-        if not beside.exists():
-            # No console script (a source checkout): the module itself still recognised as ours.
-            return f"{shlex.quote(str(Path(sys.executable).absolute()))} -m tokentag hook"
-        executable = beside
-    return f"{shlex.quote(str(executable.absolute()))} hook"
+# The shell code of every command registered: `:` with our name first, so an install from
+# anywhere recognises it. It starts Python as the git hooks do (no `site`, no console-script
+# wrapper: a few ms on every tool call), falls back to a `tokentag` on PATH when that one
+# is gone, and otherwise reads the payload and exits 0: an uninstalled or moved tokentag
+# must never make Claude Code report a failing hook.
+MARKER = ": tokentag-hook;"
+_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+           "from tokentag._entry import main; main()")
+_ON_PATH = "command -v tokentag >/dev/null 2>&1 && exec tokentag hook"
+_DRAIN = "while IFS= read -r _; do :; done"
+_BAKED = ("tokentag_python={python} tokentag_root={root}; "
+          'if [ -x "$tokentag_python" ] && [ -f "$tokentag_root/tokentag/_entry.py" ]; then '
+          f'exec "$tokentag_python" -S -c "{_LAUNCH}" "$tokentag_root" hook; fi; ')
+
+
+def hook_command(scope: str = "user", python: str | None = None, root: str | None = None,
+                 ) -> str:
+    """The shell command a settings file runs for every event. The project's settings file
+    is committed, so its command names no path of this machine: teammates' `tokentag` on
+    PATH runs it. The user's and local files name this interpreter and this tokentag."""
+    if scope == "project":
+        return f"{MARKER} {_ON_PATH}; {_DRAIN}"
+    baked = _BAKED.format(python=shlex.quote(python or os.path.abspath(sys.executable)),
+                          root=shlex.quote(root or package_root()))
+    return f"{MARKER} {baked}{_ON_PATH}; {_DRAIN}"
+
+
+def package_root() -> str:
+    """The dir from which `import tokentag` finds this tokentag."""
+    return str(Path(__file__).resolve().parents[2])
+
+
+def baked_paths(command: str) -> tuple[str, str] | None:
+    """The interpreter and tokentag dir a command names, if it names them."""
+    try:
+        words = shlex.split(command.partition("; if ")[0])
+    except ValueError:
+        return None
+    found = dict(word.split("=", 1) for word in words if "=" in word)
+    python, root = found.get("tokentag_python"), found.get("tokentag_root")
+    return (python, root.rstrip(";")) if python and root else None
 
 
 def is_our_hook(hook: object, command: str | None = None) -> bool:
-    """Whether a hook entry is tokentag's: exactly `command`, or any `... tokentag ... hook`
-    command, which covers an install from another venv or with another quoting."""
+    """Whether a hook entry is tokentag's: exactly `command`, ours by its marker, or any
+    `... tokentag ... hook` command an older install wrote."""
     if not isinstance(hook, dict):
         return False
     text = hook.get("command")
@@ -87,7 +119,7 @@ def is_our_hook(hook: object, command: str | None = None) -> bool:
     if command is not None and text == command:
         return True
     text = text.strip()
-    return text.endswith(" hook") and "tokentag" in text
+    return text.startswith(MARKER) or (text.endswith(" hook") and "tokentag" in text)
 
 
 def register_hooks(path: Path, command: str) -> bool:

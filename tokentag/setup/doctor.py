@@ -211,11 +211,13 @@ def _hook_command(top: Path | None, files: list[Path], plugin: bool) -> Check:
         return Check("hook command", True, f"plugin script runs {on_path or 'its own copy'}"
                      if plugin else "no command found")
     for command, path in commands.items():
-        executable = _executable(command)
-        if executable is None:
-            return Check("hook command", False, f"{command!r} in {path}: the program is gone "
-                         "(moved or deleted virtualenv?)",
-                         _install_for(_scope_of(path, top)))
+        broken = _runs_nothing(command)
+        if broken is not None:
+            portable = command.startswith(claude_settings.MARKER) and \
+                claude_settings.baked_paths(command) is None
+            return Check("hook command", False, f"{command!r} in {path}: {broken}",
+                         "put `tokentag` on PATH (./install.sh links it into ~/.local/bin)"
+                         if portable else _install_for(_scope_of(path, top)))
     if len(commands) > 1:
         # Claude Code merges identical commands only; different ones each run on every event.
         keep, *others = dict.fromkeys(_scope_of(path, top) for path in commands.values())
@@ -224,7 +226,16 @@ def _hook_command(top: Path | None, files: list[Path], plugin: bool) -> Check:
                      f"({', '.join(map(repr, commands))}): each hook runs once per command",
                      f"{undo} && {_install_for(keep)}" if others else None, warning=True)
     [command] = commands
-    return Check("hook command", True, command)
+    return Check("hook command", True, _described(command))
+
+
+def _described(command: str) -> str:
+    if not command.startswith(claude_settings.MARKER):
+        return command
+    baked = claude_settings.baked_paths(command)
+    if baked is None:
+        return f"`tokentag hook` from PATH ({shutil.which('tokentag') or 'not found'})"
+    return f"{baked[0]} with tokentag from {baked[1]} (else `tokentag` on PATH)"
 
 
 def _our_commands(path: Path) -> list[str]:
@@ -240,6 +251,24 @@ def _our_commands(path: Path) -> list[str]:
                 if claude_settings.is_our_hook(hook) and hook["command"] not in found:
                     found.append(hook["command"])
     return found
+
+
+def _runs_nothing(command: str) -> str | None:
+    """Why a registered command would capture nothing, or None if it runs tokentag."""
+    on_path = shutil.which("tokentag")
+    if command.startswith(claude_settings.MARKER):
+        baked = claude_settings.baked_paths(command)
+        if baked is not None and os.access(baked[0], os.X_OK) and \
+                os.path.isfile(os.path.join(baked[1], "tokentag", "_entry.py")):
+            return None
+        if on_path:
+            return None  # the command falls back to it
+        return ("the interpreter it names is gone (moved or deleted virtualenv?) and no "
+                "`tokentag` is on PATH: it exits quietly, capturing nothing") if baked else (
+                "no `tokentag` is on PATH: it exits quietly, capturing nothing")
+    if _executable(command) is None:
+        return "the program is gone (moved or deleted virtualenv?)"
+    return None
 
 
 def _executable(command: str) -> str | None:

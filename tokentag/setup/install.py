@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
+from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.store import Store
 from tokentag.setup import claude_settings, git_hooks
@@ -24,7 +24,7 @@ def _register_claude_hooks(worktree: Worktree, scope: str) -> str:
     path = claude_settings.settings_path(scope, worktree.top)
     if claude_settings.plugin_active(claude_settings.user_config_dir(), worktree.top):
         return "Claude Code: the tokentag plugin is active, so no settings hooks were added"
-    changed = claude_settings.register_hooks(path, claude_settings.hook_command())
+    changed = claude_settings.register_hooks(path, claude_settings.hook_command(scope))
     return f"Claude Code: hooks {'registered in' if changed else 'already in'} {path}"
 
 
@@ -36,10 +36,32 @@ def _start_discovery_now(store: Store) -> None:
                                 (str(time.time_ns()),))
 
 
-def uninstall(worktree: Worktree, scope: str = "user") -> list[str]:
-    """Remove exactly what install added; the ledger and notes stay."""
-    lines = git_hooks.uninstall_git_hooks(worktree.top)
-    path: Path = claude_settings.settings_path(scope, worktree.top)
-    changed = claude_settings.unregister_hooks(path)
-    lines.append(f"Claude Code: hooks {'removed from' if changed else 'not found in'} {path}")
+def uninstall(worktree: Worktree | None, scope: str | None = None,
+              everything: bool = False) -> list[str]:
+    """Remove what install added; the ledger and notes stay.
+
+    Without a scope: this repository's git hooks and the hooks in its own settings files
+    (project, local). The user's settings file serves every repository, so its hooks go
+    only when asked for by `scope="user"` (which needs no repository) or `everything`. With
+    a scope alone, only that settings file changes: the git hooks serve every scope."""
+    if worktree is None and (scope != "user" or everything):
+        raise TokentagError("not inside a git repository: outside one, only "
+                            "`tokentag uninstall --scope user` has something to remove")
+    lines: list[str] = []
+    if scope is None or everything:
+        assert worktree is not None
+        lines += git_hooks.uninstall_git_hooks(worktree.top)
+    scopes = claude_settings.SCOPES if everything else (scope,) if scope else (
+        "project", "local")
+    for each in scopes:
+        path = claude_settings.settings_path(each, worktree.top if worktree else None)
+        changed = claude_settings.unregister_hooks(path)
+        if changed or scope is not None or everything:
+            lines.append(f"Claude Code: hooks {'removed from' if changed else 'not found in'} "
+                         f"{path}")
+    if scope is None and not everything:
+        user = claude_settings.settings_path("user", None)
+        if claude_settings.registered_in(None):
+            lines.append(f"Claude Code: the hooks in {user} stay: they capture in every "
+                         f"repository (`tokentag uninstall --scope user` removes them)")
     return lines
