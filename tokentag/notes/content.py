@@ -75,6 +75,10 @@ def read_note(cwd: StrPath, commit: str) -> dict[str, Any] | None:
 
 
 def parse_note(text: str) -> dict[str, Any] | None:
+    """The note a blob holds, checked; None when it holds none of tokentag's, or one that is
+    not of the shape tokentag writes (a hand edit, another version, a hostile teammate):
+    such a note is skipped, never allowed to crash a release or a sync. Notes git
+    concatenated (a squash copies several) are summed."""
     import json  # not on the commit path
 
     decoder = json.JSONDecoder()
@@ -87,11 +91,66 @@ def parse_note(text: str) -> dict[str, Any] | None:
             break
         try:
             part, position = decoder.raw_decode(text, position)
-        except ValueError:
-            break
+        except (ValueError, RecursionError):
+            return None
         if isinstance(part, dict) and "groups" in part:
-            parts.append(part)
+            checked = valid_note(part)
+            if checked is None:
+                return None
+            parts.append(checked)
     return _merge(parts) if parts else None
+
+
+MAX_COUNT = 1 << 63  # what the ledger's index can hold
+_MAX_GROUPS = 100_000
+_MAX_TEXT = 500
+_REQUIRED_COUNTS = ("prompt", "requests", "input", "output", "cache_creation", "cache_read")
+
+
+def valid_note(part: dict[str, Any]) -> dict[str, Any] | None:
+    """`part` rebuilt from what tokentag's notes hold, every number a count below MAX_COUNT
+    and every text a short string; None if anything is missing or of another kind."""
+    raw_groups, ids = part.get("groups"), part.get("session_ids", [])
+    if not isinstance(raw_groups, list) or len(raw_groups) > _MAX_GROUPS:
+        return None
+    if not isinstance(ids, list) or not all(_text(i) for i in ids):
+        return None
+    groups = [_valid_group(g) for g in raw_groups]
+    if any(g is None for g in groups):
+        return None
+    checked = [g for g in groups if g is not None]
+    sessions, inferred = part.get("sessions", len(ids)), part.get("inferred_requests", 0)
+    if not (_count(sessions) and _count(inferred)):
+        return None
+    return {"tokentag": SCHEMA_VERSION, "requests": sum(g["requests"] for g in checked),
+            "sessions": sessions, "session_ids": sorted(set(ids)),
+            "inferred_requests": inferred, "models": _by_model(checked), "groups": checked}
+
+
+def _valid_group(group: object) -> dict[str, Any] | None:
+    if not isinstance(group, dict):
+        return None
+    model, day, band = group.get("model"), group.get("day"), group.get("band", 0)
+    if not _text(model) or not _is_day(day) or band not in (0, 1, 2) or type(band) is not int:
+        return None
+    counts = {name: group.get(name) for name in _REQUIRED_COUNTS}
+    counts.update({name: group.get(name, 0) for name in USAGE_FIELDS if name not in counts})
+    if not all(_count(value) for value in counts.values()):
+        return None
+    return {"model": model, "day": day, "band": band, **counts}
+
+
+def _count(value: object) -> bool:
+    return type(value) is int and 0 <= value < MAX_COUNT
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_TEXT
+
+
+def _is_day(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-" \
+        and (value[:4] + value[5:7] + value[8:]).isdigit()
 
 
 def session_ids_of(note: dict[str, Any]) -> list[str]:
