@@ -566,13 +566,16 @@ def test_crlf_files_keep_their_line_endings() -> None:
     assert placed.endswith("<!-- tokentag:v2 end -->\r\n\r\nOld entry\r\n")
 
 
-def test_a_crash_while_writing_leaves_the_old_file(tmp_path: Path,
+def test_a_crash_while_writing_leaves_the_old_file(repo: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from tokentag.core import fileio
     from tokentag.core.errors import TokentagError
+    from tokentag.git.gitdirs import find_worktree
     from tokentag.release import notes_file
 
-    notes = tmp_path / "RELEASE_NOTES.md"
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    notes = repo / "RELEASE_NOTES.md"
     notes.write_bytes(b"old \xff bytes\n")
     notes.chmod(0o640)
 
@@ -581,11 +584,12 @@ def test_a_crash_while_writing_leaves_the_old_file(tmp_path: Path,
 
     monkeypatch.setattr(fileio.os, "replace", crash)
     with pytest.raises(TokentagError, match="No space left"):
-        notes_file.update(notes, _empty_release("v1"))
+        notes_file.update(worktree, "RELEASE_NOTES.md", _empty_release("v1"))
     assert notes.read_bytes() == b"old \xff bytes\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["RELEASE_NOTES.md"]
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "RELEASE_NOTES.md"]
+    assert list((repo / ".git" / "tokentag" / "tmp").iterdir()) == []
     monkeypatch.undo()
-    notes_file.update(notes, _empty_release("v1"))
+    notes_file.update(worktree, "RELEASE_NOTES.md", _empty_release("v1"))
     assert notes.read_bytes().endswith(b"<!-- tokentag:v1 end -->\n\nold \xff bytes\n")
     assert notes.stat().st_mode & 0o777 == 0o640
 
