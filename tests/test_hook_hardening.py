@@ -173,3 +173,30 @@ def test_capture_attribution_and_release_work_in_any_locale(tmp_path: Path,
     notes = tokentag("release", "v1", "--stdout", cwd=repo).stdout
     assert "Ajoute l'été ☀" in notes and "1 request" in notes
     assert log_of(repo) == ""
+
+
+def test_a_final_line_without_its_newline_counts_once_the_file_is_final(tmp_path: Path) -> None:
+    session = Session(tmp_path)
+    whole = session.request_lines()
+    last = whole.rstrip(b"\n")  # a session cut short: its last line never got its newline
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(last)
+    written = [line for line, _ in transcript.Lines(path, 0)]
+    assert written == last.split(b"\n")[:-1]  # the last one still being written, it seems
+    final = transcript.Lines(path, 0, final=True)
+    assert [line for line, _ in final] == last.split(b"\n")
+    assert final.end == len(last)
+    path.write_bytes(last[:-5])  # torn for good: not a whole object, so not taken
+    assert list(transcript.Lines(path, 0, final=True)) == [
+        (line, offset) for line, offset in transcript.Lines(path, 0)]
+
+
+def test_import_counts_the_unterminated_last_request_of_an_old_transcript(repo: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    session = Session(repo)
+    session.add()
+    session.append(session.request_lines().rstrip(b"\n"))
+    old = session.path.stat().st_mtime - 3600  # untouched for an hour: the session is over
+    os.utime(session.path, (old, old))
+    tokentag("import", cwd=repo)
+    assert totals(repo) == session.totals()

@@ -21,6 +21,7 @@ CHUNK_SIZE = 4 * 1024 * 1024
 # Longer lines are skipped unread: Claude Code's assistant lines (the only ones with usage)
 # hold one content block each, at most a few megabytes; tool output can be hundreds.
 MAX_LINE = 64 * 1024 * 1024
+FINAL_AFTER = 600  # seconds unchanged after which a transcript's unterminated tail is whole
 MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed
 # Claude Code writes compact JSON, so every line with usage contains this; the others
 # (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
@@ -75,10 +76,15 @@ class Lines:
     was read of it even before its newline arrives, and what follows up to that newline is
     a fragment no parser takes for a request. So memory and the time of every later read
     stay bounded by what is new.
+
+    When the file is `final` (its session ended, or it has not changed for FINAL_AFTER
+    seconds), a last line without its newline is taken too if it is a whole JSON object:
+    sessions cut short end that way, and their last request would be lost.
     """
 
-    def __init__(self, path: StrPath, offset: int, limit: int = MAX_LINE) -> None:
-        self.path, self.end, self.limit = path, offset, limit
+    def __init__(self, path: StrPath, offset: int, limit: int = MAX_LINE,
+                 final: bool = False) -> None:
+        self.path, self.end, self.limit, self.final = path, offset, limit, final
 
     def __iter__(self) -> Iterator[tuple[bytes, int]]:
         with open_regular(self.path) as handle:
@@ -106,6 +112,18 @@ class Lines:
                 else:
                     parts.append(rest)
                     held += len(rest)
+            if self.final and not skipping and held:
+                line = b"".join(parts)
+                if whole_object(line):
+                    self.end += len(line)
+                    yield line, self.end
+
+
+def whole_object(line: bytes) -> bool:
+    try:
+        return isinstance(loads_line(line), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 def open_regular(path: StrPath, buffered: bool = True) -> io.BufferedReader | io.FileIO:

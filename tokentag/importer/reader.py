@@ -10,6 +10,7 @@ routes it: it belongs here when that cwd lies in one of this repository's worktr
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -60,8 +61,8 @@ class UsageLines:
     the assistant one, not the usage one: a usage line has both, and the longer needle is
     searched 40% faster (0.24 against 0.41 s per GB)."""
 
-    def __init__(self, path: str, offset: int) -> None:
-        self.path, self.end = path, offset
+    def __init__(self, path: str, offset: int, final: bool = False) -> None:
+        self.path, self.end, self.final = path, offset, final
 
     def __iter__(self) -> Iterator[bytes]:
         buf = bytearray(READ_SIZE)  # reused: a fresh buffer per read costs page faults
@@ -77,6 +78,7 @@ class UsageLines:
                         buf.extend(bytes(len(buf)))
                 got = handle.readinto(memoryview(buf)[carry:])
                 if not got:
+                    yield from self._final_tail(buf, carry, skipping)
                     return
                 filled = carry + got
                 if skipping:
@@ -94,6 +96,15 @@ class UsageLines:
                 self.end += last + 1
                 carry = filled - last - 1
                 buf[:carry] = buf[last + 1:filled]
+
+
+    def _final_tail(self, buf: bytearray, carry: int, skipping: bool) -> Iterator[bytes]:
+        """The last line without its newline, when the file is final (see transcript.Lines)."""
+        tail = bytes(buf[:carry])
+        if self.final and carry and not skipping and transcript.ASSISTANT_MARKER in tail \
+                and transcript.whole_object(tail):
+            self.end += carry
+            yield tail
 
 
 def _marked_lines(buf: bytearray, last: int) -> Iterator[bytes]:
@@ -203,7 +214,8 @@ def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     if not transcript.is_unicode(job.path):  # no ledger line or cursor could name it
         return FileScan(job, job.offset, unreadable=True)
     reader = RequestReader(transcript.agent_id_of(job.path), fast_json)
-    lines = UsageLines(job.path, job.offset)
+    final = time.time_ns() - job.mtime_ns > transcript.FINAL_AFTER * 1_000_000_000
+    lines = UsageLines(job.path, job.offset, final)
     try:
         for line in lines:
             reader.feed(line)
