@@ -200,3 +200,13 @@ def test_import_counts_the_unterminated_last_request_of_an_old_transcript(repo: 
     os.utime(session.path, (old, old))
     tokentag("import", cwd=repo)
     assert totals(repo) == session.totals()
+
+
+def test_import_routes_no_request_by_a_relative_cwd(repo: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    session = Session(repo)
+    session.add()
+    relative = session.request_lines().replace(f'"cwd":"{repo}"'.encode(), b'"cwd":"."')
+    session.append(relative)
+    summary = json.loads(tokentag("import", "--json", cwd=repo).stdout)
+    assert summary["new"] == 1 and summary["other_repository"] == 1

@@ -301,7 +301,9 @@ class Router:
         found = self.cache.get(cwd)
         if found is None:
             mapped = self.path_map.apply(cwd)
-            worktree = find_worktree(mapped) if mapped else None
+            # A relative cwd names no place: resolved against this process's own directory
+            # it would route every such request into whichever repository import runs in.
+            worktree = find_worktree(mapped) if os.path.isabs(mapped) else None
             if worktree is not None and worktree.common_dir != self.common_dir:
                 worktree = None
             found = self.cache[cwd] = (mapped, worktree)
