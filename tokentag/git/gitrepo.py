@@ -106,6 +106,19 @@ def result(git: Git, *args: str, stdin: bytes | str | None = None,
     return Result(status, stdout, stderr)
 
 
+def commit_of(git: Git, ref: str) -> str:
+    """The full id of the commit `ref` names, or "" when it names none."""
+    return run(git, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+
+
+def resolve_commit(git: Git, ref: str) -> str:
+    """The full id of the commit `ref` names, or a one-line error."""
+    commit = commit_of(git, ref)
+    if not commit:
+        raise TokentagError(f"unknown revision: {ref}")
+    return commit
+
+
 def read_blobs(git: Git, blobs: list[str]) -> dict[str, bytes]:
     """Blob contents by id, all through one `git cat-file --batch`; missing ones left out."""
     if not blobs:
