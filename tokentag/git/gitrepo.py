@@ -24,15 +24,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, cast
 
 from tokentag.core.errors import TokentagError
-from tokentag.git.gitcmd import REPO_LOCAL_ENV_VARS
+from tokentag.git.gitcmd import MISSING_GIT, REPO_LOCAL_ENV_VARS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from _typeshed import StrPath
     from git import Git, Repo
-
-MISSING_GIT = "git is not installed or not on PATH"
 
 
 class Result(NamedTuple):
