@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,15 @@ def test_opens_the_repository_from_a_subdirectory_and_runs_its_commands(repo: Pa
     with pytest.raises(TokentagError) as failure:
         gitrepo.run(opened.git, "rev-parse", "--verify", "nope")
     assert str(failure.value) == "git rev-parse failed: fatal: Needed a single revision"
+
+
+def test_a_path_is_taken_as_it_is(tmp_path: Path) -> None:
+    """A `$NAME` or `~` in a directory name is part of the name, not a variable."""
+    odd = tmp_path / "cost$HOME ~ %PATH%"
+    git(tmp_path, "init", "-q", str(odd))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Path(gitrepo.open_repo(odd).working_dir) == odd
 
 
 def test_a_git_file_pointing_nowhere_is_git_s_one_line_error(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ def open_repo(path: StrPath) -> Repo:
 
     where = os.fspath(path)
     try:
-        return Repo(where, search_parent_directories=True)
+        # expand_vars: GitPython would read `$NAME` in a path as a variable, and warn.
+        return Repo(where, search_parent_directories=True, expand_vars=False)
     except NoSuchPathError:
         raise TokentagError(f"no such directory: {where}") from None
     except InvalidGitRepositoryError:
