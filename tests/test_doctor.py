@@ -82,6 +82,19 @@ def test_outside_a_repository(tmp_path: Path) -> None:
     assert "git init" in result.stdout
 
 
+def test_a_worktree_whose_git_dir_is_gone(tmp_path: Path) -> None:
+    """A `.git` file pointing nowhere is no repository, as git sees it."""
+    (tmp_path / ".git").write_text("gitdir: /nonexistent/worktree-gitdir\n")
+    found = checks_of(tmp_path)
+    assert not found["git repository"].ok
+    assert found["git repository"].detail == \
+        f"{tmp_path}: not a git repository: /nonexistent/worktree-gitdir"
+    assert found["notes on rewrite"].detail == \
+        "could not check: not a git repository: /nonexistent/worktree-gitdir"
+    result = tokentag("doctor", cwd=tmp_path, check=False)
+    assert result.returncode == 1 and "✗ git repository" in result.stdout
+
+
 def test_settings_hooks_and_plugin_together_warn(repo: Path) -> None:
     tokentag("install", cwd=repo)
     activate_plugin()

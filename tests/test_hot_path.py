@@ -92,15 +92,47 @@ def test_what_json_cannot_encode_fails_as_json_fails() -> None:
             lambda v: json.dumps(v, separators=(",", ":"), ensure_ascii=False), value)
 
 
+# Each costs milliseconds on every commit and every tool call (bench/README.md); the
+# third-party ones tens of milliseconds (GitPython about 80, tokentag/git/__init__.py).
+COSTLY = ("re", "pathlib", "json", "typing", "dataclasses", "subprocess", "datetime",
+          "git", "click", "pydantic", "genai_prices")
+
+
+def costly_after(code: str, *, site: bool = False, cwd: Path | None = None,
+                 stdin: str = "") -> tuple[list[str], list[str]]:
+    """What `code` printed and the costly modules in sys.modules after it ran in a fresh
+    interpreter: with -S (no site-packages on the path) unless `site`, which the
+    third-party ones need for their absence to mean anything."""
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}\n"
+              f"print(' '.join(m for m in {COSTLY!r} if m in sys.modules))")
+    flags = [] if site else ["-S"]
+    lines = subprocess.run([sys.executable, *flags, "-c", script], capture_output=True,
+                           text=True, check=True, cwd=cwd, input=stdin).stdout.splitlines()
+    return lines[:-1], lines[-1].split()
+
+
 @pytest.mark.parametrize("module", ["tokentag.attribution.git_hook", "tokentag.capture.hook"])
 def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
-    """Each costs milliseconds on every commit and every tool call (bench/README.md)."""
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {module}; "
-            "print(' '.join(m for m in ('re', 'pathlib', 'json', 'typing', 'dataclasses', "
-            "'subprocess', 'datetime') if m in sys.modules))")
-    loaded = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
-                            check=True).stdout.split()
-    assert loaded == []
+    assert costly_after(f"import {module}") == ([], [])
+    assert costly_after(f"import {module}", site=True) == ([], [])
+
+
+def test_the_pre_push_hook_decides_without_gitpython(repo: Path, tmp_path: Path) -> None:
+    """It runs inside the push, which waits: only the detached sync it starts may pay
+    for GitPython."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    git(repo, "notes", "--ref", "tokentag", "add", "-m", "{}", "HEAD")
+    pushed = f"refs/heads/main {git(repo, 'rev-parse', 'HEAD')} refs/heads/main {'0' * 40}\n"
+    code = ("from tokentag.attribution import git_hook\n"
+            "from tokentag.notes import sync\n"
+            "sync.start_background = lambda argv, cwd: print('would start', *argv[1:])\n"
+            "git_hook.run(['pre-push', 'origin', 'url'])")
+    printed, loaded = costly_after(code, site=True, cwd=repo, stdin=pushed)
+    assert printed == ["would start -m tokentag.notes.sync origin"]  # it went all the way
+    assert not {"git", "click", "pydantic", "genai_prices"} & set(loaded)
 
 
 def test_now_iso_is_datetime_s_utc_now_in_milliseconds() -> None:

@@ -454,6 +454,31 @@ def test_first_release_in_an_empty_repository_fails(repo: Path) -> None:
     assert "no commits yet" in fails(repo, "release", "v0.1")
 
 
+def test_a_git_file_pointing_nowhere_is_git_s_error_not_an_empty_release(
+        tmp_path: Path) -> None:
+    """A worktree whose git dir was deleted: what git says, not "no commits yet"."""
+    (tmp_path / ".git").write_text("gitdir: /nonexistent/worktree-gitdir\n")
+    assert fails(tmp_path, "release", "v1.0") == \
+        "tokentag: not a git repository: /nonexistent/worktree-gitdir"
+
+
+def test_a_git_dir_in_the_environment_does_not_redirect_release(
+        priced_repo: tuple[Path, dict[str, str]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """As when run from a git hook or alias of another repository: the release is that
+    of the working directory's repository."""
+    repo, _ = priced_repo
+    expected = release_json(repo, "v1.2")
+    other = tmp_path / "other"
+    git(tmp_path, "init", "-q", str(other))
+    git(other, "commit", "-q", "--allow-empty", "-m", "elsewhere")
+    git(other, "tag", "v1.2")
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(other / ".git" / "index"))
+    assert release_json(repo, "v1.2") == expected
+
+
 def test_notes_file_that_cannot_be_written(priced_repo: tuple[Path, dict[str, str]]) -> None:
     repo, _ = priced_repo
     tokentag("config", "set", "notes_file", "no/such/dir/NOTES.md", cwd=repo)

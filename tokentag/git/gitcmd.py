@@ -1,4 +1,8 @@
-"""Running git from tokentag, including from inside git's own hooks.
+"""Running git from the standard library alone, including from inside git's own hooks.
+
+For the paths that cannot pay GitPython's import (see tokentag/git/__init__.py): the
+git hooks (HEAD, parents, notes), the pre-push hook's check, and a repeated import's
+look at the branch tips, worktrees and notes. The commands a person runs use gitrepo.
 
 Git exports GIT_DIR, GIT_INDEX_FILE and friends to hooks; a nested git call that
 inherits them acts on the wrong repository or index. Identity variables stay, so notes
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
     import subprocess
 
     from _typeshed import StrPath
+
+MISSING_GIT = "git is not installed or not on PATH"
 
 # What `git rev-parse --local-env-vars` lists: the variables through which git tells a hook
 # about the repository it runs in. Left in place, they would redirect a git command that a
@@ -39,25 +45,17 @@ def git_env() -> dict[str, str]:
 
 def run(cwd: StrPath, *args: str, stdin: str | None = None, check: bool = True) -> str:
     """Run git in `cwd` and return its stdout without the trailing newline."""
-    result = completed(cwd, *args, stdin=stdin)
+    import subprocess  # ~6 ms to import: the commit path uses `run_with_input_file`
+
+    try:
+        result = subprocess.run(["git", "-C", os.fspath(cwd), *args], input=stdin, text=True,
+                                capture_output=True, env=git_env(), check=False)
+    except FileNotFoundError:
+        raise TokentagError(MISSING_GIT) from None
     if check and result.returncode != 0:
         message = " ".join(result.stderr.split()) or f"exit {result.returncode}"
         raise TokentagError(f"git {args[0]} failed: {message}")
     return result.stdout.rstrip("\n")
-
-
-def completed(cwd: StrPath, *args: str, stdin: str | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """git's whole result in `cwd` (exit status, stdout, stderr), for callers that read
-    more than `run` returns; `env` adds to git_env()."""
-    import subprocess  # ~6 ms to import: the commit path uses `run_with_input_file`
-
-    try:
-        return subprocess.run(["git", "-C", os.fspath(cwd), *args], input=stdin, text=True,
-                              capture_output=True, env={**git_env(), **(env or {})},
-                              check=False)
-    except FileNotFoundError:
-        raise TokentagError("git is not installed or not on PATH") from None
 
 
 def started(cwd: StrPath, *args: str, feed: bool = False) -> subprocess.Popen[str]:
@@ -71,7 +69,7 @@ def started(cwd: StrPath, *args: str, feed: bool = False) -> subprocess.Popen[st
             errors="surrogateescape", stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if feed else subprocess.PIPE, stderr=subprocess.DEVNULL)
     except FileNotFoundError:
-        raise TokentagError("git is not installed or not on PATH") from None
+        raise TokentagError(MISSING_GIT) from None
 
 
 def finished(process: subprocess.Popen[str]) -> str:
@@ -139,7 +137,7 @@ def _spawn_git(cwd: StrPath, args: list[str], outputs: list[Action]) -> int:
         return os.posix_spawnp("git", ["git", "-C", os.fspath(cwd), *args], git_env(),
                                file_actions=actions)
     except FileNotFoundError:
-        raise TokentagError("git is not installed or not on PATH") from None
+        raise TokentagError(MISSING_GIT) from None
 
 
 def _wait(pid: int) -> int:
@@ -158,10 +156,3 @@ def _remove(*paths: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
-
-def resolve_commit(cwd: StrPath, ref: str) -> str:
-    """The full id of the commit `ref` names, or a one-line error."""
-    out = run(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
-    if not out:
-        raise TokentagError(f"unknown revision: {ref}")
-    return out

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tokentag.core import faillog, locking
 from tokentag.core.errors import TokentagError
-from tokentag.git import gitcmd
+from tokentag.git import gitcmd, gitrepo
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.store import Store
 from tokentag.notes import content
@@ -40,6 +40,7 @@ from tokentag.notes.content import NOTES_REF
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
+    from git import Git, Repo
 
 TRACKING_PREFIX = "refs/notes/tokentag-remote/"
 MAX_ATTEMPTS = 5
@@ -92,11 +93,11 @@ class _RefMoved(Exception):
 def sync(worktree: Worktree, remote: str | None = None,
          attempts: int = MAX_ATTEMPTS) -> SyncResult:
     """Fetch, merge and push the notes; retry while the remote moves between fetch and push."""
-    cwd = worktree.top
-    name = remote or default_remote(cwd)
-    check_remote(cwd, name)
+    repo = gitrepo.open_repo(worktree.top)
+    name = remote or default_remote(repo)
+    check_remote(repo, name)
     with _one_sync_at_a_time(worktree):
-        return _sync_attempts(worktree, name, attempts)
+        return _sync_attempts(worktree, repo.git, name, attempts)
 
 
 @contextmanager
@@ -107,36 +108,36 @@ def _one_sync_at_a_time(worktree: Worktree) -> Iterator[None]:
         yield
 
 
-def _sync_attempts(worktree: Worktree, name: str, attempts: int) -> SyncResult:
-    cwd = worktree.top
+def _sync_attempts(worktree: Worktree, git: Git, name: str, attempts: int) -> SyncResult:
     result = SyncResult(name)
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
-        remote_head = fetch_notes(cwd, name)
+        remote_head = fetch_notes(git, name)
         try:
-            local, stats = merge_notes(worktree, remote_head, name)
+            local, stats = merge_notes(worktree, git, remote_head, name)
         except _RefMoved:
             continue
         result.merged.add(stats)
         result.notes_head = local
         if local is None or local == remote_head:
             return result  # nothing here the remote lacks
-        if push_notes(cwd, name):
-            gitcmd.run(cwd, "update-ref", tracking_ref(name), local)
+        if push_notes(git, name):
+            gitrepo.run(git, "update-ref", tracking_ref(name), local)
             result.pushed = True
             return result
     raise TokentagError(f"pushing the notes to {name} was rejected {attempts} times because "
                         f"the remote's notes kept changing; run `tokentag sync` again")
 
 
-def default_remote(cwd: StrPath) -> str:
+def default_remote(repo: Repo) -> str:
     """The current branch's remote, else `origin`, else the only remote."""
-    branch = gitcmd.run(cwd, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    if branch:
-        upstream = gitcmd.run(cwd, "config", "--get", f"branch.{branch}.remote", check=False)
+    if not repo.head.is_detached:
+        branch = repo.active_branch.name
+        upstream = gitrepo.run(repo.git, "config", "--get", f"branch.{branch}.remote",
+                               check=False)
         if upstream and upstream != ".":
             return upstream
-    names = remotes(cwd)
+    names = remotes(repo)
     if "origin" in names:
         return "origin"
     if len(names) == 1:
@@ -147,16 +148,15 @@ def default_remote(cwd: StrPath) -> str:
                         f"e.g. `tokentag sync {names[0]}`")
 
 
-def remotes(cwd: StrPath) -> list[str]:
-    return gitcmd.run(cwd, "remote").split()
+def remotes(repo: Repo) -> list[str]:
+    return [remote.name for remote in repo.remotes]
 
 
-def check_remote(cwd: StrPath, remote: str) -> None:
+def check_remote(repo: Repo, remote: str) -> None:
     """A configured remote only: its name becomes part of the tracking ref."""
-    if remote not in remotes(cwd):
+    if remote not in remotes(repo):
         raise TokentagError(f"no remote named {remote!r} (see `git remote -v`)")
-    checked = gitcmd.completed(cwd, "check-ref-format", tracking_ref(remote))
-    if checked.returncode != 0:
+    if gitrepo.result(repo.git, "check-ref-format", tracking_ref(remote)).status != 0:
         raise TokentagError(f"remote name {remote!r} cannot name a ref")
 
 
@@ -167,73 +167,63 @@ def tracking_ref(remote: str) -> str:
 # --- fetch -----------------------------------------------------------------------------------
 
 
-def fetch_notes(cwd: StrPath, remote: str) -> str | None:
+def fetch_notes(git: Git, remote: str) -> str | None:
     """Bring the remote's notes into the tracking ref; their head, or None if it has none."""
-    listed = gitcmd.run(cwd, "ls-remote", "--refs", remote, NOTES_REF)
+    listed = gitrepo.run(git, "ls-remote", "--refs", remote, NOTES_REF)
     # ls-remote matches the pattern as a suffix: keep the exact ref only.
     heads = [line.split("\t")[0] for line in listed.splitlines()
              if line.endswith("\t" + NOTES_REF)]
     tracking = tracking_ref(remote)
     if not heads:
-        gitcmd.run(cwd, "update-ref", "-d", tracking)
+        gitrepo.run(git, "update-ref", "-d", tracking)
         return None
     head = heads[0]
-    if _has_commit(cwd, head):  # seen before (often: pushed by us): no second round trip
-        gitcmd.run(cwd, "update-ref", tracking, head)
+    if gitrepo.commit_of(git, head):  # seen before (often: pushed by us): no round trip
+        gitrepo.run(git, "update-ref", tracking, head)
         return head
     # An explicit refspec, never written to config; no FETCH_HEAD, so a `git pull` or
     # `git merge FETCH_HEAD` the user is in the middle of is not disturbed.
-    gitcmd.run(cwd, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-               "--no-recurse-submodules", remote, f"+{NOTES_REF}:{tracking}")
-    return ref_head(cwd, tracking)
-
-
-def ref_head(cwd: StrPath, ref: str) -> str | None:
-    return gitcmd.run(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
-                      check=False) or None
-
-
-def _has_commit(cwd: StrPath, sha: str) -> bool:
-    return gitcmd.completed(cwd, "cat-file", "-e", f"{sha}^{{commit}}").returncode == 0
+    gitrepo.run(git, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
+                "--no-recurse-submodules", remote, f"+{NOTES_REF}:{tracking}")
+    return gitrepo.commit_of(git, tracking) or None
 
 
 # --- merge -----------------------------------------------------------------------------------
 
 
-def merge_notes(worktree: Worktree, remote_head: str | None,
+def merge_notes(worktree: Worktree, git: Git, remote_head: str | None,
                 remote: str) -> tuple[str | None, MergeStats]:
     """Merge the remote's notes into `refs/notes/tokentag`; returns its new head."""
-    cwd = worktree.top
-    local = ref_head(cwd, NOTES_REF)
+    local = gitrepo.commit_of(git, NOTES_REF) or None
     stats = MergeStats()
     if remote_head is None or remote_head == local:
         return local, stats
-    base = _merge_base(cwd, local, remote_head)
+    base = _merge_base(git, local, remote_head)
     if base == remote_head:
         return local, stats  # merged before: the local notes already hold the remote's
-    ours, theirs = note_entries(cwd, local), note_entries(cwd, remote_head)
-    merged = _merged_entries(worktree, ours, theirs, note_entries(cwd, base), stats)
+    ours, theirs = note_entries(git, local), note_entries(git, remote_head)
+    merged = _merged_entries(worktree, git, ours, theirs, note_entries(git, base), stats)
     if merged == theirs and (local is None or base == local):
         new = remote_head  # a fast-forward: no commit needed
     else:
         parents = [remote_head] if local is None or base == local else [local, remote_head]
-        new = _commit_tree(cwd, merged, parents, remote)
-    _update_ref(cwd, new, local)
+        new = _commit_tree(git, merged, parents, remote)
+    _update_ref(git, new, local)
     return new, stats
 
 
-def _merge_base(cwd: StrPath, local: str | None, remote_head: str) -> str | None:
+def _merge_base(git: Git, local: str | None, remote_head: str) -> str | None:
     if local is None:
         return None
-    return gitcmd.run(cwd, "merge-base", local, remote_head, check=False) or None
+    return gitrepo.run(git, "merge-base", local, remote_head, check=False) or None
 
 
-def note_entries(cwd: StrPath, ref: str | None) -> dict[str, str]:
+def note_entries(git: Git, ref: str | None) -> dict[str, str]:
     """Annotated commit -> note blob. Notes trees may fan out (`ab/cdef...`): flattened."""
     if ref is None:
         return {}
     entries: dict[str, str] = {}
-    for line in gitcmd.run(cwd, "ls-tree", "-r", ref).splitlines():
+    for line in gitrepo.run(git, "ls-tree", "-r", ref).splitlines():
         meta, _, path = line.partition("\t")
         kind, blob = meta.split()[1:3]
         commit = path.replace("/", "")
@@ -242,12 +232,13 @@ def note_entries(cwd: StrPath, ref: str | None) -> dict[str, str]:
     return entries
 
 
-def _merged_entries(worktree: Worktree, ours: dict[str, str], theirs: dict[str, str],
-                    base: dict[str, str], stats: MergeStats) -> dict[str, str]:
+def _merged_entries(worktree: Worktree, git: Git, ours: dict[str, str],
+                    theirs: dict[str, str], base: dict[str, str],
+                    stats: MergeStats) -> dict[str, str]:
     merged = {**theirs, **ours}
     differing = sorted(c for c in merged if ours.get(c) != theirs.get(c))
     stored = {ours.get(c) for c in differing} | {theirs.get(c) for c in differing}
-    vouched = _ledger_blobs(worktree, differing, stored)
+    vouched = _ledger_blobs(worktree, git, differing, stored)
     for commit in differing:
         mine, yours = ours.get(commit), theirs.get(commit)
         if commit in vouched:
@@ -259,12 +250,13 @@ def _merged_entries(worktree: Worktree, ours: dict[str, str], theirs: dict[str, 
         elif yours is None or yours == base.get(commit):
             stats.from_local += 1  # `merged` already holds ours
         else:
-            merged[commit] = _joined_blob(worktree.top, mine, yours)
+            merged[commit] = _joined_blob(git, mine, yours)
             stats.joined += 1
     return merged
 
 
-def _ledger_blobs(worktree: Worktree, commits: list[str], known: set[str | None]) -> dict[str, str]:
+def _ledger_blobs(worktree: Worktree, git: Git, commits: list[str],
+                  known: set[str | None]) -> dict[str, str]:
     """Note blobs, recomputed from the local ledger, of the commits it knows. Blobs already
     stored (usually the local note, written from the same ledger) are not written again."""
     if not commits:
@@ -272,11 +264,11 @@ def _ledger_blobs(worktree: Worktree, commits: list[str], known: set[str | None]
     with Store.of(worktree).reading() as index:
         texts = {c: content.note_text(note) for c in commits
                  if (note := content.note_for(index, c)) is not None}
-    algorithm = gitcmd.run(worktree.top, "rev-parse", "--show-object-format")
+    algorithm = gitrepo.run(git, "rev-parse", "--show-object-format")
     blobs: dict[str, str] = {}
     for commit, text in texts.items():
         blob = _blob_id(text, algorithm)
-        blobs[commit] = blob if blob in known else _write_blob(worktree.top, text)
+        blobs[commit] = blob if blob in known else _write_blob(git, text)
     return blobs
 
 
@@ -288,55 +280,56 @@ def _blob_id(text: str, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def _write_blob(cwd: StrPath, text: str) -> str:
-    return gitcmd.run(cwd, "hash-object", "-w", "--stdin", stdin=text)
+def _write_blob(git: Git, text: str) -> str:
+    return gitrepo.run(git, "hash-object", "-w", "--stdin", stdin=text)
 
 
-def _joined_blob(cwd: StrPath, mine: str, yours: str) -> str:
-    first = content.parse_note(gitcmd.run(cwd, "cat-file", "blob", mine))
-    second = content.parse_note(gitcmd.run(cwd, "cat-file", "blob", yours))
+def _joined_blob(git: Git, mine: str, yours: str) -> str:
+    texts = gitrepo.read_blobs(git, [mine, yours])
+    first, second = (content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
+                     for blob in (mine, yours))
     if first is None or second is None:  # not a tokentag note: keep the one that is
         return mine if second is None else yours
-    return _write_blob(cwd, content.note_text(content.join_notes(first, second)))
+    return _write_blob(git, content.note_text(content.join_notes(first, second)))
 
 
-def _commit_tree(cwd: StrPath, entries: dict[str, str], parents: list[str], remote: str) -> str:
+def _commit_tree(git: Git, entries: dict[str, str], parents: list[str], remote: str) -> str:
     # A flat tree: git reads notes at any fan-out and re-fans them when it next writes.
     listing = "".join(f"{_NOTE_MODE} blob {blob}\t{commit}\n"
                       for commit, blob in sorted(entries.items()))
-    tree = gitcmd.run(cwd, "mktree", stdin=listing)
-    require_identity(cwd)
+    tree = gitrepo.run(git, "mktree", stdin=listing)
+    require_identity(git)
     args = [arg for parent in parents for arg in ("-p", parent)]
-    return gitcmd.run(cwd, "commit-tree", tree, *args,
-                      "-m", f"Notes merged by 'tokentag sync' from {remote}")
+    return gitrepo.run(git, "commit-tree", tree, *args,
+                       "-m", f"Notes merged by 'tokentag sync' from {remote}")
 
 
-def require_identity(cwd: StrPath) -> None:
+def require_identity(git: Git) -> None:
     """Notes commits carry the user's git identity; without one, say so in a line."""
     for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
-        if gitcmd.completed(cwd, "var", variable).returncode != 0:
+        if gitrepo.result(git, "var", variable).status != 0:
             raise TokentagError("no git identity to sign the notes commit: set one with "
                                 "`git config user.name ...` and `git config user.email ...`")
 
 
-def _update_ref(cwd: StrPath, new: str, old: str | None) -> None:
+def _update_ref(git: Git, new: str, old: str | None) -> None:
     """Move the notes ref only if nothing else did since we read it."""
     expected = old or "0" * len(new)
-    result = gitcmd.completed(cwd, "update-ref", "-m", "tokentag sync", NOTES_REF, new, expected)
-    if result.returncode != 0:
+    result = gitrepo.result(git, "update-ref", "-m", "tokentag sync", NOTES_REF, new, expected)
+    if result.status != 0:
         raise _RefMoved(result.stderr.strip())
 
 
 # --- push ------------------------------------------------------------------------------------
 
 
-def push_notes(cwd: StrPath, remote: str) -> bool:
+def push_notes(git: Git, remote: str) -> bool:
     """Push the notes without force. False when the remote moved (merge again and retry)."""
     # --no-verify: a notes push is not what the user's pre-push checks are for, and it
     # would run tokentag's own pre-push hook again.
-    result = gitcmd.completed(cwd, "push", "--porcelain", "--no-verify", remote,
-                  f"{NOTES_REF}:{NOTES_REF}", env={PUSHING_ENV: "1"})
-    for line in result.stdout.splitlines():
+    result = gitrepo.result(git, "push", "--porcelain", "--no-verify", remote,
+                            f"{NOTES_REF}:{NOTES_REF}", env={PUSHING_ENV: "1"})
+    for line in result.text.splitlines():
         fields = line.split("\t")
         if len(fields) < 3 or not fields[1].endswith(":" + NOTES_REF):
             continue
@@ -345,7 +338,7 @@ def push_notes(cwd: StrPath, remote: str) -> bool:
         if any(reason in fields[2] for reason in _REJECTED_AS_STALE):
             return False
         raise TokentagError(f"the remote {remote} refused the notes: {fields[2]}")
-    message = " ".join(result.stderr.split()) or f"exit {result.returncode}"
+    message = " ".join(result.stderr.split()) or f"exit {result.status}"
     raise TokentagError(f"pushing the notes to {remote} failed: {message}")
 
 
@@ -360,8 +353,10 @@ def on_pre_push(worktree: Worktree, args: list[str], stdin_text: str) -> bool:
     """
     if os.environ.get(PUSHING_ENV) or not args or not _pushes_commits(stdin_text):
         return False
-    remote = args[0]
-    if remote not in remotes(worktree.top) or ref_head(worktree.top, NOTES_REF) is None:
+    # Through gitcmd, not the GitPython door: this runs inside the push, which waits.
+    top, remote = worktree.top, args[0]
+    if remote not in gitcmd.run(top, "remote").split() or not gitcmd.run(
+            top, "rev-parse", "--verify", "--quiet", f"{NOTES_REF}^{{commit}}", check=False):
         return False  # a push to a bare URL has no tracking ref to merge through
     start_background([sys.executable, "-m", "tokentag.notes.sync", remote], worktree.top)
     return True

@@ -12,7 +12,6 @@ teammate's), one `git notes list` and one `git cat-file --batch` for all their n
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from tokentag.core.errors import TokentagError
-from tokentag.git import gitcmd
+from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
@@ -30,7 +29,7 @@ from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
 
 if TYPE_CHECKING:
-    from _typeshed import StrPath
+    from git import Git
 
 Prices = Mapping[str, PriceOverride]
 PENDING = "(pending)"
@@ -110,69 +109,71 @@ def _cost_order(totals: Totals) -> tuple[float, int]:
 # -- the range ----------------------------------------------------------------------
 
 
-def resolve_range(top: StrPath, tag: str, from_ref: str | None = None,
+def resolve_range(git: Git, tag: str, from_ref: str | None = None,
                   pattern: str | None = None, allow_empty: bool = False) -> Range:
-    """The commits of release `tag`; a one-line error for unknown refs or an empty range."""
-    end, tagged = _end_of(top, tag, pattern)
+    """The commits of release `tag`; a one-line error for unknown refs or an empty range.
+    `git` runs git in the repository (`gitrepo.open_repo(top).git`)."""
+    end, tagged = _end_of(git, tag, pattern)
     previous: str | None
     start: str | None
     if from_ref is not None:
-        previous, start = from_ref, gitcmd.resolve_commit(top, from_ref)
+        previous, start = from_ref, gitrepo.resolve_commit(git, from_ref)
     else:
-        previous = _previous_tag(top, end, tagged, pattern)
-        start = gitcmd.resolve_commit(top, f"refs/tags/{previous}") if previous else None
-    shas, subjects = _rev_list(top, end, start)
+        previous = _previous_tag(git, end, tagged, pattern)
+        start = gitrepo.resolve_commit(git, f"refs/tags/{previous}") if previous else None
+    shas, subjects = _rev_list(git, end, start)
     result = Range(tag, end, tagged, previous, tuple(shas), subjects)
     if not shas and not allow_empty:
         raise TokentagError(f"no commits in range {result.spec}: nothing to release")
     return result
 
 
-def _end_of(top: StrPath, tag: str, pattern: str | None) -> tuple[str, bool]:
+def _end_of(git: Git, tag: str, pattern: str | None) -> tuple[str, bool]:
     """The commit `tag` names (tags win over branches); HEAD for a release not tagged yet."""
     for ref in (f"refs/tags/{tag}", tag):
-        sha = gitcmd.run(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
-                         check=False)
+        sha = gitrepo.commit_of(git, ref)
         if sha:
             return sha, True
-    valid = gitcmd.run(top, "check-ref-format", "--normalize", f"refs/tags/{tag}", check=False)
+    valid = gitrepo.run(git, "check-ref-format", "--normalize", f"refs/tags/{tag}",
+                        check=False)
     # A name that could never be a tag, or one outside the release pattern, is a typo,
     # not an upcoming release.
     if not valid or tag.startswith("-") or (pattern and not fnmatchcase(tag, pattern)):
         hint = f" (release tags match {pattern!r})" if pattern else ""
         raise TokentagError(f"unknown tag or ref: {tag}{hint}")
-    head = gitcmd.run(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    head = gitrepo.commit_of(git, "HEAD")
     if not head:
         raise TokentagError("no commits yet: nothing to release")
     return head, False
 
 
-def _previous_tag(top: StrPath, end: str, tagged: bool, pattern: str | None) -> str | None:
+def _previous_tag(git: Git, end: str, tagged: bool, pattern: str | None) -> str | None:
     """The nearest release tag reachable from the tag's parents (from HEAD itself when
     the tag does not exist yet: a tag on HEAD is then the previous release)."""
-    starts = _parents(top, end) if tagged else [end]
+    starts = _parents(git, end) if tagged else [end]
     match = ["--match", pattern] if pattern else []
     found: list[str] = []
     for start in starts:
-        name = gitcmd.run(top, "describe", "--tags", "--abbrev=0", *match, start, check=False)
+        name = gitrepo.run(git, "describe", "--tags", "--abbrev=0", *match, start,
+                           check=False)
         if name and name not in found:
             found.append(name)
     if len(found) <= 1:
         return found[0] if found else None
     # A merge: each parent may lead to a different tag; the nearest leaves the fewest commits.
-    return min(found, key=lambda name: int(gitcmd.run(
-        top, "rev-list", "--count", end, f"^refs/tags/{name}")))
+    return min(found, key=lambda name: int(gitrepo.run(
+        git, "rev-list", "--count", end, f"^refs/tags/{name}")))
 
 
-def _parents(top: StrPath, commit: str) -> list[str]:
-    return gitcmd.run(top, "rev-list", "--parents", "-n", "1", commit).split()[1:]
+def _parents(git: Git, commit: str) -> list[str]:
+    return gitrepo.run(git, "rev-list", "--parents", "-n", "1", commit).split()[1:]
 
 
-def _rev_list(top: StrPath, end: str, start: str | None) -> tuple[list[str], dict[str, str]]:
+def _rev_list(git: Git, end: str, start: str | None) -> tuple[list[str], dict[str, str]]:
     """Range commits newest first and their subjects, from one `git rev-list`."""
     exclude = [f"^{start}"] if start else []
     # %x00 marks subject lines, so a subject that starts with "commit " cannot confuse us.
-    out = gitcmd.run(top, "rev-list", "--format=%x00%s", end, *exclude, "--")
+    out = gitrepo.run(git, "rev-list", "--format=%x00%s", end, *exclude, "--")
     shas: list[str] = []
     subjects: dict[str, str] = {}
     for line in out.split("\n"):  # not splitlines(): subjects may hold \x1c, \u2028...
@@ -203,7 +204,7 @@ class Sources:
     """Where per-commit figures come from: the ledger's index first, then git notes.
     The notes listing is read once and shared by every release computed with it."""
 
-    top: StrPath
+    git: Git
     index: Index | None
     prices: Prices = field(default_factory=dict)
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
@@ -212,33 +213,15 @@ class Sources:
         if not wanted:
             return {}
         if self._note_blobs is None:
-            listing = gitcmd.run(self.top, "notes", "--ref", content.NOTES_REF, "list",
-                                 check=False)
+            listing = gitrepo.run(self.git, "notes", "--ref", content.NOTES_REF, "list",
+                                  check=False)
             pairs = (line.split() for line in listing.split("\n"))
             self._note_blobs = {p[1]: p[0] for p in pairs if len(p) == 2}
         blobs = {c: self._note_blobs[c] for c in wanted if c in self._note_blobs}
-        texts = cat_blobs(self.top, sorted(set(blobs.values())))
-        bodies = {c: content.parse_note(texts.get(blob, "")) for c, blob in blobs.items()}
+        texts = gitrepo.read_blobs(self.git, sorted(set(blobs.values())))
+        bodies = {c: content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
+                  for c, blob in blobs.items()}
         return {c: body for c, body in bodies.items() if body is not None}
-
-
-def cat_blobs(top: StrPath, blobs: Sequence[str]) -> dict[str, str]:
-    """Blob contents by id, all through one `git cat-file --batch`."""
-    if not blobs:
-        return {}
-    result = subprocess.run(["git", "cat-file", "--batch"], cwd=top, capture_output=True,
-                            input="".join(f"{b}\n" for b in blobs).encode(),
-                            env=gitcmd.git_env(), check=False)
-    out, position, found = result.stdout, 0, {}
-    while (newline := out.find(b"\n", position)) != -1:
-        header = out[position:newline].split()
-        position = newline + 1
-        if len(header) != 3:  # "<id> missing"
-            continue
-        size = int(header[2])
-        found[header[0].decode()] = out[position:position + size].decode("utf-8", "replace")
-        position += size + 1  # the content is followed by a newline
-    return found
 
 
 def collect(sources: Sources, rng: Range) -> Release:
@@ -303,28 +286,30 @@ def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[
 def build(worktree: Worktree, tag: str, from_ref: str | None = None,
           pattern: str | None = None, prices: Prices | None = None) -> Release:
     """Release `tag`, from the previous release tag or from `from_ref`."""
-    rng = resolve_range(worktree.top, tag, from_ref, pattern)
+    git = gitrepo.open_repo(worktree.top).git
+    rng = resolve_range(git, tag, from_ref, pattern)
     with ledger_index(worktree) as index:
-        return collect(Sources(worktree.top, index, prices or {}), rng)
+        return collect(Sources(git, index, prices or {}), rng)
 
 
 def build_all(worktree: Worktree, pattern: str | None = None,
               prices: Prices | None = None) -> tuple[list[Release], Release | None]:
     """Every release tag's release, oldest first, and what HEAD adds after the last one."""
-    ranges = [resolve_range(worktree.top, tag, pattern=pattern, allow_empty=True)
-              for tag in release_tags(worktree.top, pattern)]
-    unreleased = untagged_range(worktree.top, pattern)
+    git = gitrepo.open_repo(worktree.top).git
+    ranges = [resolve_range(git, tag, pattern=pattern, allow_empty=True)
+              for tag in release_tags(git, pattern)]
+    unreleased = untagged_range(git, pattern)
     with ledger_index(worktree) as index:
-        sources = Sources(worktree.top, index, prices or {})
+        sources = Sources(git, index, prices or {})
         releases = [collect(sources, rng) for rng in ranges]
         return releases, collect(sources, unreleased) if unreleased else None
 
 
-def release_tags(top: StrPath, pattern: str | None = None) -> list[str]:
+def release_tags(git: Git, pattern: str | None = None) -> list[str]:
     """Tags of commits matching the release pattern, in version order (oldest first)."""
-    out = gitcmd.run(top, "for-each-ref", "--sort=v:refname",
-                     "--format=%(refname:strip=2)%00%(objecttype)%00%(*objecttype)",
-                     "refs/tags")
+    out = gitrepo.run(git, "for-each-ref", "--sort=v:refname",
+                      "--format=%(refname:strip=2)%00%(objecttype)%00%(*objecttype)",
+                      "refs/tags")
     tags = []
     for line in out.split("\n"):
         name, _, kinds = line.partition("\x00")
@@ -333,23 +318,23 @@ def release_tags(top: StrPath, pattern: str | None = None) -> list[str]:
     return tags
 
 
-def untagged_range(top: StrPath, pattern: str | None = None) -> Range | None:
+def untagged_range(git: Git, pattern: str | None = None) -> Range | None:
     """The commits after the last release tag reachable from HEAD; None if there are none."""
-    head = gitcmd.run(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    head = gitrepo.commit_of(git, "HEAD")
     if not head:
         return None
-    previous = _previous_tag(top, head, False, pattern)
-    start = gitcmd.resolve_commit(top, f"refs/tags/{previous}") if previous else None
-    shas, subjects = _rev_list(top, head, start)
+    previous = _previous_tag(git, head, False, pattern)
+    start = gitrepo.resolve_commit(git, f"refs/tags/{previous}") if previous else None
+    shas, subjects = _rev_list(git, head, start)
     return Range("HEAD", head, False, previous, tuple(shas), subjects) if shas else None
 
 
-def commit_owners(top: StrPath, pattern: str | None = None) -> dict[str, str]:
+def commit_owners(git: Git, pattern: str | None = None) -> dict[str, str]:
     """The release each commit belongs to; a commit in two ranges (tags on diverging
     branches) counts for the older release only, so a report never counts it twice."""
     owners: dict[str, str] = {}
-    for tag in release_tags(top, pattern):
-        for sha in resolve_range(top, tag, pattern=pattern, allow_empty=True).commits:
+    for tag in release_tags(git, pattern):
+        for sha in resolve_range(git, tag, pattern=pattern, allow_empty=True).commits:
             owners.setdefault(sha, tag)
     return owners
 
@@ -358,7 +343,7 @@ def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters |
                    prices: Prices | None = None, pattern: str | None = None) -> dict[str, Totals]:
     """`report --by tag`: the ledger's totals per release, then untagged commits (after
     the last tag, or no longer in history) and pending requests."""
-    owners = commit_owners(worktree.top, pattern)
+    owners = commit_owners(gitrepo.open_repo(worktree.top).git, pattern)
     order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
     order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
     groups: dict[str, Totals] = {}

@@ -72,11 +72,11 @@ def show_commit(worktree: Worktree, ref: str,
                 prices: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One commit's totals by model: from the ledger, else from its git note. `prices`
     are the configured overrides (model -> pricing.PriceOverride)."""
-    from tokentag.git import gitcmd
+    from tokentag.git import gitrepo
     from tokentag.notes import content
     from tokentag.report import costs
 
-    sha = gitcmd.resolve_commit(worktree.top, ref)
+    sha = gitrepo.resolve_commit(gitrepo.open_repo(worktree.top).git, ref)
     with Store.of(worktree).reading() as index:
         groups = costs.index_groups(index, [sha]).get(sha)
         sessions = index.query("SELECT count(DISTINCT session_id) AS n FROM requests "

@@ -22,7 +22,7 @@ from typing import Any
 from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of
-from tokentag.git import gitcmd
+from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import INDEX_NAME
@@ -80,6 +80,11 @@ def _repository(worktree: Worktree | None, cwd: str) -> Check:
     if worktree is None:
         return Check("git repository", False, f"{cwd} is not inside a git repository",
                      "cd into your project, or run `git init` there")
+    try:
+        gitrepo.open_repo(worktree.top)
+    except TokentagError as error:  # e.g. a worktree whose git dir was deleted
+        return Check("git repository", False, f"{worktree.top}: {error}",
+                     "run `git status` there to see what git makes of it")
     return Check("git repository", True, str(worktree.top))
 
 
@@ -105,7 +110,8 @@ def _config(top: Path) -> Check:
 
 def _git_hooks(top: Path) -> Check:
     directory = git_hooks.hooks_dir(top)
-    configured = gitcmd.run(top, "config", "--path", "--get", "core.hooksPath", check=False)
+    configured = gitrepo.run(gitrepo.open_repo(top).git, "config", "--path", "--get",
+                             "core.hooksPath", check=False)
     where = f"{directory} (core.hooksPath={configured})" if configured else str(directory)
     states = git_hooks.git_hook_status(top)
     bad = {hook: state for hook, state in states.items() if state != "ours"}
@@ -136,7 +142,8 @@ def _git_hooks_fix(directory: Path, configured: str, bad: dict[str, str]) -> str
 
 
 def _notes_rewrite(top: Path) -> Check:
-    refs = gitcmd.run(top, "config", "--get-all", "notes.rewriteRef", check=False).split()
+    refs = gitrepo.run(gitrepo.open_repo(top).git, "config", "--get-all", "notes.rewriteRef",
+                       check=False).split()
     if NOTES_REF in refs:
         return Check("notes on rewrite", True, f"notes.rewriteRef includes {NOTES_REF}")
     # post-rewrite still moves the attribution; only git's own copying of notes is missing.

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokentag.core.errors import TokentagError
-from tokentag.git import gitcmd
+from tokentag.git import gitrepo
 from tokentag.notes.content import NOTES_REF
 
 if TYPE_CHECKING:
@@ -41,15 +40,16 @@ _MARKER_WINDOW = 512
 # `git config --unset-all` exits 5 when no value matched: nothing of ours to remove.
 _GIT_CONFIG_NOTHING_TO_UNSET = 5
 
-def _git(repo: StrPath, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = gitcmd.completed(repo, *args)
-    if check and result.returncode != 0:
+def _git(repo: StrPath, *args: str, check: bool = True) -> gitrepo.Result:
+    """git in `repo`, any directory of a repository or none: git finds it and says why not."""
+    result = gitrepo.result(gitrepo.git_in(repo), *args)
+    if check and result.status != 0:
         raise TokentagError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
     return result
 
 
 def _rev_parse(repo: StrPath, flag: str) -> str:
-    return _git(repo, "rev-parse", flag).stdout.strip()
+    return _git(repo, "rev-parse", flag).text.strip()
 
 
 def _common_dir(repo: StrPath) -> Path:
@@ -59,9 +59,9 @@ def _common_dir(repo: StrPath) -> Path:
 
 def _configured_hooks_path(repo: StrPath) -> str | None:
     result = _git(repo, "config", "--path", "--get", "core.hooksPath", check=False)
-    if result.returncode not in (0, 1):  # 1 means unset
+    if result.status not in (0, 1):  # 1 means unset
         raise TokentagError(f"cannot read core.hooksPath in {repo}: {result.stderr.strip()}")
-    return result.stdout.strip() or None
+    return result.text.strip() or None
 
 
 def _hooks_location(repo: StrPath) -> tuple[Path, str | None]:
@@ -180,7 +180,7 @@ def _install_one(directory: Path, hook: str, python: str) -> str:
 
 def _add_notes_rewrite_ref(repo: StrPath) -> str:
     result = _git(repo, "config", "--get-all", "notes.rewriteRef", check=False)
-    if NOTES_REF in result.stdout.split():
+    if NOTES_REF in result.text.split():
         return f"notes.rewriteRef: already includes {NOTES_REF}"
     # --add: other notes refs the user rewrites keep being rewritten.
     _git(repo, "config", "--add", "notes.rewriteRef", NOTES_REF)
@@ -250,9 +250,9 @@ def _remove_notes_rewrite_ref(repo: StrPath) -> str:
     # Unset only our value; notes refs the user rewrites for other tools stay configured.
     result = _git(repo, "config", "--local", "--unset-all", "notes.rewriteRef",
                   "^refs/notes/tokentag$", check=False)
-    if result.returncode == _GIT_CONFIG_NOTHING_TO_UNSET:
+    if result.status == _GIT_CONFIG_NOTHING_TO_UNSET:
         return f"notes.rewriteRef: {NOTES_REF} was not set"
-    if result.returncode != 0:
+    if result.status != 0:
         raise TokentagError(f"cannot unset notes.rewriteRef: {result.stderr.strip()}")
     return f"notes.rewriteRef: removed {NOTES_REF}"
 
