@@ -89,8 +89,7 @@ def test_a_worktree_whose_git_dir_is_gone(tmp_path: Path) -> None:
     assert not found["git repository"].ok
     assert found["git repository"].detail == \
         f"{tmp_path}: not a git repository: /nonexistent/worktree-gitdir"
-    assert found["notes on rewrite"].detail == \
-        "could not check: not a git repository: /nonexistent/worktree-gitdir"
+    assert "notes on rewrite" not in found  # nothing of the repository to check
     result = tokentag("doctor", cwd=tmp_path, check=False)
     assert result.returncode == 1 and "✗ git repository" in result.stdout
 

@@ -46,7 +46,8 @@ def test_a_git_file_naming_any_dir_makes_no_repository(tmp_path: Path) -> None:
     planted.mkdir()
     (planted / ".git").write_text(f"gitdir: {elsewhere}\n")
     result = tokentag("status", cwd=planted, check=False)
-    assert result.returncode == 1 and "not inside a git repository" in result.stderr
+    assert (result.returncode, result.stderr) == (1, f"tokentag: not a git repository: "
+                                                     f"{elsewhere}\n")
     session = Session(planted)
     session.add()
     hooked = tokentag("hook", cwd=planted, stdin=session.payload("Stop"))

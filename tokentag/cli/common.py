@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from tokentag.core.errors import TokentagError
-from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.git.gitdirs import Worktree, find_worktree, unusable_git_dir
 
 F = TypeVar("F", bound=Callable[..., int])
 
@@ -26,8 +26,12 @@ class ExitCode(enum.IntEnum):
 
 
 def current_worktree() -> Worktree:
-    worktree = find_worktree(os.getcwd())
+    cwd = os.getcwd()
+    worktree = find_worktree(cwd)
     if worktree is None:
+        unusable = unusable_git_dir(cwd)
+        if unusable is not None:  # as git says it
+            raise TokentagError(f"not a git repository: {unusable}")
         raise TokentagError("not inside a git repository (run tokentag from your project)")
     return worktree
 

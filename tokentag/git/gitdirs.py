@@ -61,6 +61,20 @@ def _find_worktree(path: str) -> Worktree | None:
         directory = parent
 
 
+def unusable_git_dir(cwd: str) -> str | None:
+    """Where the nearest `.git` above `cwd` leads when find_worktree found no repository
+    there (a `.git` file naming a dir that is gone or is not a git dir): for the message."""
+    directory = os.path.realpath(cwd)
+    while True:
+        dot_git = os.path.join(directory, ".git")
+        if os.path.lexists(dot_git):
+            return _read_gitdir_file(dot_git) or dot_git
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
 def _is_git_dir(git_dir: str, common_dir: str) -> bool:
     """What git itself checks before it takes a dir for a repository: a HEAD, and objects
     and refs in the common dir. A `.git` file naming any other dir (a cloned repository's

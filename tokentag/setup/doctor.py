@@ -23,7 +23,7 @@ from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of
 from tokentag.git import gitrepo
-from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.git.gitdirs import Worktree, find_worktree, unusable_git_dir
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import INDEX_NAME
 from tokentag.ledger.store import Store
@@ -78,6 +78,10 @@ def _guarded(name: str, check: Callable[[], Check]) -> Check:
 
 def _repository(worktree: Worktree | None, cwd: str) -> Check:
     if worktree is None:
+        unusable = unusable_git_dir(cwd)
+        if unusable is not None:  # a worktree whose git dir was deleted, a planted .git file
+            return Check("git repository", False, f"{cwd}: not a git repository: {unusable}",
+                         "run `git status` there to see what git makes of it")
         return Check("git repository", False, f"{cwd} is not inside a git repository",
                      "cd into your project, or run `git init` there")
     try:
