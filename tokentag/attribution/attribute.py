@@ -17,8 +17,8 @@ from tokentag.core import claude_paths
 from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
+from tokentag.ledger import records
 from tokentag.ledger.index import Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 
@@ -162,11 +162,10 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
                                   "NULL AND worktree=? ORDER BY seq", (worktree.top,))
         keys = [row["key"] for row in rows if row["via"] != "import"]
         imported = _imported_on_branch(worktree, rows)
-        records = [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
-                    "worktree": worktree.top, "keys": taken, "how": kind, "at": now_iso()}
-                   for taken, kind in ((keys, how), (imported, "inferred")) if taken]
-        if records:
-            writer.write(records)
+        attributions = [records.attribution(commit, worktree.top, taken, kind, now_iso())
+                        for taken, kind in ((keys, how), (imported, "inferred")) if taken]
+        if attributions:
+            writer.write(attributions)
         note = content.note_for(writer.index, commit)
     if note is not None:
         content.write_note(worktree.top, commit, note)
@@ -204,8 +203,7 @@ def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, st
         return
     store = Store.of(worktree)
     with store.writing() as writer:
-        writer.write([{"v": SCHEMA_VERSION, "kind": "rewrite", "type": kind,
-                       "pairs": [list(p) for p in pairs], "at": now_iso()}])
+        writer.write([records.rewrite(kind, [list(p) for p in pairs], now_iso())])
         new_commits = dict.fromkeys(new for _, new in pairs)
         fresh = {new: content.note_for(writer.index, new) for new in new_commits}
     for new, note in fresh.items():

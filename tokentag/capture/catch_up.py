@@ -14,14 +14,15 @@ import os
 from tokentag.capture import transcript
 from tokentag.capture.transcript import Request
 from tokentag.core.timefmt import now_iso
-from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import Worktree, find_worktree
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
+from tokentag.ledger import records
 from tokentag.ledger.store import Store, Writer
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from _typeshed import StrPath
+
+    from tokentag.ledger.records import LedgerRecord, RequestRecord, SessionRecord
 
 
 class CaptureResult:
@@ -141,17 +142,18 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
         return result
     known = writer.index.known_usage(r.key for r, _ in requests)
     captured_at = now_iso()
-    records: list[Record] = _session_records(writer, requests, path, session_id, captured_at)
+    written: list[LedgerRecord] = [*_session_records(writer, requests, path, session_id,
+                                                     captured_at)]
     raised: dict[str, Worktree] = {}
     for request, worktree in requests:
         before = known.get(request.key)
         if before is None:
-            records.append(request_record(request, worktree, path, captured_at, via))
+            written.append(request_record(request, worktree, path, captured_at, via))
             result.new += 1
         elif before.maximum(request.usage) != before:
-            records.append(correction_record(request, captured_at))
+            written.append(records.correction(request.key, captured_at, request.usage))
             raised[request.key] = worktree
-    writer.write(records)
+    writer.write(written)
     result.corrected = len(raised)
     if raised:
         result.stale_notes = _notes_of_raised(writer, raised)
@@ -172,19 +174,17 @@ def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
 
 
 def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
-                     session_id: str | None, seen_at: str) -> list[Record]:
+                     session_id: str | None, seen_at: str) -> list[SessionRecord]:
     """Remember each session's transcript once, so commits can flush it later."""
-    records: list[Record] = []
+    sessions: list[SessionRecord] = []
     for request, worktree in requests:
         sid = request.session_id or session_id
-        if not sid or any(r["session_id"] == sid for r in records):
+        if not sid or any(r["session_id"] == sid for r in sessions):
             continue
         if not writer.index.known_session(sid):
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
-            records.append({"v": SCHEMA_VERSION, "kind": "session", "session_id": sid,
-                            "transcript": main, "cwd": request.cwd,
-                            "worktree": worktree.top, "seen_at": seen_at})
-    return records
+            sessions.append(records.session(sid, main, request.cwd, worktree.top, seen_at))
+    return sessions
 
 
 def _main_transcript(agent_file: str, session_id: str) -> str:
@@ -198,22 +198,9 @@ def _main_transcript(agent_file: str, session_id: str) -> str:
 
 
 def request_record(request: Request, worktree: Worktree, path: StrPath, captured_at: str,
-                   via: str) -> Record:
+                   via: str) -> RequestRecord:
     """A `request` record: ids, model, context and counts; never any text."""
-    record: Record = {
-        "v": SCHEMA_VERSION, "kind": "request", "key": request.key,
-        "message_id": request.message_id, "request_id": request.request_id,
-        "session_id": request.session_id, "agent_id": request.agent_id, "model": request.model,
-        "ts": request.timestamp, "cwd": request.cwd, "worktree": worktree.top,
-        "branch": request.branch, "version": request.version, "transcript": os.fspath(path),
-        "captured_at": captured_at, "via": via}
-    record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
-    return record
-
-
-def correction_record(request: Request, captured_at: str) -> Record:
-    """Raised counts for a request already recorded: the same request, not a new one."""
-    record: Record = {"v": SCHEMA_VERSION, "kind": "correction", "key": request.key,
-                      "captured_at": captured_at}
-    record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
-    return record
+    return records.request(request.key, request.message_id, request.request_id,
+                           request.session_id, request.agent_id, request.model,
+                           request.timestamp, request.cwd, worktree.top, request.branch,
+                           request.version, os.fspath(path), captured_at, via, request.usage)

@@ -11,18 +11,21 @@ import contextlib
 import time
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from tokentag.core.timefmt import epoch_of, now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint
 from tokentag.importer.options import Summary
 from tokentag.importer.writer import append
+from tokentag.ledger import records as ledger_records
 from tokentag.ledger.index import Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 from tokentag.notes.bulk import NotesImport
+
+if TYPE_CHECKING:
+    from tokentag.ledger.records import AttributionRecord
 
 INFERRED = "inferred"
 # How much further back than asked a branch's history is read: transcripts arrive in no
@@ -70,7 +73,7 @@ class Inference:
                                                                 since - HISTORY_REACH)
         return known
 
-    def records(self, pending: Iterable[Pending]) -> list[Record]:
+    def records(self, pending: Iterable[Pending]) -> list[AttributionRecord]:
         """Attribution records, one per (commit, worktree), for those with a later commit."""
         groups: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
         for key, worktree, branch, timestamp in pending:
@@ -87,8 +90,7 @@ class Inference:
                     assigned.setdefault((commit, worktree), []).append(key)
         self.touched.update(commit for commit, _ in assigned)
         self.count += sum(len(keys) for keys in assigned.values())
-        return [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
-                 "worktree": worktree, "keys": keys, "how": INFERRED, "at": now_iso()}
+        return [ledger_records.attribution(commit, worktree, keys, INFERRED, now_iso())
                 for (commit, worktree), keys in assigned.items()]
 
 
@@ -115,7 +117,7 @@ def finish_attribution(worktree: Worktree, summary: Summary, inference: Inferenc
 
 
 def _leftovers(index: Index, inference: Inference,
-               changed: bool) -> tuple[list[Record], dict[str, str]]:
+               changed: bool) -> tuple[list[AttributionRecord], dict[str, str]]:
     """Records for pending imported requests, and the stamps of the branch tips they were
     decided on (index meta to keep). The same pending requests and the same tips give
     the same answer: with nothing new and no branch moved since the last pass, a

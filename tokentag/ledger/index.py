@@ -12,17 +12,22 @@ from __future__ import annotations
 import contextlib
 import os
 
-from tokentag.core.fastjson import quote
 from tokentag.core.usage import USAGE_FIELDS, Usage
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record, read_records
+from tokentag.ledger.jsonl import read_records
+from tokentag.ledger.records import REQUEST_FIELDS, REQUEST_TEXT_FIELDS, SCHEMA_VERSION
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
     from _typeshed import StrPath
+
+    from tokentag.ledger.records import LedgerRecord
+
+    # A record read back or about to be written; only the fold checks its fields.
+    Record = Mapping[str, Any]
 else:
     try:
         # The C module `sqlite3` wraps, the same classes and functions, without the wrapper's
@@ -46,15 +51,18 @@ PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, "
 PRICE_GROUP_BY = "model, day, band"
 INDEX_VERSION = 3
 
+# A request record's fields, each a column; then its place in the ledger and its commit.
+_REQUEST_COLUMNS = (*REQUEST_FIELDS, "seq", "commit_id", "attribution")
+
+
+def _column(name: str) -> str:
+    counted = name in USAGE_FIELDS or name == "seq"
+    return f"{name} {'INTEGER' if counted else 'TEXT'}{' PRIMARY KEY' if name == 'key' else ''}"
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS requests (
-    key TEXT PRIMARY KEY, seq INTEGER, message_id TEXT, request_id TEXT, session_id TEXT,
-    agent_id TEXT, model TEXT, ts TEXT, cwd TEXT, worktree TEXT, branch TEXT, version TEXT,
-    transcript TEXT, captured_at TEXT, via TEXT,
-    input INTEGER, output INTEGER, cache_creation INTEGER, cache_creation_5m INTEGER,
-    cache_creation_1h INTEGER, cache_read INTEGER,
-    commit_id TEXT, attribution TEXT);
+CREATE TABLE IF NOT EXISTS requests (""" + ", ".join(map(_column, _REQUEST_COLUMNS)) + """);
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (worktree) WHERE commit_id IS NULL;
 CREATE INDEX IF NOT EXISTS requests_commit ON requests (commit_id);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -67,11 +75,6 @@ CREATE TABLE IF NOT EXISTS cursors (
     path TEXT PRIMARY KEY, offset INTEGER, session_id TEXT, size INTEGER, mtime_ns INTEGER);
 """
 _DERIVED = ("requests", "sessions", "commits")
-_TEXT_COLUMNS = ("key", "message_id", "request_id", "session_id", "agent_id", "model", "ts", "cwd",
-                 "worktree", "branch", "version", "transcript", "captured_at", "via")
-# A request record's values in this order make a row for `fold_appended(rows=...)`.
-REQUEST_ROW = (*_TEXT_COLUMNS, *USAGE_FIELDS)
-_REQUEST_COLUMNS = (*REQUEST_ROW, "seq", "commit_id", "attribution")
 # A known request takes the field-wise maximum, as a correction would, and a commit only if
 # it has none yet, as an attribution would (SET expressions read the row as it was).
 _UPSERT_REQUEST = (
@@ -147,14 +150,14 @@ class Index:
             return 0
         return self._fold(read_records(self.ledger, offset), offset)
 
-    def fold_appended(self, records: list[Record], end: int,
+    def fold_appended(self, records: Sequence[LedgerRecord], end: int,
                       rows: Sequence[tuple[Any, ...]] = ()) -> int:
         """Fold records the caller itself just appended, the ledger now ending at `end`,
         without reading back JSON it encoded a moment ago (a bulk import writes tens of
         thousands). Only under the lock, right after `catch_up`, and only if the ledger
         ended at `ledger_offset` before the append (no torn line, no other writer).
 
-        `rows` are request records' values in REQUEST_ROW's order, appended before
+        `rows` are request records' values in REQUEST_FIELDS' order, appended before
         `records`: inserted in one statement, the bulk of an import costs the one process
         that writes no Python per record (they were built by tokentag, not read)."""
         if self.meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
@@ -236,7 +239,7 @@ class Index:
     def _apply_request(self, record: Record, seq: int) -> None:
         """Insert a new request; a known one only takes the field-wise maximum, as a
         correction would. One upsert: a bulk import folds tens of thousands of these."""
-        texts = _texts(*map(record.get, _TEXT_COLUMNS))
+        texts = _texts(*map(record.get, REQUEST_TEXT_FIELDS))
         key = texts[0]
         if key is None:  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
@@ -335,20 +338,6 @@ def _attribution_of(record: Record) -> tuple[str, str]:
     return str(record["commit"]), str(record.get("how") or "observed")
 
 
-_TEXTS_IN_ROW = len(_TEXT_COLUMNS)
-_REQUEST_LINE = ('{"v":%d,"kind":"request",'
-                 + ",".join([*(f'"{c}":%s' for c in _TEXT_COLUMNS),
-                             *(f'"{f}":%d' for f in USAGE_FIELDS)]) + "}\n")
-
-
-def request_line(row: tuple[Any, ...]) -> bytes:
-    """`ledger.encode_line` of the request record `row` was made from, byte for byte (a
-    test holds them equal), at half the cost: a bulk import encodes tens of thousands.
-    The row's texts are str or None and its counts int, as the import makes them."""
-    texts = [quote(value) if value is not None else "null" for value in row[:_TEXTS_IN_ROW]]
-    return (_REQUEST_LINE % (SCHEMA_VERSION, *texts, *row[_TEXTS_IN_ROW:])).encode()
-
-
 def _applies(attribution: Record) -> bool:
     """Whether folding this attribution record would apply it (see _apply and
     _apply_attribution): a premerge must not take one that the fold would skip."""
@@ -360,7 +349,7 @@ def _applies(attribution: Record) -> bool:
 
 
 def _attributions_ahead(requested: set[object],
-                        records: list[Record]) -> dict[str, tuple[str, str]]:
+                        records: Sequence[Record]) -> dict[str, tuple[str, str]]:
     """Requests of this batch (`requested` ones first) that an attribution after them in
     the batch takes, with its (commit, how): the first one, as folding one by one would
     give. None when a rewrite is in the batch: it could move a commit between the two."""

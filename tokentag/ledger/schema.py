@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.ledger.records import SCHEMA_VERSION
 
 Count = Annotated[int, Field(ge=0)]
 # A rewrite pair is written as a JSON array of two commit ids, never a tuple.

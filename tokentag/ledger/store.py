@@ -12,9 +12,11 @@ from tokentag.ledger.index import Index
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from _typeshed import StrPath
+
+    from tokentag.ledger.records import LedgerRecord
 
 
 
@@ -69,6 +71,6 @@ class Writer:
         self.store = store
         self.index = index
 
-    def write(self, records: list[jsonl.Record]) -> None:
+    def write(self, records: Sequence[LedgerRecord]) -> None:
         jsonl.append(self.store.ledger_path, records)
         self.index.catch_up()

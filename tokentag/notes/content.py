@@ -14,7 +14,7 @@ from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.ledger.records import SCHEMA_VERSION
 
 TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
 if TYPE_CHECKING:
