@@ -13,6 +13,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -32,7 +33,8 @@ from tokentag.capture import catch_up, transcript
 from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger import jsonl, schema
-from tokentag.ledger.index import Index
+from tokentag.ledger.filters import Filters
+from tokentag.ledger.index import INDEX_NAME, Index
 from tokentag.ledger.records import SCHEMA_VERSION
 from tokentag.ledger.store import Store
 
@@ -557,9 +559,9 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
     index = Index(tmp_path)
     try:
         index.catch_up()
-        rows = {r["key"]: r["output"] for r in index.query("SELECT * FROM requests")}
+        rows = {r["key"]: r["output"] for r in index.requests_newest_first(Filters(), None)}
         assert rows == {"a/1": 15, "b/2": 20}  # the repeated key raises, never adds
-        assert index.meta("invalid_lines") == str(len(bad))
+        assert index.summary().invalid_lines == len(bad)
     finally:
         index.close()
 
@@ -599,12 +601,16 @@ def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
                 index.fold_appended(batch, (directory / jsonl.LEDGER_NAME).stat().st_size)
             else:
                 index.catch_up()
-            rows[name] = [tuple(r) for r in index.query(
-                "SELECT key, commit_id, attribution, output, seq FROM requests ORDER BY key")]
-            rows[name + " commits"] = [tuple(r) for r in index.query(
-                "SELECT * FROM commits ORDER BY commit_id")]
         finally:
             index.close()
+        db = sqlite3.connect(directory / INDEX_NAME)
+        try:
+            rows[name] = db.execute("SELECT key, commit_id, attribution, output, seq "
+                                    "FROM requests ORDER BY key").fetchall()
+            rows[name + " commits"] = db.execute(
+                "SELECT * FROM commits ORDER BY commit_id").fetchall()
+        finally:
+            db.close()
     assert rows["memory"] == rows["ledger"]
     assert rows["memory commits"] == rows["ledger commits"]
     assert dict((key, commit) for key, commit, *_ in rows["memory"]) == {

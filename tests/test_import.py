@@ -31,7 +31,6 @@ from tokentag.importer.discovery import Job, repository_tops
 from tokentag.importer.inference import BranchHistory, Inference
 from tokentag.importer.options import Options, PathMap
 from tokentag.ledger import jsonl
-from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS
 from tokentag.ledger.records import (
     REQUEST_FIELDS,
     SCHEMA_VERSION,
@@ -342,9 +341,14 @@ def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
     db = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
     db.row_factory = sqlite3.Row
     try:
+        prompt = "(input + cache_creation + cache_read)"
         groups = [dict(row) for row in db.execute(
-            f"SELECT {PRICE_GROUP_COLUMNS} FROM requests WHERE commit_id=? "
-            f"GROUP BY {PRICE_GROUP_BY} ORDER BY {PRICE_GROUP_BY}", (commit,))]
+            f"SELECT model, substr(ts, 1, 10) AS day, (CASE WHEN {prompt} > 200000 THEN 2 "
+            f"WHEN {prompt} > 100000 THEN 1 ELSE 0 END) AS band, max({prompt}) AS prompt, "
+            "count(*) AS requests, "
+            + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
+            + " FROM requests WHERE commit_id=? GROUP BY model, day, band "
+            "ORDER BY model, day, band", (commit,))]
         requests, inferred = db.execute("SELECT count(*), sum(attribution='inferred') FROM "
                                         "requests WHERE commit_id=?", (commit,)).fetchone()
         sessions = sorted(row[0] for row in db.execute(

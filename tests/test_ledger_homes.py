@@ -4,6 +4,7 @@ fields are stated there once; SQL lives in ledger/index.py only."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tokentag.core.usage import Usage
@@ -79,3 +80,25 @@ def test_the_type_checker_s_records_state_the_same_fields() -> None:
         assert typed[f"{kind.capitalize()}Record"] == [
             ("v", "int"), ("kind", f"Literal['{kind}']"),
             *((name, _ANNOTATION[spec]) for name, spec in fields)]
+
+
+SQL = re.compile(r"(?:^|\s)(?:SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|ATTACH)\b")
+
+
+def sql_strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, text) of string constants, f-string parts included, that hold SQL."""
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and SQL.search(node.value)]
+
+
+def test_sql_is_written_in_the_index_only() -> None:
+    found = {name: sql_strings(tree) for name, tree in modules().items()}
+    assert len(found.pop("ledger/index.py")) > 20
+    assert {name: strings for name, strings in found.items() if strings} == {}
+
+
+def test_the_detector_sees_sql_in_any_string() -> None:
+    tree = ast.parse('a = "SELECT 1"\nb = f"x {y} FROM t WHERE\\n  DELETE"\n'
+                     'c = "  PRAGMA user_version"\nd = "the SELECTED few; UPDATED daily"\n')
+    assert sorted(line for line, _ in sql_strings(tree)) == [1, 2, 3]

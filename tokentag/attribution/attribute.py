@@ -24,7 +24,6 @@ from tokentag.notes import content
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Iterable
 
 
@@ -34,7 +33,7 @@ def flush(worktree: Worktree) -> CaptureResult:
     flushed_at = time.time_ns()
     with store.reading() as index:
         paths, vanished, gone = _grown_known_transcripts(index)
-        since_ns = int(index.meta("last_flush_ns", "0")) or None
+        since_ns = index.last_flush_ns()
     paths.update(_new_project_transcripts(worktree, since_ns, paths))
     result = CaptureResult()
     for path in sorted(paths):
@@ -43,16 +42,11 @@ def flush(worktree: Worktree) -> CaptureResult:
         except FileNotFoundError:
             continue  # Claude Code prunes old transcripts; the ledger already has them
     with store.writing() as writer:
-        writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_flush_ns', ?)",
-                                (str(flushed_at),))
+        writer.index.set_last_flush_ns(flushed_at)
         # A pruned transcript's cursor would be stat'ed at every commit forever; the
         # cursor is only a cache (a reappearing file is re-read and deduplicated).
-        writer.index.db.executemany("DELETE FROM cursors WHERE path=?",
-                                    ((p,) for p in vanished))
-        # Likewise a pruned session: looked at once, then skipped (a re-fold forgets
-        # this, costing one more look).
-        writer.index.db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
-                                    ((s,) for s in gone))
+        writer.index.drop_cursors(vanished)
+        writer.index.mark_sessions_gone(gone)
     return result
 
 
@@ -61,7 +55,7 @@ def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[st
     whose transcripts Claude Code has pruned."""
     grown: set[str] = set()
     vanished: list[str] = []
-    offsets = {row["path"]: row["offset"] for row in index.query("SELECT * FROM cursors")}
+    offsets = {path: cursor.offset for path, cursor in index.cursors().items()}
     for path, offset in offsets.items():
         size = _size(path)
         if size > offset:
@@ -71,10 +65,9 @@ def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[st
     listings: dict[str, frozenset[str]] = {}
     gone: list[str] = []
     project_dirs: set[str] = set()
-    for row in index.query("SELECT session_id, transcript FROM sessions WHERE gone IS NULL"):
-        main = row["transcript"]
+    for session_id, main in index.live_sessions():
         if not _still_on_disk(main, listings):
-            gone.append(row["session_id"])  # pruned after 30 days: its usage is in the ledger
+            gone.append(session_id)  # pruned after 30 days: its usage is in the ledger
             continue
         if main in offsets and main not in grown:
             continue  # a subagent at work writes progress lines into its session's file
@@ -158,10 +151,9 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
     """Give the worktree's pending requests to `commit` and write its note."""
     store = Store.of(worktree)
     with store.writing() as writer:
-        rows = writer.index.query("SELECT key, via, branch FROM requests WHERE commit_id IS "
-                                  "NULL AND worktree=? ORDER BY seq", (worktree.top,))
-        keys = [row["key"] for row in rows if row["via"] != "import"]
-        imported = _imported_on_branch(worktree, rows)
+        pending = writer.index.pending(worktree.top)
+        keys = [key for key, via, _ in pending if via != "import"]
+        imported = _imported_on_branch(worktree, pending)
         attributions = [records.attribution(commit, worktree.top, taken, kind, now_iso())
                         for taken, kind in ((keys, how), (imported, "inferred")) if taken]
         if attributions:
@@ -172,11 +164,12 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
     return keys + imported
 
 
-def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str]:
+def _imported_on_branch(worktree: Worktree,
+                        pending: list[tuple[str, str, str | None]]) -> list[str]:
     """Requests `tokentag import` found that no commit has taken yet: a commit takes only
     those of its own branch (the import rule), so weeks of history from deleted or other
     branches do not pile onto the next commit."""
-    if not any(row["via"] == "import" for row in rows):
+    if not any(via == "import" for _, via, _ in pending):
         return []
     try:
         with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
@@ -184,12 +177,12 @@ def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str
     except OSError:
         return []
     branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else "HEAD"
-    return [row["key"] for row in rows if row["via"] == "import" and row["branch"] == branch]
+    return [key for key, via, on in pending if via == "import" and on == branch]
 
 
 def is_attributed(worktree: Worktree, commit: str) -> bool:
     with Store.of(worktree).reading() as index:
-        return bool(index.query("SELECT 1 FROM commits WHERE commit_id=?", (commit,)))
+        return index.is_attributed(commit)
 
 
 def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, str]]) -> None:

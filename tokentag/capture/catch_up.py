@@ -73,22 +73,22 @@ def capture_file(transcript_path: StrPath, home: Worktree, session_id: str | Non
         # Again under the lock: the size taken before it can be older than a cursor another
         # hook moved meanwhile, which would look like a truncated file and re-read it whole.
         stat = os.stat(path)
-        offset = _start_offset(writer, path, stat.st_size)
+        offset, restart = _start_offset(writer, path, stat.st_size)
         if offset == stat.st_size:
             return CaptureResult()
         batch = _read_batch(path, offset, home)
         result = _write_repo(writer, batch.by_repo.pop(home.common_dir, []), path, session_id,
                              via)
         if not batch.by_repo:
-            writer.index.set_cursor(path, batch.end, session_id, stat.st_size,
-                                    stat.st_mtime_ns)
+            writer.index.set_cursor(path, batch.end, stat.st_size, stat.st_mtime_ns,
+                                    restart=restart)
     for common_dir, requests in batch.by_repo.items():  # another repository, rarely
         with Store(os.path.join(common_dir, "tokentag")).writing() as foreign:
             result += _write_repo(foreign, requests, path, session_id, via)
     if batch.by_repo:
         with home_store.writing() as writer:
-            writer.index.set_cursor(path, batch.end, session_id, stat.st_size,
-                                    stat.st_mtime_ns)
+            writer.index.set_cursor(path, batch.end, stat.st_size, stat.st_mtime_ns,
+                                    restart=restart)
     result.lines, result.dropped = batch.lines, batch.dropped
     _rewrite_stale_notes(result)
     return result
@@ -104,13 +104,14 @@ def _rewrite_stale_notes(result: CaptureResult) -> None:
         content.write_note(cwd, commit, note)
 
 
-def _start_offset(writer: Writer, path: str, size: int) -> int:
-    row = writer.index.cursor(path)
-    offset = int(row["offset"]) if row else 0
-    if offset > size:  # the file was replaced or truncated: read it again from the start
-        writer.index.db.execute("DELETE FROM cursors WHERE path=?", (path,))
-        return 0
-    return offset
+def _start_offset(writer: Writer, path: str, size: int) -> tuple[int, bool]:
+    """Where to read from, and whether that restarts a file read before."""
+    cursor = writer.index.cursor(path)
+    if cursor is None:
+        return 0, False
+    if cursor.offset > size:  # the file was replaced or truncated: read it again whole
+        return 0, True
+    return cursor.offset, False
 
 
 def _read_batch(path: str, offset: int, home: Worktree) -> _Batch:
@@ -166,9 +167,9 @@ def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
 
     commits: dict[str, str] = {}
     for key, worktree in raised.items():
-        row = writer.index.query("SELECT commit_id FROM requests WHERE key=?", (key,))
-        if row and row[0]["commit_id"]:
-            commits.setdefault(row[0]["commit_id"], worktree.top)
+        commit = writer.index.commit_of(key)
+        if commit:
+            commits.setdefault(commit, worktree.top)
     fresh = ((top, c, content.note_for(writer.index, c)) for c, top in commits.items())
     return [(top, c, note) for top, c, note in fresh if note is not None]
 

@@ -15,6 +15,7 @@ from tokentag.core import claude_paths
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.importer.options import Options
+from tokentag.ledger.index import Cursor
 from tokentag.ledger.store import Store
 
 
@@ -42,8 +43,7 @@ class Plan(NamedTuple):
 def plan(worktree: Worktree, options: Options) -> Plan:
     """Every candidate transcript, and the new bytes of each that has any."""
     with Store.of(worktree).writing() as writer:  # one quick query: no second connection
-        cursors = {row["path"]: (row["offset"], row["size"], row["mtime_ns"]) for row in
-                   writer.index.query("SELECT path, offset, size, mtime_ns FROM cursors")}
+        cursors = writer.index.cursors()
     files = candidate_files(project_dirs(worktree, options))
     jobs = []
     for path, stat in files.items():
@@ -54,7 +54,7 @@ def plan(worktree: Worktree, options: Options) -> Plan:
     return Plan(worktree, options, len(files), jobs)
 
 
-def _job(path: str, stat: os.stat_result, cursor: tuple[int, int, int] | None) -> Job | None:
+def _job(path: str, stat: os.stat_result, cursor: Cursor | None) -> Job | None:
     if cursor is None:
         return Job(path, 0, stat.st_size, stat.st_mtime_ns)
     offset, size, mtime_ns = cursor

@@ -84,8 +84,8 @@ class Importer:
                 (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)]
             data = b"".join(line or jsonl.encode_line(request_from_row(row)) for row, line in new)
             append(writer, written, data + jsonl.encode(written), rows)
-            for job, end in batch.cursors:
-                _move_cursor(writer, job, end)
+            for job, end in batch.cursors:  # only forward, unless the file was read anew
+                writer.index.set_cursor(job.path, end, job.size, job.mtime_ns, job.restart)
 
     def _split(self, index: Index, batch: Batch,
                ) -> tuple[list[tuple[Row, bytes | None]], list[CorrectionRecord]]:
@@ -128,7 +128,7 @@ def append(writer: Writer, written: Sequence[LedgerRecord], data: bytes | None =
     if not written and not rows:
         return
     index, path = writer.index, writer.store.ledger_path
-    if max(_size(path), 0) != int(index.meta("ledger_offset", "0")):
+    if max(_size(path), 0) != index.folded_offset():
         # Torn, or not fully folded: the reading path.
         writer.write([*map(request_from_row, rows), *written])
         return
@@ -143,9 +143,3 @@ def _size(path: str) -> int:
     except FileNotFoundError:
         return -1
 
-
-def _move_cursor(writer: Writer, job: Job, end: int) -> None:
-    if job.restart:  # cursors only move forward; a replaced file starts a new one
-        writer.index.db.execute("DELETE FROM cursors WHERE path=? AND offset>?",
-                                (job.path, end))
-    writer.index.set_cursor(job.path, end, None, job.size, job.mtime_ns)

@@ -1,5 +1,8 @@
 """A SQLite index folded from the ledger: the fast way to answer questions about it.
 
+Every SQL statement of tokentag is in this module: the rest of the package asks the index
+by name (`pending`, `price_groups_of`, `set_cursor`, ...), and a test holds it to that.
+
 The ledger is the record; the index is a cache that can always be rebuilt from it.
 It remembers how far into the ledger it has folded (`ledger_offset`), so catching up
 costs only the records appended since, and deleting it costs one full re-fold.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import namedtuple
 
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
@@ -19,11 +23,12 @@ from tokentag.ledger.records import REQUEST_FIELDS, REQUEST_TEXT_FIELDS, SCHEMA_
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Mapping, Sequence
-    from typing import Any
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from typing import Any, NamedTuple
 
     from _typeshed import StrPath
 
+    from tokentag.ledger.filters import Filters
     from tokentag.ledger.records import LedgerRecord
 
     # A record read back or about to be written; only the fold checks its fields.
@@ -37,18 +42,61 @@ else:
     except ImportError:  # an interpreter that builds sqlite3 another way
         import sqlite3
 
+# A row of a report query: its columns by name (`row["model"]`) or position.
+Row = sqlite3.Row
+
+if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
+    class Cursor(NamedTuple):
+        """How far a transcript has been read, and its size and mtime then."""
+
+        offset: int
+        size: int
+        mtime_ns: int
+
+    class Summary(NamedTuple):
+        requests: int
+        pending: int
+        sessions: int
+        commits: int
+        last_capture: str | None
+        invalid_lines: int
+else:
+    Cursor = namedtuple("Cursor", ("offset", "size", "mtime_ns"))
+    Summary = namedtuple("Summary", ("requests", "pending", "sessions", "commits",
+                                     "last_capture", "invalid_lines"))
+
 INDEX_NAME = "index.sqlite"
 # A request's whole prompt, and its band: price tables start tiers at these prompt sizes
 # (Anthropic's long context at 200k; some tables also at 100k), so requests grouped by
 # model, day and band all pay the same per-token prices.
-PROMPT_SQL = "(input + cache_creation + cache_read)"
-BAND_SQL = f"(CASE WHEN {PROMPT_SQL} > 200000 THEN 2 WHEN {PROMPT_SQL} > 100000 THEN 1 ELSE 0 END)"
-# A price group's columns, for `SELECT {PRICE_GROUP_COLUMNS} ... GROUP BY {PRICE_GROUP_BY}`:
-# reports, notes and releases all price what this selects (see commits.group_from_row).
-PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, "
-                       f"max({PROMPT_SQL}) AS prompt, count(*) AS requests, "
-                       + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
-PRICE_GROUP_BY = "model, day, band"
+_PROMPT = "(input + cache_creation + cache_read)"
+_BAND = f"(CASE WHEN {_PROMPT} > 200000 THEN 2 WHEN {_PROMPT} > 100000 THEN 1 ELSE 0 END)"
+# A price group's columns, for `SELECT {_PRICE_GROUP_COLUMNS} ... GROUP BY {_PRICE_GROUP_BY}`:
+# reports, notes and releases all price what this selects (see costs.group_from_row).
+_PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, "
+                        f"max({_PROMPT}) AS prompt, count(*) AS requests, "
+                        + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
+_PRICE_GROUP_BY = "model, day, band"
+# The price groups of a note, each with its inferred requests and session ids on the side.
+_NOTE_GROUPS = (f"SELECT {_PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS inferred, "
+                "json_group_array(DISTINCT nullif(session_id, '')) AS session_ids "
+                f"FROM requests WHERE commit_id=? GROUP BY {_PRICE_GROUP_BY} "
+                f"ORDER BY {_PRICE_GROUP_BY}")
+# What a report can total by: each value of the expression is one row.
+_GROUPINGS = {
+    "session": "session_id",
+    "model": "model",
+    "branch": "coalesce(branch, '(none)')",
+    "day": "substr(ts, 1, 10)",
+    "week": "date(substr(ts, 1, 10), '-6 days', 'weekday 1')",
+    "month": "substr(ts, 1, 7)",
+    "commit": "coalesce(commit_id, '(pending)')",
+    "agent": "coalesce(agent_id, '(main)')",
+}
+GROUPINGS = tuple(_GROUPINGS)
+_PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND via='import' "
+                     "AND branch IS NOT NULL")
+_MAX_PARAMETERS = 500
 INDEX_VERSION = 3
 
 # A request record's fields, each a column; then its place in the ledger and its commit.
@@ -109,39 +157,39 @@ class Index:
             self._open(path)
 
     def _open(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         try:
-            self.db.row_factory = sqlite3.Row
+            self._db.row_factory = sqlite3.Row
             # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
             # A rollback journal kept as an empty file, not WAL: every hook and commit is a
             # short-lived process, and WAL makes each close checkpoint and delete its files
             # and each open recreate them (0.9 ms per open and close here, against 0.25).
             # Readers may now make a writer wait, for as long as a report's query.
-            self.db.execute("PRAGMA journal_mode=TRUNCATE")
-            self.db.execute("PRAGMA synchronous=OFF")
-            if self.db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
+            self._db.execute("PRAGMA journal_mode=TRUNCATE")
+            self._db.execute("PRAGMA synchronous=OFF")
+            if self._db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
                 self._create()
         except BaseException:
-            self.db.close()
+            self._db.close()
             raise
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     def _create(self) -> None:
         # Takes effect in a new file only: an import inserts rows of ~700 bytes, 8% faster
         # with pages of 16 KiB than 4 KiB, and point lookups do not notice.
-        self.db.execute("PRAGMA page_size=16384")
-        self.db.executescript("DROP TABLE IF EXISTS meta;" + "".join(
+        self._db.execute("PRAGMA page_size=16384")
+        self._db.executescript("DROP TABLE IF EXISTS meta;" + "".join(
             f"DROP TABLE IF EXISTS {t};" for t in (*_DERIVED, "cursors")) + _SCHEMA)
-        self.db.execute(f"PRAGMA user_version={INDEX_VERSION}")
+        self._db.execute(f"PRAGMA user_version={INDEX_VERSION}")
 
-    def meta(self, name: str, default: str = "") -> str:
-        row = self.db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+    def _meta(self, name: str, default: str = "") -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return str(row[0]) if row else default
 
     def _set_meta(self, name: str, value: object) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, str(value)))
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, str(value)))
 
     def catch_up(self) -> int:
         """Fold the records appended since the last call; returns how many. Hold the lock."""
@@ -160,7 +208,7 @@ class Index:
         `rows` are request records' values in REQUEST_FIELDS' order, appended before
         `records`: inserted in one statement, the bulk of an import costs the one process
         that writes no Python per record (they were built by tokentag, not read)."""
-        if self.meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
+        if self._meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
             self._set_meta("ledger_inode", os.stat(self.ledger).st_ino)
         # A request attributed later in the same batch (an import attributes what it reads)
         # is inserted with its commit: one row write instead of an insert and an update.
@@ -172,9 +220,9 @@ class Index:
 
     def _fold(self, pairs: Iterable[tuple[Record | None, int]], offset: int,
               rows: Sequence[tuple[Any, ...]] = ()) -> int:
-        seq = int(self.meta("seq", "0"))
+        seq = int(self._meta("seq", "0"))
         folded = invalid = 0
-        self.db.execute("BEGIN")
+        self._db.execute("BEGIN")
         try:
             if rows:
                 self._insert_rows(rows, seq)
@@ -189,16 +237,16 @@ class Index:
             self._set_meta("ledger_offset", offset)
             self._set_meta("seq", seq)
             if invalid:
-                self._set_meta("invalid_lines", int(self.meta("invalid_lines", "0")) + invalid)
-            self.db.execute("COMMIT")
+                self._set_meta("invalid_lines", int(self._meta("invalid_lines", "0")) + invalid)
+            self._db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
         return folded
 
     def _insert_rows(self, rows: Sequence[tuple[Any, ...]], seq: int) -> None:
         ahead = self._ahead
-        self.db.executemany(_UPSERT_REQUEST, (
+        self._db.executemany(_UPSERT_REQUEST, (
             (*row, number, *ahead.get(row[0], _UNATTRIBUTED))
             for number, row in enumerate(rows, seq + 1)))
         self._premerged.update(row[0] for row in rows if row[0] in ahead)
@@ -211,8 +259,8 @@ class Index:
         except FileNotFoundError:
             stat = None
         identity = f"{stat.st_ino}" if stat else ""
-        offset = int(self.meta("ledger_offset", "0"))
-        if stat is None or identity != self.meta("ledger_inode") or stat.st_size < offset:
+        offset = int(self._meta("ledger_offset", "0"))
+        if stat is None or identity != self._meta("ledger_inode") or stat.st_size < offset:
             self._reset_derived()
             self._set_meta("ledger_inode", identity)
             return 0, stat.st_size if stat else 0
@@ -220,9 +268,9 @@ class Index:
 
     def _reset_derived(self) -> None:
         for table in _DERIVED:
-            self.db.execute(f"DELETE FROM {table}")
+            self._db.execute(f"DELETE FROM {table}")
         for name in ("ledger_offset", "seq", "invalid_lines"):
-            self.db.execute("DELETE FROM meta WHERE name=?", (name,))
+            self._db.execute("DELETE FROM meta WHERE name=?", (name,))
 
     def _apply(self, record: Record, seq: int) -> bool:
         if not isinstance(record.get("v"), int) or record["v"] > SCHEMA_VERSION:
@@ -244,7 +292,7 @@ class Index:
         if key is None:  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
-        self.db.execute(_UPSERT_REQUEST, (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+        self._db.execute(_UPSERT_REQUEST, (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS],
                                           seq, *commit))
         if commit is not _UNATTRIBUTED:
             self._premerged.add(key)
@@ -255,13 +303,13 @@ class Index:
     def _raise_usage(self, record: Record) -> bool:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
-        cursor = self.db.execute(f"UPDATE requests SET {sets} WHERE key=?",
+        cursor = self._db.execute(f"UPDATE requests SET {sets} WHERE key=?",
                                  [int(record.get(f) or 0) for f in USAGE_FIELDS]
                                  + [*_texts(record["key"])])
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO sessions (session_id, transcript, cwd, worktree, "
+        self._db.execute("INSERT OR IGNORE INTO sessions (session_id, transcript, cwd, worktree, "
                         "seen_at) VALUES (?, ?, ?, ?, ?)",
                         _texts(record["session_id"], record["transcript"], record.get("cwd"),
                                record.get("worktree"), record.get("seen_at")))
@@ -271,54 +319,211 @@ class Index:
         worktree, at = _texts(record.get("worktree"), record.get("at"))
         # One statement per key: with `key IN (...)` SQLite updates several times slower
         # (an import attributes tens of thousands of requests at once).
-        self.db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
+        self._db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
                             "commit_id IS NULL", ((commit, how, key) for key in
                                                   map(str, record["keys"])
                                                   if key not in self._premerged))
-        self.db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
+        self._db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
                         (commit, worktree, at, how))
 
     def _apply_rewrite(self, record: Record, seq: int) -> None:
         pairs = [_texts(old, new) for old, new in record["pairs"]]
         for old, new in pairs:
-            self.db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
-            self.db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
+            self._db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
+            self._db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
                             "FROM commits WHERE commit_id=?", (new, old))
 
-    # -- queries used while capturing ------------------------------------------------
+    # -- capture ---------------------------------------------------------------------
 
     def known_usage(self, keys: Iterable[str]) -> dict[str, Usage]:
-        """The counts held for those of `keys` that are known, 500 keys per query (SQLite's
-        limit on parameters): an import asks about tens of thousands at once."""
+        """The counts held for those of `keys` that are known: an import asks about tens of
+        thousands at once."""
         found: dict[str, Usage] = {}
-        listed = list(keys)
-        for start in range(0, len(listed), 500):
-            chunk = listed[start:start + 500]
-            for row in self.db.execute(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests "
-                                       f"WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+        for chunk, marks in _chunks(list(keys)):
+            for row in self._db.execute(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests "
+                                       f"WHERE key IN ({marks})", chunk):
                 found[row[0]] = Usage(*row[1:])
         return found
 
     def known_session(self, session_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM sessions WHERE session_id=?",
+        return self._db.execute("SELECT 1 FROM sessions WHERE session_id=?",
                                (session_id,)).fetchone() is not None
 
-    def cursor(self, path: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(
-            "SELECT * FROM cursors WHERE path=?", (path,)).fetchone()
-        return row
+    def commit_of(self, key: str) -> str | None:
+        """The commit a request is attributed to, if any."""
+        row = self._db.execute("SELECT commit_id FROM requests WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
 
-    def set_cursor(self, path: str, offset: int, session_id: str | None, size: int,
-                   mtime_ns: int) -> None:
-        """Cursors only move forward: a slower concurrent reader must not rewind one."""
-        self.db.execute(
-            "INSERT INTO cursors VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
-            "offset=max(offset, excluded.offset), session_id=coalesce(excluded.session_id, "
-            "session_id), size=excluded.size, mtime_ns=excluded.mtime_ns",
-            (path, offset, session_id, size, mtime_ns))
+    def cursor(self, path: str) -> Cursor | None:
+        """How far `path` has been read, if it has been."""
+        row = self._db.execute("SELECT offset, size, mtime_ns FROM cursors WHERE path=?",
+                              (path,)).fetchone()
+        return Cursor(*row) if row else None
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return list(self.db.execute(sql, tuple(params)))
+    def cursors(self) -> dict[str, Cursor]:
+        return {row[0]: Cursor(*row[1:]) for row in self._db.execute(
+            "SELECT path, offset, size, mtime_ns FROM cursors")}
+
+    def set_cursor(self, path: str, offset: int, size: int, mtime_ns: int,
+                   restart: bool = False) -> None:
+        """Cursors only move forward, so a slower concurrent reader cannot rewind one;
+        unless the file was read again from its start (`restart`)."""
+        self._db.execute(
+            "INSERT INTO cursors (path, offset, size, mtime_ns) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET offset=CASE WHEN ? THEN excluded.offset "
+            "ELSE max(offset, excluded.offset) END, size=excluded.size, "
+            "mtime_ns=excluded.mtime_ns", (path, offset, size, mtime_ns, restart))
+
+    def drop_cursors(self, paths: Iterable[str]) -> None:
+        self._db.executemany("DELETE FROM cursors WHERE path=?", ((p,) for p in paths))
+
+    # -- attribution -----------------------------------------------------------------
+
+    def last_flush_ns(self) -> int | None:
+        """When a commit last looked for transcripts (install counts as the first)."""
+        return int(self._meta("last_flush_ns", "0")) or None
+
+    def set_last_flush_ns(self, moment_ns: int, keep_existing: bool = False) -> None:
+        self._db.execute(f"INSERT OR {'IGNORE' if keep_existing else 'REPLACE'} INTO meta "
+                        "VALUES ('last_flush_ns', ?)", (str(moment_ns),))
+
+    def live_sessions(self) -> list[tuple[str, str]]:
+        """(session id, main transcript) of the sessions whose transcripts may still grow."""
+        return [(row[0], row[1]) for row in self._db.execute(
+            "SELECT session_id, transcript FROM sessions WHERE gone IS NULL")]
+
+    def mark_sessions_gone(self, session_ids: Iterable[str]) -> None:
+        """Sessions whose transcripts Claude Code has pruned: looked at once, then skipped
+        (a re-fold forgets this, costing one more look)."""
+        self._db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
+                            ((s,) for s in session_ids))
+
+    def pending(self, worktree: str) -> list[tuple[str, str, str | None]]:
+        """(key, via, branch) of the worktree's unattributed requests, in ledger order."""
+        return [(row[0], row[1], row[2]) for row in self._db.execute(
+            "SELECT key, via, branch FROM requests WHERE commit_id IS NULL AND worktree=? "
+            "ORDER BY seq", (worktree,))]
+
+    def is_attributed(self, commit: str) -> bool:
+        return self._db.execute("SELECT 1 FROM commits WHERE commit_id=?",
+                               (commit,)).fetchone() is not None
+
+    # -- import ----------------------------------------------------------------------
+
+    def folded_offset(self) -> int:
+        """Where the ledger ended when it was last folded."""
+        return int(self._meta("ledger_offset", "0"))
+
+    def import_stamps(self) -> tuple[str, str]:
+        """What the last inference pass decided on: the branch tips, and the ref files'
+        sizes and mtimes before the tips were read."""
+        return self._meta("import_inferred_at"), self._meta("import_refs_seen")
+
+    def set_import_stamps(self, inferred_at: str, refs_seen: str) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", (
+            ("import_inferred_at", inferred_at), ("import_refs_seen", refs_seen)))
+
+    def pending_imported_branches(self) -> list[tuple[str, str, str]]:
+        """(worktree, branch, earliest timestamp) of imported requests still pending."""
+        return [(row[0], row[1], row[2]) for row in self._db.execute(
+            f"SELECT worktree, branch, min(ts) {_PENDING_IMPORTED} GROUP BY worktree, branch")]
+
+    def pending_imported(self, worktree: str, branch: str) -> list[tuple[str, str]]:
+        """(key, timestamp) of those on one worktree's branch, in ledger order."""
+        return [(row[0], row[1]) for row in self._db.execute(
+            f"SELECT key, ts {_PENDING_IMPORTED} AND worktree=? AND branch=? ORDER BY seq",
+            (worktree, branch))]
+
+    # -- totals ----------------------------------------------------------------------
+
+    def note_groups(self, commit: str) -> list[dict[str, Any]]:
+        """A commit's price groups, each with its inferred requests (`inferred`) and its
+        session ids as a JSON array (`session_ids`): all a note needs, in one pass over
+        the commit's rows (three queries took a bulk import's notes 37 ms, this one 27)."""
+        return [dict(row) for row in self._db.execute(_NOTE_GROUPS, (commit,))]
+
+    def price_groups_of(self, commits: Iterable[str]) -> dict[str, list[Row]]:
+        """Each commit's price groups, for the commits the ledger has requests of."""
+        found: dict[str, list[Row]] = {}
+        for chunk, marks in _chunks(list(commits)):
+            for row in self._db.execute(
+                    f"SELECT commit_id, {_PRICE_GROUP_COLUMNS} FROM requests "
+                    f"WHERE commit_id IN ({marks}) GROUP BY commit_id, {_PRICE_GROUP_BY}", chunk):
+                found.setdefault(row["commit_id"], []).append(row)
+        return found
+
+    def price_groups_by(self, grouping: str, filters: Filters) -> list[tuple[str, Row]]:
+        """(value of `grouping`, price group) of the requests `filters` lets through;
+        `grouping` is one of GROUPINGS."""
+        where, params = _where(filters)
+        return [(str(row["k"]), row) for row in self._db.execute(
+            f"SELECT {_GROUPINGS[grouping]} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
+            f"{where} GROUP BY k, {_PRICE_GROUP_BY}", params)]
+
+    def sessions_and_inferred(self, commits: Sequence[str]) -> tuple[set[str], int]:
+        """The distinct sessions of these commits' requests, and how many were inferred."""
+        sessions: set[str] = set()
+        inferred = 0
+        for chunk, marks in _chunks(commits):
+            for row in self._db.execute(
+                    "SELECT session_id, sum(attribution = 'inferred') FROM requests "
+                    f"WHERE commit_id IN ({marks}) GROUP BY session_id", chunk):
+                if row[0]:
+                    sessions.add(str(row[0]))
+                inferred += int(row[1] or 0)
+        return sessions, inferred
+
+    def session_count(self, commit: str) -> int:
+        row = self._db.execute("SELECT count(DISTINCT session_id) FROM requests "
+                              "WHERE commit_id=?", (commit,)).fetchone()
+        return int(row[0])
+
+    def summary(self) -> Summary:
+        """Requests, pending ones, sessions, commits, the last capture and invalid lines."""
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum(commit_id IS NULL), 0), count(DISTINCT session_id), "
+            "count(DISTINCT commit_id), max(captured_at) FROM requests").fetchone()
+        requests, pending, sessions, commits, last_capture = row
+        return Summary(requests, pending, sessions, commits, last_capture,
+                       int(self._meta("invalid_lines", "0")))
+
+    def requests_newest_first(self, filters: Filters, limit: int | None) -> list[Row]:
+        """Requests with their ids, context, commit and counts, newest first."""
+        where, params = _where(filters)
+        sql = (f"SELECT key, ts, session_id, agent_id, model, branch, worktree, commit_id, "
+               f"attribution, via, {','.join(USAGE_FIELDS)} FROM requests{where} "
+               f"ORDER BY ts DESC, seq DESC")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self._db.execute(sql, params))
+
+
+def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
+    """`values` in slices small enough to bind (SQLite allows 999 parameters before
+    3.32), each with its placeholders for `IN (...)`."""
+    for start in range(0, len(values), _MAX_PARAMETERS):
+        chunk = values[start:start + _MAX_PARAMETERS]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("session_id", filters.session), ("model", filters.model),
+                          ("branch", filters.branch), ("agent_id", filters.agent)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    since, until = filters.time_range()
+    for clause, moment in (("ts >= ?", since), ("ts < ?", until)):
+        if moment is not None:
+            clauses.append(clause)
+            params.append(moment)
+    if filters.state == "pending":
+        clauses.append("commit_id IS NULL")
+    elif filters.state == "committed":
+        clauses.append("commit_id IS NOT NULL")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _texts(*values: Any) -> tuple[Any, ...]:

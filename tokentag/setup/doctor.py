@@ -318,8 +318,8 @@ def _capture(worktree: Worktree, store: Store, status: queries.Status) -> Check:
 
 def _unseen_sessions(worktree: Worktree, store: Store) -> list[Path]:
     with store.reading() as index:
-        since_ns = int(index.meta("last_flush_ns", "0"))
-        seen = {row["path"] for row in index.query("SELECT path FROM cursors")}
+        since_ns = index.last_flush_ns()
+        seen = set(index.cursors())
     if not since_ns:
         return []
     return [path for path in _session_files(worktree)
