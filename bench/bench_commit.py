@@ -176,17 +176,18 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
     return counts
 
 
-def add_stale_cursors(index_path: Path) -> int:
-    """Cursors an index built incrementally would hold: one per transcript it read, here
+def add_stale_cursors(tokentag_dir: Path) -> int:
+    """Cursors a state file built incrementally would hold: one per transcript read, here
     one per old session, pointing at files Claude Code has since deleted."""
     import sqlite3
 
-    db = sqlite3.connect(index_path, isolation_level=None)
+    db = sqlite3.connect(tokentag_dir / "index.sqlite", isolation_level=None)
     try:
+        db.execute("ATTACH DATABASE ? AS state", (str(tokentag_dir / "state.sqlite"),))
         db.execute("BEGIN")
         cursor = db.execute(
-            "INSERT OR IGNORE INTO cursors (path, offset, session_id, size, mtime_ns) "
-            "SELECT transcript, 1000000, session_id, 1000000, 0 FROM sessions")
+            "INSERT OR IGNORE INTO state.cursors (path, offset, size, mtime_ns, dev, ino) "
+            "SELECT transcript, 1000000, 1000000, 0, 0, 0 FROM sessions")
         db.execute("COMMIT")
         return cursor.rowcount
     finally:
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         return 2
 
     if args.stale_cursors:
-        added = add_stale_cursors(big.path / ".git" / "tokentag" / "index.sqlite")
+        added = add_stale_cursors(big.path / ".git" / "tokentag")
         print(f"big index: added {added:,} cursors of pruned transcripts (--stale-cursors)")
 
     # The session starts: its hooks register it, so commits know its transcript.

@@ -531,7 +531,7 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
     scope = reader.Scope(worktree.common_dir, options)
     checked = 0
     for path in sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl")):
-        job = Job(str(path), 0, path.stat().st_size, 0)
+        job = Job(str(path), 0, path.stat())
         for key, (row, line) in reader.scan_file(job, scope, fast_json=True).requests.items():
             request = _merged_request(path, key)
             mapped = options.path_map.apply(request.cwd)

@@ -18,7 +18,7 @@ from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import records
-from tokentag.ledger.index import Index
+from tokentag.ledger.index import Cursor, Index
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 
@@ -51,17 +51,19 @@ def flush(worktree: Worktree) -> CaptureResult:
 
 
 def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[str]]:
-    """Transcripts that grew since their cursor, cursors whose file is gone, and sessions
-    whose transcripts Claude Code has pruned."""
+    """Transcripts that grew since their cursor (or are other files now), cursors whose
+    file is gone, and sessions whose transcripts Claude Code has pruned."""
     grown: set[str] = set()
     vanished: list[str] = []
-    offsets = {path: cursor.offset for path, cursor in index.cursors().items()}
-    for path, offset in offsets.items():
-        size = _size(path)
-        if size > offset:
-            grown.add(path)
-        elif size < 0:
+    cursors = index.cursors()
+    for path, cursor in cursors.items():
+        try:
+            stat = os.stat(path)
+        except OSError:
             vanished.append(path)
+            continue
+        if stat.st_size > cursor.offset or not cursor.continues(stat):
+            grown.add(path)
     listings: dict[str, frozenset[str]] = {}
     gone: list[str] = []
     project_dirs: set[str] = set()
@@ -69,24 +71,24 @@ def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[st
         if not _still_on_disk(main, listings):
             gone.append(session_id)  # pruned after 30 days: its usage is in the ledger
             continue
-        if main in offsets and main not in grown:
+        if main in cursors and main not in grown:
             continue  # a subagent at work writes progress lines into its session's file
         project_dirs.add(os.path.dirname(main))
         for path in transcript.session_files(main, None):
-            if path not in offsets and _size(path) > 0:
+            if path not in cursors and _size(path) > 0:
                 grown.add(path)
-    grown.update(_new_flat_agent_files(project_dirs, offsets))
+    grown.update(_new_flat_agent_files(project_dirs, cursors))
     return grown, vanished, gone
 
 
-def _new_flat_agent_files(project_dirs: set[str], offsets: dict[str, int]) -> set[str]:
+def _new_flat_agent_files(project_dirs: set[str], cursors: dict[str, Cursor]) -> set[str]:
     """Unread `agent-*.jsonl` files of the flat layout (Claude Code 2.0.28-2.1.1), one
     listing per project dir: matching each to its session would open every one of them
     for every session, on every commit."""
     found: set[str] = set()
     for directory in project_dirs:
         for path in transcript.agent_files_in(directory):
-            if path not in offsets and _size(path) > 0:
+            if path not in cursors and _size(path) > 0:
                 found.add(path)
     return found
 

@@ -16,6 +16,7 @@ from tokentag.capture.transcript import Request
 from tokentag.core.timefmt import now_iso
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger import records
+from tokentag.ledger.index import Cursor
 from tokentag.ledger.store import Store, Writer
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
@@ -73,22 +74,20 @@ def capture_file(transcript_path: StrPath, home: Worktree, session_id: str | Non
         # Again under the lock: the size taken before it can be older than a cursor another
         # hook moved meanwhile, which would look like a truncated file and re-read it whole.
         stat = os.stat(path)
-        offset, restart = _start_offset(writer, path, stat.st_size)
+        offset, restart = _start_offset(writer, path, stat)
         if offset == stat.st_size:
             return CaptureResult()
         batch = _read_batch(path, offset, home)
         result = _write_repo(writer, batch.by_repo.pop(home.common_dir, []), path, session_id,
                              via)
         if not batch.by_repo:
-            writer.index.set_cursor(path, batch.end, stat.st_size, stat.st_mtime_ns,
-                                    restart=restart)
+            writer.index.set_cursor(path, Cursor.at(batch.end, stat), restart)
     for common_dir, requests in batch.by_repo.items():  # another repository, rarely
         with Store(os.path.join(common_dir, "tokentag")).writing() as foreign:
             result += _write_repo(foreign, requests, path, session_id, via)
     if batch.by_repo:
         with home_store.writing() as writer:
-            writer.index.set_cursor(path, batch.end, stat.st_size, stat.st_mtime_ns,
-                                    restart=restart)
+            writer.index.set_cursor(path, Cursor.at(batch.end, stat), restart)
     result.lines, result.dropped = batch.lines, batch.dropped
     _rewrite_stale_notes(result)
     return result
@@ -104,12 +103,13 @@ def _rewrite_stale_notes(result: CaptureResult) -> None:
         content.write_note(cwd, commit, note)
 
 
-def _start_offset(writer: Writer, path: str, size: int) -> tuple[int, bool]:
-    """Where to read from, and whether that restarts a file read before."""
+def _start_offset(writer: Writer, path: str, stat: os.stat_result) -> tuple[int, bool]:
+    """Where to read from, and whether that restarts a file read before: one replaced or
+    truncated is read again whole (the per-request dedup makes that harmless)."""
     cursor = writer.index.cursor(path)
     if cursor is None:
         return 0, False
-    if cursor.offset > size:  # the file was replaced or truncated: read it again whole
+    if not cursor.continues(stat):
         return 0, True
     return cursor.offset, False
 

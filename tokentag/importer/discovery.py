@@ -20,13 +20,17 @@ from tokentag.ledger.store import Store
 
 
 class Job(NamedTuple):
-    """One transcript to read from `offset`; `restart` when it shrank since its cursor."""
+    """One transcript to read from `offset`, as `stat` found it; `restart` when it is read
+    again from its start (replaced or truncated since its cursor)."""
 
     path: str
     offset: int
-    size: int
-    mtime_ns: int
+    stat: os.stat_result
     restart: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.stat.st_size
 
 
 class Plan(NamedTuple):
@@ -56,13 +60,13 @@ def plan(worktree: Worktree, options: Options) -> Plan:
 
 def _job(path: str, stat: os.stat_result, cursor: Cursor | None) -> Job | None:
     if cursor is None:
-        return Job(path, 0, stat.st_size, stat.st_mtime_ns)
-    offset, size, mtime_ns = cursor
-    if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns) or stat.st_size == offset:
+        return Job(path, 0, stat)
+    if not cursor.continues(stat):  # replaced or truncated: read it again from the start
+        return Job(path, 0, stat, restart=True)
+    if (stat.st_size, stat.st_mtime_ns) == (cursor.size, cursor.mtime_ns) \
+            or stat.st_size == cursor.offset:
         return None  # unchanged since last read (even a torn last line stays skipped)
-    if stat.st_size < offset:  # replaced or truncated: read it again from the start
-        return Job(path, 0, stat.st_size, stat.st_mtime_ns, restart=True)
-    return Job(path, offset, stat.st_size, stat.st_mtime_ns)
+    return Job(path, cursor.offset, stat)
 
 
 def repository_tops(worktree: Worktree) -> list[str]:

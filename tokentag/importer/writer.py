@@ -13,7 +13,7 @@ from tokentag.importer.discovery import Job, Plan
 from tokentag.importer.options import Summary
 from tokentag.importer.reader import FileScan
 from tokentag.ledger import jsonl, records
-from tokentag.ledger.index import Index
+from tokentag.ledger.index import Cursor, Index
 from tokentag.ledger.records import REQUEST_FIELDS, request_from_row
 from tokentag.ledger.store import Store, Writer
 
@@ -85,7 +85,7 @@ class Importer:
             data = b"".join(line or jsonl.encode_line(request_from_row(row)) for row, line in new)
             append(writer, written, data + jsonl.encode(written), rows)
             for job, end in batch.cursors:  # only forward, unless the file was read anew
-                writer.index.set_cursor(job.path, end, job.size, job.mtime_ns, job.restart)
+                writer.index.set_cursor(job.path, Cursor.at(end, job.stat), job.restart)
 
     def _split(self, index: Index, batch: Batch,
                ) -> tuple[list[tuple[Row, bytes | None]], list[CorrectionRecord]]:

@@ -3,11 +3,19 @@
 Every SQL statement of tokentag is in this module: the rest of the package asks the index
 by name (`pending`, `price_groups_of`, `set_cursor`, ...), and a test holds it to that.
 
-The ledger is the record; the index is a cache that can always be rebuilt from it.
+The ledger is the record; `index.sqlite` is a cache that can always be rebuilt from it.
 It remembers how far into the ledger it has folded (`ledger_offset`), so catching up
 costs only the records appended since, and deleting it costs one full re-fold.
-Transcript cursors live here too: losing them only means re-reading transcripts,
-which the per-request dedup makes harmless.
+
+What no ledger record holds lives in `state.sqlite` beside it, attached to the same
+connection (a hook still opens one): how far each transcript has been read (its cursor)
+and a few stamps (when commits last looked for transcripts, what the last import pass
+decided on). A rebuilt index leaves it alone. Its tables change by named migrations,
+applied in order and recorded, never by dropping them. Losing it costs a re-read of the
+transcripts, which the per-request dedup makes harmless.
+
+A damaged file (any database error but busy or locked) is removed: the index is folded
+again from the ledger, the state starts afresh with the stamps that could still be read.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import os
 from collections import namedtuple
 
+from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
 from tokentag.ledger.records import REQUEST_FIELDS, REQUEST_TEXT_FIELDS, SCHEMA_VERSION
@@ -46,12 +55,12 @@ else:
 Row = sqlite3.Row
 
 if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
-    class Cursor(NamedTuple):
-        """How far a transcript has been read, and its size and mtime then."""
-
+    class _CursorFields(NamedTuple):
         offset: int
         size: int
         mtime_ns: int
+        dev: int | None
+        ino: int | None
 
     class Summary(NamedTuple):
         requests: int
@@ -61,9 +70,28 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         last_capture: str | None
         invalid_lines: int
 else:
-    Cursor = namedtuple("Cursor", ("offset", "size", "mtime_ns"))
+    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino"))
     Summary = namedtuple("Summary", ("requests", "pending", "sessions", "commits",
                                      "last_capture", "invalid_lines"))
+_CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
+
+
+class Cursor(_CursorFields):
+    """How far a transcript has been read, and the file it was then: its size and mtime,
+    and its identity (device and inode; None in a cursor kept from before they were)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def at(cls, offset: int, stat: os.stat_result) -> Cursor:
+        return cls(offset, stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino)
+
+    def continues(self, stat: os.stat_result) -> bool:
+        """Whether `stat` is the file this cursor read, still as long at least; if not, it
+        was replaced at the same path or truncated, and is read again from its start."""
+        same = self.ino is None or (self.dev, self.ino) == (stat.st_dev, stat.st_ino)
+        return same and stat.st_size >= self.offset
+
 
 INDEX_NAME = "index.sqlite"
 # A request's whole prompt, and its band: price tables start tiers at these prompt sizes
@@ -97,7 +125,8 @@ GROUPINGS = tuple(_GROUPINGS)
 _PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND via='import' "
                      "AND branch IS NOT NULL")
 _MAX_PARAMETERS = 500
-INDEX_VERSION = 3
+STATE_NAME = "state.sqlite"
+INDEX_VERSION = 4  # 4: cursors and stamps moved to the state file
 
 # A request record's fields, each a column; then its place in the ledger and its commit.
 _REQUEST_COLUMNS = (*REQUEST_FIELDS, "seq", "commit_id", "attribution")
@@ -119,10 +148,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_live ON sessions (session_id) WHERE gone IS NULL;
 CREATE TABLE IF NOT EXISTS commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT);
-CREATE TABLE IF NOT EXISTS cursors (
-    path TEXT PRIMARY KEY, offset INTEGER, session_id TEXT, size INTEGER, mtime_ns INTEGER);
 """
 _DERIVED = ("requests", "sessions", "commits")
+_RETIRED = ("cursors",)  # in the state file since version 4
 # A known request takes the field-wise maximum, as a correction would, and a commit only if
 # it has none yet, as an attribution would (SET expressions read the row as it was).
 _UPSERT_REQUEST = (
@@ -143,31 +171,32 @@ class Index:
         # it takes, and those already inserted with that commit (see fold_appended).
         self._ahead: dict[str, tuple[str, str]] = {}
         self._premerged: set[str] = set()
-        path = os.path.join(directory, INDEX_NAME)
-        try:
-            self._open(path)
-        except sqlite3.DatabaseError as error:
-            if isinstance(error, sqlite3.OperationalError):  # busy, locked: not corrupt
-                raise
-            # Not a database any more (a torn copy, a disk error): it is only a cache, and
-            # leaving it would stop every hook and commit until someone deletes it by hand.
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{path}{suffix}")
-            self._open(path)
+        # A damaged file is removed and opened afresh: leaving it would stop every hook and
+        # commit until someone deletes it by hand. Each file at most once.
+        for attempt in range(3):
+            try:
+                self._open(os.fspath(directory))
+                return
+            except sqlite3.DatabaseError as error:
+                if attempt == 2 or not is_damage(error):
+                    raise
+                repair(directory, error)
 
-    def _open(self, path: str) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    def _open(self, directory: str) -> None:
+        self._db = sqlite3.connect(os.path.join(directory, INDEX_NAME), isolation_level=None,
+                                   timeout=30)
         try:
             self._db.row_factory = sqlite3.Row
-            # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
-            # A rollback journal kept as an empty file, not WAL: every hook and commit is a
-            # short-lived process, and WAL makes each close checkpoint and delete its files
-            # and each open recreate them (0.9 ms per open and close here, against 0.25).
-            # Readers may now make a writer wait, for as long as a report's query.
+            # No fsync: the index is rebuilt from the ledger, the state costs a re-read (and
+            # a damaged one is reset). A rollback journal kept as an empty file, not WAL:
+            # every hook and commit is a short-lived process, and WAL makes each close
+            # checkpoint and delete its files and each open recreate them (0.9 ms per open
+            # and close here, against 0.25). Readers may now make a writer wait, for as long
+            # as a report's query.
             self._db.execute("PRAGMA journal_mode=TRUNCATE")
             self._db.execute("PRAGMA synchronous=OFF")
-            if self._db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
+            _attach_state(self._db, os.path.join(directory, STATE_NAME))
+            if self._db.execute("PRAGMA main.user_version").fetchone()[0] != INDEX_VERSION:
                 self._create()
         except BaseException:
             self._db.close()
@@ -180,9 +209,9 @@ class Index:
         # Takes effect in a new file only: an import inserts rows of ~700 bytes, 8% faster
         # with pages of 16 KiB than 4 KiB, and point lookups do not notice.
         self._db.execute("PRAGMA page_size=16384")
-        self._db.executescript("DROP TABLE IF EXISTS meta;" + "".join(
-            f"DROP TABLE IF EXISTS {t};" for t in (*_DERIVED, "cursors")) + _SCHEMA)
-        self._db.execute(f"PRAGMA user_version={INDEX_VERSION}")
+        self._db.executescript("DROP TABLE IF EXISTS main.meta;" + "".join(
+            f"DROP TABLE IF EXISTS main.{t};" for t in (*_DERIVED, *_RETIRED)) + _SCHEMA)
+        self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
 
     def _meta(self, name: str, default: str = "") -> str:
         row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
@@ -354,38 +383,63 @@ class Index:
         row = self._db.execute("SELECT commit_id FROM requests WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
+    # -- state: what the ledger does not hold -----------------------------------------
+
     def cursor(self, path: str) -> Cursor | None:
-        """How far `path` has been read, if it has been."""
-        row = self._db.execute("SELECT offset, size, mtime_ns FROM cursors WHERE path=?",
-                              (path,)).fetchone()
+        """How far `path` has been read, and what the file was then."""
+        with _state_damage():
+            row = self._db.execute(f"SELECT {_CURSOR_COLUMNS} FROM state.cursors WHERE path=?",
+                                   (path,)).fetchone()
         return Cursor(*row) if row else None
 
     def cursors(self) -> dict[str, Cursor]:
-        return {row[0]: Cursor(*row[1:]) for row in self._db.execute(
-            "SELECT path, offset, size, mtime_ns FROM cursors")}
+        with _state_damage():
+            return {row[0]: Cursor(*row[1:]) for row in self._db.execute(
+                f"SELECT path, {_CURSOR_COLUMNS} FROM state.cursors").fetchall()}
 
-    def set_cursor(self, path: str, offset: int, size: int, mtime_ns: int,
-                   restart: bool = False) -> None:
+    def set_cursor(self, path: str, cursor: Cursor, restart: bool = False) -> None:
         """Cursors only move forward, so a slower concurrent reader cannot rewind one;
-        unless the file was read again from its start (`restart`)."""
-        self._db.execute(
-            "INSERT INTO cursors (path, offset, size, mtime_ns) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET offset=CASE WHEN ? THEN excluded.offset "
-            "ELSE max(offset, excluded.offset) END, size=excluded.size, "
-            "mtime_ns=excluded.mtime_ns", (path, offset, size, mtime_ns, restart))
+        unless the file was read again from its start (`restart`) or is another file."""
+        with _state_damage():
+            self._db.execute(
+                f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET offset=CASE WHEN ? OR dev IS NOT excluded.dev "
+                "OR ino IS NOT excluded.ino THEN excluded.offset ELSE max(offset, "
+                "excluded.offset) END, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+                "dev=excluded.dev, ino=excluded.ino", (path, *cursor, restart))
 
     def drop_cursors(self, paths: Iterable[str]) -> None:
-        self._db.executemany("DELETE FROM cursors WHERE path=?", ((p,) for p in paths))
-
-    # -- attribution -----------------------------------------------------------------
+        with _state_damage():
+            self._db.executemany("DELETE FROM state.cursors WHERE path=?",
+                                 ((p,) for p in paths))
 
     def last_flush_ns(self) -> int | None:
         """When a commit last looked for transcripts (install counts as the first)."""
-        return int(self._meta("last_flush_ns", "0")) or None
+        return int(self._stamp("last_flush_ns") or 0) or None
 
     def set_last_flush_ns(self, moment_ns: int, keep_existing: bool = False) -> None:
-        self._db.execute(f"INSERT OR {'IGNORE' if keep_existing else 'REPLACE'} INTO meta "
-                        "VALUES ('last_flush_ns', ?)", (str(moment_ns),))
+        self._set_stamps({"last_flush_ns": str(moment_ns)}, keep_existing)
+
+    def import_stamps(self) -> tuple[str, str]:
+        """What the last inference pass of an import decided on: the branch tips, and
+        the ref files' sizes and mtimes before the tips were read."""
+        return self._stamp("import_inferred_at") or "", self._stamp("import_refs_seen") or ""
+
+    def set_import_stamps(self, inferred_at: str, refs_seen: str) -> None:
+        self._set_stamps({"import_inferred_at": inferred_at, "import_refs_seen": refs_seen})
+
+    def _stamp(self, name: str) -> str | None:
+        with _state_damage():
+            row = self._db.execute("SELECT value FROM state.stamps WHERE name=?",
+                                   (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _set_stamps(self, values: dict[str, str], keep_existing: bool = False) -> None:
+        with _state_damage():
+            self._db.executemany(f"INSERT OR {'IGNORE' if keep_existing else 'REPLACE'} "
+                                 "INTO state.stamps VALUES (?, ?)", values.items())
+
+    # -- attribution -----------------------------------------------------------------
 
     def live_sessions(self) -> list[tuple[str, str]]:
         """(session id, main transcript) of the sessions whose transcripts may still grow."""
@@ -413,15 +467,6 @@ class Index:
     def folded_offset(self) -> int:
         """Where the ledger ended when it was last folded."""
         return int(self._meta("ledger_offset", "0"))
-
-    def import_stamps(self) -> tuple[str, str]:
-        """What the last inference pass decided on: the branch tips, and the ref files'
-        sizes and mtimes before the tips were read."""
-        return self._meta("import_inferred_at"), self._meta("import_refs_seen")
-
-    def set_import_stamps(self, inferred_at: str, refs_seen: str) -> None:
-        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", (
-            ("import_inferred_at", inferred_at), ("import_refs_seen", refs_seen)))
 
     def pending_imported_branches(self) -> list[tuple[str, str, str]]:
         """(worktree, branch, earliest timestamp) of imported requests still pending."""
@@ -496,6 +541,129 @@ class Index:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return list(self._db.execute(sql, params))
+
+
+# -- damage -------------------------------------------------------------------------------
+
+_BUSY_OR_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another process, not damage
+_FILE_SUFFIXES = ("", "-journal", "-wal", "-shm")
+
+
+class StateDamaged(sqlite3.DatabaseError):
+    """The state file failed, not the index: it is what must be reset."""
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether an error from the index's connection means a damaged file."""
+    return isinstance(error, sqlite3.DatabaseError) and \
+        getattr(error, "sqlite_errorcode", 0) & 0xFF not in _BUSY_OR_LOCKED
+
+
+def repair(directory: StrPath, error: BaseException) -> None:
+    """Remove the file `error` showed damaged, so the next open starts it afresh: the
+    state file (its stamps kept if they can still be read), else the index."""
+    directory = os.fspath(directory)
+    if isinstance(error, StateDamaged):
+        _reset_state(os.path.join(directory, STATE_NAME))
+    else:
+        _remove(os.path.join(directory, INDEX_NAME))
+
+
+@contextlib.contextmanager
+def _state_damage() -> Iterator[None]:
+    """Tell a failure of the state file from one of the index, which share a connection."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, StateDamaged) or not is_damage(error):
+            raise
+        raise StateDamaged(f"{STATE_NAME}: {error}") from error
+
+
+def _remove(path: str) -> None:
+    for suffix in _FILE_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+def _reset_state(path: str) -> None:
+    stamps: list[tuple[str, str]] = []
+    with contextlib.suppress(sqlite3.DatabaseError):
+        readable = sqlite3.connect(path)
+        try:
+            stamps = readable.execute("SELECT name, value FROM stamps").fetchall()
+        finally:
+            readable.close()
+    _remove(path)
+    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        _attach_state(fresh, path)
+        fresh.executemany("INSERT INTO state.stamps VALUES (?, ?)", stamps)
+    finally:
+        fresh.close()
+
+
+# -- the state file's migrations ------------------------------------------------------------
+
+
+def _attach_state(db: sqlite3.Connection, path: str) -> None:
+    with _state_damage():
+        db.execute("ATTACH DATABASE ? AS state", (path,))
+        db.execute("PRAGMA state.journal_mode=TRUNCATE")  # as the index's: see Index._open
+        db.execute("PRAGMA state.synchronous=OFF")
+        _migrate(db)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations the state file has not had, in order, each with its record."""
+    db.execute("CREATE TABLE IF NOT EXISTS state.migrations (name TEXT PRIMARY KEY, "
+               "applied_at TEXT)")
+    applied = {row[0] for row in db.execute("SELECT name FROM state.migrations")}
+    for migration in MIGRATIONS:
+        if migration.__name__ in applied:
+            continue
+        # Deferred: an immediate transaction would also make a new index's file, with the
+        # default pages, before Index._create could give it larger ones.
+        db.execute("BEGIN")
+        try:
+            migration(db)
+            db.execute("INSERT INTO state.migrations VALUES (?, ?)",
+                       (migration.__name__, now_iso()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def m001_cursors(db: sqlite3.Connection) -> None:
+    """How far each transcript has been read, keyed by path, and the file it was."""
+    db.execute("CREATE TABLE state.cursors (path TEXT PRIMARY KEY, offset INTEGER NOT NULL, "
+               "size INTEGER, mtime_ns INTEGER, dev INTEGER, ino INTEGER)")
+
+
+def m002_stamps(db: sqlite3.Connection) -> None:
+    """Single values no ledger record holds, by name."""
+    db.execute("CREATE TABLE state.stamps (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+def m003_kept_from_index_version_3(db: sqlite3.Connection) -> None:
+    """Cursors and stamps from an index of version 3, which held them: an upgrade must
+    not make the next commit read every transcript again. A damaged old index has none
+    to give."""
+    with contextlib.suppress(sqlite3.DatabaseError):
+        tables = {row[0] for row in db.execute(
+            "SELECT name FROM main.sqlite_master WHERE type='table'")}
+        if "cursors" in tables and db.execute("PRAGMA main.user_version").fetchone()[0] == 3:
+            db.execute("INSERT OR IGNORE INTO state.cursors (path, offset, size, mtime_ns) "
+                       "SELECT path, offset, size, mtime_ns FROM main.cursors")
+            db.execute("INSERT OR IGNORE INTO state.stamps SELECT name, value FROM main.meta "
+                       "WHERE name IN ('last_flush_ns', 'import_inferred_at', "
+                       "'import_refs_seen')")
+
+
+# Append only: a change to the state file is a new function here, never an edit of one
+# that has run somewhere.
+MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:

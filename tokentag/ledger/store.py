@@ -1,14 +1,15 @@
-"""One repository's tokentag state: the ledger, its index and the lock around both."""
+"""One repository's tokentag files: the ledger, its index and state, and the lock around them."""
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 
+from tokentag.core.errors import TokentagError
 from tokentag.core.faillog import LOG_NAME
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import jsonl
-from tokentag.ledger.index import Index
+from tokentag.ledger.index import Index, is_damage, repair
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from _typeshed import StrPath
 
     from tokentag.ledger.records import LedgerRecord
-
 
 
 class Store:
@@ -39,6 +39,10 @@ class Store:
             index = self._current_index()
             try:
                 yield Writer(self, index)
+            except BaseException as error:
+                index.close()
+                self._repair_after(error)
+                raise
             finally:
                 index.close()
 
@@ -49,12 +53,26 @@ class Store:
             index = self._current_index()
         try:
             yield index
+        except BaseException as error:
+            index.close()
+            with jsonl.locked(self.directory):
+                self._repair_after(error)
+            raise
         finally:
             index.close()
 
-
     def _current_index(self) -> Index:
-        """The index with every ledger record folded in. Call with the lock held."""
+        """The index with every ledger record folded in. Call with the lock held. One that
+        fails to fold is damaged: removed, and folded again from the whole ledger."""
+        try:
+            return self._caught_up_index()
+        except BaseException as error:
+            if not is_damage(error):
+                raise
+            repair(self.directory, error)
+            return self._caught_up_index()
+
+    def _caught_up_index(self) -> Index:
         index = Index(self.directory)
         try:
             index.catch_up()
@@ -62,6 +80,14 @@ class Store:
             index.close()
             raise
         return index
+
+    def _repair_after(self, error: BaseException) -> None:
+        """A file found damaged while in use is removed, so the next use starts it afresh;
+        what was being done fails once, with a message that says so. Hold the lock."""
+        if is_damage(error):
+            repair(self.directory, error)
+            raise TokentagError(f"{self.directory}: {error}; removed the damaged file, which "
+                                "is rebuilt on the next run (nothing recorded is lost)") from error
 
 
 class Writer:
