@@ -25,7 +25,7 @@ from tokentag.core.timefmt import epoch_of
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger import jsonl
-from tokentag.ledger.index import INDEX_NAME
+from tokentag.ledger.index import INDEX_NAME, STATE_NAME
 from tokentag.ledger.store import Store
 from tokentag.notes.content import NOTES_REF
 from tokentag.report import queries
@@ -249,7 +249,7 @@ def _ledger(worktree: Worktree) -> Check:
         return Check("ledger", writable, detail if writable else
                      f"{worktree.common_dir} is not writable", _permissions_fix(
                          Path(worktree.common_dir)) if not writable else None)
-    for name in (jsonl.LOCK_NAME, jsonl.LEDGER_NAME, INDEX_NAME):
+    for name in (jsonl.LOCK_NAME, jsonl.LEDGER_NAME, INDEX_NAME, STATE_NAME):
         path = directory / name
         try:
             # Open for writing and append nothing: proves the hooks can write, changes nothing.
