@@ -113,7 +113,7 @@ def finish_attribution(worktree: Worktree, summary: Summary, inference: Inferenc
 def _leftovers(index: Index, inference: Inference,
                changed: bool) -> tuple[list[AttributionRecord], tuple[str, str] | None]:
     """Records for pending imported requests, and the stamps of the branch tips they were
-    decided on (to keep in the index). The same pending requests and the same tips give
+    decided on (kept in the state file). The same pending requests and the same tips give
     the same answer: with nothing new and no branch moved since the last pass, a
     repeated import skips it, looking at the ref files' sizes and mtimes alone if they
     did not change, else asking git for the tips."""

@@ -94,6 +94,7 @@ class Cursor(_CursorFields):
 
 
 INDEX_NAME = "index.sqlite"
+STATE_NAME = "state.sqlite"
 # A request's whole prompt, and its band: price tables start tiers at these prompt sizes
 # (Anthropic's long context at 200k; some tables also at 100k), so requests grouped by
 # model, day and band all pay the same per-token prices.
@@ -124,8 +125,7 @@ _GROUPINGS = {
 GROUPINGS = tuple(_GROUPINGS)
 _PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND via='import' "
                      "AND branch IS NOT NULL")
-_MAX_PARAMETERS = 500
-STATE_NAME = "state.sqlite"
+_MAX_PARAMETERS = 500  # per statement: see _chunks
 INDEX_VERSION = 4  # 4: cursors and stamps moved to the state file
 
 # A request record's fields, each a column; then its place in the ledger and its commit.

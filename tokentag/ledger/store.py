@@ -14,6 +14,7 @@ from tokentag.ledger.index import Index, is_damage, repair
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from typing import NoReturn
 
     from _typeshed import StrPath
 
@@ -40,8 +41,9 @@ class Store:
             try:
                 yield Writer(self, index)
             except BaseException as error:
-                index.close()
-                self._repair_after(error)
+                if is_damage(error):
+                    index.close()
+                    self._remove_damaged(error)
                 raise
             finally:
                 index.close()
@@ -54,16 +56,17 @@ class Store:
         try:
             yield index
         except BaseException as error:
-            index.close()
-            with jsonl.locked(self.directory):
-                self._repair_after(error)
+            if is_damage(error):
+                index.close()
+                with jsonl.locked(self.directory):
+                    self._remove_damaged(error)
             raise
         finally:
             index.close()
 
     def _current_index(self) -> Index:
-        """The index with every ledger record folded in. Call with the lock held. One that
-        fails to fold is damaged: removed, and folded again from the whole ledger."""
+        """The index with every ledger record folded in. Call with the lock held. A file
+        found damaged meanwhile is removed and made again (the index from the whole ledger)."""
         try:
             return self._caught_up_index()
         except BaseException as error:
@@ -81,13 +84,12 @@ class Store:
             raise
         return index
 
-    def _repair_after(self, error: BaseException) -> None:
-        """A file found damaged while in use is removed, so the next use starts it afresh;
-        what was being done fails once, with a message that says so. Hold the lock."""
-        if is_damage(error):
-            repair(self.directory, error)
-            raise TokentagError(f"{self.directory}: {error}; removed the damaged file, which "
-                                "is rebuilt on the next run (nothing recorded is lost)") from error
+    def _remove_damaged(self, error: BaseException) -> NoReturn:
+        """A file found damaged in use is removed, so the next use starts it afresh; what
+        was being done fails once, with a message that says so. Hold the lock."""
+        repair(self.directory, error)
+        raise TokentagError(f"{self.directory}: {error}; removed the damaged file, which is "
+                            "made again on the next run (nothing recorded is lost)") from error
 
 
 class Writer:
