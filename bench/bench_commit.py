@@ -27,6 +27,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -102,7 +103,8 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
     from tokentag.capture.transcript import Request
     from tokentag.core.usage import Usage
     from tokentag.git.gitdirs import Worktree
-    from tokentag.ledger.jsonl import SCHEMA_VERSION, encode
+    from tokentag.ledger import records
+    from tokentag.ledger.jsonl import encode
 
     rng = random.Random(7)
     main_tree = Worktree(str(top), str(top / ".git"), str(top / ".git"))
@@ -113,7 +115,7 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
     clock = time.time() - 365 * 86_400
     counts = {"request": 0, "session": 0, "attribution": 0}
     unattributed: list[str] = []
-    batch: list[dict[str, object]] = []
+    batch: list[Any] = []
 
     def stamp(seconds: float) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
@@ -123,9 +125,8 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
         while len(unattributed) >= per_commit or (force and unattributed):
             keys = unattributed[:per_commit]
             del unattributed[:per_commit]
-            batch.append({"v": SCHEMA_VERSION, "kind": "attribution",
-                          "commit": f"{rng.getrandbits(160):040x}", "worktree": str(top),
-                          "keys": keys, "how": "observed", "at": stamp(clock)})
+            batch.append(records.attribution(f"{rng.getrandbits(160):040x}", str(top), keys,
+                                             "observed", stamp(clock)))
             counts["attribution"] += 1
 
     with ledger.open("wb") as out:
@@ -140,9 +141,8 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
                    f"4{rng.getrandbits(12):03x}-8{rng.getrandbits(12):03x}-"
                    f"{rng.getrandbits(48):012x}")
             transcript = pdir / f"{sid}.jsonl"
-            batch.append({"v": SCHEMA_VERSION, "kind": "session", "session_id": sid,
-                          "transcript": str(transcript), "cwd": str(tree.top),
-                          "worktree": str(tree.top), "seen_at": stamp(clock)})
+            batch.append(records.session(sid, str(transcript), str(tree.top), str(tree.top),
+                                         stamp(clock)))
             counts["session"] += 1
             limit = requests if elsewhere else main_requests
             for _ in range(min(per_session, limit - made)):
@@ -176,17 +176,18 @@ def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
     return counts
 
 
-def add_stale_cursors(index_path: Path) -> int:
-    """Cursors an index built incrementally would hold: one per transcript it read, here
+def add_stale_cursors(tokentag_dir: Path) -> int:
+    """Cursors a state file built incrementally would hold: one per transcript read, here
     one per old session, pointing at files Claude Code has since deleted."""
     import sqlite3
 
-    db = sqlite3.connect(index_path, isolation_level=None)
+    db = sqlite3.connect(tokentag_dir / "index.sqlite", isolation_level=None)
     try:
+        db.execute("ATTACH DATABASE ? AS state", (str(tokentag_dir / "state.sqlite"),))
         db.execute("BEGIN")
         cursor = db.execute(
-            "INSERT OR IGNORE INTO cursors (path, offset, session_id, size, mtime_ns) "
-            "SELECT transcript, 1000000, session_id, 1000000, 0 FROM sessions")
+            "INSERT OR IGNORE INTO state.cursors (path, offset, size, mtime_ns, dev, ino) "
+            "SELECT transcript, 1000000, 1000000, 0, 0, 0 FROM sessions")
         db.execute("COMMIT")
         return cursor.rowcount
     finally:
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         return 2
 
     if args.stale_cursors:
-        added = add_stale_cursors(big.path / ".git" / "tokentag" / "index.sqlite")
+        added = add_stale_cursors(big.path / ".git" / "tokentag")
         print(f"big index: added {added:,} cursors of pruned transcripts (--stale-cursors)")
 
     # The session starts: its hooks register it, so commits know its transcript.

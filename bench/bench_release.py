@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -38,7 +39,7 @@ from tokentag.capture import catch_up  # noqa: E402
 from tokentag.capture.transcript import Request  # noqa: E402
 from tokentag.core.usage import Usage  # noqa: E402
 from tokentag.git.gitdirs import Worktree, find_worktree  # noqa: E402
-from tokentag.ledger import jsonl  # noqa: E402
+from tokentag.ledger import jsonl, records  # noqa: E402
 from tokentag.notes import content  # noqa: E402
 
 MODELS = ("claude-opus-4-6", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")
@@ -111,13 +112,12 @@ def request(number: int, session: str, cwd: str, model: str | None = None) -> Re
 
 
 def ledger_records(box: Sandbox, old: list[str], in_range: list[str],
-                   total: int) -> Iterator[list[jsonl.Record]]:
+                   total: int) -> Iterator[list[Any]]:
     """Batches of records: range requests first (the same in every ledger), then the rest."""
     worktree = find_worktree(box.repo)
     assert worktree is not None
     cwd, transcript = str(worktree.top), box.root / "home" / "session.jsonl"
-    yield [{"v": jsonl.SCHEMA_VERSION, "kind": "session", "session_id": "s-range",
-            "transcript": str(transcript), "cwd": cwd, "worktree": cwd, "seen_at": "x"}]
+    yield [records.session("s-range", str(transcript), cwd, cwd, "x")]
     number = 0
     for place, sha in enumerate(in_range):
         if place % NOTE_ONLY_EVERY == NOTE_ONLY_EVERY - 1:
@@ -141,7 +141,7 @@ def ledger_records(box: Sandbox, old: list[str], in_range: list[str],
 
 
 def _old_commit(sha: str, first: int, count: int, worktree: Worktree,
-                transcript: Path) -> Iterator[list[jsonl.Record]]:
+                transcript: Path) -> Iterator[list[Any]]:
     cwd = str(worktree.top)
     for start in range(first, first + count, BATCH):
         batch = [catch_up.request_record(request(n, f"s-old-{n // 5000}", cwd),
@@ -150,9 +150,9 @@ def _old_commit(sha: str, first: int, count: int, worktree: Worktree,
         yield [*batch, attribution(sha, batch, cwd)]
 
 
-def attribution(sha: str, batch: list[jsonl.Record], cwd: str) -> jsonl.Record:
-    return {"v": jsonl.SCHEMA_VERSION, "kind": "attribution", "commit": sha, "worktree": cwd,
-            "keys": [r["key"] for r in batch], "how": "observed", "at": "2025-11-30T00:00:00Z"}
+def attribution(sha: str, batch: list[Any], cwd: str) -> Any:
+    return records.attribution(sha, cwd, [r["key"] for r in batch], "observed",
+                               "2025-11-30T00:00:00Z")
 
 
 def write_notes(box: Sandbox, in_range: list[str]) -> None:

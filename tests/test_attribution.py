@@ -268,7 +268,8 @@ def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(repo: Path) 
     assert found[first] == expected.totals(first)
     assert second not in found
     index = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
-    cursors = [row[0] for row in index.execute("SELECT path FROM cursors")]
+    index.execute("ATTACH DATABASE ? AS state", (str(repo / ".git" / "tokentag" / "state.sqlite"),))
+    cursors = [row[0] for row in index.execute("SELECT path FROM state.cursors")]
     gone = [row[0] for row in index.execute("SELECT session_id FROM sessions WHERE gone = 1")]
     index.close()
     assert str(writer.path) not in cursors

@@ -13,6 +13,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -32,7 +33,9 @@ from tokentag.capture import catch_up, transcript
 from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger import jsonl, schema
-from tokentag.ledger.index import Index
+from tokentag.ledger.filters import Filters
+from tokentag.ledger.index import INDEX_NAME, Index
+from tokentag.ledger.records import SCHEMA_VERSION
 from tokentag.ledger.store import Store
 
 EXE = Path(sys.executable).with_name("tokentag")
@@ -396,7 +399,7 @@ def test_every_record_written_validates_against_the_models(tmp_path: Path) -> No
 
 
 def _a_request_record() -> dict[str, Any]:
-    return {"v": jsonl.SCHEMA_VERSION, "kind": "request", "key": "msg_1/req_1",
+    return {"v": SCHEMA_VERSION, "kind": "request", "key": "msg_1/req_1",
             "message_id": "msg_1", "request_id": "req_1", "session_id": "s", "agent_id": None,
             "model": "claude-opus-4-6", "ts": "2026-02-10T21:11:56.906Z", "cwd": "/r",
             "worktree": "/r", "branch": "main", "version": "2.1.38", "transcript": "/t.jsonl",
@@ -407,7 +410,7 @@ def _a_request_record() -> dict[str, Any]:
 
 @pytest.mark.parametrize("change", [
     {"output": -1}, {"output": "13"}, {"output": 13.0}, {"output": True},
-    {"text": "a prompt"}, {"v": jsonl.SCHEMA_VERSION + 1}, {"kind": "note"}, {"key": 7},
+    {"text": "a prompt"}, {"v": SCHEMA_VERSION + 1}, {"kind": "note"}, {"key": 7},
     {"key": "msg_1/req_2"}, {"agent_id": 5}, {"cwd": None},
 ])
 def test_models_reject_what_no_writer_may_write(change: dict[str, Any]) -> None:
@@ -555,15 +558,15 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
     index = Index(tmp_path)
     try:
         index.catch_up()
-        rows = {r["key"]: r["output"] for r in index.query("SELECT * FROM requests")}
+        rows = {r["key"]: r["output"] for r in index.requests_newest_first(Filters(), None)}
         assert rows == {"a/1": 15, "b/2": 20}  # the repeated key raises, never adds
-        assert index.meta("invalid_lines") == str(len(bad))
+        assert index.summary().invalid_lines == len(bad)
     finally:
         index.close()
 
 
 def _attribution(commit: str, *keys: str) -> dict[str, Any]:
-    return {"v": jsonl.SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+    return {"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
             "worktree": "/r", "keys": list(keys), "how": "inferred", "at": "2026-02-11T00:00Z"}
 
 
@@ -579,10 +582,10 @@ def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
              _record("new/twice", 6), _attribution("c3", "new/twice", "new/one"),
              _attribution("c4", "new/twice"),
              # Attributions the fold skips as invalid: a premerge must skip them too.
-             {**_attribution("c5", "new/late"), "v": jsonl.SCHEMA_VERSION + 1},
+             {**_attribution("c5", "new/late"), "v": SCHEMA_VERSION + 1},
              {**_attribution("c6", "new/late"), "at": [1]}]
     if with_rewrite:
-        batch.insert(4, {"v": jsonl.SCHEMA_VERSION, "kind": "rewrite", "type": "amend",
+        batch.insert(4, {"v": SCHEMA_VERSION, "kind": "rewrite", "type": "amend",
                          "pairs": [["c0", "c9"]], "at": "2026-02-11T00:00Z"})
     rows = {}
     for name, from_memory in (("memory", True), ("ledger", False)):
@@ -597,12 +600,16 @@ def test_a_batch_folded_from_memory_equals_the_same_batch_read_back(
                 index.fold_appended(batch, (directory / jsonl.LEDGER_NAME).stat().st_size)
             else:
                 index.catch_up()
-            rows[name] = [tuple(r) for r in index.query(
-                "SELECT key, commit_id, attribution, output, seq FROM requests ORDER BY key")]
-            rows[name + " commits"] = [tuple(r) for r in index.query(
-                "SELECT * FROM commits ORDER BY commit_id")]
         finally:
             index.close()
+        db = sqlite3.connect(directory / INDEX_NAME)
+        try:
+            rows[name] = db.execute("SELECT key, commit_id, attribution, output, seq "
+                                    "FROM requests ORDER BY key").fetchall()
+            rows[name + " commits"] = db.execute(
+                "SELECT * FROM commits ORDER BY commit_id").fetchall()
+        finally:
+            db.close()
     assert rows["memory"] == rows["ledger"]
     assert rows["memory commits"] == rows["ledger commits"]
     assert dict((key, commit) for key, commit, *_ in rows["memory"]) == {

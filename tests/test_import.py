@@ -31,13 +31,12 @@ from tokentag.importer.discovery import Job, repository_tops
 from tokentag.importer.inference import BranchHistory, Inference
 from tokentag.importer.options import Options, PathMap
 from tokentag.ledger import jsonl
-from tokentag.ledger.index import (
-    PRICE_GROUP_BY,
-    PRICE_GROUP_COLUMNS,
-    REQUEST_ROW,
+from tokentag.ledger.records import (
+    REQUEST_FIELDS,
+    SCHEMA_VERSION,
+    request_from_row,
     request_line,
 )
-from tokentag.ledger.jsonl import SCHEMA_VERSION
 from tokentag.notes import bulk, content
 
 SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
@@ -366,9 +365,14 @@ def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
     db = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
     db.row_factory = sqlite3.Row
     try:
+        prompt = "(input + cache_creation + cache_read)"
         groups = [dict(row) for row in db.execute(
-            f"SELECT {PRICE_GROUP_COLUMNS} FROM requests WHERE commit_id=? "
-            f"GROUP BY {PRICE_GROUP_BY} ORDER BY {PRICE_GROUP_BY}", (commit,))]
+            f"SELECT model, substr(ts, 1, 10) AS day, (CASE WHEN {prompt} > 200000 THEN 2 "
+            f"WHEN {prompt} > 100000 THEN 1 ELSE 0 END) AS band, max({prompt}) AS prompt, "
+            "count(*) AS requests, "
+            + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
+            + " FROM requests WHERE commit_id=? GROUP BY model, day, band "
+            "ORDER BY model, day, band", (commit,))]
         requests, inferred = db.execute("SELECT count(*), sum(attribution='inferred') FROM "
                                         "requests WHERE commit_id=?", (commit,)).fetchone()
         sessions = sorted(row[0] for row in db.execute(
@@ -542,7 +546,7 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
 
 def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> None:
     """scan_file builds index rows and ledger lines itself: they must be what
-    request_record (in REQUEST_ROW's order) and jsonl.encode_line make of the same
+    request_record (in REQUEST_FIELDS' order) and jsonl.encode_line make of the same
     request."""
     worktree = find_worktree(repo)
     assert worktree is not None
@@ -551,15 +555,15 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
     scope = reader.Scope(worktree.common_dir, options)
     checked = 0
     for path in sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl")):
-        job = Job(str(path), 0, path.stat().st_size, 0)
+        job = Job(str(path), 0, path.stat())
         for key, (row, line) in reader.scan_file(job, scope, fast_json=True).requests.items():
             request = _merged_request(path, key)
             mapped = options.path_map.apply(request.cwd)
             home = find_worktree(mapped)
             assert home is not None
             record = request_record(request._replace(cwd=mapped), home, str(path),
-                                    row[REQUEST_ROW.index("captured_at")], "import")
-            assert row == tuple(map(record.get, REQUEST_ROW))
+                                    row[REQUEST_FIELDS.index("captured_at")], "import")
+            assert row == tuple(map(record.get, REQUEST_FIELDS))
             assert line == jsonl.encode_line(record)
             checked += 1
     assert checked == 366
@@ -583,7 +587,9 @@ def _merged_request(path: Path, key: str) -> transcript.Request:
 ])
 def test_request_line_is_encode_line_byte_for_byte(texts: tuple[str | None, ...]) -> None:
     row = (*texts, 0, 1, 2**62, 3, 4, 5)
-    record = {"v": SCHEMA_VERSION, "kind": "request", **dict(zip(REQUEST_ROW, row, strict=True))}
+    record = {"v": SCHEMA_VERSION, "kind": "request",
+              **dict(zip(REQUEST_FIELDS, row, strict=True))}
+    assert request_from_row(row) == record
     assert request_line(row) == jsonl.encode_line(record)
 
 

@@ -17,14 +17,13 @@ from tokentag.core import claude_paths
 from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
-from tokentag.ledger.index import Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.ledger import records
+from tokentag.ledger.index import Cursor, Index
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Iterable
 
 
@@ -34,7 +33,7 @@ def flush(worktree: Worktree) -> CaptureResult:
     flushed_at = time.time_ns()
     with store.reading() as index:
         paths, vanished, gone = _grown_known_transcripts(index)
-        since_ns = int(index.meta("last_flush_ns", "0")) or None
+        since_ns = index.last_flush_ns()
     paths.update(_new_project_transcripts(worktree, since_ns, paths))
     result = CaptureResult()
     for path in sorted(paths):
@@ -43,57 +42,53 @@ def flush(worktree: Worktree) -> CaptureResult:
         except FileNotFoundError:
             continue  # Claude Code prunes old transcripts; the ledger already has them
     with store.writing() as writer:
-        writer.index.db.execute("INSERT OR REPLACE INTO meta VALUES ('last_flush_ns', ?)",
-                                (str(flushed_at),))
+        writer.index.set_last_flush_ns(flushed_at)
         # A pruned transcript's cursor would be stat'ed at every commit forever; the
         # cursor is only a cache (a reappearing file is re-read and deduplicated).
-        writer.index.db.executemany("DELETE FROM cursors WHERE path=?",
-                                    ((p,) for p in vanished))
-        # Likewise a pruned session: looked at once, then skipped (a re-fold forgets
-        # this, costing one more look).
-        writer.index.db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
-                                    ((s,) for s in gone))
+        writer.index.drop_cursors(vanished)
+        writer.index.mark_sessions_gone(gone)
     return result
 
 
 def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[str]]:
-    """Transcripts that grew since their cursor, cursors whose file is gone, and sessions
-    whose transcripts Claude Code has pruned."""
+    """Transcripts that grew since their cursor (or are other files now), cursors whose
+    file is gone, and sessions whose transcripts Claude Code has pruned."""
     grown: set[str] = set()
     vanished: list[str] = []
-    offsets = {row["path"]: row["offset"] for row in index.query("SELECT * FROM cursors")}
-    for path, offset in offsets.items():
-        size = _size(path)
-        if size > offset:
-            grown.add(path)
-        elif size < 0:
+    cursors = index.cursors()
+    for path, cursor in cursors.items():
+        try:
+            stat = os.stat(path)
+        except OSError:
             vanished.append(path)
+            continue
+        if stat.st_size > cursor.offset or not cursor.continues(stat):
+            grown.add(path)
     listings: dict[str, frozenset[str]] = {}
     gone: list[str] = []
     project_dirs: set[str] = set()
-    for row in index.query("SELECT session_id, transcript FROM sessions WHERE gone IS NULL"):
-        main = row["transcript"]
+    for session_id, main in index.live_sessions():
         if not _still_on_disk(main, listings):
-            gone.append(row["session_id"])  # pruned after 30 days: its usage is in the ledger
+            gone.append(session_id)  # pruned after 30 days: its usage is in the ledger
             continue
-        if main in offsets and main not in grown:
+        if main in cursors and main not in grown:
             continue  # a subagent at work writes progress lines into its session's file
         project_dirs.add(os.path.dirname(main))
         for path in transcript.session_files(main, None):
-            if path not in offsets and _size(path) > 0:
+            if path not in cursors and _size(path) > 0:
                 grown.add(path)
-    grown.update(_new_flat_agent_files(project_dirs, offsets))
+    grown.update(_new_flat_agent_files(project_dirs, cursors))
     return grown, vanished, gone
 
 
-def _new_flat_agent_files(project_dirs: set[str], offsets: dict[str, int]) -> set[str]:
+def _new_flat_agent_files(project_dirs: set[str], cursors: dict[str, Cursor]) -> set[str]:
     """Unread `agent-*.jsonl` files of the flat layout (Claude Code 2.0.28-2.1.1), one
     listing per project dir: matching each to its session would open every one of them
     for every session, on every commit."""
     found: set[str] = set()
     for directory in project_dirs:
         for path in transcript.agent_files_in(directory):
-            if path not in offsets and _size(path) > 0:
+            if path not in cursors and _size(path) > 0:
                 found.add(path)
     return found
 
@@ -158,26 +153,25 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
     """Give the worktree's pending requests to `commit` and write its note."""
     store = Store.of(worktree)
     with store.writing() as writer:
-        rows = writer.index.query("SELECT key, via, branch FROM requests WHERE commit_id IS "
-                                  "NULL AND worktree=? ORDER BY seq", (worktree.top,))
-        keys = [row["key"] for row in rows if row["via"] != "import"]
-        imported = _imported_on_branch(worktree, rows)
-        records = [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
-                    "worktree": worktree.top, "keys": taken, "how": kind, "at": now_iso()}
-                   for taken, kind in ((keys, how), (imported, "inferred")) if taken]
-        if records:
-            writer.write(records)
+        pending = writer.index.pending(worktree.top)
+        keys = [key for key, via, _ in pending if via != "import"]
+        imported = _imported_on_branch(worktree, pending)
+        attributions = [records.attribution(commit, worktree.top, taken, kind, now_iso())
+                        for taken, kind in ((keys, how), (imported, "inferred")) if taken]
+        if attributions:
+            writer.write(attributions)
         note = content.note_for(writer.index, commit)
     if note is not None:
         content.write_note(worktree.top, commit, note)
     return keys + imported
 
 
-def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str]:
+def _imported_on_branch(worktree: Worktree,
+                        pending: list[tuple[str, str, str | None]]) -> list[str]:
     """Requests `tokentag import` found that no commit has taken yet: a commit takes only
     those of its own branch (the import rule), so weeks of history from deleted or other
     branches do not pile onto the next commit."""
-    if not any(row["via"] == "import" for row in rows):
+    if not any(via == "import" for _, via, _ in pending):
         return []
     try:
         with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
@@ -185,12 +179,12 @@ def _imported_on_branch(worktree: Worktree, rows: list[sqlite3.Row]) -> list[str
     except OSError:
         return []
     branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else "HEAD"
-    return [row["key"] for row in rows if row["via"] == "import" and row["branch"] == branch]
+    return [key for key, via, on in pending if via == "import" and on == branch]
 
 
 def is_attributed(worktree: Worktree, commit: str) -> bool:
     with Store.of(worktree).reading() as index:
-        return bool(index.query("SELECT 1 FROM commits WHERE commit_id=?", (commit,)))
+        return index.is_attributed(commit)
 
 
 def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
@@ -204,8 +198,7 @@ def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, st
         return
     store = Store.of(worktree)
     with store.writing() as writer:
-        writer.write([{"v": SCHEMA_VERSION, "kind": "rewrite", "type": kind,
-                       "pairs": [list(p) for p in pairs], "at": now_iso()}])
+        writer.write([records.rewrite(kind, [list(p) for p in pairs], now_iso())])
         new_commits = dict.fromkeys(new for _, new in pairs)
         fresh = {new: content.note_for(writer.index, new) for new in new_commits}
     for new, note in fresh.items():

@@ -14,14 +14,16 @@ import os
 from tokentag.capture import transcript
 from tokentag.capture.transcript import Request
 from tokentag.core.timefmt import now_iso
-from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import Worktree, find_worktree
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
+from tokentag.ledger import records
+from tokentag.ledger.index import Cursor
 from tokentag.ledger.store import Store, Writer
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from _typeshed import StrPath
+
+    from tokentag.ledger.records import LedgerRecord, RequestRecord, SessionRecord
 
 
 class CaptureResult:
@@ -72,22 +74,20 @@ def capture_file(transcript_path: StrPath, home: Worktree, session_id: str | Non
         # Again under the lock: the size taken before it can be older than a cursor another
         # hook moved meanwhile, which would look like a truncated file and re-read it whole.
         stat = os.stat(path)
-        offset = _start_offset(writer, path, stat.st_size)
+        offset, restart = _start_offset(writer, path, stat)
         if offset == stat.st_size:
             return CaptureResult()
         batch = _read_batch(path, offset, home)
         result = _write_repo(writer, batch.by_repo.pop(home.common_dir, []), path, session_id,
                              via)
         if not batch.by_repo:
-            writer.index.set_cursor(path, batch.end, session_id, stat.st_size,
-                                    stat.st_mtime_ns)
+            writer.index.set_cursor(path, Cursor.at(batch.end, stat), restart)
     for common_dir, requests in batch.by_repo.items():  # another repository, rarely
         with Store(os.path.join(common_dir, "tokentag")).writing() as foreign:
             result += _write_repo(foreign, requests, path, session_id, via)
     if batch.by_repo:
         with home_store.writing() as writer:
-            writer.index.set_cursor(path, batch.end, session_id, stat.st_size,
-                                    stat.st_mtime_ns)
+            writer.index.set_cursor(path, Cursor.at(batch.end, stat), restart)
     result.lines, result.dropped = batch.lines, batch.dropped
     _rewrite_stale_notes(result)
     return result
@@ -103,13 +103,15 @@ def _rewrite_stale_notes(result: CaptureResult) -> None:
         content.write_note(cwd, commit, note)
 
 
-def _start_offset(writer: Writer, path: str, size: int) -> int:
-    row = writer.index.cursor(path)
-    offset = int(row["offset"]) if row else 0
-    if offset > size:  # the file was replaced or truncated: read it again from the start
-        writer.index.db.execute("DELETE FROM cursors WHERE path=?", (path,))
-        return 0
-    return offset
+def _start_offset(writer: Writer, path: str, stat: os.stat_result) -> tuple[int, bool]:
+    """Where to read from, and whether that restarts a file read before: one replaced or
+    truncated is read again whole (the per-request dedup makes that harmless)."""
+    cursor = writer.index.cursor(path)
+    if cursor is None:
+        return 0, False
+    if not cursor.continues(stat):
+        return 0, True
+    return cursor.offset, False
 
 
 def _read_batch(path: str, offset: int, home: Worktree) -> _Batch:
@@ -141,17 +143,18 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
         return result
     known = writer.index.known_usage(r.key for r, _ in requests)
     captured_at = now_iso()
-    records: list[Record] = _session_records(writer, requests, path, session_id, captured_at)
+    written: list[LedgerRecord] = [*_session_records(writer, requests, path, session_id,
+                                                     captured_at)]
     raised: dict[str, Worktree] = {}
     for request, worktree in requests:
         before = known.get(request.key)
         if before is None:
-            records.append(request_record(request, worktree, path, captured_at, via))
+            written.append(request_record(request, worktree, path, captured_at, via))
             result.new += 1
         elif before.maximum(request.usage) != before:
-            records.append(correction_record(request, captured_at))
+            written.append(records.correction(request.key, captured_at, request.usage))
             raised[request.key] = worktree
-    writer.write(records)
+    writer.write(written)
     result.corrected = len(raised)
     if raised:
         result.stale_notes = _notes_of_raised(writer, raised)
@@ -164,27 +167,25 @@ def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
 
     commits: dict[str, str] = {}
     for key, worktree in raised.items():
-        row = writer.index.query("SELECT commit_id FROM requests WHERE key=?", (key,))
-        if row and row[0]["commit_id"]:
-            commits.setdefault(row[0]["commit_id"], worktree.top)
+        commit = writer.index.commit_of(key)
+        if commit:
+            commits.setdefault(commit, worktree.top)
     fresh = ((top, c, content.note_for(writer.index, c)) for c, top in commits.items())
     return [(top, c, note) for top, c, note in fresh if note is not None]
 
 
 def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
-                     session_id: str | None, seen_at: str) -> list[Record]:
+                     session_id: str | None, seen_at: str) -> list[SessionRecord]:
     """Remember each session's transcript once, so commits can flush it later."""
-    records: list[Record] = []
+    sessions: list[SessionRecord] = []
     for request, worktree in requests:
         sid = request.session_id or session_id
-        if not sid or any(r["session_id"] == sid for r in records):
+        if not sid or any(r["session_id"] == sid for r in sessions):
             continue
         if not writer.index.known_session(sid):
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
-            records.append({"v": SCHEMA_VERSION, "kind": "session", "session_id": sid,
-                            "transcript": main, "cwd": request.cwd,
-                            "worktree": worktree.top, "seen_at": seen_at})
-    return records
+            sessions.append(records.session(sid, main, request.cwd, worktree.top, seen_at))
+    return sessions
 
 
 def _main_transcript(agent_file: str, session_id: str) -> str:
@@ -198,22 +199,9 @@ def _main_transcript(agent_file: str, session_id: str) -> str:
 
 
 def request_record(request: Request, worktree: Worktree, path: StrPath, captured_at: str,
-                   via: str) -> Record:
+                   via: str) -> RequestRecord:
     """A `request` record: ids, model, context and counts; never any text."""
-    record: Record = {
-        "v": SCHEMA_VERSION, "kind": "request", "key": request.key,
-        "message_id": request.message_id, "request_id": request.request_id,
-        "session_id": request.session_id, "agent_id": request.agent_id, "model": request.model,
-        "ts": request.timestamp, "cwd": request.cwd, "worktree": worktree.top,
-        "branch": request.branch, "version": request.version, "transcript": os.fspath(path),
-        "captured_at": captured_at, "via": via}
-    record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
-    return record
-
-
-def correction_record(request: Request, captured_at: str) -> Record:
-    """Raised counts for a request already recorded: the same request, not a new one."""
-    record: Record = {"v": SCHEMA_VERSION, "kind": "correction", "key": request.key,
-                      "captured_at": captured_at}
-    record.update({f: getattr(request.usage, f) for f in USAGE_FIELDS})
-    return record
+    return records.request(request.key, request.message_id, request.request_id,
+                           request.session_id, request.agent_id, request.model,
+                           request.timestamp, request.cwd, worktree.top, request.branch,
+                           request.version, os.fspath(path), captured_at, via, request.usage)

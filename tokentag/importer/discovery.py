@@ -15,17 +15,22 @@ from tokentag.core import claude_paths
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.importer.options import Options
+from tokentag.ledger.index import Cursor
 from tokentag.ledger.store import Store
 
 
 class Job(NamedTuple):
-    """One transcript to read from `offset`; `restart` when it shrank since its cursor."""
+    """One transcript to read from `offset`, as `stat` found it; `restart` when it is read
+    again from its start (replaced or truncated since its cursor)."""
 
     path: str
     offset: int
-    size: int
-    mtime_ns: int
+    stat: os.stat_result
     restart: bool = False
+
+    @property
+    def size(self) -> int:
+        return self.stat.st_size
 
 
 class Plan(NamedTuple):
@@ -42,8 +47,7 @@ class Plan(NamedTuple):
 def plan(worktree: Worktree, options: Options) -> Plan:
     """Every candidate transcript, and the new bytes of each that has any."""
     with Store.of(worktree).writing() as writer:  # one quick query: no second connection
-        cursors = {row["path"]: (row["offset"], row["size"], row["mtime_ns"]) for row in
-                   writer.index.query("SELECT path, offset, size, mtime_ns FROM cursors")}
+        cursors = writer.index.cursors()
     files = candidate_files(project_dirs(worktree, options))
     jobs = []
     for path, stat in files.items():
@@ -54,15 +58,15 @@ def plan(worktree: Worktree, options: Options) -> Plan:
     return Plan(worktree, options, len(files), jobs)
 
 
-def _job(path: str, stat: os.stat_result, cursor: tuple[int, int, int] | None) -> Job | None:
+def _job(path: str, stat: os.stat_result, cursor: Cursor | None) -> Job | None:
     if cursor is None:
-        return Job(path, 0, stat.st_size, stat.st_mtime_ns)
-    offset, size, mtime_ns = cursor
-    if (stat.st_size, stat.st_mtime_ns) == (size, mtime_ns) or stat.st_size == offset:
+        return Job(path, 0, stat)
+    if not cursor.continues(stat):  # replaced or truncated: read it again from the start
+        return Job(path, 0, stat, restart=True)
+    if (stat.st_size, stat.st_mtime_ns) == (cursor.size, cursor.mtime_ns) \
+            or stat.st_size == cursor.offset:
         return None  # unchanged since last read (even a torn last line stays skipped)
-    if stat.st_size < offset:  # replaced or truncated: read it again from the start
-        return Job(path, 0, stat.st_size, stat.st_mtime_ns, restart=True)
-    return Job(path, offset, stat.st_size, stat.st_mtime_ns)
+    return Job(path, cursor.offset, stat)
 
 
 def repository_tops(worktree: Worktree) -> list[str]:

@@ -18,8 +18,8 @@ from tokentag.git import gitcmd, gitrepo
 from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint
 from tokentag.importer.options import Summary
 from tokentag.importer.writer import append
+from tokentag.ledger import records as ledger_records
 from tokentag.ledger.index import Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 from tokentag.notes.bulk import NotesImport
@@ -27,13 +27,13 @@ from tokentag.notes.bulk import NotesImport
 if TYPE_CHECKING:
     from git import Git
 
+    from tokentag.ledger.records import AttributionRecord
+
 INFERRED = "inferred"
 # How much further back than asked a branch's history is read: transcripts arrive in no
 # time order, so without it each batch holding an earlier request cost another `git log`
 # (five to eight of them, 30-50 ms, on the bench data). Claude Code keeps 30 days.
 HISTORY_REACH = 30 * 86400
-INFER_STAMP = "import_inferred_at"  # index meta: the branch tips of the last inference pass
-REFS_STAMP = "import_refs_seen"  # ... and the ref files' sizes and mtimes when they were read
 
 
 Pending = tuple[str, str, str | None, str]  # key, worktree, branch, timestamp
@@ -82,7 +82,7 @@ class Inference:
                                                                 since - HISTORY_REACH)
         return known
 
-    def records(self, pending: Iterable[Pending]) -> list[Record]:
+    def records(self, pending: Iterable[Pending]) -> list[AttributionRecord]:
         """Attribution records, one per (commit, worktree), for those with a later commit."""
         groups: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
         for key, worktree, branch, timestamp in pending:
@@ -99,12 +99,8 @@ class Inference:
                     assigned.setdefault((commit, worktree), []).append(key)
         self.touched.update(commit for commit, _ in assigned)
         self.count += sum(len(keys) for keys in assigned.values())
-        return [{"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
-                 "worktree": worktree, "keys": keys, "how": INFERRED, "at": now_iso()}
+        return [ledger_records.attribution(commit, worktree, keys, INFERRED, now_iso())
                 for (commit, worktree), keys in assigned.items()]
-
-
-_PENDING = "FROM requests WHERE commit_id IS NULL AND via='import' AND branch IS NOT NULL"
 
 
 def finish_attribution(worktree: Worktree, summary: Summary, inference: Inference) -> None:
@@ -114,9 +110,8 @@ def finish_attribution(worktree: Worktree, summary: Summary, inference: Inferenc
     with contextlib.ExitStack() as after_the_lock, Store.of(worktree).writing() as writer:
         records, stamps = _leftovers(writer.index, inference, changed=summary.new > 0)
         append(writer, records)
-        # After the records: a pass that failed is not skipped later.
-        writer.index.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                    stamps.items())
+        if stamps is not None:  # after the records: a pass that failed is not skipped later
+            writer.index.set_import_stamps(*stamps)
         if inference.touched:
             written = after_the_lock.enter_context(NotesImport(worktree.top))
             for commit in sorted(inference.touched):
@@ -127,32 +122,30 @@ def finish_attribution(worktree: Worktree, summary: Summary, inference: Inferenc
 
 
 def _leftovers(index: Index, inference: Inference,
-               changed: bool) -> tuple[list[Record], dict[str, str]]:
+               changed: bool) -> tuple[list[AttributionRecord], tuple[str, str] | None]:
     """Records for pending imported requests, and the stamps of the branch tips they were
-    decided on (index meta to keep). The same pending requests and the same tips give
+    decided on (kept in the state file). The same pending requests and the same tips give
     the same answer: with nothing new and no branch moved since the last pass, a
     repeated import skips it, looking at the ref files' sizes and mtimes alone if they
     did not change, else asking git for the tips."""
     refs = branch_refs_fingerprint(inference.worktree.common_dir)
-    if not changed and refs is not None and index.meta(REFS_STAMP) == refs:
-        return [], {}
-    groups = index.query(f"SELECT worktree, branch, min(ts) AS first {_PENDING} "
-                         f"GROUP BY worktree, branch")
+    inferred_at, refs_seen = index.import_stamps()
+    if not changed and refs is not None and refs_seen == refs:
+        return [], None
+    groups = index.pending_imported_branches()
     if not groups:
-        return [], {}
+        return [], None
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
-    stamps = {INFER_STAMP: stamp, REFS_STAMP: inference.refs_before_tips or ""}
-    if not changed and index.meta(INFER_STAMP) == stamp:
+    stamps = (stamp, inference.refs_before_tips or "")
+    if not changed and inferred_at == stamp:
         return [], stamps
     pending: list[Pending] = []
-    for group in groups:
-        first = _epoch(group["first"])
-        history = inference.history(group["branch"], first)
+    for worktree, branch, earliest in groups:
+        first = _epoch(earliest)
+        history = inference.history(branch, first)
         if history is not None and history.has_after(first):
-            pending.extend((row["key"], group["worktree"], group["branch"], row["ts"])
-                           for row in index.query(f"SELECT key, ts {_PENDING} AND worktree=? "
-                                                  f"AND branch=? ORDER BY seq",
-                                                  (group["worktree"], group["branch"])))
+            pending.extend((key, worktree, branch, ts)
+                           for key, ts in index.pending_imported(worktree, branch))
     return inference.records(pending), stamps
 
 

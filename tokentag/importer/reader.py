@@ -23,7 +23,7 @@ from tokentag.core.timefmt import now_iso
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.importer.discovery import Job
 from tokentag.importer.options import Options, PathMap
-from tokentag.ledger.index import request_line
+from tokentag.ledger.records import request_line
 
 READ_SIZE = 4 * 1024 * 1024
 # Below this much to read, worker processes and the faster JSON parser cost more (start-up,
@@ -31,7 +31,7 @@ READ_SIZE = 4 * 1024 * 1024
 PARALLEL_BYTES = 64 * 1024 * 1024
 FAST_JSON_BYTES = 64 * 1024 * 1024
 MAX_WORKERS = 4
-Row = tuple[Any, ...]  # a request as index.REQUEST_ROW orders it
+Row = tuple[Any, ...]  # a request as records.REQUEST_FIELDS orders it
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
 def _select(scan: FileScan, reader: RequestReader, scope: Scope) -> None:
     """Route each request by its own cwd, as live capture does. Rows and ledger lines are
     made here, in the worker, so the process that writes the ledger has less to do; from
-    the reader's fields directly, as request_record would make them, in REQUEST_ROW's
+    the reader's fields directly, as request_record would make them, in REQUEST_FIELDS'
     order (a test holds them equal): a bulk import makes tens of thousands."""
     router = Router(scope.common_dir, scope.options.path_map)
     path, captured_at, counts = scan.job.path, now_iso(), reader.counts
@@ -242,7 +242,7 @@ def _select(scan: FileScan, reader: RequestReader, scope: Scope) -> None:
             scan.other_repository += 1
         elif not scope.options.in_range(timestamp):
             scan.out_of_range += 1
-        else:  # in REQUEST_ROW's order
+        else:  # in REQUEST_FIELDS' order
             row = (key, message_id, request_id, session_id, agent_id, model, timestamp, mapped,
                    worktree.top, branch, version, path, captured_at, "import", *counts[key])
             scan.requests[key] = (row, request_line(row))

@@ -4,22 +4,22 @@ against the index under the repository lock, with the cursors that may move afte
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tokentag.capture.catch_up import correction_record
-from tokentag.capture.transcript import Request
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.importer.discovery import Job, Plan
 from tokentag.importer.options import Summary
 from tokentag.importer.reader import FileScan
-from tokentag.ledger import jsonl
-from tokentag.ledger.index import REQUEST_ROW, Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record
+from tokentag.ledger import jsonl, records
+from tokentag.ledger.index import Cursor, Index
+from tokentag.ledger.records import REQUEST_FIELDS, request_from_row
 from tokentag.ledger.store import Store, Writer
 
 if TYPE_CHECKING:
     from tokentag.importer.inference import Inference
+    from tokentag.ledger.records import CorrectionRecord, LedgerRecord
 
 # Requests held in memory before they go to the ledger: bounds memory and how long one
 # write holds the lock that live hooks wait on.
@@ -80,37 +80,37 @@ class Importer:
             new, corrections = self._split(writer.index, batch)
             rows = [row for row, _ in new]
             # Attributed in the same write: the work overlaps the reading of later files.
-            records = corrections + self.inference.records(
-                (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)
-            data = b"".join(line or jsonl.encode_line(_record_of(row)) for row, line in new)
-            append(writer, records, data + jsonl.encode(records), rows)
-            for job, end in batch.cursors:
-                _move_cursor(writer, job, end)
+            written: list[LedgerRecord] = [*corrections, *self.inference.records(
+                (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)]
+            data = b"".join(line or jsonl.encode_line(request_from_row(row)) for row, line in new)
+            append(writer, written, data + jsonl.encode(written), rows)
+            for job, end in batch.cursors:  # only forward, unless the file was read anew
+                writer.index.set_cursor(job.path, Cursor.at(end, job.stat), job.restart)
 
     def _split(self, index: Index, batch: Batch,
-               ) -> tuple[list[tuple[Row, bytes | None]], list[Record]]:
+               ) -> tuple[list[tuple[Row, bytes | None]], list[CorrectionRecord]]:
         """The requests the ledger lacks, and corrections for those it holds lower counts of."""
         known = index.known_usage(batch.requests)
         new: list[tuple[Row, bytes | None]] = []
-        corrections: list[Record] = []
+        corrections: list[CorrectionRecord] = []
         for key, (row, line) in batch.requests.items():
             before = known.get(key)
             if before is None:
                 new.append((row, line))
                 continue
-            request = _request_of(_record_of(row))
-            if before.maximum(request.usage) != before:
-                corrections.append(correction_record(request, row[_CAPTURED_AT]))
+            usage = Usage(*row[_USAGE_AT:])
+            if before.maximum(usage) != before:
+                corrections.append(records.correction(key, row[_CAPTURED_AT], usage))
         self.summary.new += len(new)
         self.summary.known += len(batch.requests) - len(new)
         self.summary.corrected += len(corrections)
         return new, corrections
 
 
-Row = tuple[Any, ...]  # a request as index.REQUEST_ROW orders it
-_WORKTREE, _BRANCH, _TS, _CAPTURED_AT = (REQUEST_ROW.index(c) for c in (
+Row = tuple[Any, ...]  # a request as records.REQUEST_FIELDS orders it
+_WORKTREE, _BRANCH, _TS, _CAPTURED_AT = (REQUEST_FIELDS.index(c) for c in (
     "worktree", "branch", "ts", "captured_at"))
-_USAGE_AT = REQUEST_ROW.index(USAGE_FIELDS[0])
+_USAGE_AT = REQUEST_FIELDS.index(USAGE_FIELDS[0])
 
 
 def _merged(held: Row, other: Row) -> Row:
@@ -118,35 +118,23 @@ def _merged(held: Row, other: Row) -> Row:
     return (*held[:_USAGE_AT], *map(max, held[_USAGE_AT:], other[_USAGE_AT:]))
 
 
-def _record_of(row: Row) -> Record:
-    """The request record a row was made from (same fields, same order)."""
-    return {"v": SCHEMA_VERSION, "kind": "request", **dict(zip(REQUEST_ROW, row, strict=True))}
-
-
-def _request_of(record: Record) -> Request:
-    return Request(key=record["key"], message_id=record["message_id"],
-                   request_id=record["request_id"], session_id=record["session_id"],
-                   agent_id=record["agent_id"], model=record["model"], timestamp=record["ts"],
-                   cwd=record["cwd"], branch=record["branch"], version=record["version"],
-                   usage=Usage(*(record[f] for f in USAGE_FIELDS)))
-
-
-def append(writer: Writer, records: list[Record], data: bytes | None = None,
+def append(writer: Writer, written: Sequence[LedgerRecord], data: bytes | None = None,
            rows: list[Row] | None = None) -> None:
-    """`writer.write` of the requests in `rows` then `records`, but folding them from
+    """`writer.write` of the requests in `rows` then `written`, but folding them from
     memory when the ledger ends where the index has folded to: reading back and parsing
     what was just encoded would cost a bulk import as much as writing it. `data` is
     their ledger lines, if made already."""
     rows = rows or []
-    if not records and not rows:
+    if not written and not rows:
         return
     index, path = writer.index, writer.store.ledger_path
-    if max(_size(path), 0) != int(index.meta("ledger_offset", "0")):
-        writer.write([*map(_record_of, rows), *records])  # torn or not fully folded: the
-        return                                           # reading path
-    jsonl.append_encoded(path, jsonl.encode([*map(_record_of, rows), *records])
-                          if data is None else data)
-    index.fold_appended(records, _size(path), rows)
+    if max(_size(path), 0) != index.folded_offset():
+        # Torn, or not fully folded: the reading path.
+        writer.write([*map(request_from_row, rows), *written])
+        return
+    jsonl.append_encoded(path, jsonl.encode([*map(request_from_row, rows), *written])
+                         if data is None else data)
+    index.fold_appended(written, _size(path), rows)
 
 
 def _size(path: str) -> int:
@@ -154,10 +142,3 @@ def _size(path: str) -> int:
         return os.stat(path).st_size
     except FileNotFoundError:
         return -1
-
-
-def _move_cursor(writer: Writer, job: Job, end: int) -> None:
-    if job.restart:  # cursors only move forward; a replaced file starts a new one
-        writer.index.db.execute("DELETE FROM cursors WHERE path=? AND offset>?",
-                                (job.path, end))
-    writer.index.set_cursor(job.path, end, None, job.size, job.mtime_ns)

@@ -1,28 +1,47 @@
 """A SQLite index folded from the ledger: the fast way to answer questions about it.
 
-The ledger is the record; the index is a cache that can always be rebuilt from it.
+Every SQL statement of tokentag is in this module: the rest of the package asks the index
+by name (`pending`, `price_groups_of`, `set_cursor`, ...), and a test holds it to that.
+
+The ledger is the record; `index.sqlite` is a cache that can always be rebuilt from it.
 It remembers how far into the ledger it has folded (`ledger_offset`), so catching up
 costs only the records appended since, and deleting it costs one full re-fold.
-Transcript cursors live here too: losing them only means re-reading transcripts,
-which the per-request dedup makes harmless.
+
+What no ledger record holds lives in `state.sqlite` beside it, attached to the same
+connection (a hook still opens one): how far each transcript has been read (its cursor)
+and a few stamps (when commits last looked for transcripts, what the last import pass
+decided on). A rebuilt index leaves it alone. Its tables change by named migrations,
+applied in order and recorded, never by dropping them. Losing it costs a re-read of the
+transcripts, which the per-request dedup makes harmless.
+
+A damaged file (any database error but busy or locked) is removed: the index is folded
+again from the ledger, the state starts afresh with the stamps that could still be read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections import namedtuple
 
-from tokentag.core.fastjson import quote
+from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import USAGE_FIELDS, Usage
-from tokentag.ledger.jsonl import SCHEMA_VERSION, Record, read_records
+from tokentag.ledger.jsonl import read_records
+from tokentag.ledger.records import REQUEST_FIELDS, REQUEST_TEXT_FIELDS, SCHEMA_VERSION
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Sequence
-    from typing import Any
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from typing import Any, NamedTuple
 
     from _typeshed import StrPath
+
+    from tokentag.ledger.filters import Filters
+    from tokentag.ledger.records import LedgerRecord
+
+    # A record read back or about to be written; only the fold checks its fields.
+    Record = Mapping[str, Any]
 else:
     try:
         # The C module `sqlite3` wraps, the same classes and functions, without the wrapper's
@@ -32,29 +51,95 @@ else:
     except ImportError:  # an interpreter that builds sqlite3 another way
         import sqlite3
 
+# A row of a report query: its columns by name (`row["model"]`) or position.
+Row = sqlite3.Row
+
+if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
+    class _CursorFields(NamedTuple):
+        offset: int
+        size: int
+        mtime_ns: int
+        dev: int | None
+        ino: int | None
+
+    class Summary(NamedTuple):
+        requests: int
+        pending: int
+        sessions: int
+        commits: int
+        last_capture: str | None
+        invalid_lines: int
+else:
+    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino"))
+    Summary = namedtuple("Summary", ("requests", "pending", "sessions", "commits",
+                                     "last_capture", "invalid_lines"))
+_CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
+
+
+class Cursor(_CursorFields):
+    """How far a transcript has been read, and the file it was then: its size and mtime,
+    and its identity (device and inode; None in a cursor kept from before they were)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def at(cls, offset: int, stat: os.stat_result) -> Cursor:
+        return cls(offset, stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino)
+
+    def continues(self, stat: os.stat_result) -> bool:
+        """Whether `stat` is the file this cursor read, still as long at least; if not, it
+        was replaced at the same path or truncated, and is read again from its start."""
+        same = self.ino is None or (self.dev, self.ino) == (stat.st_dev, stat.st_ino)
+        return same and stat.st_size >= self.offset
+
+
 INDEX_NAME = "index.sqlite"
+STATE_NAME = "state.sqlite"
 # A request's whole prompt, and its band: price tables start tiers at these prompt sizes
 # (Anthropic's long context at 200k; some tables also at 100k), so requests grouped by
 # model, day and band all pay the same per-token prices.
-PROMPT_SQL = "(input + cache_creation + cache_read)"
-BAND_SQL = f"(CASE WHEN {PROMPT_SQL} > 200000 THEN 2 WHEN {PROMPT_SQL} > 100000 THEN 1 ELSE 0 END)"
-# A price group's columns, for `SELECT {PRICE_GROUP_COLUMNS} ... GROUP BY {PRICE_GROUP_BY}`:
-# reports, notes and releases all price what this selects (see commits.group_from_row).
-PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {BAND_SQL} AS band, "
-                       f"max({PROMPT_SQL}) AS prompt, count(*) AS requests, "
-                       + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
-PRICE_GROUP_BY = "model, day, band"
-INDEX_VERSION = 3
+_PROMPT = "(input + cache_creation + cache_read)"
+_BAND = f"(CASE WHEN {_PROMPT} > 200000 THEN 2 WHEN {_PROMPT} > 100000 THEN 1 ELSE 0 END)"
+# A price group's columns, for `SELECT {_PRICE_GROUP_COLUMNS} ... GROUP BY {_PRICE_GROUP_BY}`:
+# reports, notes and releases all price what this selects (see costs.group_from_row).
+_PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, "
+                        f"max({_PROMPT}) AS prompt, count(*) AS requests, "
+                        + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
+_PRICE_GROUP_BY = "model, day, band"
+# The price groups of a note, each with its inferred requests and session ids on the side.
+_NOTE_GROUPS = (f"SELECT {_PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS inferred, "
+                "json_group_array(DISTINCT nullif(session_id, '')) AS session_ids "
+                f"FROM requests WHERE commit_id=? GROUP BY {_PRICE_GROUP_BY} "
+                f"ORDER BY {_PRICE_GROUP_BY}")
+# What a report can total by: each value of the expression is one row.
+_GROUPINGS = {
+    "session": "session_id",
+    "model": "model",
+    "branch": "coalesce(branch, '(none)')",
+    "day": "substr(ts, 1, 10)",
+    "week": "date(substr(ts, 1, 10), '-6 days', 'weekday 1')",
+    "month": "substr(ts, 1, 7)",
+    "commit": "coalesce(commit_id, '(pending)')",
+    "agent": "coalesce(agent_id, '(main)')",
+}
+GROUPINGS = tuple(_GROUPINGS)
+_PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND via='import' "
+                     "AND branch IS NOT NULL")
+_MAX_PARAMETERS = 500  # per statement: see _chunks
+INDEX_VERSION = 4  # 4: cursors and stamps moved to the state file
+
+# A request record's fields, each a column; then its place in the ledger and its commit.
+_REQUEST_COLUMNS = (*REQUEST_FIELDS, "seq", "commit_id", "attribution")
+
+
+def _column(name: str) -> str:
+    counted = name in USAGE_FIELDS or name == "seq"
+    return f"{name} {'INTEGER' if counted else 'TEXT'}{' PRIMARY KEY' if name == 'key' else ''}"
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS requests (
-    key TEXT PRIMARY KEY, seq INTEGER, message_id TEXT, request_id TEXT, session_id TEXT,
-    agent_id TEXT, model TEXT, ts TEXT, cwd TEXT, worktree TEXT, branch TEXT, version TEXT,
-    transcript TEXT, captured_at TEXT, via TEXT,
-    input INTEGER, output INTEGER, cache_creation INTEGER, cache_creation_5m INTEGER,
-    cache_creation_1h INTEGER, cache_read INTEGER,
-    commit_id TEXT, attribution TEXT);
+CREATE TABLE IF NOT EXISTS requests (""" + ", ".join(map(_column, _REQUEST_COLUMNS)) + """);
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (worktree) WHERE commit_id IS NULL;
 CREATE INDEX IF NOT EXISTS requests_commit ON requests (commit_id);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -63,15 +148,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_live ON sessions (session_id) WHERE gone IS NULL;
 CREATE TABLE IF NOT EXISTS commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT);
-CREATE TABLE IF NOT EXISTS cursors (
-    path TEXT PRIMARY KEY, offset INTEGER, session_id TEXT, size INTEGER, mtime_ns INTEGER);
 """
 _DERIVED = ("requests", "sessions", "commits")
-_TEXT_COLUMNS = ("key", "message_id", "request_id", "session_id", "agent_id", "model", "ts", "cwd",
-                 "worktree", "branch", "version", "transcript", "captured_at", "via")
-# A request record's values in this order make a row for `fold_appended(rows=...)`.
-REQUEST_ROW = (*_TEXT_COLUMNS, *USAGE_FIELDS)
-_REQUEST_COLUMNS = (*REQUEST_ROW, "seq", "commit_id", "attribution")
+_RETIRED = ("cursors",)  # in the state file since version 4
 # A known request takes the field-wise maximum, as a correction would, and a commit only if
 # it has none yet, as an attribution would (SET expressions read the row as it was).
 _UPSERT_REQUEST = (
@@ -92,53 +171,54 @@ class Index:
         # it takes, and those already inserted with that commit (see fold_appended).
         self._ahead: dict[str, tuple[str, str]] = {}
         self._premerged: set[str] = set()
-        path = os.path.join(directory, INDEX_NAME)
-        try:
-            self._open(path)
-        except sqlite3.DatabaseError as error:
-            if isinstance(error, sqlite3.OperationalError):  # busy, locked: not corrupt
-                raise
-            # Not a database any more (a torn copy, a disk error): it is only a cache, and
-            # leaving it would stop every hook and commit until someone deletes it by hand.
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{path}{suffix}")
-            self._open(path)
+        # A damaged file is removed and opened afresh: leaving it would stop every hook and
+        # commit until someone deletes it by hand. Each file at most once.
+        for attempt in range(3):
+            try:
+                self._open(os.fspath(directory))
+                return
+            except sqlite3.DatabaseError as error:
+                if attempt == 2 or not is_damage(error):
+                    raise
+                repair(directory, error)
 
-    def _open(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+    def _open(self, directory: str) -> None:
+        self._db = sqlite3.connect(os.path.join(directory, INDEX_NAME), isolation_level=None,
+                                   timeout=30)
         try:
-            self.db.row_factory = sqlite3.Row
-            # A rebuildable cache: durability comes from the ledger, speed from skipping fsync.
-            # A rollback journal kept as an empty file, not WAL: every hook and commit is a
-            # short-lived process, and WAL makes each close checkpoint and delete its files
-            # and each open recreate them (0.9 ms per open and close here, against 0.25).
-            # Readers may now make a writer wait, for as long as a report's query.
-            self.db.execute("PRAGMA journal_mode=TRUNCATE")
-            self.db.execute("PRAGMA synchronous=OFF")
-            if self.db.execute("PRAGMA user_version").fetchone()[0] != INDEX_VERSION:
+            self._db.row_factory = sqlite3.Row
+            # No fsync: the index is rebuilt from the ledger, the state costs a re-read (and
+            # a damaged one is reset). A rollback journal kept as an empty file, not WAL:
+            # every hook and commit is a short-lived process, and WAL makes each close
+            # checkpoint and delete its files and each open recreate them (0.9 ms per open
+            # and close here, against 0.25). Readers may now make a writer wait, for as long
+            # as a report's query.
+            self._db.execute("PRAGMA journal_mode=TRUNCATE")
+            self._db.execute("PRAGMA synchronous=OFF")
+            _attach_state(self._db, os.path.join(directory, STATE_NAME))
+            if self._db.execute("PRAGMA main.user_version").fetchone()[0] != INDEX_VERSION:
                 self._create()
         except BaseException:
-            self.db.close()
+            self._db.close()
             raise
 
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     def _create(self) -> None:
         # Takes effect in a new file only: an import inserts rows of ~700 bytes, 8% faster
         # with pages of 16 KiB than 4 KiB, and point lookups do not notice.
-        self.db.execute("PRAGMA page_size=16384")
-        self.db.executescript("DROP TABLE IF EXISTS meta;" + "".join(
-            f"DROP TABLE IF EXISTS {t};" for t in (*_DERIVED, "cursors")) + _SCHEMA)
-        self.db.execute(f"PRAGMA user_version={INDEX_VERSION}")
+        self._db.execute("PRAGMA page_size=16384")
+        self._db.executescript("DROP TABLE IF EXISTS main.meta;" + "".join(
+            f"DROP TABLE IF EXISTS main.{t};" for t in (*_DERIVED, *_RETIRED)) + _SCHEMA)
+        self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
 
-    def meta(self, name: str, default: str = "") -> str:
-        row = self.db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
+    def _meta(self, name: str, default: str = "") -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
         return str(row[0]) if row else default
 
     def _set_meta(self, name: str, value: object) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, str(value)))
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, str(value)))
 
     def catch_up(self) -> int:
         """Fold the records appended since the last call; returns how many. Hold the lock."""
@@ -147,17 +227,17 @@ class Index:
             return 0
         return self._fold(read_records(self.ledger, offset), offset)
 
-    def fold_appended(self, records: list[Record], end: int,
+    def fold_appended(self, records: Sequence[LedgerRecord], end: int,
                       rows: Sequence[tuple[Any, ...]] = ()) -> int:
         """Fold records the caller itself just appended, the ledger now ending at `end`,
         without reading back JSON it encoded a moment ago (a bulk import writes tens of
         thousands). Only under the lock, right after `catch_up`, and only if the ledger
         ended at `ledger_offset` before the append (no torn line, no other writer).
 
-        `rows` are request records' values in REQUEST_ROW's order, appended before
+        `rows` are request records' values in REQUEST_FIELDS' order, appended before
         `records`: inserted in one statement, the bulk of an import costs the one process
         that writes no Python per record (they were built by tokentag, not read)."""
-        if self.meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
+        if self._meta("ledger_offset", "0") == "0":  # the append made the ledger: adopt it
             self._set_meta("ledger_inode", os.stat(self.ledger).st_ino)
         # A request attributed later in the same batch (an import attributes what it reads)
         # is inserted with its commit: one row write instead of an insert and an update.
@@ -169,9 +249,9 @@ class Index:
 
     def _fold(self, pairs: Iterable[tuple[Record | None, int]], offset: int,
               rows: Sequence[tuple[Any, ...]] = ()) -> int:
-        seq = int(self.meta("seq", "0"))
+        seq = int(self._meta("seq", "0"))
         folded = invalid = 0
-        self.db.execute("BEGIN")
+        self._db.execute("BEGIN")
         try:
             if rows:
                 self._insert_rows(rows, seq)
@@ -186,16 +266,16 @@ class Index:
             self._set_meta("ledger_offset", offset)
             self._set_meta("seq", seq)
             if invalid:
-                self._set_meta("invalid_lines", int(self.meta("invalid_lines", "0")) + invalid)
-            self.db.execute("COMMIT")
+                self._set_meta("invalid_lines", int(self._meta("invalid_lines", "0")) + invalid)
+            self._db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._db.execute("ROLLBACK")
             raise
         return folded
 
     def _insert_rows(self, rows: Sequence[tuple[Any, ...]], seq: int) -> None:
         ahead = self._ahead
-        self.db.executemany(_UPSERT_REQUEST, (
+        self._db.executemany(_UPSERT_REQUEST, (
             (*row, number, *ahead.get(row[0], _UNATTRIBUTED))
             for number, row in enumerate(rows, seq + 1)))
         self._premerged.update(row[0] for row in rows if row[0] in ahead)
@@ -208,8 +288,8 @@ class Index:
         except FileNotFoundError:
             stat = None
         identity = f"{stat.st_ino}" if stat else ""
-        offset = int(self.meta("ledger_offset", "0"))
-        if stat is None or identity != self.meta("ledger_inode") or stat.st_size < offset:
+        offset = int(self._meta("ledger_offset", "0"))
+        if stat is None or identity != self._meta("ledger_inode") or stat.st_size < offset:
             self._reset_derived()
             self._set_meta("ledger_inode", identity)
             return 0, stat.st_size if stat else 0
@@ -217,9 +297,9 @@ class Index:
 
     def _reset_derived(self) -> None:
         for table in _DERIVED:
-            self.db.execute(f"DELETE FROM {table}")
+            self._db.execute(f"DELETE FROM {table}")
         for name in ("ledger_offset", "seq", "invalid_lines"):
-            self.db.execute("DELETE FROM meta WHERE name=?", (name,))
+            self._db.execute("DELETE FROM meta WHERE name=?", (name,))
 
     def _apply(self, record: Record, seq: int) -> bool:
         if not isinstance(record.get("v"), int) or record["v"] > SCHEMA_VERSION:
@@ -236,12 +316,12 @@ class Index:
     def _apply_request(self, record: Record, seq: int) -> None:
         """Insert a new request; a known one only takes the field-wise maximum, as a
         correction would. One upsert: a bulk import folds tens of thousands of these."""
-        texts = _texts(*map(record.get, _TEXT_COLUMNS))
+        texts = _texts(*map(record.get, REQUEST_TEXT_FIELDS))
         key = texts[0]
         if key is None:  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
-        self.db.execute(_UPSERT_REQUEST, (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+        self._db.execute(_UPSERT_REQUEST, (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS],
                                           seq, *commit))
         if commit is not _UNATTRIBUTED:
             self._premerged.add(key)
@@ -252,13 +332,13 @@ class Index:
     def _raise_usage(self, record: Record) -> bool:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
-        cursor = self.db.execute(f"UPDATE requests SET {sets} WHERE key=?",
+        cursor = self._db.execute(f"UPDATE requests SET {sets} WHERE key=?",
                                  [int(record.get(f) or 0) for f in USAGE_FIELDS]
                                  + [*_texts(record["key"])])
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO sessions (session_id, transcript, cwd, worktree, "
+        self._db.execute("INSERT OR IGNORE INTO sessions (session_id, transcript, cwd, worktree, "
                         "seen_at) VALUES (?, ?, ?, ?, ?)",
                         _texts(record["session_id"], record["transcript"], record.get("cwd"),
                                record.get("worktree"), record.get("seen_at")))
@@ -268,54 +348,350 @@ class Index:
         worktree, at = _texts(record.get("worktree"), record.get("at"))
         # One statement per key: with `key IN (...)` SQLite updates several times slower
         # (an import attributes tens of thousands of requests at once).
-        self.db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
+        self._db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
                             "commit_id IS NULL", ((commit, how, key) for key in
                                                   map(str, record["keys"])
                                                   if key not in self._premerged))
-        self.db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
+        self._db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
                         (commit, worktree, at, how))
 
     def _apply_rewrite(self, record: Record, seq: int) -> None:
         pairs = [_texts(old, new) for old, new in record["pairs"]]
         for old, new in pairs:
-            self.db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
-            self.db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
+            self._db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
+            self._db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
                             "FROM commits WHERE commit_id=?", (new, old))
 
-    # -- queries used while capturing ------------------------------------------------
+    # -- capture ---------------------------------------------------------------------
 
     def known_usage(self, keys: Iterable[str]) -> dict[str, Usage]:
-        """The counts held for those of `keys` that are known, 500 keys per query (SQLite's
-        limit on parameters): an import asks about tens of thousands at once."""
+        """The counts held for those of `keys` that are known: an import asks about tens of
+        thousands at once."""
         found: dict[str, Usage] = {}
-        listed = list(keys)
-        for start in range(0, len(listed), 500):
-            chunk = listed[start:start + 500]
-            for row in self.db.execute(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests "
-                                       f"WHERE key IN ({','.join('?' * len(chunk))})", chunk):
+        for chunk, marks in _chunks(list(keys)):
+            for row in self._db.execute(f"SELECT key, {','.join(USAGE_FIELDS)} FROM requests "
+                                       f"WHERE key IN ({marks})", chunk):
                 found[row[0]] = Usage(*row[1:])
         return found
 
     def known_session(self, session_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM sessions WHERE session_id=?",
+        return self._db.execute("SELECT 1 FROM sessions WHERE session_id=?",
                                (session_id,)).fetchone() is not None
 
-    def cursor(self, path: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.db.execute(
-            "SELECT * FROM cursors WHERE path=?", (path,)).fetchone()
-        return row
+    def commit_of(self, key: str) -> str | None:
+        """The commit a request is attributed to, if any."""
+        row = self._db.execute("SELECT commit_id FROM requests WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
 
-    def set_cursor(self, path: str, offset: int, session_id: str | None, size: int,
-                   mtime_ns: int) -> None:
-        """Cursors only move forward: a slower concurrent reader must not rewind one."""
-        self.db.execute(
-            "INSERT INTO cursors VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
-            "offset=max(offset, excluded.offset), session_id=coalesce(excluded.session_id, "
-            "session_id), size=excluded.size, mtime_ns=excluded.mtime_ns",
-            (path, offset, session_id, size, mtime_ns))
+    # -- state: what the ledger does not hold -----------------------------------------
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return list(self.db.execute(sql, tuple(params)))
+    def cursor(self, path: str) -> Cursor | None:
+        """How far `path` has been read, and what the file was then."""
+        with _state_damage():
+            row = self._db.execute(f"SELECT {_CURSOR_COLUMNS} FROM state.cursors WHERE path=?",
+                                   (path,)).fetchone()
+        return Cursor(*row) if row else None
+
+    def cursors(self) -> dict[str, Cursor]:
+        with _state_damage():
+            return {row[0]: Cursor(*row[1:]) for row in self._db.execute(
+                f"SELECT path, {_CURSOR_COLUMNS} FROM state.cursors").fetchall()}
+
+    def set_cursor(self, path: str, cursor: Cursor, restart: bool = False) -> None:
+        """Cursors only move forward, so a slower concurrent reader cannot rewind one;
+        unless the file was read again from its start (`restart`) or is another file."""
+        with _state_damage():
+            self._db.execute(
+                f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET offset=CASE WHEN ? OR dev IS NOT excluded.dev "
+                "OR ino IS NOT excluded.ino THEN excluded.offset ELSE max(offset, "
+                "excluded.offset) END, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+                "dev=excluded.dev, ino=excluded.ino", (path, *cursor, restart))
+
+    def drop_cursors(self, paths: Iterable[str]) -> None:
+        with _state_damage():
+            self._db.executemany("DELETE FROM state.cursors WHERE path=?",
+                                 ((p,) for p in paths))
+
+    def last_flush_ns(self) -> int | None:
+        """When a commit last looked for transcripts (install counts as the first)."""
+        return int(self._stamp("last_flush_ns") or 0) or None
+
+    def set_last_flush_ns(self, moment_ns: int, keep_existing: bool = False) -> None:
+        self._set_stamps({"last_flush_ns": str(moment_ns)}, keep_existing)
+
+    def import_stamps(self) -> tuple[str, str]:
+        """What the last inference pass of an import decided on: the branch tips, and
+        the ref files' sizes and mtimes before the tips were read."""
+        return self._stamp("import_inferred_at") or "", self._stamp("import_refs_seen") or ""
+
+    def set_import_stamps(self, inferred_at: str, refs_seen: str) -> None:
+        self._set_stamps({"import_inferred_at": inferred_at, "import_refs_seen": refs_seen})
+
+    def _stamp(self, name: str) -> str | None:
+        with _state_damage():
+            row = self._db.execute("SELECT value FROM state.stamps WHERE name=?",
+                                   (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _set_stamps(self, values: dict[str, str], keep_existing: bool = False) -> None:
+        with _state_damage():
+            self._db.executemany(f"INSERT OR {'IGNORE' if keep_existing else 'REPLACE'} "
+                                 "INTO state.stamps VALUES (?, ?)", values.items())
+
+    # -- attribution -----------------------------------------------------------------
+
+    def live_sessions(self) -> list[tuple[str, str]]:
+        """(session id, main transcript) of the sessions whose transcripts may still grow."""
+        return [(row[0], row[1]) for row in self._db.execute(
+            "SELECT session_id, transcript FROM sessions WHERE gone IS NULL")]
+
+    def mark_sessions_gone(self, session_ids: Iterable[str]) -> None:
+        """Sessions whose transcripts Claude Code has pruned: looked at once, then skipped
+        (a re-fold forgets this, costing one more look)."""
+        self._db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
+                            ((s,) for s in session_ids))
+
+    def pending(self, worktree: str) -> list[tuple[str, str, str | None]]:
+        """(key, via, branch) of the worktree's unattributed requests, in ledger order."""
+        return [(row[0], row[1], row[2]) for row in self._db.execute(
+            "SELECT key, via, branch FROM requests WHERE commit_id IS NULL AND worktree=? "
+            "ORDER BY seq", (worktree,))]
+
+    def is_attributed(self, commit: str) -> bool:
+        return self._db.execute("SELECT 1 FROM commits WHERE commit_id=?",
+                               (commit,)).fetchone() is not None
+
+    # -- import ----------------------------------------------------------------------
+
+    def folded_offset(self) -> int:
+        """Where the ledger ended when it was last folded."""
+        return int(self._meta("ledger_offset", "0"))
+
+    def pending_imported_branches(self) -> list[tuple[str, str, str]]:
+        """(worktree, branch, earliest timestamp) of imported requests still pending."""
+        return [(row[0], row[1], row[2]) for row in self._db.execute(
+            f"SELECT worktree, branch, min(ts) {_PENDING_IMPORTED} GROUP BY worktree, branch")]
+
+    def pending_imported(self, worktree: str, branch: str) -> list[tuple[str, str]]:
+        """(key, timestamp) of those on one worktree's branch, in ledger order."""
+        return [(row[0], row[1]) for row in self._db.execute(
+            f"SELECT key, ts {_PENDING_IMPORTED} AND worktree=? AND branch=? ORDER BY seq",
+            (worktree, branch))]
+
+    # -- totals ----------------------------------------------------------------------
+
+    def note_groups(self, commit: str) -> list[dict[str, Any]]:
+        """A commit's price groups, each with its inferred requests (`inferred`) and its
+        session ids as a JSON array (`session_ids`): all a note needs, in one pass over
+        the commit's rows (three queries took a bulk import's notes 37 ms, this one 27)."""
+        return [dict(row) for row in self._db.execute(_NOTE_GROUPS, (commit,))]
+
+    def price_groups_of(self, commits: Iterable[str]) -> dict[str, list[Row]]:
+        """Each commit's price groups, for the commits the ledger has requests of."""
+        found: dict[str, list[Row]] = {}
+        for chunk, marks in _chunks(list(commits)):
+            for row in self._db.execute(
+                    f"SELECT commit_id, {_PRICE_GROUP_COLUMNS} FROM requests "
+                    f"WHERE commit_id IN ({marks}) GROUP BY commit_id, {_PRICE_GROUP_BY}", chunk):
+                found.setdefault(row["commit_id"], []).append(row)
+        return found
+
+    def price_groups_by(self, grouping: str, filters: Filters) -> list[tuple[str, Row]]:
+        """(value of `grouping`, price group) of the requests `filters` lets through;
+        `grouping` is one of GROUPINGS."""
+        where, params = _where(filters)
+        return [(str(row["k"]), row) for row in self._db.execute(
+            f"SELECT {_GROUPINGS[grouping]} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
+            f"{where} GROUP BY k, {_PRICE_GROUP_BY}", params)]
+
+    def sessions_and_inferred(self, commits: Sequence[str]) -> tuple[set[str], int]:
+        """The distinct sessions of these commits' requests, and how many were inferred."""
+        sessions: set[str] = set()
+        inferred = 0
+        for chunk, marks in _chunks(commits):
+            for row in self._db.execute(
+                    "SELECT session_id, sum(attribution = 'inferred') FROM requests "
+                    f"WHERE commit_id IN ({marks}) GROUP BY session_id", chunk):
+                if row[0]:
+                    sessions.add(str(row[0]))
+                inferred += int(row[1] or 0)
+        return sessions, inferred
+
+    def session_count(self, commit: str) -> int:
+        row = self._db.execute("SELECT count(DISTINCT session_id) FROM requests "
+                              "WHERE commit_id=?", (commit,)).fetchone()
+        return int(row[0])
+
+    def summary(self) -> Summary:
+        """Requests, pending ones, sessions, commits, the last capture and invalid lines."""
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum(commit_id IS NULL), 0), count(DISTINCT session_id), "
+            "count(DISTINCT commit_id), max(captured_at) FROM requests").fetchone()
+        requests, pending, sessions, commits, last_capture = row
+        return Summary(requests, pending, sessions, commits, last_capture,
+                       int(self._meta("invalid_lines", "0")))
+
+    def requests_newest_first(self, filters: Filters, limit: int | None) -> list[Row]:
+        """Requests with their ids, context, commit and counts, newest first."""
+        where, params = _where(filters)
+        sql = (f"SELECT key, ts, session_id, agent_id, model, branch, worktree, commit_id, "
+               f"attribution, via, {','.join(USAGE_FIELDS)} FROM requests{where} "
+               f"ORDER BY ts DESC, seq DESC")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return list(self._db.execute(sql, params))
+
+
+# -- damage -------------------------------------------------------------------------------
+
+_BUSY_OR_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: another process, not damage
+_FILE_SUFFIXES = ("", "-journal", "-wal", "-shm")
+
+
+class StateDamaged(sqlite3.DatabaseError):
+    """The state file failed, not the index: it is what must be reset."""
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether an error from the index's connection means a damaged file."""
+    return isinstance(error, sqlite3.DatabaseError) and \
+        getattr(error, "sqlite_errorcode", 0) & 0xFF not in _BUSY_OR_LOCKED
+
+
+def repair(directory: StrPath, error: BaseException) -> None:
+    """Remove the file `error` showed damaged, so the next open starts it afresh: the
+    state file (its stamps kept if they can still be read), else the index."""
+    directory = os.fspath(directory)
+    if isinstance(error, StateDamaged):
+        _reset_state(os.path.join(directory, STATE_NAME))
+    else:
+        _remove(os.path.join(directory, INDEX_NAME))
+
+
+@contextlib.contextmanager
+def _state_damage() -> Iterator[None]:
+    """Tell a failure of the state file from one of the index, which share a connection."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, StateDamaged) or not is_damage(error):
+            raise
+        raise StateDamaged(f"{STATE_NAME}: {error}") from error
+
+
+def _remove(path: str) -> None:
+    for suffix in _FILE_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
+
+
+def _reset_state(path: str) -> None:
+    stamps: list[tuple[str, str]] = []
+    with contextlib.suppress(sqlite3.DatabaseError):
+        readable = sqlite3.connect(path)
+        try:
+            stamps = readable.execute("SELECT name, value FROM stamps").fetchall()
+        finally:
+            readable.close()
+    _remove(path)
+    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        _attach_state(fresh, path)
+        fresh.executemany("INSERT INTO state.stamps VALUES (?, ?)", stamps)
+    finally:
+        fresh.close()
+
+
+# -- the state file's migrations ------------------------------------------------------------
+
+
+def _attach_state(db: sqlite3.Connection, path: str) -> None:
+    with _state_damage():
+        db.execute("ATTACH DATABASE ? AS state", (path,))
+        db.execute("PRAGMA state.journal_mode=TRUNCATE")  # as the index's: see Index._open
+        db.execute("PRAGMA state.synchronous=OFF")
+        _migrate(db)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the migrations the state file has not had, in order, each with its record."""
+    db.execute("CREATE TABLE IF NOT EXISTS state.migrations (name TEXT PRIMARY KEY, "
+               "applied_at TEXT)")
+    applied = {row[0] for row in db.execute("SELECT name FROM state.migrations")}
+    for migration in MIGRATIONS:
+        if migration.__name__ in applied:
+            continue
+        # Deferred: an immediate transaction would also make a new index's file, with the
+        # default pages, before Index._create could give it larger ones.
+        db.execute("BEGIN")
+        try:
+            migration(db)
+            db.execute("INSERT INTO state.migrations VALUES (?, ?)",
+                       (migration.__name__, now_iso()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def m001_cursors(db: sqlite3.Connection) -> None:
+    """How far each transcript has been read, keyed by path, and the file it was."""
+    db.execute("CREATE TABLE state.cursors (path TEXT PRIMARY KEY, offset INTEGER NOT NULL, "
+               "size INTEGER, mtime_ns INTEGER, dev INTEGER, ino INTEGER)")
+
+
+def m002_stamps(db: sqlite3.Connection) -> None:
+    """Single values no ledger record holds, by name."""
+    db.execute("CREATE TABLE state.stamps (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+def m003_kept_from_index_version_3(db: sqlite3.Connection) -> None:
+    """Cursors and stamps from an index of version 3, which held them: an upgrade must
+    not make the next commit read every transcript again. A damaged old index has none
+    to give."""
+    with contextlib.suppress(sqlite3.DatabaseError):
+        tables = {row[0] for row in db.execute(
+            "SELECT name FROM main.sqlite_master WHERE type='table'")}
+        if "cursors" in tables and db.execute("PRAGMA main.user_version").fetchone()[0] == 3:
+            db.execute("INSERT OR IGNORE INTO state.cursors (path, offset, size, mtime_ns) "
+                       "SELECT path, offset, size, mtime_ns FROM main.cursors")
+            db.execute("INSERT OR IGNORE INTO state.stamps SELECT name, value FROM main.meta "
+                       "WHERE name IN ('last_flush_ns', 'import_inferred_at', "
+                       "'import_refs_seen')")
+
+
+# Append only: a change to the state file is a new function here, never an edit of one
+# that has run somewhere.
+MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3)
+
+
+def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
+    """`values` in slices small enough to bind (SQLite allows 999 parameters before
+    3.32), each with its placeholders for `IN (...)`."""
+    for start in range(0, len(values), _MAX_PARAMETERS):
+        chunk = values[start:start + _MAX_PARAMETERS]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("session_id", filters.session), ("model", filters.model),
+                          ("branch", filters.branch), ("agent_id", filters.agent)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    since, until = filters.time_range()
+    for clause, moment in (("ts >= ?", since), ("ts < ?", until)):
+        if moment is not None:
+            clauses.append(clause)
+            params.append(moment)
+    if filters.state == "pending":
+        clauses.append("commit_id IS NULL")
+    elif filters.state == "committed":
+        clauses.append("commit_id IS NOT NULL")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _texts(*values: Any) -> tuple[Any, ...]:
@@ -335,20 +711,6 @@ def _attribution_of(record: Record) -> tuple[str, str]:
     return str(record["commit"]), str(record.get("how") or "observed")
 
 
-_TEXTS_IN_ROW = len(_TEXT_COLUMNS)
-_REQUEST_LINE = ('{"v":%d,"kind":"request",'
-                 + ",".join([*(f'"{c}":%s' for c in _TEXT_COLUMNS),
-                             *(f'"{f}":%d' for f in USAGE_FIELDS)]) + "}\n")
-
-
-def request_line(row: tuple[Any, ...]) -> bytes:
-    """`ledger.encode_line` of the request record `row` was made from, byte for byte (a
-    test holds them equal), at half the cost: a bulk import encodes tens of thousands.
-    The row's texts are str or None and its counts int, as the import makes them."""
-    texts = [quote(value) if value is not None else "null" for value in row[:_TEXTS_IN_ROW]]
-    return (_REQUEST_LINE % (SCHEMA_VERSION, *texts, *row[_TEXTS_IN_ROW:])).encode()
-
-
 def _applies(attribution: Record) -> bool:
     """Whether folding this attribution record would apply it (see _apply and
     _apply_attribution): a premerge must not take one that the fold would skip."""
@@ -360,7 +722,7 @@ def _applies(attribution: Record) -> bool:
 
 
 def _attributions_ahead(requested: set[object],
-                        records: list[Record]) -> dict[str, tuple[str, str]]:
+                        records: Sequence[Record]) -> dict[str, tuple[str, str]]:
     """Requests of this batch (`requested` ones first) that an attribution after them in
     the batch takes, with its (commit, how): the first one, as folding one by one would
     give. None when a rewrite is in the batch: it could move a commit between the two."""

@@ -12,29 +12,29 @@ import os
 
 from tokentag.core import fastjson, locking
 
-SCHEMA_VERSION = 1
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "lock"
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
     from typing import Any
 
     from _typeshed import StrPath
 
+    from tokentag.ledger.records import LedgerRecord
+
+    # A line read back: any JSON object with a `kind`, not checked against the schema.
     Record = dict[str, Any]
-else:
-    Record = dict
 
 
-def encode(records: list[Record]) -> bytes:
+def encode(records: Iterable[Mapping[str, Any]]) -> bytes:
     """Compact JSON lines: the ledger is read far more often by machines than people."""
     return b"".join(map(encode_line, records))
 
 
-def encode_line(record: Record) -> bytes:
+def encode_line(record: Mapping[str, Any]) -> bytes:
     return fastjson.dumps(record).encode() + b"\n"
 
 
@@ -43,7 +43,7 @@ def locked(directory: StrPath, timeout: float | None = None) -> AbstractContextM
     return locking.locked(os.path.join(os.fspath(directory), LOCK_NAME), timeout)
 
 
-def append(ledger: StrPath, records: list[Record]) -> None:
+def append(ledger: StrPath, records: Sequence[LedgerRecord]) -> None:
     """Append records with one write. Call with the lock held."""
     if records:
         append_encoded(ledger, encode(records))

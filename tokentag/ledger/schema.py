@@ -1,15 +1,18 @@
-"""The ledger's record kinds as pydantic models: the schema, checkable.
+"""The ledger's record kinds as pydantic models, made from `records.FIELDS`: the schema,
+checkable.
 
 The hook writes plain dicts (importing pydantic would double its start-up time), so
-nothing on the hot path uses these. They exist to state the schema in one place and
-to let tests and `validate_ledger` prove that every line ever written matches it.
-Validation is strict: a count written as "12" or 12.0 or true is a writer bug, not
-something to coerce quietly, and an unknown field means the schema drifted.
+nothing on the hot path uses these. They let tests and `validate_ledger` prove that every
+line ever written matches the schema records.py states. Validation is strict: a count
+written as "12" or 12.0 or true is a writer bug, not something to coerce quietly, and an
+unknown field means the schema drifted.
 """
 
 from __future__ import annotations
 
 import json
+from functools import reduce
+from operator import or_
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,15 +22,24 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
-from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.ledger import records
+from tokentag.ledger.records import SCHEMA_VERSION
 
-Count = Annotated[int, Field(ge=0)]
 # A rewrite pair is written as a JSON array of two commit ids, never a tuple.
-CommitPair = Annotated[list[str], Field(min_length=2, max_length=2)]
+_CommitPair = Annotated[list[str], Field(min_length=2, max_length=2)]
+_TYPES: dict[str, Any] = {
+    records.TEXT: str,
+    records.ID: Annotated[str, Field(min_length=1)],
+    records.TEXT_OR_NULL: str | None,
+    records.COUNT: Annotated[int, Field(ge=0)],
+    records.TEXTS: list[str],
+    records.PAIRS: list[_CommitPair],
+}
 
 
 class _RecordBase(BaseModel):
@@ -47,91 +59,36 @@ class _RecordBase(BaseModel):
         return value
 
 
-class _Counts(BaseModel):
-    """One request's counts, in ccusage's vocabulary (see tokentag.core.usage.USAGE_FIELDS)."""
-
-    input: Count
-    output: Count
-    cache_creation: Count
-    cache_creation_5m: Count
-    cache_creation_1h: Count
-    cache_read: Count
+def _key_names_the_request(record: Any) -> Any:
+    # Dedup, corrections and attribution all join on `key`: it must be the pair.
+    if record.key != f"{record.message_id}/{record.request_id}":
+        raise ValueError(f"key {record.key!r} is not message_id/request_id")
+    return record
 
 
-class RequestRecord(_RecordBase, _Counts):
-    """One API request, counted once per repository: ids, context and counts, no text."""
-
-    kind: Literal["request"]
-    key: str = Field(min_length=1)
-    message_id: str = Field(min_length=1)
-    request_id: str
-    session_id: str
-    agent_id: str | None
-    model: str
-    ts: str
-    cwd: str
-    worktree: str
-    branch: str | None
-    version: str | None
-    transcript: str
-    captured_at: str
-    via: str
-
-    @model_validator(mode="after")
-    def _key_names_the_request(self) -> RequestRecord:
-        # Dedup, corrections and attribution all join on `key`: it must be the pair.
-        if self.key != f"{self.message_id}/{self.request_id}":
-            raise ValueError(f"key {self.key!r} is not message_id/request_id")
-        return self
+_VALIDATORS: dict[str, dict[str, Any]] = {
+    "request": {"key_names_the_request": model_validator(mode="after")(_key_names_the_request)},
+}
 
 
-class CorrectionRecord(_RecordBase, _Counts):
-    """Raised counts for a request already recorded; readers take field-wise maxima."""
-
-    kind: Literal["correction"]
-    key: str = Field(min_length=1)
-    captured_at: str
-
-
-class SessionRecord(_RecordBase):
-    """Where a session's main transcript lives, so commits can flush it later."""
-
-    kind: Literal["session"]
-    session_id: str = Field(min_length=1)
-    transcript: str
-    cwd: str | None
-    worktree: str
-    seen_at: str
+def _model(kind: str) -> type[BaseModel]:
+    fields: dict[str, Any] = {name: (_TYPES[spec], ...) for name, spec in records.FIELDS[kind]}
+    fields["kind"] = (Literal[kind], ...)  # which model a line is: see _ADAPTER
+    return create_model(f"{kind.capitalize()}Record", __base__=_RecordBase,
+                        __validators__=_VALIDATORS.get(kind), **fields)
 
 
-class AttributionRecord(_RecordBase):
-    """Pending requests given to a commit."""
-
-    kind: Literal["attribution"]
-    commit: str = Field(min_length=1)
-    worktree: str
-    keys: list[str]
-    how: str
-    at: str
-
-
-class RewriteRecord(_RecordBase):
-    """Commits replaced by an amend or a rebase: attribution follows the new ids."""
-
-    kind: Literal["rewrite"]
-    type: str
-    pairs: list[CommitPair]
-    at: str
+MODELS = {kind: _model(kind) for kind in records.KINDS}
+RequestRecord = MODELS["request"]
+CorrectionRecord = MODELS["correction"]
+SessionRecord = MODELS["session"]
+AttributionRecord = MODELS["attribution"]
+RewriteRecord = MODELS["rewrite"]
+_ANY_RECORD: Any = Annotated[reduce(or_, MODELS.values()), Field(discriminator="kind")]
+_ADAPTER: TypeAdapter[BaseModel] = TypeAdapter(_ANY_RECORD)
 
 
-LedgerRecord = Annotated[
-    RequestRecord | CorrectionRecord | SessionRecord | AttributionRecord | RewriteRecord,
-    Field(discriminator="kind"),
-]
-_ADAPTER: TypeAdapter[LedgerRecord] = TypeAdapter(LedgerRecord)
-
-
-def validate_record(record: dict[str, Any]) -> LedgerRecord:
+def validate_record(record: dict[str, Any]) -> BaseModel:
     """The model for one decoded ledger line; raises pydantic.ValidationError."""
     return _ADAPTER.validate_python(record)
 

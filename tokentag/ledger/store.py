@@ -1,21 +1,24 @@
-"""One repository's tokentag state: the ledger, its index and the lock around both."""
+"""One repository's tokentag files: the ledger, its index and state, and the lock around them."""
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 
+from tokentag.core.errors import TokentagError
 from tokentag.core.faillog import LOG_NAME
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import jsonl
-from tokentag.ledger.index import Index
+from tokentag.ledger.index import Index, is_damage, repair
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
+    from typing import NoReturn
 
     from _typeshed import StrPath
 
+    from tokentag.ledger.records import LedgerRecord
 
 
 class Store:
@@ -37,6 +40,11 @@ class Store:
             index = self._current_index()
             try:
                 yield Writer(self, index)
+            except BaseException as error:
+                if is_damage(error):
+                    index.close()
+                    self._remove_damaged(error)
+                raise
             finally:
                 index.close()
 
@@ -47,12 +55,27 @@ class Store:
             index = self._current_index()
         try:
             yield index
+        except BaseException as error:
+            if is_damage(error):
+                index.close()
+                with jsonl.locked(self.directory):
+                    self._remove_damaged(error)
+            raise
         finally:
             index.close()
 
-
     def _current_index(self) -> Index:
-        """The index with every ledger record folded in. Call with the lock held."""
+        """The index with every ledger record folded in. Call with the lock held. A file
+        found damaged meanwhile is removed and made again (the index from the whole ledger)."""
+        try:
+            return self._caught_up_index()
+        except BaseException as error:
+            if not is_damage(error):
+                raise
+            repair(self.directory, error)
+            return self._caught_up_index()
+
+    def _caught_up_index(self) -> Index:
         index = Index(self.directory)
         try:
             index.catch_up()
@@ -60,6 +83,13 @@ class Store:
             index.close()
             raise
         return index
+
+    def _remove_damaged(self, error: BaseException) -> NoReturn:
+        """A file found damaged in use is removed, so the next use starts it afresh; what
+        was being done fails once, with a message that says so. Hold the lock."""
+        repair(self.directory, error)
+        raise TokentagError(f"{self.directory}: {error}; removed the damaged file, which is "
+                            "made again on the next run (nothing recorded is lost)") from error
 
 
 class Writer:
@@ -69,6 +99,6 @@ class Writer:
         self.store = store
         self.index = index
 
-    def write(self, records: list[jsonl.Record]) -> None:
+    def write(self, records: Sequence[LedgerRecord]) -> None:
         jsonl.append(self.store.ledger_path, records)
         self.index.catch_up()

@@ -13,8 +13,8 @@ from tokentag.core import fastjson
 from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import find_worktree
-from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
-from tokentag.ledger.jsonl import SCHEMA_VERSION
+from tokentag.ledger.index import Index
+from tokentag.ledger.records import SCHEMA_VERSION
 
 TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
 if TYPE_CHECKING:
@@ -25,18 +25,9 @@ if TYPE_CHECKING:
 NOTES_REF = "refs/notes/tokentag"
 
 
-# The note's price groups, each with its inferred requests and session ids on the side:
-# one pass over the commit's rows where three queries made three (a bulk import's notes
-# took 37 ms instead of 27).
-_NOTE_GROUPS = (f"SELECT {PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS inferred, "
-                "json_group_array(DISTINCT nullif(session_id, '')) AS session_ids "
-                f"FROM requests WHERE commit_id=? GROUP BY {PRICE_GROUP_BY} "
-                f"ORDER BY {PRICE_GROUP_BY}")
-
-
 def note_for(index: Index, commit: str) -> dict[str, Any] | None:
     """The note body for `commit` from the index, or None if nothing is attributed to it."""
-    groups = [dict(row) for row in index.query(_NOTE_GROUPS, (commit,))]
+    groups = index.note_groups(commit)
     if not groups:
         return None
     inferred = 0

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 Prices = Mapping[str, PriceOverride]
 PENDING = "(pending)"
 UNTAGGED = "(untagged)"
-_CHUNK = 500  # SQLite caps the number of bound parameters per statement
 
 
 @dataclass(frozen=True)
@@ -266,18 +265,7 @@ def _by_model(by_commit: Sequence[CommitTotals]) -> dict[str, Totals]:
 
 def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[str], int]:
     """Distinct sessions and inferred requests of these commits, from the ledger."""
-    if index is None:
-        return set(), 0
-    sessions: set[str] = set()
-    inferred = 0
-    for start in range(0, len(commit_ids), _CHUNK):
-        chunk = commit_ids[start:start + _CHUNK]
-        rows = index.query(
-            f"SELECT session_id, sum(attribution = 'inferred') AS inferred FROM requests "
-            f"WHERE commit_id IN ({','.join('?' * len(chunk))}) GROUP BY session_id", chunk)
-        sessions.update(str(row["session_id"]) for row in rows if row["session_id"])
-        inferred += sum(int(row["inferred"] or 0) for row in rows)
-    return sessions, inferred
+    return index.sessions_and_inferred(commit_ids) if index is not None else (set(), 0)
 
 
 # -- the library API behind `tokentag release` and `report --by tag` ---------------------
@@ -347,7 +335,7 @@ def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters |
     order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
     order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
     groups: dict[str, Totals] = {}
-    by_commit = grouping.grouped_totals(index, "commit", filters or grouping.Filters(), prices)
+    by_commit = grouping.grouped_totals(index, "commit", filters, prices)
     for key, totals in by_commit.items():
         name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
         groups.setdefault(name, Totals.empty()).add(totals)

@@ -16,7 +16,7 @@ from typing import Any
 from tokentag.core.money import usd
 from tokentag.core.timefmt import parse_iso
 from tokentag.core.usage import USAGE_FIELDS, Usage
-from tokentag.ledger.index import PRICE_GROUP_BY, PRICE_GROUP_COLUMNS, Index
+from tokentag.ledger.index import Index
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,8 @@ def group_from_row(row: Any) -> PriceGroup:
 
 def index_groups(index: Index, commits: Iterable[str]) -> dict[str, list[PriceGroup]]:
     """Price groups per commit for the commits the ledger knows."""
-    wanted = list(commits)
-    found: dict[str, list[PriceGroup]] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        rows = index.query(
-            f"SELECT commit_id, {PRICE_GROUP_COLUMNS} FROM requests "
-            f"WHERE commit_id IN ({','.join('?' * len(chunk))}) "
-            f"GROUP BY commit_id, {PRICE_GROUP_BY}", chunk)
-        for row in rows:
-            found.setdefault(row["commit_id"], []).append(group_from_row(row))
-    return found
+    return {commit: [group_from_row(row) for row in rows]
+            for commit, rows in index.price_groups_of(commits).items()}
 
 
 def totals_by_model(groups: Iterable[PriceGroup],

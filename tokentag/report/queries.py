@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokentag.core import faillog
-from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git.gitdirs import Worktree
+from tokentag.ledger.filters import Filters
 from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
-from tokentag.report.grouping import Filters
 
 
 @dataclass(frozen=True)
@@ -35,26 +34,16 @@ class Status:
 
 def status(store: Store) -> Status:
     with store.reading() as index:
-        counts = index.query(
-            "SELECT count(*) AS n, sum(commit_id IS NULL) AS pending, "
-            "count(DISTINCT session_id) AS sessions, count(DISTINCT commit_id) AS commits, "
-            "max(captured_at) AS last FROM requests")[0]
-        invalid = int(index.meta("invalid_lines", "0"))
+        summary = index.summary()
     failures = faillog.failures(store.log_path)
-    return Status(store.ledger_path, counts["n"], counts["pending"] or 0, counts["sessions"],
-                  counts["commits"], counts["last"], invalid, len(failures),
+    return Status(store.ledger_path, summary.requests, summary.pending, summary.sessions,
+                  summary.commits, summary.last_capture, summary.invalid_lines, len(failures),
                   failures[-1] if failures else None)
 
 
 def requests_log(index: Index, filters: Filters, limit: int | None) -> list[dict[str, Any]]:
     """Requests newest first, as plain dicts (the `log --json` rows)."""
-    where, params = filters.where()
-    sql = (f"SELECT key, ts, session_id, agent_id, model, branch, worktree, commit_id, "
-           f"attribution, via, {','.join(USAGE_FIELDS)} FROM requests{where} "
-           f"ORDER BY ts DESC, seq DESC")
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return [_log_row(row) for row in index.query(sql, params)]
+    return [_log_row(row) for row in index.requests_newest_first(filters, limit)]
 
 
 def _log_row(row: Any) -> dict[str, Any]:
@@ -79,8 +68,7 @@ def show_commit(worktree: Worktree, ref: str,
     sha = gitrepo.resolve_commit(gitrepo.open_repo(worktree.top).git, ref)
     with Store.of(worktree).reading() as index:
         groups = costs.index_groups(index, [sha]).get(sha)
-        sessions = index.query("SELECT count(DISTINCT session_id) AS n FROM requests "
-                               "WHERE commit_id=?", (sha,))[0]["n"]
+        sessions = index.session_count(sha)
     source = "ledger"
     if groups is None:
         note = content.read_note(worktree.top, sha)

@@ -25,7 +25,7 @@ from tokentag.core.timefmt import epoch_of
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree, find_worktree, unusable_git_dir
 from tokentag.ledger import jsonl
-from tokentag.ledger.index import INDEX_NAME
+from tokentag.ledger.index import INDEX_NAME, STATE_NAME
 from tokentag.ledger.store import Store
 from tokentag.notes.content import NOTES_REF
 from tokentag.report import queries
@@ -307,7 +307,7 @@ def _ledger(worktree: Worktree) -> Check:
         return Check("ledger", writable, detail if writable else
                      f"{worktree.common_dir} is not writable", _permissions_fix(
                          Path(worktree.common_dir)) if not writable else None)
-    for name in (jsonl.LOCK_NAME, jsonl.LEDGER_NAME, INDEX_NAME):
+    for name in (jsonl.LOCK_NAME, jsonl.LEDGER_NAME, INDEX_NAME, STATE_NAME):
         path = directory / name
         try:
             # Open for writing and append nothing: proves the hooks can write, changes nothing.
@@ -376,8 +376,8 @@ def _capture(worktree: Worktree, store: Store, status: queries.Status) -> Check:
 
 def _unseen_sessions(worktree: Worktree, store: Store) -> list[Path]:
     with store.reading() as index:
-        since_ns = int(index.meta("last_flush_ns", "0"))
-        seen = {row["path"] for row in index.query("SELECT path FROM cursors")}
+        since_ns = index.last_flush_ns()
+        seen = set(index.cursors())
     if not since_ns:
         return []
     return [path for path in _session_files(worktree)

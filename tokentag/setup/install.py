@@ -32,8 +32,7 @@ def _start_discovery_now(store: Store) -> None:
     """Commits look for unseen transcripts changed since the last flush; the first flush
     starts at install, so history from before is left to `tokentag import`."""
     with store.writing() as writer:
-        writer.index.db.execute("INSERT OR IGNORE INTO meta VALUES ('last_flush_ns', ?)",
-                                (str(time.time_ns()),))
+        writer.index.set_last_flush_ns(time.time_ns(), keep_existing=True)
 
 
 def uninstall(worktree: Worktree | None, scope: str | None = None,

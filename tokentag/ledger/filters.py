@@ -1,0 +1,49 @@
+"""Which requests a report or log covers: a plain value, which the index turns into SQL.
+
+Not on the hook paths (it imports `datetime`): only the commands that report import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tokentag.core.errors import TokentagError
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Requests matching every field that is set. `since` and `until` are a date or an ISO
+    time as a person types them; `state` is "pending" or "committed"."""
+
+    since: str | None = None
+    until: str | None = None
+    session: str | None = None
+    model: str | None = None
+    branch: str | None = None
+    agent: str | None = None
+    state: str | None = None
+    commits: Sequence[str] | None = None
+
+    def time_range(self) -> tuple[str | None, str | None]:
+        """`since` and `until` in the form request timestamps take, to compare as text."""
+        return (normalise_time(self.since) if self.since else None,
+                normalise_time(self.until, end=True) if self.until else None)
+
+
+def normalise_time(text: str, end: bool = False) -> str:
+    """`2026-02-10` or an ISO time, as the UTC string form transcripts use. A bare date
+    as the end of a range includes that whole day."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        if end and len(text) == 10:
+            moment += timedelta(days=1)
+        moment = moment.astimezone(UTC)
+    except ValueError:
+        raise TokentagError(f"not a date or time: {text!r} (use YYYY-MM-DD or ISO 8601)") from None
+    except OverflowError:  # 9999-12-31 as an end has no next day
+        raise TokentagError(f"date out of range: {text!r}") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,178 @@
+"""Every ledger record kind: its fields, the function that builds it, its version.
+
+`FIELDS` is the one statement of the schema: the builders below make exactly these
+fields in this order (a test holds them to it), `schema.py` turns them into pydantic
+models, and the index's `requests` table and the importer's fast `request_line` are laid
+out from `REQUEST_FIELDS`. Records are plain dicts: the hooks write them, and pydantic
+would double a hook's start-up time. The TypedDicts are for the type checker only.
+"""
+
+from __future__ import annotations
+
+from tokentag.core.fastjson import quote
+from tokentag.core.usage import USAGE_FIELDS, Usage
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypedDict
+
+SCHEMA_VERSION = 1
+
+# What a field holds, in JSON terms (schema.py maps each to a pydantic type).
+TEXT = "text"
+ID = "id"  # non-empty text that other records or readers join on
+TEXT_OR_NULL = "text or null"
+COUNT = "count"  # a non-negative integer
+TEXTS = "list of text"
+PAIRS = "list of [old, new]"
+
+_COUNTS = tuple((name, COUNT) for name in USAGE_FIELDS)
+FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    # One API request, counted once per repository: ids, context and counts, no text.
+    "request": (("key", ID), ("message_id", ID), ("request_id", TEXT), ("session_id", TEXT),
+                ("agent_id", TEXT_OR_NULL), ("model", TEXT), ("ts", TEXT), ("cwd", TEXT),
+                ("worktree", TEXT), ("branch", TEXT_OR_NULL), ("version", TEXT_OR_NULL),
+                ("transcript", TEXT), ("captured_at", TEXT), ("via", TEXT), *_COUNTS),
+    # Raised counts for a request already recorded; readers take field-wise maxima.
+    "correction": (("key", ID), ("captured_at", TEXT), *_COUNTS),
+    # Where a session's main transcript lives, so commits can flush it later.
+    "session": (("session_id", ID), ("transcript", TEXT), ("cwd", TEXT_OR_NULL),
+                ("worktree", TEXT), ("seen_at", TEXT)),
+    # Pending requests given to a commit.
+    "attribution": (("commit", ID), ("worktree", TEXT), ("keys", TEXTS), ("how", TEXT),
+                    ("at", TEXT)),
+    # Commits replaced by an amend or a rebase: attribution follows the new ids.
+    "rewrite": (("type", TEXT), ("pairs", PAIRS), ("at", TEXT)),
+}
+KINDS = tuple(FIELDS)
+
+# A request's fields in record order: its texts, then its counts. The index's `requests`
+# table has one column each, and the importer carries requests as rows in this order.
+REQUEST_FIELDS = tuple(name for name, _ in FIELDS["request"])
+REQUEST_TEXT_FIELDS = tuple(name for name, kind in FIELDS["request"] if kind != COUNT)
+
+if TYPE_CHECKING:
+    class RequestRecord(TypedDict):
+        v: int
+        kind: Literal["request"]
+        key: str
+        message_id: str
+        request_id: str
+        session_id: str
+        agent_id: str | None
+        model: str
+        ts: str
+        cwd: str
+        worktree: str
+        branch: str | None
+        version: str | None
+        transcript: str
+        captured_at: str
+        via: str
+        input: int
+        output: int
+        cache_creation: int
+        cache_creation_5m: int
+        cache_creation_1h: int
+        cache_read: int
+
+    class CorrectionRecord(TypedDict):
+        v: int
+        kind: Literal["correction"]
+        key: str
+        captured_at: str
+        input: int
+        output: int
+        cache_creation: int
+        cache_creation_5m: int
+        cache_creation_1h: int
+        cache_read: int
+
+    class SessionRecord(TypedDict):
+        v: int
+        kind: Literal["session"]
+        session_id: str
+        transcript: str
+        cwd: str | None
+        worktree: str
+        seen_at: str
+
+    class AttributionRecord(TypedDict):
+        v: int
+        kind: Literal["attribution"]
+        commit: str
+        worktree: str
+        keys: list[str]
+        how: str
+        at: str
+
+    class RewriteRecord(TypedDict):
+        v: int
+        kind: Literal["rewrite"]
+        type: str
+        pairs: list[list[str]]
+        at: str
+
+    LedgerRecord = (RequestRecord | CorrectionRecord | SessionRecord | AttributionRecord
+                    | RewriteRecord)
+    # A request's values in REQUEST_FIELDS' order.
+    RequestRow = tuple[Any, ...]
+
+
+def request(key: str, message_id: str, request_id: str, session_id: str, agent_id: str | None,
+            model: str, ts: str, cwd: str, worktree: str, branch: str | None,
+            version: str | None, transcript: str, captured_at: str, via: str,
+            usage: Usage) -> RequestRecord:
+    """A `request` record; its arguments are REQUEST_FIELDS' texts, then the counts."""
+    return {"v": SCHEMA_VERSION, "kind": "request", "key": key, "message_id": message_id,
+            "request_id": request_id, "session_id": session_id, "agent_id": agent_id,
+            "model": model, "ts": ts, "cwd": cwd, "worktree": worktree, "branch": branch,
+            "version": version, "transcript": transcript, "captured_at": captured_at,
+            "via": via, "input": usage.input, "output": usage.output,
+            "cache_creation": usage.cache_creation, "cache_creation_5m": usage.cache_creation_5m,
+            "cache_creation_1h": usage.cache_creation_1h, "cache_read": usage.cache_read}
+
+
+def correction(key: str, captured_at: str, usage: Usage) -> CorrectionRecord:
+    """Raised counts for a request already recorded: the same request, not a new one."""
+    return {"v": SCHEMA_VERSION, "kind": "correction", "key": key, "captured_at": captured_at,
+            "input": usage.input, "output": usage.output,
+            "cache_creation": usage.cache_creation, "cache_creation_5m": usage.cache_creation_5m,
+            "cache_creation_1h": usage.cache_creation_1h, "cache_read": usage.cache_read}
+
+
+def session(session_id: str, transcript: str, cwd: str | None, worktree: str,
+            seen_at: str) -> SessionRecord:
+    return {"v": SCHEMA_VERSION, "kind": "session", "session_id": session_id,
+            "transcript": transcript, "cwd": cwd, "worktree": worktree, "seen_at": seen_at}
+
+
+def attribution(commit: str, worktree: str, keys: list[str], how: str,
+                at: str) -> AttributionRecord:
+    return {"v": SCHEMA_VERSION, "kind": "attribution", "commit": commit,
+            "worktree": worktree, "keys": keys, "how": how, "at": at}
+
+
+def rewrite(type_: str, pairs: list[list[str]], at: str) -> RewriteRecord:
+    """`type_` is what git told post-rewrite: `amend` or `rebase`."""
+    return {"v": SCHEMA_VERSION, "kind": "rewrite", "type": type_, "pairs": pairs, "at": at}
+
+
+def request_from_row(row: RequestRow) -> RequestRecord:
+    """The request record whose values `row` holds in REQUEST_FIELDS' order."""
+    texts = len(REQUEST_TEXT_FIELDS)
+    return request(*[*row[:texts], Usage(*row[texts:])])
+
+
+_REQUEST_LINE = ('{"v":%d,"kind":"request",'
+                 + ",".join([*(f'"{name}":%s' for name in REQUEST_TEXT_FIELDS),
+                             *(f'"{name}":%d' for name in USAGE_FIELDS)]) + "}\n")
+
+
+def request_line(row: RequestRow) -> bytes:
+    """`jsonl.encode_line(request_from_row(row))`, byte for byte (a test holds them equal),
+    at half the cost: a bulk import encodes tens of thousands. The row's texts are str or
+    None and its counts int, as the import makes them."""
+    texts = len(REQUEST_TEXT_FIELDS)
+    quoted = [quote(value) if value is not None else "null" for value in row[:texts]]
+    return (_REQUEST_LINE % (SCHEMA_VERSION, *quoted, *row[texts:])).encode()
