@@ -264,35 +264,35 @@ def _append_torn_record(repo: Path, rng: random.Random) -> int:
     return 1
 
 
-def test_hook_that_waited_for_the_lock_does_not_reread_from_start(
+def test_a_rival_hook_between_the_read_and_the_lock_costs_nothing_twice(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rival hook moves the cursor past the size this one saw before it got the lock:
-    that is growth, not truncation, so nothing is read again from offset 0."""
+    """Hooks read before they lock: a rival that reads and writes the same new bytes, and
+    more, while this one waits for the lock leaves every request once and the cursor at
+    the end the rival reached (cursors never move back)."""
     repo = replay.make_repo(tmp_path / "repo")
     session = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
     grow(session, 1, 2)
     replay.fire(session, "PostToolUse")
-    real_writing, real_read = Store.writing, catch_up._read_batch
+    real_writing_to = Store.writing_to
     events: list[str] = []
 
-    def rival_goes_first(store: Store) -> Any:
-        if not events:  # between this hook's start and its lock, the rival runs whole
+    def rival_goes_first(store: Store, index: Any, lock_wait: Any = None) -> Any:
+        if not events:  # between this hook's read and its lock, the rival runs whole
             events.append("rival")
             grow(session, 2, 2)
             replay.fire(session, "PostToolUse")
-        return real_writing(store)
+        return real_writing_to(store, index, lock_wait)
 
-    def recorded_read(path: Path, offset: int, home: Any) -> Any:
-        events.append(f"read from {offset}")
-        return real_read(path, offset, home)
-
-    monkeypatch.setattr(Store, "writing", rival_goes_first)
-    monkeypatch.setattr(catch_up, "_read_batch", recorded_read)
+    monkeypatch.setattr(Store, "writing_to", rival_goes_first)
     worktree = find_worktree(repo)
     assert worktree is not None
-    result = catch_up.capture_file(session.main, worktree, session.session_id)
-    assert (events, result.lines) == (["rival"], 0)
+    result = catch_up.catch_up([session.main], worktree, session.session_id)
+    assert events == ["rival"] and result.new == 0
+    assert max(request_keys(repo).values()) == 1
     assert replay.session_totals(repo) == expected_for([session])
+    with Store.of(worktree).reading() as index:
+        cursor = index.cursor(str(session.main))
+    assert cursor is not None and cursor.offset == session.main.stat().st_size
 
 
 # --- no content in the ledger or its index -------------------------------------------------

@@ -3,18 +3,22 @@ nothing, never waits without a bound, reads each byte once, and logs only real f
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.claude_lines import Session
 from tests.conftest import git, tokentag
-from tokentag.capture import transcript
+from tokentag.capture import catch_up, transcript
 from tokentag.core import faillog
+from tokentag.git.gitdirs import find_worktree
+from tokentag.ledger.store import Store
 
 
 def tokentag_exe() -> str:
@@ -211,3 +215,42 @@ def test_import_routes_no_request_by_a_relative_cwd(repo: Path) -> None:
     session.append(relative)
     summary = json.loads(tokentag("import", "--json", cwd=repo).stdout)
     assert summary["new"] == 1 and summary["other_repository"] == 1
+
+
+def test_a_held_lock_makes_the_hook_wait_a_bounded_time_and_lose_nothing(
+        installed: Path) -> None:
+    """Another process holds the ledger's lock (a stopped import, a hook on a slow disk)."""
+    session = Session(installed)
+    session.add()
+    lock = installed / ".git" / "tokentag" / "lock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = subprocess.run([tokentag_exe(), "hook"], cwd=installed, text=True,
+                                input=session.payload("PostToolUse"), capture_output=True,
+                                timeout=catch_up.LOCK_WAIT + 30, check=False)
+        waited = time.monotonic() - started
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert catch_up.LOCK_WAIT <= waited < catch_up.LOCK_WAIT + 10
+    assert "stayed locked" in log_of(installed)
+    session.hook("Stop")  # the lock is free again: nothing was lost
+    assert totals(installed) == session.totals()
+
+
+def test_requests_for_a_repository_that_cannot_take_them_do_not_hold_the_cursor_back(
+        installed: Path, tmp_path: Path) -> None:
+    """The session `cd`s into another repository whose tokentag dir cannot be made."""
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    (other / ".git" / "tokentag").write_text("a file where the dir would go")
+    session = Session(installed)
+    session.add()
+    elsewhere = Session(other, session_id=session.session_id)
+    session.append(elsewhere.request_lines())
+    session.hook("Stop")
+    assert totals(installed) == session.totals()  # this repository's request only
+    assert "not recorded" in log_of(installed) and str(other) in log_of(installed)
+    with Store.of(find_worktree(installed)).reading() as index:  # type: ignore[arg-type]
+        cursor = index.cursor(str(session.path))
+    assert cursor is not None and cursor.offset == session.path.stat().st_size

@@ -12,7 +12,7 @@ import os
 import time
 
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import CaptureResult, capture_file
+from tokentag.capture.catch_up import CaptureResult, catch_up
 from tokentag.core import claude_paths
 from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
@@ -35,19 +35,22 @@ def flush(worktree: Worktree) -> CaptureResult:
         paths, vanished, gone = _grown_known_transcripts(index)
         since_ns = index.last_flush_ns()
     paths.update(_new_project_transcripts(worktree, since_ns, paths))
-    result = CaptureResult()
-    for path in sorted(paths):
-        try:
-            result += capture_file(path, worktree)
-        except FileNotFoundError:
-            continue  # Claude Code prunes old transcripts; the ledger already has them
+    result = catch_up(sorted(paths), worktree, lock_wait=None)
+    _stamp_flush(store, flushed_at, vanished, gone)
+    if result.raised_commits:
+        content.refresh(result.raised_commits)
+    if result.failures:
+        raise OSError("capture failed for " + "; ".join(result.failures))
+    return result
+
+
+def _stamp_flush(store: Store, flushed_at: int, vanished: list[str], gone: list[str]) -> None:
     with store.writing() as writer:
         writer.index.set_last_flush_ns(flushed_at)
         # A pruned transcript's cursor would be stat'ed at every commit forever; the
         # cursor is only a cache (a reappearing file is re-read and deduplicated).
         writer.index.drop_cursors(vanished)
         writer.index.mark_sessions_gone(gone)
-    return result
 
 
 def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[str]]:

@@ -1,7 +1,8 @@
 """Transcripts in, ledger records out: `transcript` reads Claude Code's JSONL files (new
 bytes only, one usage figure per API request), `catch_up` records what a session's files
-gained since their cursors, `hook` is what Claude Code runs on every hook event.
+gained since their cursors (read before the lock, written under one), `hook` is what Claude
+Code runs on every hook event.
 
-May import: tokentag.core, tokentag.git.gitdirs, tokentag.ledger. Lean: `hook` runs on
-every tool call.
+May import: tokentag.core, tokentag.git.gitdirs, tokentag.ledger, tokentag.notes.content.
+Lean: `hook` runs on every tool call.
 """

@@ -1,29 +1,57 @@
 """Catch up on transcripts: new bytes in, new or corrected request records out.
 
-Each request is routed to the repository of its own line's `cwd` (a session can `cd`
-into another repository); requests outside any git repository are dropped. The cursor
-lives in the index of the repository the hook ran from (the "home" store) and moves
-only after every record read from those bytes is in its ledger, so a crash at any
-point means a re-read, which the per-request dedup turns into no new records.
+Two phases, so that no transcript is read while a repository's lock is held (a slow disk
+or a huge line would hold up every hook and commit waiting on it):
+
+1. `read_new`: each file's bytes after its cursor, parsed into requests, each routed to the
+   repository of its own line's `cwd` (a session can `cd` into another repository);
+   requests outside any git repository are dropped.
+2. `record`: under the home store's lock, the requests its ledger lacks and the raised
+   counts of those it holds, then the cursors. A cursor lives in the home store (the
+   repository the hook ran from), only moves forward, and moves only once what was read
+   before it is in the ledger, so a crash at any point means a re-read, which the
+   per-request dedup turns into no new records. Two hooks that read the same bytes at once
+   write them once.
+
+Requests of another repository go to its own ledger after the home lock is released. One
+that cannot take them (not writable, locked for too long) gets them logged as not
+recorded, and the home cursor moves on all the same: a session that `cd`s into a read-only
+repository must not make every later hook read the same bytes again (`tokentag import
+--all-projects` there brings them in later).
+
+`catch_up` does both for a list of files with one index open and one lock. It returns the
+commits whose counts a correction raised; their notes are the caller's to refresh.
 """
 
 from __future__ import annotations
 
 import os
+import stat as stat_module
+import time
 
 from tokentag.capture import transcript
 from tokentag.capture.transcript import Request
+from tokentag.core import faillog
+from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import now_iso
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger import records
-from tokentag.ledger.index import Cursor
+from tokentag.ledger.index import Cursor, Index
 from tokentag.ledger.store import Store, Writer
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from _typeshed import StrPath
 
     from tokentag.ledger.records import LedgerRecord, RequestRecord, SessionRecord
+
+# How long a hook waits for a repository's lock before it gives up (logged; the bytes are
+# read again by the next hook): another process holding it may be stopped or stuck.
+LOCK_WAIT = 5.0
+
+Routed = list[tuple[Request, Worktree]]
 
 
 class CaptureResult:
@@ -36,8 +64,11 @@ class CaptureResult:
         self.new = new
         self.corrected = corrected
         self.dropped = dropped
-        # Notes of commits whose requests a correction raised: (git cwd, commit, note).
-        self.stale_notes: list[tuple[str, str, dict[str, object]]] = []
+        self.bytes_read = 0
+        self.failures: list[str] = []  # files that could not be read, one line each
+        # Commits whose requests a correction raised, with a worktree to run git in: their
+        # notes show the old counts until the caller writes them again.
+        self.raised_commits: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return (f"CaptureResult(lines={self.lines}, new={self.new}, "
@@ -48,91 +79,138 @@ class CaptureResult:
         self.new += other.new
         self.corrected += other.corrected
         self.dropped += other.dropped
-        self.stale_notes += other.stale_notes
+        self.bytes_read += other.bytes_read
+        self.failures += other.failures
+        self.raised_commits.update(other.raised_commits)
         return self
 
 
-class _Batch:
-    """Requests read from one transcript's new bytes, grouped by repository."""
+class FileRead:
+    """One transcript's new bytes, read: where they start and end, the file as it was,
+    and its requests by repository (common dir)."""
 
-    def __init__(self, end: int, lines: int,
-                 by_repo: dict[str, list[tuple[Request, Worktree]]], dropped: int) -> None:
-        self.end = end
-        self.lines = lines
-        self.by_repo = by_repo
-        self.dropped = dropped
+    def __init__(self, path: str, start: int, stat: os.stat_result, restart: bool) -> None:
+        self.path, self.start, self.stat, self.restart = path, start, stat, restart
+        self.end = start
+        self.lines = self.dropped = 0
+        self.by_repo: dict[str, Routed] = {}
+
+    @property
+    def cursor(self) -> Cursor:
+        return Cursor.at(self.end, self.stat)
 
 
-def capture_file(transcript_path: StrPath, home: Worktree, session_id: str | None = None,
-                 via: str = "hook") -> CaptureResult:
-    """Read what the transcript gained since the home store's cursor and record its
-    requests."""
-    path = os.path.realpath(transcript_path)
-    stat = os.stat(path)  # a missing file fails here, before taking the lock
-    home_store = Store.of(home)
-    with home_store.writing() as writer:
-        # Again under the lock: the size taken before it can be older than a cursor another
-        # hook moved meanwhile, which would look like a truncated file and re-read it whole.
-        stat = os.stat(path)
-        offset, restart = _start_offset(writer, path, stat)
-        if offset == stat.st_size:
-            return CaptureResult()
-        batch = _read_batch(path, offset, home)
-        result = _write_repo(writer, batch.by_repo.pop(home.common_dir, []), path, session_id,
-                             via)
-        if not batch.by_repo:
-            writer.index.set_cursor(path, Cursor.at(batch.end, stat), restart)
-    for common_dir, requests in batch.by_repo.items():  # another repository, rarely
-        with Store(os.path.join(common_dir, "tokentag")).writing() as foreign:
-            result += _write_repo(foreign, requests, path, session_id, via)
-    if batch.by_repo:
-        with home_store.writing() as writer:
-            writer.index.set_cursor(path, Cursor.at(batch.end, stat), restart)
-    result.lines, result.dropped = batch.lines, batch.dropped
-    _rewrite_stale_notes(result)
+def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = None,
+             via: str = "hook", final: bool = False,
+             lock_wait: float | None = LOCK_WAIT) -> CaptureResult:
+    """Read what `paths` gained since their cursors and record it. A missing file has
+    nothing to read (Claude Code writes some only later, some never); one that cannot be
+    read is named in the result's `failures`, the others read all the same."""
+    store = Store.of(home)
+    with store.reading(lock_wait) as index:
+        reads, failures = read_new(paths, index, home, final)
+        result = CaptureResult()
+        if reads:
+            with store.writing_to(index, lock_wait) as writer:
+                result = record(writer, reads, home, session_id, via)
+    result += record_elsewhere(reads, home, session_id, via)
+    result.failures += failures
     return result
 
 
-def _rewrite_stale_notes(result: CaptureResult) -> None:
-    """A line read after a commit can raise a committed request's output (a streaming
-    placeholder was all the commit saw): its commit's note must show the final count,
-    or a teammate's release would read less than ours. Outside the lock: it runs git."""
-    from tokentag.notes import content
-
-    for cwd, commit, note in result.stale_notes:
-        content.write_note(cwd, commit, note)
-
-
-def _start_offset(writer: Writer, path: str, stat: os.stat_result) -> tuple[int, bool]:
-    """Where to read from, and whether that restarts a file read before: one replaced or
-    truncated is read again whole (the per-request dedup makes that harmless)."""
-    cursor = writer.index.cursor(path)
-    if cursor is None:
-        return 0, False
-    if not cursor.continues(stat):
-        return 0, True
-    return cursor.offset, False
+def read_new(paths: Iterable[StrPath], index: Index, home: Worktree,
+             final: bool = False) -> tuple[list[FileRead], list[str]]:
+    """The new bytes of each file that has any, read without the lock; and one line for
+    each file that could not be read. `final`: the session is over (see transcript.Lines)."""
+    reads: list[FileRead] = []
+    failures: list[str] = []
+    for given in dict.fromkeys(os.path.realpath(p) for p in paths):
+        try:
+            read = _read_one(given, index, home, final)
+        except FileNotFoundError:
+            continue
+        except OSError as error:  # one unreadable file must not stop the others
+            failures.append(f"{given}: {error.strerror or error}")
+            continue
+        if read is not None:
+            reads.append(read)
+    return reads, failures
 
 
-def _read_batch(path: str, offset: int, home: Worktree) -> _Batch:
-    agent_id = transcript.agent_id_of(path)
+def _read_one(path: str, index: Index, home: Worktree, final: bool) -> FileRead | None:
+    stat = os.stat(path)
+    if not stat_module.S_ISREG(stat.st_mode):
+        raise OSError(0, "not a regular file")
+    cursor = index.cursor(path)
+    restart = cursor is not None and not cursor.continues(stat)
+    start = cursor.offset if cursor is not None and not restart else 0
+    if start == stat.st_size:
+        return None
+    read = FileRead(path, start, stat, restart)
+    final = final or time.time() - stat.st_mtime > transcript.FINAL_AFTER
+    _parse(read, home, final)
+    return read
+
+
+def _parse(read: FileRead, home: Worktree, final: bool) -> None:
+    agent_id = transcript.agent_id_of(read.path)
     merged: dict[str, Request] = {}
-    reader, lines = transcript.Lines(path, offset), 0
-    for line, _ in reader:
-        lines += 1
+    lines = transcript.Lines(read.path, read.start, final=final)
+    for line, _ in lines:
+        read.lines += 1
         request = transcript.parse_request(line, agent_id)
         if request is not None:
             known = merged.get(request.key)
             merged[request.key] = known.merged(request) if known else request
-    by_repo: dict[str, list[tuple[Request, Worktree]]] = {}
-    dropped = 0
+    read.end = lines.end
     for request in merged.values():
-        worktree = find_worktree(request.cwd) if request.cwd else home
+        # A relative cwd names no place: the hook's own repository, as an empty one does.
+        cwd = request.cwd if os.path.isabs(request.cwd) else ""
+        worktree = find_worktree(cwd) if cwd else home
         if worktree is None:
-            dropped += 1
+            read.dropped += 1
             continue
-        by_repo.setdefault(worktree.common_dir, []).append((request, worktree))
-    return _Batch(reader.end, lines, by_repo, dropped)
+        read.by_repo.setdefault(worktree.common_dir, []).append((request, worktree))
+
+
+def record(writer: Writer, reads: list[FileRead], home: Worktree, session_id: str | None,
+           via: str) -> CaptureResult:
+    """Write the home repository's requests of every read, then move the cursors. Hold
+    the home store's lock (`writer`)."""
+    result = CaptureResult()
+    for read in reads:
+        result += _write_repo(writer, read.by_repo.get(home.common_dir, []), read.path,
+                              session_id, via)
+        result.lines += read.lines
+        result.dropped += read.dropped
+        result.bytes_read += read.end - read.start
+    for read in reads:
+        writer.index.set_cursor(read.path, read.cursor, read.restart)
+    return result
+
+
+def record_elsewhere(reads: list[FileRead], home: Worktree, session_id: str | None,
+                     via: str) -> CaptureResult:
+    """Requests routed to other repositories, each written under its own lock (rarely any:
+    a session that `cd`ed into another repository)."""
+    result = CaptureResult()
+    for read in reads:
+        for common_dir, requests in read.by_repo.items():
+            if common_dir != home.common_dir:
+                result += _record_in(common_dir, requests, read.path, home, session_id, via)
+    return result
+
+
+def _record_in(common_dir: str, requests: Routed, path: str, home: Worktree,
+               session_id: str | None, via: str) -> CaptureResult:
+    try:
+        with Store(os.path.join(common_dir, "tokentag")).writing(LOCK_WAIT) as foreign:
+            return _write_repo(foreign, requests, path, session_id, via)
+    except (OSError, TokentagError) as error:  # unwritable, locked too long: logged
+        faillog.log_failure(home.tokentag_dir, error, f"capture: {len(requests)} request(s) "
+                            f"of {requests[0][1].top} not recorded (`tokentag import "
+                            f"--all-projects` there brings them in)", expected=True)
+        return CaptureResult()
 
 
 def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
@@ -156,22 +234,11 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
             raised[request.key] = worktree
     writer.write(written)
     result.corrected = len(raised)
-    if raised:
-        result.stale_notes = _notes_of_raised(writer, raised)
-    return result
-
-
-def _notes_of_raised(writer: Writer, raised: dict[str, Worktree],
-                     ) -> list[tuple[str, str, dict[str, object]]]:
-    from tokentag.notes import content
-
-    commits: dict[str, str] = {}
     for key, worktree in raised.items():
         commit = writer.index.commit_of(key)
         if commit:
-            commits.setdefault(commit, worktree.top)
-    fresh = ((top, c, content.note_for(writer.index, c)) for c, top in commits.items())
-    return [(top, c, note) for top, c, note in fresh if note is not None]
+            result.raised_commits.setdefault(commit, worktree.top)
+    return result
 
 
 def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,

@@ -12,9 +12,10 @@ import os
 import sys
 
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import CaptureResult, capture_file
+from tokentag.capture.catch_up import CaptureResult, catch_up
 from tokentag.core import faillog, fastjson
 from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.notes import content
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -85,19 +86,12 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     agent_path = payload.get("agent_transcript_path")
     if isinstance(agent_path, str) and agent_path and agent_path not in files:
         files.append(agent_path)
-    result = CaptureResult()
-    failures: list[str] = []
-    for path in files:
-        try:
-            result += capture_file(path, home, session_id)
-        except FileNotFoundError:
-            # Not written yet (SessionStart and UserPromptSubmit come before the session's
-            # file) or never (a compaction's agent file): nothing to read, no failure.
-            continue
-        except OSError as error:  # one unreadable file must not stop the others
-            failures.append(f"{path}: {error.strerror or error}")
-    if failures:
-        raise PayloadError("capture failed for " + "; ".join(failures))
+    result = catch_up(files, home, session_id,
+                      final=payload.get("hook_event_name") == "SessionEnd")
+    if result.raised_commits:
+        content.refresh(result.raised_commits)
+    if result.failures:
+        raise PayloadError("capture failed for " + "; ".join(result.failures))
     return result
 
 

@@ -34,9 +34,10 @@ class Store:
         return cls(worktree.tokentag_dir)
 
     @contextmanager
-    def writing(self) -> Iterator[Writer]:
-        """Lock, bring the index up to date, and hand out a writer for this repository."""
-        with jsonl.locked(self.directory):
+    def writing(self, lock_wait: float | None = None) -> Iterator[Writer]:
+        """Lock, bring the index up to date, and hand out a writer for this repository.
+        `lock_wait`: at most so many seconds for the lock (LockTimeout), else unbounded."""
+        with jsonl.locked(self.directory, lock_wait):
             index = self._current_index()
             try:
                 yield Writer(self, index)
@@ -49,9 +50,24 @@ class Store:
                 index.close()
 
     @contextmanager
-    def reading(self) -> Iterator[Index]:
-        """An index brought up to date under the lock, then read without holding it."""
-        with jsonl.locked(self.directory):
+    def writing_to(self, index: Index, lock_wait: float | None = None) -> Iterator[Writer]:
+        """`writing` on an index already open (from `reading`): lock, catch it up with what
+        others appended meanwhile, write. One open serves a whole hook call."""
+        with jsonl.locked(self.directory, lock_wait):
+            try:
+                index.catch_up()
+                yield Writer(self, index)
+            except BaseException as error:
+                if is_damage(error):
+                    index.close()
+                    self._remove_damaged(error)
+                raise
+
+    @contextmanager
+    def reading(self, lock_wait: float | None = None) -> Iterator[Index]:
+        """An index brought up to date under the lock, then read without holding it.
+        `lock_wait`: at most so many seconds for the lock (LockTimeout), else unbounded."""
+        with jsonl.locked(self.directory, lock_wait):
             index = self._current_index()
         try:
             yield index
