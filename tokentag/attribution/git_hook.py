@@ -34,6 +34,8 @@ def dispatch(worktree: Worktree, name: str, args: list[str]) -> None:
         attribute.on_post_commit(worktree)
     elif name == "post-merge":
         attribute.on_post_merge(worktree)
+    elif name == "prepare-commit-msg":
+        attribute.on_prepare_commit_msg(worktree)
     elif name == "post-rewrite":
         kind = args[0] if args else "rebase"
         attribute.on_post_rewrite(worktree, kind, sys.stdin.read())

@@ -66,6 +66,12 @@ class CaptureResult:
         self.dropped = dropped
         self.bytes_read = 0
         self.failures: list[str] = []  # files that could not be read, one line each
+        # The request holding a tool call's tool_use block, when the caller named the call
+        # and its line was among what was read.
+        self.tool_request: str | None = None
+        # Whether the home repository has agent commits waiting for their committing
+        # request (see attribution.settle): the hook then settles them.
+        self.open_agent_commits = False
         # Commits whose requests a correction raised, with a worktree to run git in: their
         # notes show the old counts until the caller writes them again.
         self.raised_commits: dict[str, str] = {}
@@ -81,6 +87,8 @@ class CaptureResult:
         self.dropped += other.dropped
         self.bytes_read += other.bytes_read
         self.failures += other.failures
+        self.tool_request = self.tool_request or other.tool_request
+        self.open_agent_commits = self.open_agent_commits or other.open_agent_commits
         self.raised_commits.update(other.raised_commits)
         return self
 
@@ -94,6 +102,7 @@ class FileRead:
         self.end = start
         self.lines = self.dropped = 0
         self.by_repo: dict[str, Routed] = {}
+        self.tool_request: str | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -101,32 +110,34 @@ class FileRead:
 
 
 def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = None,
-             via: str = "hook", final: bool = False,
-             lock_wait: float | None = LOCK_WAIT) -> CaptureResult:
+             via: str = "hook", final: bool = False, lock_wait: float | None = LOCK_WAIT,
+             tool_use_id: str | None = None) -> CaptureResult:
     """Read what `paths` gained since their cursors and record it. A missing file has
     nothing to read (Claude Code writes some only later, some never); one that cannot be
     read is named in the result's `failures`, the others read all the same."""
     store = Store.of(home)
-    with store.reading(lock_wait) as index:
-        reads, failures = read_new(paths, index, home, final)
+    with store.reading(lock_wait, create=True) as index:
+        reads, failures = read_new(paths, index, home, final, tool_use_id)
         result = CaptureResult()
         if reads:
             with store.writing_to(index, lock_wait) as writer:
                 result = record(writer, reads, home, session_id, via)
+        result.open_agent_commits = bool(index.unsettled_agent_commits(home.top))
     result += record_elsewhere(reads, home, session_id, via)
     result.failures += failures
     return result
 
 
-def read_new(paths: Iterable[StrPath], index: Index, home: Worktree,
-             final: bool = False) -> tuple[list[FileRead], list[str]]:
+def read_new(paths: Iterable[StrPath], index: Index, home: Worktree, final: bool = False,
+             tool_use_id: str | None = None) -> tuple[list[FileRead], list[str]]:
     """The new bytes of each file that has any, read without the lock; and one line for
-    each file that could not be read. `final`: the session is over (see transcript.Lines)."""
+    each file that could not be read. `final`: the session is over (see transcript.Lines);
+    `tool_use_id`: note which request holds that tool call."""
     reads: list[FileRead] = []
     failures: list[str] = []
     for given in dict.fromkeys(os.path.realpath(p) for p in paths):
         try:
-            read = _read_one(given, index, home, final)
+            read = _read_one(given, index, home, final, tool_use_id)
         except FileNotFoundError:
             continue
         except OSError as error:  # one unreadable file must not stop the others
@@ -137,7 +148,8 @@ def read_new(paths: Iterable[StrPath], index: Index, home: Worktree,
     return reads, failures
 
 
-def _read_one(path: str, index: Index, home: Worktree, final: bool) -> FileRead | None:
+def _read_one(path: str, index: Index, home: Worktree, final: bool,
+              tool_use_id: str | None) -> FileRead | None:
     stat = os.stat(path)
     if not stat_module.S_ISREG(stat.st_mode):
         raise OSError(0, "not a regular file")
@@ -148,20 +160,23 @@ def _read_one(path: str, index: Index, home: Worktree, final: bool) -> FileRead 
         return None
     read = FileRead(path, start, stat, restart)
     final = final or time.time() - stat.st_mtime > transcript.FINAL_AFTER
-    _parse(read, home, final)
+    _parse(read, home, final, tool_use_id)
     return read
 
 
-def _parse(read: FileRead, home: Worktree, final: bool) -> None:
+def _parse(read: FileRead, home: Worktree, final: bool, tool_use_id: str | None) -> None:
     agent_id = transcript.agent_id_of(read.path)
     merged: dict[str, Request] = {}
     lines = transcript.Lines(read.path, read.start, final=final)
+    needle = f'"id":"{tool_use_id}"'.encode() if tool_use_id else None
     for line, _ in lines:
         read.lines += 1
         request = transcript.parse_request(line, agent_id)
         if request is not None:
             known = merged.get(request.key)
             merged[request.key] = known.merged(request) if known else request
+            if needle is not None and needle in line:
+                read.tool_request = request.key
     read.end = lines.end
     for request in merged.values():
         # A relative cwd names no place: the hook's own repository, as an empty one does.
@@ -183,6 +198,7 @@ def record(writer: Writer, reads: list[FileRead], home: Worktree, session_id: st
                               session_id, via)
         result.lines += read.lines
         result.dropped += read.dropped
+        result.tool_request = result.tool_request or read.tool_request
         result.bytes_read += read.end - read.start
     for read in reads:
         writer.index.set_cursor(read.path, read.cursor, read.restart)

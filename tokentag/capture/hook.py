@@ -12,16 +12,20 @@ import os
 import sys
 
 from tokentag.capture import transcript
-from tokentag.capture.catch_up import CaptureResult, catch_up
+from tokentag.capture.catch_up import LOCK_WAIT, CaptureResult, catch_up
 from tokentag.core import faillog, fastjson
 from tokentag.git.gitdirs import Worktree, find_worktree
-from tokentag.notes import content
+from tokentag.notes import publish
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from typing import Any
 
 MAX_PAYLOAD = 16 * 1024 * 1024
+# Events after which an agent commit's committing request may have landed: the tool call's
+# end, and the turn's (after which nothing more is awaited).
+_SETTLING = frozenset({"PostToolUse", "PostToolUseFailure", "Stop", "StopFailure",
+                       "SessionEnd"})
 _SUBAGENTS_SETTLED = frozenset({"SubagentStop", "Stop", "StopFailure", "PreCompact",
                                 "SessionEnd"})
 
@@ -86,13 +90,31 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     agent_path = payload.get("agent_transcript_path")
     if isinstance(agent_path, str) and agent_path and agent_path not in files:
         files.append(agent_path)
-    result = catch_up(files, home, session_id,
-                      final=payload.get("hook_event_name") == "SessionEnd")
-    if result.raised_commits:
-        content.refresh(result.raised_commits)
-    if result.failures:
-        raise PayloadError("capture failed for " + "; ".join(result.failures))
+    event = payload.get("hook_event_name")
+    tool_use_id = payload.get("tool_use_id") if isinstance(payload.get("tool_use_id"), str) \
+        else None
+    result = catch_up(files, home, session_id, final=event == "SessionEnd",
+                      tool_use_id=tool_use_id)
+    raised = dict(result.raised_commits)
+    if result.open_agent_commits and event in _SETTLING:
+        raised.update(dict.fromkeys(_settle(home, session_id, result.tool_request,
+                                            final=event != "PostToolUse"), home.top))
+    failures = publish.refresh(raised) if raised else []
+    if result.failures or failures:
+        raise PayloadError("capture failed for " + "; ".join([*result.failures, *failures]))
     return result
+
+
+def _settle(home: Worktree, session_id: str | None, tool_request: str | None,
+            final: bool) -> list[str]:
+    """The agent commits of this session waiting for their committing request (see
+    attribution.settle): the one place the Claude hook reaches into attribution, and only
+    right after an agent made a commit."""
+    from tokentag.attribution import settle
+    from tokentag.ledger.store import Store
+
+    with Store.of(home).writing(LOCK_WAIT) as writer:
+        return settle.settle(writer, home, session_id, tool_request, final)
 
 
 def log_failure(home: Worktree | None, error: BaseException, where: str = "hook") -> None:

@@ -34,6 +34,10 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     worktree = current_worktree()
     settings = config.load(worktree.top)
     result = releases.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
+    if not result.total.requests:
+        hint = releases.unfetched_notes(worktree)
+        if hint:
+            click.echo(f"tokentag: no usage recorded here; {hint}", err=True)
     if as_json:
         dump_json(result.as_json())
     elif to_stdout:

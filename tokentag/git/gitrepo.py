@@ -76,10 +76,11 @@ def git_in(path: StrPath) -> Git:
 
 
 def run(git: Git, *args: str, check: bool = True, stdin: bytes | str | None = None,
-        env: Mapping[str, str] | None = None) -> str:
+        env: Mapping[str, str] | None = None, timeout: float | None = None) -> str:
     """Run `git <args>` (`repo.git.<command>(...)`); its stdout as text without the trailing
-    newline. A failure raises, with git's message, unless `check` is False: then ""."""
-    done = result(git, *args, stdin=stdin, env=env)
+    newline. A failure raises, with git's message, unless `check` is False: then "".
+    `timeout`: seconds after which git is killed (a remote that does not answer)."""
+    done = result(git, *args, stdin=stdin, env=env, timeout=timeout)
     if done.status != 0:
         if check:
             message = _one_line(done.stderr) or f"exit {done.status}"
@@ -89,7 +90,7 @@ def run(git: Git, *args: str, check: bool = True, stdin: bytes | str | None = No
 
 
 def result(git: Git, *args: str, stdin: bytes | str | None = None,
-           env: Mapping[str, str] | None = None) -> Result:
+           env: Mapping[str, str] | None = None, timeout: float | None = None) -> Result:
     """git's whole answer, whatever its exit status; `env` adds to the environment."""
     from git.exc import GitCommandNotFound
 
@@ -97,6 +98,7 @@ def result(git: Git, *args: str, stdin: bytes | str | None = None,
     try:
         with _input(stdin) as istream:
             answer = command(*args[1:], istream=istream, env=env, with_extended_output=True,
+                             kill_after_timeout=timeout,
                              with_exceptions=False, stdout_as_string=False,
                              strip_newline_in_stdout=False)
     except GitCommandNotFound:

@@ -2,17 +2,21 @@
 
 An imported request no commit has taken yet goes to the first commit, in committer-time
 order, on its `gitBranch`'s first-parent history whose commit time is at or after the
-request's timestamp, marked `inferred`. One with no such commit stays pending until a commit
-on its own branch in its own worktree takes it (see `attribute.attribute_pending`)."""
+request's timestamp, marked `inferred`; when that branch is gone (deleted, renamed, the
+empty branch of old Claude Code versions), on its worktree's HEAD history instead (see
+attribution.history). One with no such commit stays pending until a commit in its
+worktree takes it (see attribution.rules). `install` applies the same rule to what hooks
+captured before the git hooks were in place (`assign_backlog`)."""
 
 from __future__ import annotations
 
 import contextlib
-import time
-from bisect import bisect_left
+import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from tokentag.attribution.history import History
+from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso
 from tokentag.git import gitcmd, gitrepo
 from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint
@@ -21,7 +25,7 @@ from tokentag.importer.writer import append
 from tokentag.ledger import records as ledger_records
 from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
-from tokentag.notes import content
+from tokentag.notes import content, publish
 from tokentag.notes.bulk import NotesImport
 
 if TYPE_CHECKING:
@@ -48,7 +52,7 @@ class Inference:
     def __init__(self, worktree: Worktree) -> None:
         self.worktree = worktree
         self.top = worktree.top
-        self.histories: dict[str, BranchHistory] = {}
+        self.histories: dict[str, History] = {}
         self.touched: set[str] = set()
         self.count = 0
         self._tips: dict[str, str] | None = None
@@ -72,25 +76,32 @@ class Inference:
             self._git = gitrepo.open_repo(self.top).git
         return self._git
 
-    def history(self, branch: str | None, since: float) -> BranchHistory | None:
-        """None for a branch that does not exist here (deleted, or another clone's)."""
-        if branch is None or branch not in self.tips:
+    def history(self, branch: str | None, since: float, worktree: str) -> History | None:
+        """The branch's first-parent history; for a branch that does not exist here
+        (deleted, renamed, another clone's, none recorded) the worktree's HEAD's; None
+        when the worktree is gone too."""
+        if branch is not None and branch in self.tips:
+            key, ref, runner = branch, f"refs/heads/{branch}", self.git
+        elif os.path.isdir(worktree):
+            key, ref, runner = f"HEAD of {worktree}", "HEAD", gitrepo.git_in(worktree)
+        else:
             return None
-        known = self.histories.get(branch)
+        known = self.histories.get(key)
         if known is None or known.since > since:
-            known = self.histories[branch] = BranchHistory.load(self.git, branch,
-                                                                since - HISTORY_REACH)
+            def run(*args: str) -> str:
+                return gitrepo.run(runner, *args, check=False)
+
+            known = self.histories[key] = History.load(run, ref, since - HISTORY_REACH)
         return known
 
     def records(self, pending: Iterable[Pending]) -> list[AttributionRecord]:
         """Attribution records, one per (commit, worktree), for those with a later commit."""
         groups: dict[tuple[str, str | None], list[tuple[str, float]]] = {}
         for key, worktree, branch, timestamp in pending:
-            if branch is not None:
-                groups.setdefault((worktree, branch), []).append((key, _epoch(timestamp)))
+            groups.setdefault((worktree, branch), []).append((key, _epoch(timestamp)))
         assigned: dict[tuple[str, str], list[str]] = {}
         for (worktree, branch), items in groups.items():
-            history = self.history(branch, min(moment for _, moment in items))
+            history = self.history(branch, min(moment for _, moment in items), worktree)
             if history is None:
                 continue
             for key, moment in items:
@@ -101,6 +112,26 @@ class Inference:
         self.count += sum(len(keys) for keys in assigned.values())
         return [ledger_records.attribution(commit, worktree, keys, INFERRED, now_iso())
                 for (commit, worktree), keys in assigned.items()]
+
+
+def assign_backlog(worktree: Worktree) -> tuple[int, int]:
+    """What the Claude Code hooks captured before the git hooks were in place, to the past
+    commits that followed it (the time rule, `inferred`), as install does: left pending, it
+    would all go to the next commit. What is newer than every commit stays pending for the
+    next one. Returns (requests, commits) assigned."""
+    store = Store.of(worktree)
+    if not os.path.exists(store.ledger_path):
+        return 0, 0
+    inference = Inference(worktree)
+    with store.reading(create=True) as index:
+        with store.writing_to(index) as writer:
+            backlog = [(p.key, p.worktree, p.branch, p.ts) for p in writer.index.pending(None)
+                       if p.ts and os.path.isdir(p.worktree)]
+            writer.write(inference.records(backlog))
+        failures = publish.publish(worktree, index, sorted(inference.touched), repairs=None)
+    if failures:
+        raise TokentagError("; ".join(failures))
+    return inference.count, len(inference.touched)
 
 
 def finish_attribution(worktree: Worktree, summary: Summary, inference: Inference) -> None:
@@ -142,7 +173,7 @@ def _leftovers(index: Index, inference: Inference,
     pending: list[Pending] = []
     for worktree, branch, earliest in groups:
         first = _epoch(earliest)
-        history = inference.history(branch, first)
+        history = inference.history(branch, first, worktree)
         if history is not None and history.has_after(first):
             pending.extend((key, worktree, branch, ts)
                            for key, ts in index.pending_imported(worktree, branch))
@@ -162,30 +193,3 @@ def branch_tips(worktree: Worktree) -> dict[str, str]:
                            "--format=%(objectname) %(refname:short)", "refs/heads/",
                            check=False)
     return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
-
-
-class BranchHistory(NamedTuple):
-    """A branch's own commits since `since` (a day of slack before it: committer times
-    along a history need not be monotonic), in committer-time order."""
-
-    since: float
-    times: list[int]
-    commits: list[str]
-
-    @classmethod
-    def load(cls, git: Git, branch: str, since: float) -> BranchHistory:
-        # One `git log` with a format rather than iter_commits, which reads each commit
-        # object again through cat-file (2-3x the time over 300 commits), SHA-1 only.
-        start = int(since) - 86400 if since != float("inf") else int(time.time())
-        out = gitrepo.run(git, "log", "--first-parent", "--format=%ct %H", f"--since=@{start}",
-                          f"refs/heads/{branch}", "--", check=False)
-        pairs = [line.split(" ", 1) for line in reversed(out.splitlines()) if " " in line]
-        ordered = sorted(((int(t), sha) for t, sha in pairs), key=lambda p: p[0])
-        return cls(since, [t for t, _ in ordered], [sha for _, sha in ordered])
-
-    def has_after(self, moment: float) -> bool:
-        return bool(self.times) and self.times[-1] >= moment
-
-    def first_at_or_after(self, moment: float) -> str | None:
-        position = bisect_left(self.times, moment)
-        return self.commits[position] if position < len(self.commits) else None

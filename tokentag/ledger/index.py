@@ -62,6 +62,18 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         dev: int | None
         ino: int | None
 
+    class _PendingFields(NamedTuple):
+        key: str
+        via: str
+        branch: str | None
+        ts: str
+        captured_at: str
+        session_id: str
+        seq: int
+        worktree: str
+        model: str
+        tokens: int
+
     class Summary(NamedTuple):
         requests: int
         pending: int
@@ -71,9 +83,18 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         invalid_lines: int
 else:
     _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino"))
+    _PendingFields = namedtuple("_PendingFields", (
+        "key", "via", "branch", "ts", "captured_at", "session_id", "seq", "worktree", "model",
+        "tokens"))
     Summary = namedtuple("Summary", ("requests", "pending", "sessions", "commits",
                                      "last_capture", "invalid_lines"))
 _CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
+
+
+class Pending(_PendingFields):
+    """A request no commit has taken yet, with what the attribution rules look at."""
+
+    __slots__ = ()
 
 
 class Cursor(_CursorFields):
@@ -123,10 +144,12 @@ _GROUPINGS = {
     "agent": "coalesce(agent_id, '(main)')",
 }
 GROUPINGS = tuple(_GROUPINGS)
-_PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND via='import' "
-                     "AND branch IS NOT NULL")
+_PENDING_IMPORTED = "FROM requests WHERE commit_id IS NULL AND via='import'"
 _MAX_PARAMETERS = 500  # per statement: see _chunks
-INDEX_VERSION = 4  # 4: cursors and stamps moved to the state file
+_TOTAL = ("input", "output", "cache_creation", "cache_read")  # a request's `total` tokens
+_NOTES_WATERMARK = "notes_written_upto"
+INDEX_VERSION = 5  # 4: cursors and stamps moved to the state file; 5: notes, agent commits
+DROPPED = "(dropped)"  # the commit of a request set aside by `tokentag pending --drop`
 
 # A request record's fields, each a column; then its place in the ledger and its commit.
 _REQUEST_COLUMNS = (*REQUEST_FIELDS, "seq", "commit_id", "attribution")
@@ -147,9 +170,14 @@ CREATE TABLE IF NOT EXISTS sessions (
     gone INTEGER);
 CREATE INDEX IF NOT EXISTS sessions_live ON sessions (session_id) WHERE gone IS NULL;
 CREATE TABLE IF NOT EXISTS commits (
-    commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT);
+    commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT,
+    note_seq INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS commits_note ON commits (note_seq);
+CREATE TABLE IF NOT EXISTS agent_commits (
+    commit_id TEXT PRIMARY KEY, worktree TEXT, session_id TEXT, at TEXT, settled INTEGER);
+CREATE INDEX IF NOT EXISTS agent_commits_open ON agent_commits (worktree) WHERE settled IS NULL;
 """
-_DERIVED = ("requests", "sessions", "commits")
+_DERIVED = ("requests", "sessions", "commits", "agent_commits")
 _RETIRED = ("cursors",)  # in the state file since version 4
 # A known request takes the field-wise maximum, as a correction would, and a commit only if
 # it has none yet, as an attribution would (SET expressions read the row as it was).
@@ -182,9 +210,21 @@ class Index:
                     raise
                 repair(directory, error)
 
+    @classmethod
+    def empty(cls) -> Index:
+        """An index of nothing, in memory: what a repository tokentag never ran in has to
+        show, without a tokentag dir made there by a command that only reads."""
+        index = cls.__new__(cls)
+        index.ledger, index._ahead, index._premerged = os.devnull, {}, set()
+        index._open_files(":memory:", ":memory:")
+        return index
+
     def _open(self, directory: str) -> None:
-        self._db = sqlite3.connect(os.path.join(directory, INDEX_NAME), isolation_level=None,
-                                   timeout=30)
+        self._open_files(os.path.join(directory, INDEX_NAME),
+                         os.path.join(directory, STATE_NAME))
+
+    def _open_files(self, index_path: str, state_path: str) -> None:
+        self._db = sqlite3.connect(index_path, isolation_level=None, timeout=30)
         try:
             self._db.row_factory = sqlite3.Row
             # No fsync: the index is rebuilt from the ledger, the state costs a re-read (and
@@ -195,7 +235,7 @@ class Index:
             # as a report's query.
             self._db.execute("PRAGMA journal_mode=TRUNCATE")
             self._db.execute("PRAGMA synchronous=OFF")
-            _attach_state(self._db, os.path.join(directory, STATE_NAME))
+            _attach_state(self._db, state_path)
             if self._db.execute("PRAGMA main.user_version").fetchone()[0] != INDEX_VERSION:
                 self._create()
         except BaseException:
@@ -327,7 +367,9 @@ class Index:
             self._premerged.add(key)
 
     def _apply_correction(self, record: Record, seq: int) -> None:
-        self._raise_usage(record)
+        if self._raise_usage(record):  # a committed request's commit shows it in its note
+            self._db.execute("UPDATE commits SET note_seq=? WHERE commit_id=(SELECT "
+                             "commit_id FROM requests WHERE key=?)", (seq, *_texts(record["key"])))
 
     def _raise_usage(self, record: Record) -> bool:
         """Take the field-wise maximum into a known request; False if it is unknown."""
@@ -352,15 +394,35 @@ class Index:
                             "commit_id IS NULL", ((commit, how, key) for key in
                                                   map(str, record["keys"])
                                                   if key not in self._premerged))
-        self._db.execute("INSERT OR IGNORE INTO commits VALUES (?, ?, ?, ?)",
-                        (commit, worktree, at, how))
+        self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
+                         "note_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(commit_id) DO UPDATE "
+                         "SET note_seq=excluded.note_seq", (commit, worktree, at, how, seq))
 
     def _apply_rewrite(self, record: Record, seq: int) -> None:
         pairs = [_texts(old, new) for old, new in record["pairs"]]
         for old, new in pairs:
             self._db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
-            self._db.execute("INSERT OR IGNORE INTO commits SELECT ?, worktree, attributed_at, how "
-                            "FROM commits WHERE commit_id=?", (new, old))
+            # Both notes change: the new commit's counts what the old one's did, which must
+            # count nothing any more (or a release reading both would count it twice).
+            self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
+                             "note_seq) SELECT ?, worktree, attributed_at, how, ? FROM commits "
+                             "WHERE commit_id=? ON CONFLICT(commit_id) DO UPDATE SET "
+                             "note_seq=excluded.note_seq", (new, seq, old))
+            self._db.execute("UPDATE commits SET note_seq=? WHERE commit_id=?", (seq, old))
+
+    def _apply_agent_commit(self, record: Record, seq: int) -> None:
+        self._db.execute("INSERT OR IGNORE INTO agent_commits VALUES (?, ?, ?, ?, NULL)",
+                         _texts(record["commit"], record["worktree"], record.get("session_id"),
+                                record["at"]))
+
+    def _apply_settlement(self, record: Record, seq: int) -> None:
+        self._db.execute("UPDATE agent_commits SET settled=1 WHERE commit_id=?",
+                         _texts(record["commit"]))
+
+    def _apply_drop(self, record: Record, seq: int) -> None:
+        self._db.executemany("UPDATE requests SET commit_id=?, attribution='dropped' WHERE "
+                             "key=? AND commit_id IS NULL",
+                             ((DROPPED, key) for key in map(str, record["keys"])))
 
     # -- capture ---------------------------------------------------------------------
 
@@ -420,6 +482,13 @@ class Index:
     def set_last_flush_ns(self, moment_ns: int, keep_existing: bool = False) -> None:
         self._set_stamps({"last_flush_ns": str(moment_ns)}, keep_existing)
 
+    def installed_ns(self) -> int | None:
+        """When `tokentag install` first ran here (None before it, or before it was kept)."""
+        return int(self._stamp("installed_ns") or 0) or None
+
+    def set_installed_ns(self, moment_ns: int) -> None:
+        self._set_stamps({"installed_ns": str(moment_ns)}, keep_existing=True)
+
     def import_stamps(self) -> tuple[str, str]:
         """What the last inference pass of an import decided on: the branch tips, and
         the ref files' sizes and mtimes before the tips were read."""
@@ -452,11 +521,107 @@ class Index:
         self._db.executemany("UPDATE sessions SET gone=1 WHERE session_id=?",
                             ((s,) for s in session_ids))
 
-    def pending(self, worktree: str) -> list[tuple[str, str, str | None]]:
-        """(key, via, branch) of the worktree's unattributed requests, in ledger order."""
+    def pending(self, worktree: str | None) -> list[Pending]:
+        """The worktree's unattributed requests (every worktree's when None), in ledger
+        order."""
+        where = "commit_id IS NULL" + (" AND worktree=?" if worktree is not None else "")
+        return [Pending(*row) for row in self._db.execute(
+            f"SELECT key, via, branch, ts, captured_at, session_id, seq, worktree, model, "
+            f"{'+'.join(_TOTAL)} FROM requests WHERE {where} ORDER BY seq",
+            (worktree,) if worktree is not None else ())]
+
+    def latest_observed_commit_at(self, worktree: str) -> str | None:
+        """When the worktree's last commit attributed by its own post-commit was made."""
+        row = self._db.execute("SELECT max(attributed_at) FROM commits WHERE worktree=? AND "
+                               "how='observed'", (worktree,)).fetchone()
+        return row[0] if row and row[0] else None
+
+    def commit_attributed_since(self, worktree: str, moment: str) -> str | None:
+        """The worktree's first commit made at or after `moment` (a UTC stamp), as far as
+        its post-commit said (an inferred commit was attributed long after it was made)."""
+        row = self._db.execute("SELECT commit_id FROM commits WHERE worktree=? AND "
+                               "how='observed' AND attributed_at >= ? ORDER BY attributed_at "
+                               "LIMIT 1", (worktree, moment)).fetchone()
+        return row[0] if row else None
+
+    def unsettled_agent_commits(self, worktree: str) -> list[tuple[str, str | None, str]]:
+        """(commit, session id, when) of the worktree's agent commits still waiting for
+        their committing request, oldest first."""
         return [(row[0], row[1], row[2]) for row in self._db.execute(
-            "SELECT key, via, branch FROM requests WHERE commit_id IS NULL AND worktree=? "
-            "ORDER BY seq", (worktree,))]
+            "SELECT commit_id, session_id, at FROM agent_commits WHERE worktree=? AND "
+            "settled IS NULL ORDER BY at", (worktree,))]
+
+    def request_seq(self, key: str) -> tuple[int, bool] | None:
+        """Where a request stands in the ledger, and whether it is still pending."""
+        row = self._db.execute("SELECT seq, commit_id IS NULL FROM requests WHERE key=?",
+                               (key,)).fetchone()
+        return (int(row[0]), bool(row[1])) if row else None
+
+    def stale_notes(self, limit: int | None = None) -> list[tuple[str, str, int]]:
+        """(commit, worktree, seq) of the commits whose note is missing or older than what
+        the ledger holds for them (a failed write, a correction, a rewrite), oldest first:
+        every commit, sync and import writes them again. Only changes after the watermark
+        are looked at (notes written before tracking began are taken as written), so the
+        look costs what changed, not every commit ever noted."""
+        watermark = self._notes_watermark()
+        sql = ("SELECT c.commit_id, c.worktree, c.note_seq FROM commits c LEFT JOIN "
+               "state.notes_written w ON w.commit_id = c.commit_id WHERE c.note_seq > ? "
+               "AND c.note_seq > coalesce(w.seq, -1) ORDER BY c.note_seq")
+        with _state_damage():
+            rows = self._db.execute(sql + (f" LIMIT {int(limit)}" if limit else ""),
+                                    (watermark,)).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def _notes_watermark(self) -> int:
+        """The seq up to which every note is written: set, the first time, to where the
+        ledger is (older tokentag wrote each note as it went); then moved up by
+        mark_notes_written past what it finds written."""
+        stamp = self._stamp(_NOTES_WATERMARK)
+        if stamp is None:
+            stamp = str(self._db.execute("SELECT coalesce(max(note_seq), 0) FROM commits"
+                                         ).fetchone()[0])
+            self._set_stamps({_NOTES_WATERMARK: stamp})
+        return int(stamp)
+
+    def note_seq(self, commit: str) -> int | None:
+        """Where the ledger last changed the commit's counts; None for a commit it does
+        not know."""
+        row = self._db.execute("SELECT note_seq FROM commits WHERE commit_id=?",
+                               (commit,)).fetchone()
+        return int(row[0]) if row else None
+
+    def mark_notes_written(self, written: Iterable[tuple[str, int]]) -> None:
+        """The notes now in git, each as of that seq: a later change makes it stale again.
+        The watermark moves up to just below the oldest note still stale."""
+        watermark = self._notes_watermark()
+        with _state_damage():
+            self._db.executemany(
+                "INSERT INTO state.notes_written VALUES (?, ?) ON CONFLICT(commit_id) DO UPDATE "
+                "SET seq=max(seq, excluded.seq)", written)
+            oldest = self._db.execute(
+                "SELECT min(c.note_seq) FROM commits c LEFT JOIN state.notes_written w ON "
+                "w.commit_id = c.commit_id WHERE c.note_seq > ? AND c.note_seq > "
+                "coalesce(w.seq, -1)", (watermark,)).fetchone()[0]
+            newest = self._db.execute("SELECT coalesce(max(note_seq), 0) FROM commits"
+                                      ).fetchone()[0]
+        moved = newest if oldest is None else oldest - 1
+        if moved > watermark:
+            self._set_stamps({_NOTES_WATERMARK: str(moved)})
+
+    def known_commits(self, commits: Iterable[str]) -> set[str]:
+        """Those of `commits` the ledger has attributed anything to, even if it all moved
+        on since (amend, reset, squash): their notes are not to be read instead."""
+        found: set[str] = set()
+        for chunk, marks in _chunks(list(commits)):
+            found.update(row[0] for row in self._db.execute(
+                f"SELECT commit_id FROM commits WHERE commit_id IN ({marks})", chunk))
+        return found
+
+    def commits_with_usage(self) -> list[str]:
+        """Every commit the ledger gives requests to."""
+        return [row[0] for row in self._db.execute(
+            "SELECT DISTINCT commit_id FROM requests WHERE commit_id IS NOT NULL AND "
+            "commit_id != ?", (DROPPED,))]
 
     def is_attributed(self, commit: str) -> bool:
         return self._db.execute("SELECT 1 FROM commits WHERE commit_id=?",
@@ -468,15 +633,16 @@ class Index:
         """Where the ledger ended when it was last folded."""
         return int(self._meta("ledger_offset", "0"))
 
-    def pending_imported_branches(self) -> list[tuple[str, str, str]]:
-        """(worktree, branch, earliest timestamp) of imported requests still pending."""
+    def pending_imported_branches(self) -> list[tuple[str, str | None, str]]:
+        """(worktree, branch or None, earliest timestamp) of imported requests still
+        pending."""
         return [(row[0], row[1], row[2]) for row in self._db.execute(
             f"SELECT worktree, branch, min(ts) {_PENDING_IMPORTED} GROUP BY worktree, branch")]
 
-    def pending_imported(self, worktree: str, branch: str) -> list[tuple[str, str]]:
+    def pending_imported(self, worktree: str, branch: str | None) -> list[tuple[str, str]]:
         """(key, timestamp) of those on one worktree's branch, in ledger order."""
         return [(row[0], row[1]) for row in self._db.execute(
-            f"SELECT key, ts {_PENDING_IMPORTED} AND worktree=? AND branch=? ORDER BY seq",
+            f"SELECT key, ts {_PENDING_IMPORTED} AND worktree=? AND branch IS ? ORDER BY seq",
             (worktree, branch))]
 
     # -- totals ----------------------------------------------------------------------
@@ -661,9 +827,16 @@ def m003_kept_from_index_version_3(db: sqlite3.Connection) -> None:
                        "'import_refs_seen')")
 
 
+def m004_notes_written(db: sqlite3.Connection) -> None:
+    """Which commit's note is in git, as of which ledger record: what failed to be written,
+    or changed since, is written again (Index.stale_notes)."""
+    db.execute("CREATE TABLE state.notes_written (commit_id TEXT PRIMARY KEY, "
+               "seq INTEGER NOT NULL)")
+
+
 # Append only: a change to the state file is a new function here, never an edit of one
 # that has run somewhere.
-MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3)
+MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
@@ -747,4 +920,7 @@ _HANDLERS = {
     "session": Index._apply_session,
     "attribution": Index._apply_attribution,
     "rewrite": Index._apply_rewrite,
+    "agent_commit": Index._apply_agent_commit,
+    "settlement": Index._apply_settlement,
+    "drop": Index._apply_drop,
 }

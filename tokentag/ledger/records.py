@@ -41,8 +41,19 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     # Pending requests given to a commit.
     "attribution": (("commit", ID), ("worktree", TEXT), ("keys", TEXTS), ("how", TEXT),
                     ("at", TEXT)),
-    # Commits replaced by an amend or a rebase: attribution follows the new ids.
+    # Commits replaced by an amend or a rebase, or abandoned by a reset or a squash merge
+    # whose work a new commit holds: attribution follows the new ids.
     "rewrite": (("type", TEXT), ("pairs", PAIRS), ("at", TEXT)),
+    # A commit made inside a Claude Code tool call: the request that asked for it is not in
+    # the transcript yet (its lines are written after the tool started), so it is settled
+    # later (see attribution.settle). `session_id` when Claude Code said which.
+    "agent_commit": (("commit", ID), ("worktree", TEXT), ("session_id", TEXT_OR_NULL),
+                     ("at", TEXT)),
+    # An agent commit that took its committing request, or stopped waiting for it.
+    "settlement": (("commit", ID), ("at", TEXT)),
+    # Pending requests a person set aside (`tokentag pending --drop`): part of no commit and
+    # no release, shown as dropped, never deleted.
+    "drop": (("keys", TEXTS), ("reason", TEXT), ("at", TEXT)),
 }
 KINDS = tuple(FIELDS)
 
@@ -113,8 +124,29 @@ if TYPE_CHECKING:
         pairs: list[list[str]]
         at: str
 
+    class AgentCommitRecord(TypedDict):
+        v: int
+        kind: Literal["agent_commit"]
+        commit: str
+        worktree: str
+        session_id: str | None
+        at: str
+
+    class SettlementRecord(TypedDict):
+        v: int
+        kind: Literal["settlement"]
+        commit: str
+        at: str
+
+    class DropRecord(TypedDict):
+        v: int
+        kind: Literal["drop"]
+        keys: list[str]
+        reason: str
+        at: str
+
     LedgerRecord = (RequestRecord | CorrectionRecord | SessionRecord | AttributionRecord
-                    | RewriteRecord)
+                    | RewriteRecord | AgentCommitRecord | SettlementRecord | DropRecord)
     # A request's values in REQUEST_FIELDS' order.
     RequestRow = tuple[Any, ...]
 
@@ -156,6 +188,20 @@ def attribution(commit: str, worktree: str, keys: list[str], how: str,
 def rewrite(type_: str, pairs: list[list[str]], at: str) -> RewriteRecord:
     """`type_` is what git told post-rewrite: `amend` or `rebase`."""
     return {"v": SCHEMA_VERSION, "kind": "rewrite", "type": type_, "pairs": pairs, "at": at}
+
+
+def agent_commit(commit: str, worktree: str, session_id: str | None,
+                 at: str) -> AgentCommitRecord:
+    return {"v": SCHEMA_VERSION, "kind": "agent_commit", "commit": commit,
+            "worktree": worktree, "session_id": session_id, "at": at}
+
+
+def settlement(commit: str, at: str) -> SettlementRecord:
+    return {"v": SCHEMA_VERSION, "kind": "settlement", "commit": commit, "at": at}
+
+
+def drop(keys: list[str], reason: str, at: str) -> DropRecord:
+    return {"v": SCHEMA_VERSION, "kind": "drop", "keys": keys, "reason": reason, "at": at}
 
 
 def request_from_row(row: RequestRow) -> RequestRecord:

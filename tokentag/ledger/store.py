@@ -64,9 +64,19 @@ class Store:
                 raise
 
     @contextmanager
-    def reading(self, lock_wait: float | None = None) -> Iterator[Index]:
+    def reading(self, lock_wait: float | None = None,
+                create: bool = False) -> Iterator[Index]:
         """An index brought up to date under the lock, then read without holding it.
-        `lock_wait`: at most so many seconds for the lock (LockTimeout), else unbounded."""
+        `lock_wait`: at most so many seconds for the lock (LockTimeout), else unbounded.
+        Where tokentag never ran (no tokentag dir), an empty index in memory unless the
+        caller is about to write (`create`): reading must not leave a dir behind."""
+        if not create and not os.path.isdir(self.directory):
+            index = Index.empty()
+            try:
+                yield index
+            finally:
+                index.close()
+            return
         with jsonl.locked(self.directory, lock_wait):
             index = self._current_index()
         try:

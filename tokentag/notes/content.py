@@ -59,28 +59,6 @@ def write_note(cwd: StrPath, commit: str, note: dict[str, Any]) -> None:
                                "notes", "--ref", NOTES_REF, "add", "-f", "-F", "{input}", commit)
 
 
-def refresh(raised: dict[str, str]) -> None:
-    """Write again, from its repository's index, the note of each commit whose counts rose
-    since (`raised`: commit -> a worktree of its repository). Outside any lock: it runs
-    git. A line read after a commit can raise a committed request's output (a streaming
-    placeholder was all the commit saw), and a teammate's release must read the final
-    count."""
-    from tokentag.ledger.store import Store
-
-    by_top: dict[str, list[str]] = {}
-    for commit, top in raised.items():
-        by_top.setdefault(top, []).append(commit)
-    for top, commits in by_top.items():
-        worktree = find_worktree(top)
-        if worktree is None:
-            continue
-        with Store.of(worktree).reading() as index:
-            bodies = {commit: note_for(index, commit) for commit in commits}
-        for commit, body in bodies.items():
-            if body is not None:
-                write_note(top, commit, body)
-
-
 def read_note(cwd: StrPath, commit: str) -> dict[str, Any] | None:
     """The note on `commit`; notes git concatenated (a squash copies several) are summed."""
     text = gitcmd.run(cwd, "notes", "--ref", NOTES_REF, "show", commit, check=False)

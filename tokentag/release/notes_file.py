@@ -117,6 +117,18 @@ def _caveats(release: Release) -> list[str]:
     if release.inferred_requests:
         notes.append(f"Estimated: {_count(release.inferred_requests, 'request')} attributed "
                      f"to commits by inference, not observed at commit time.")
+    carried = [item for item in release.by_commit if item.carried_from]
+    if carried:
+        originals = sum(len(item.carried_from) for item in carried)
+        notes.append(f"Carried: {_count(len(carried), 'commit')} of this release hold the "
+                     f"work (and the usage) of {_count(originals, 'original commit')} a "
+                     f"server merge replaced.")
+    if release.outside.requests:
+        notes.append(f"Outside any release: {_count(release.outside.requests, 'request')} "
+                     f"({release.outside.usage.total:,} tokens, {_cost(release.outside)}) on "
+                     f"{_count(len(release.outside_commits), 'commit')} that no release "
+                     f"reaches (abandoned, or merged in a way tokentag could not match); "
+                     f"not in the totals above.")
     if not release.sessions_exact:
         notes.append("Estimated: the session count, because older git notes give only a count "
                      "per commit, where a session spanning several commits counts once each.")

@@ -12,6 +12,7 @@ teammate's), one `git notes list` and one `git cat-file --batch` for all their n
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
 from tokentag.notes import content
+from tokentag.release import carried
 from tokentag.report import costs, grouping
 from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
@@ -34,6 +36,12 @@ if TYPE_CHECKING:
 Prices = Mapping[str, PriceOverride]
 PENDING = "(pending)"
 UNTAGGED = "(untagged)"
+# Release tags when no tag_pattern is configured: versions, optionally with a `v` and a
+# pre-release or build suffix.
+VERSION_TAG = re.compile(r"[vV]?\d+(\.\d+)*([-+.][0-9A-Za-z][0-9A-Za-z.+-]*)?")
+DEFAULT_TAG_GLOBS = ("v[0-9]*", "V[0-9]*", "[0-9]*")
+MAX_EXCLUDED = 20  # tags that look like versions to a glob and are none, skipped in a row
+REMOTE_WAIT = 10.0  # seconds a remote may take to list its notes ref
 
 
 @dataclass(frozen=True)
@@ -57,13 +65,17 @@ class Range:
 class CommitTotals:
     commit: str
     subject: str
-    source: str  # "ledger" or "git note"
+    source: str  # "ledger", "git note" or "carried"
     totals: Totals
     by_model: dict[str, Totals]
+    carried_from: tuple[str, ...] = ()  # the originals a server merge made this commit of
 
     def as_json(self) -> dict[str, Any]:
-        return {"commit": self.commit, "subject": self.subject, "source": self.source,
+        data = {"commit": self.commit, "subject": self.subject, "source": self.source,
                 **self.totals.as_json()}
+        if self.carried_from:
+            data["carried_from"] = list(self.carried_from)
+        return data
 
 
 @dataclass
@@ -76,6 +88,10 @@ class Release:
     sessions_exact: bool  # False when old notes without session ids gave only counts
     note_commits: int
     inferred_requests: int
+    # Usage on commits no release reaches (abandoned, or merged in a way no commit of the
+    # range matches), from this release's time on: listed, never counted.
+    outside: Totals = field(default_factory=Totals.empty)
+    outside_commits: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """The contract object; keys beyond the contract's are extras."""
@@ -87,7 +103,9 @@ class Release:
                 "commits_from_notes": self.note_commits, **self.total.as_json(),
                 "inferred_requests": self.inferred_requests,
                 "by_model": [{"model": m, **t.as_json()} for m, t in self.by_model.items()],
-                "by_commit": [c.as_json() for c in self.by_commit]}
+                "by_commit": [c.as_json() for c in self.by_commit],
+                "outside_releases": {"commits": list(self.outside_commits),
+                                     **self.outside.as_json()}}
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -146,15 +164,19 @@ def _end_of(git: Git, tag: str, pattern: str | None) -> tuple[str, bool]:
     return head, False
 
 
+def is_release_tag(name: str, pattern: str | None) -> bool:
+    """Whether a tag names a release: the configured glob, else a version (`v1.2`,
+    `1.2.0`, `v2.0.0-rc1`), so that `deploy-staging` or `latest` is none."""
+    return fnmatchcase(name, pattern) if pattern else VERSION_TAG.fullmatch(name) is not None
+
+
 def _previous_tag(git: Git, end: str, tagged: bool, pattern: str | None) -> str | None:
     """The nearest release tag reachable from the tag's parents (from HEAD itself when
     the tag does not exist yet: a tag on HEAD is then the previous release)."""
     starts = _parents(git, end) if tagged else [end]
-    match = ["--match", pattern] if pattern else []
     found: list[str] = []
     for start in starts:
-        name = gitrepo.run(git, "describe", "--tags", "--abbrev=0", *match, start,
-                           check=False)
+        name = _nearest_tag(git, start, pattern)
         if name and name not in found:
             found.append(name)
     if len(found) <= 1:
@@ -162,6 +184,21 @@ def _previous_tag(git: Git, end: str, tagged: bool, pattern: str | None) -> str 
     # A merge: each parent may lead to a different tag; the nearest leaves the fewest commits.
     return min(found, key=lambda name: int(gitrepo.run(
         git, "rev-list", "--count", end, f"^refs/tags/{name}")))
+
+
+def _nearest_tag(git: Git, start: str, pattern: str | None) -> str | None:
+    """`git describe`'s nearest tag that names a release: globs narrow the search, and a
+    tag they let through that is no version is excluded and the search made again."""
+    match = ["--match", pattern] if pattern else [
+        arg for glob in DEFAULT_TAG_GLOBS for arg in ("--match", glob)]
+    excluded: list[str] = []
+    for _ in range(MAX_EXCLUDED):
+        name = gitrepo.run(git, "describe", "--tags", "--abbrev=0", *match, *excluded, start,
+                           check=False)
+        if not name or is_release_tag(name, pattern):
+            return name or None
+        excluded += ["--exclude", name]
+    return None
 
 
 def _parents(git: Git, commit: str) -> list[str]:
@@ -208,15 +245,47 @@ class Sources:
     prices: Prices = field(default_factory=dict)
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
 
-    def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not wanted:
-            return {}
+    @property
+    def noted(self) -> dict[str, str]:
+        """Commit -> note blob, for every commit with a note."""
         if self._note_blobs is None:
             listing = gitrepo.run(self.git, "notes", "--ref", content.NOTES_REF, "list",
                                   check=False)
             pairs = (line.split() for line in listing.split("\n"))
             self._note_blobs = {p[1]: p[0] for p in pairs if len(p) == 2}
-        blobs = {c: self._note_blobs[c] for c in wanted if c in self._note_blobs}
+        return self._note_blobs
+
+    def carried(self, rng: Range, bare: Sequence[str],
+                ) -> tuple[dict[str, dict[str, list[PriceGroup]]], dict[str, list[PriceGroup]]]:
+        """Which commits of the range (`bare`: those without usage of their own) carry
+        which originals' groups, and the originals left outside every release."""
+        found = self._originals(rng)
+        matched = carried.match(self.git, bare, list(found), rng.end)
+        carriers = {c: {o: found[o] for o in olds} for c, olds in matched.items()}
+        taken = {o for olds in matched.values() for o in olds}
+        return carriers, {o: groups for o, groups in found.items() if o not in taken}
+
+    def _originals(self, rng: Range) -> dict[str, list[PriceGroup]]:
+        """Commits with usage outside the range and unreachable from its end, whose time
+        is within the range's window, each with its price groups (ledger first)."""
+        ledger = self.index.commits_with_usage() if self.index is not None else []
+        inside = set(rng.commits)
+        candidates = [c for c in dict.fromkeys([*ledger, *self.noted]) if c not in inside]
+        since = _commit_time(self.git, rng.previous) - carried.WINDOW_SLACK if rng.previous \
+            else 0
+        recent = [c for c, when in _commit_times(self.git, candidates).items() if when >= since]
+        found = carried.originals(self.git, recent, rng.end)
+        groups = costs.index_groups(self.index, found) if self.index is not None else {}
+        known = self.index.known_commits(found) if self.index is not None else set()
+        for commit, body in self.note_bodies([c for c in found if c not in groups
+                                              and c not in known]).items():
+            groups[commit] = [costs.group_from_row(g) for g in body["groups"]]
+        return {c: groups[c] for c in found if groups.get(c)}
+
+    def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not wanted:
+            return {}
+        blobs = {c: self.noted[c] for c in wanted if c in self.noted}
         texts = gitrepo.read_blobs(self.git, sorted(set(blobs.values())))
         bodies = {c: content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
                   for c, blob in blobs.items()}
@@ -224,12 +293,14 @@ class Sources:
 
 
 def collect(sources: Sources, rng: Range) -> Release:
-    """Tokens and cost of every commit in `rng`, summed by commit and by model."""
+    """Tokens and cost of every commit in `rng`, summed by commit and by model, with the
+    usage its commits carry from originals a server merge replaced (see carried)."""
     groups = costs.index_groups(sources.index, rng.commits) if sources.index else {}
     session_ids, inferred = _ledger_counts(sources.index, list(groups))
     from_notes: set[str] = set()
     unidentified_sessions = 0
-    missing = [c for c in rng.commits if c not in groups]
+    known = sources.index.known_commits(rng.commits) if sources.index else set()
+    missing = [c for c in rng.commits if c not in groups and c not in known]
     for commit, body in sources.note_bodies(missing).items():
         try:
             groups[commit] = [costs.group_from_row(g) for g in body["groups"]]
@@ -241,11 +312,27 @@ def collect(sources: Sources, rng: Range) -> Release:
         if not ids:  # an older note: only a count, which may repeat another commit's
             unidentified_sessions += int(body.get("sessions") or 0)
         inferred += int(body.get("inferred_requests") or 0)
+    bare = [c for c in rng.commits if not groups.get(c)]
+    carriers, outside = sources.carried(rng, bare) if bare else ({}, {})
     by_commit = [_commit_totals(c, rng.subjects.get(c, ""), groups[c], c in from_notes,
                                 sources.prices) for c in rng.commits if groups.get(c)]
+    by_commit += [_carried_totals(c, rng.subjects.get(c, ""), found, sources.prices)
+                  for c, found in carriers.items()]
+    order = {commit: place for place, commit in enumerate(rng.commits)}
+    by_commit.sort(key=lambda item: order[item.commit])
     return Release(rng, costs.overall(c.totals for c in by_commit), _by_model(by_commit),
                    by_commit, len(session_ids) + unidentified_sessions,
-                   unidentified_sessions == 0, len(from_notes), inferred)
+                   unidentified_sessions == 0, len(from_notes), inferred,
+                   costs.overall(costs.totals_by_model(
+                       [g for gs in outside.values() for g in gs], sources.prices).values()),
+                   tuple(outside))
+
+
+def _carried_totals(commit: str, subject: str, originals: dict[str, list[PriceGroup]],
+                    prices: Prices) -> CommitTotals:
+    by_model = costs.totals_by_model([g for gs in originals.values() for g in gs], prices)
+    return CommitTotals(commit, subject, "carried", costs.overall(by_model.values()),
+                        by_model, tuple(originals))
 
 
 def _commit_totals(commit: str, subject: str, groups: Sequence[PriceGroup], from_note: bool,
@@ -261,6 +348,27 @@ def _by_model(by_commit: Sequence[CommitTotals]) -> dict[str, Totals]:
         for model, totals in item.by_model.items():
             models.setdefault(model, Totals.empty()).add(totals)
     return dict(sorted(models.items(), key=lambda kv: (*_cost_order(kv[1]), kv[0])))
+
+
+def _commit_times(git: Git, commits: Sequence[str]) -> dict[str, int]:
+    """Committer times of the commits git has (one rev-list, the missing skipped)."""
+    if not commits:
+        return {}
+    out = gitrepo.run(git, "rev-list", "--no-walk", "--ignore-missing", "--format=%ct",
+                      "--stdin", stdin="".join(f"{c}\n" for c in commits), check=False)
+    times: dict[str, int] = {}
+    commit = ""
+    for line in out.splitlines():
+        if line.startswith("commit "):
+            commit = line[len("commit "):].strip()
+        elif commit and line.strip().isdigit():
+            times[commit] = int(line)
+    return times
+
+
+def _commit_time(git: Git, ref: str) -> int:
+    out = gitrepo.run(git, "log", "-1", "--format=%ct", ref, "--", check=False)
+    return int(out) if out.isdigit() else 0
 
 
 def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[str], int]:
@@ -293,6 +401,22 @@ def build_all(worktree: Worktree, pattern: str | None = None,
         return releases, collect(sources, unreleased) if unreleased else None
 
 
+def unfetched_notes(worktree: Worktree) -> str | None:
+    """When a release found no usage in a clone without tokentag notes: the way to fetch
+    them, if a remote has some (asked with a bounded wait, never a prompt)."""
+    git = gitrepo.open_repo(worktree.top).git
+    if gitrepo.commit_of(git, content.NOTES_REF):
+        return None
+    quiet = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+    for remote in gitrepo.run(git, "remote", check=False).split():
+        listed = gitrepo.run(git, "ls-remote", remote, content.NOTES_REF, check=False,
+                             env=quiet, timeout=REMOTE_WAIT)
+        if listed.strip():
+            return (f"{remote} has tokentag notes this clone has not fetched: "
+                    f"git fetch {remote} {content.NOTES_REF}:{content.NOTES_REF}")
+    return None
+
+
 def release_tags(git: Git, pattern: str | None = None) -> list[str]:
     """Tags of commits matching the release pattern, in version order (oldest first)."""
     out = gitrepo.run(git, "for-each-ref", "--sort=v:refname",
@@ -301,7 +425,7 @@ def release_tags(git: Git, pattern: str | None = None) -> list[str]:
     tags = []
     for line in out.split("\n"):
         name, _, kinds = line.partition("\x00")
-        if "commit" in kinds.split("\x00") and (not pattern or fnmatchcase(name, pattern)):
+        if "commit" in kinds.split("\x00") and is_release_tag(name, pattern):
             tags.append(name)
     return tags
 

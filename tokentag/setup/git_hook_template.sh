@@ -54,6 +54,16 @@ if [ "$tokentag_status" -ne 0 ] && [ "$tokentag_hook" = pre-push ]; then
     exit "$tokentag_status"
 fi
 
+# Only a squash merge leaves tokentag anything to do before a commit: no Python otherwise.
+if [ "$tokentag_hook" = prepare-commit-msg ]; then
+    if [ -d .git ]; then
+        tokentag_squash=.git/SQUASH_MSG
+    else
+        tokentag_squash=$(git rev-parse --git-path SQUASH_MSG 2>/dev/null)
+    fi
+    [ -f "$tokentag_squash" ] || exit "$tokentag_status"
+fi
+
 # Prefer the interpreter tokentag was installed with; fall back to PATH; else do nothing.
 # The git-hook path needs only the standard library, so python starts without `site` and
 # is pointed at tokentag's own directory: a commit pays a few ms less.

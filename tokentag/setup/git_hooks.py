@@ -30,8 +30,11 @@ MARKER = "# tokentag-managed-hook"
 CHAINED_SUFFIX = ".tokentag-chained"
 CREATED_MARKER = ".tokentag-created-dir"
 # post-merge: a merge that makes a commit runs post-merge, not post-commit.
-SUPPORTED_HOOKS = ("post-commit", "post-merge", "post-rewrite", "pre-push")
-DEFAULT_HOOKS = ("post-commit", "post-merge", "post-rewrite")
+# prepare-commit-msg: only to keep the list of commits a `git merge --squash` brings (git
+# removes it before post-commit); the hook starts no Python unless there is one.
+SUPPORTED_HOOKS = ("post-commit", "post-merge", "post-rewrite", "prepare-commit-msg",
+                   "pre-push")
+DEFAULT_HOOKS = ("post-commit", "post-merge", "post-rewrite", "prepare-commit-msg")
 
 _TEMPLATE = "git_hook_template.sh"
 _PYTHON_ASSIGNMENT = "tokentag_python="

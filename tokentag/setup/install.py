@@ -17,7 +17,20 @@ def install(worktree: Worktree, scope: str = "user", pre_push: bool = False) -> 
     lines = git_hooks.install_git_hooks(worktree.top, sys.executable, hooks)
     lines.append(_register_claude_hooks(worktree, scope))
     _start_discovery_now(Store.of(worktree))
+    lines += _assign_backlog(worktree)
     return lines
+
+
+def _assign_backlog(worktree: Worktree) -> list[str]:
+    """Installed after weeks of capture: that usage goes to the commits that followed it,
+    not all to the next commit."""
+    from tokentag.importer.inference import assign_backlog
+
+    requests, commits = assign_backlog(worktree)
+    if not requests:
+        return []
+    return [f"captured before install: {requests:,} request(s) assigned to the "
+            f"{commits:,} past commit(s) that followed them (inferred)"]
 
 
 def _register_claude_hooks(worktree: Worktree, scope: str) -> str:
@@ -32,7 +45,9 @@ def _start_discovery_now(store: Store) -> None:
     """Commits look for unseen transcripts changed since the last flush; the first flush
     starts at install, so history from before is left to `tokentag import`."""
     with store.writing() as writer:
-        writer.index.set_last_flush_ns(time.time_ns(), keep_existing=True)
+        now = time.time_ns()
+        writer.index.set_last_flush_ns(now, keep_existing=True)
+        writer.index.set_installed_ns(now)
 
 
 def uninstall(worktree: Worktree | None, scope: str | None = None,
