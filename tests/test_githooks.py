@@ -227,7 +227,7 @@ def test_reinstall_with_other_python_updates_in_place_and_keeps_chain(
     assert (hooks / "post-commit").read_bytes() == render_hook("post-commit", str(python))
     assert (hooks / ("post-commit" + CHAINED_SUFFIX)).read_bytes() == chained_before
     assert git_hook_status(repo) == {"post-commit": "ours", "post-merge": "ours",
-                                     "post-rewrite": "ours"}
+                                     "post-rewrite": "ours", "prepare-commit-msg": "ours"}
     assert git_hook_status(repo, python="/other/python")["post-commit"] == "ours (stale python)"
 
 
@@ -236,7 +236,7 @@ def test_status_reports_missing_foreign_ours(repo: Path, fake_python: tuple[Path
     hooks = repo / ".git" / "hooks"
     logging_script(hooks / "post-rewrite", tmp_path / "x.log", exit_code=0)
     assert git_hook_status(repo) == {"post-commit": "missing", "post-merge": "missing",
-                                      "post-rewrite": "foreign"}
+                                      "post-rewrite": "foreign", "prepare-commit-msg": "missing"}
     install_git_hooks(repo, str(fake_python[0]), hooks=("post-commit",))
     assert git_hook_status(repo, hooks=("post-commit", "post-rewrite", "pre-push")) == {
         "post-commit": "ours", "post-rewrite": "foreign", "pre-push": "missing"}

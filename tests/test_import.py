@@ -21,6 +21,7 @@ import pytest
 from tests import replay
 from tests.conftest import TRANSCRIPTS, git, tokentag
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
+from tokentag.attribution.history import History
 from tokentag.capture import transcript
 from tokentag.capture.catch_up import request_record
 from tokentag.core.errors import TokentagError
@@ -28,7 +29,7 @@ from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.git.gitdirs import branch_refs_fingerprint, find_worktree
 from tokentag.importer import reader, run, writer
 from tokentag.importer.discovery import Job, repository_tops
-from tokentag.importer.inference import BranchHistory, Inference
+from tokentag.importer.inference import Inference
 from tokentag.importer.options import Options, PathMap
 from tokentag.ledger import jsonl
 from tokentag.ledger.records import (
@@ -210,14 +211,17 @@ def first_seen(paths: list[Path]) -> dict[str, tuple[float, str | None]]:
     return seen
 
 
-def expected_by_commit(config: Path, commits: dict[str, list[tuple[str, str]]]
-                       ) -> dict[str, set[str]]:
-    """The rule: the first commit on the request's branch at or after its time."""
+def expected_by_commit(config: Path, commits: dict[str, list[tuple[str, str]]],
+                       gone_branch: str = "master") -> dict[str, set[str]]:
+    """The rule: the first commit on the request's branch at or after its time; for a
+    branch that does not exist (none recorded, or another clone's), on the history of its
+    worktree's HEAD (`gone_branch`: all such requests here are the main worktree's)."""
     files = sorted((config / "projects").rglob("*.jsonl"))
     by_commit: dict[str, set[str]] = {}
     for key, (when, branch) in first_seen(files).items():
+        on = branch if branch in commits else gone_branch
         made = sorted((datetime.fromisoformat(t + "+00:00").timestamp(), sha)
-                      for t, sha in commits.get(branch or "", []))
+                      for t, sha in commits[on])
         later = [sha for t, sha in made if t >= when]
         by_commit.setdefault(later[0] if later else "(pending)", set()).add(key)
     return by_commit
@@ -393,7 +397,8 @@ def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
 def _live_commit_takes_only_its_branch(repo: Path, expected: dict[str, set[str]],
                                        counts: dict[str, dict[str, int]]) -> None:
     """The hooks' next commit on master takes master's pending imports, and only those:
-    the spotter-dov worktree's, and Demo's (no branch, or a branch not here), stay pending."""
+    the spotter-dov worktree's stay pending (Demo's, on no branch or one not here, went
+    by the main worktree's history)."""
     tokentag("install", cwd=repo)
     (repo / "f.txt").write_text("live\n")
     git(repo, "add", "f.txt")
@@ -533,7 +538,7 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
     second = commit_at(repo, "2026-02-10T20:00:00", "the day of the requests")
     worktree = find_worktree(repo)
     assert worktree is not None
-    loads = mocker.spy(BranchHistory, "load")
+    loads = mocker.spy(History, "load")
     inference = Inference(worktree)
     top = worktree.top
     late = inference.records([("k1", top, "master", "2026-02-10T19:00:00Z")])

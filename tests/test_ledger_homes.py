@@ -54,6 +54,9 @@ def test_each_builder_makes_its_kind_s_fields_in_order() -> None:
         "session": records.session("s", "/t.jsonl", None, "/w", "at"),
         "attribution": records.attribution("c", "/w", ["m/r"], "observed", "at"),
         "rewrite": records.rewrite("amend", [["a", "b"]], "at"),
+        "agent_commit": records.agent_commit("c", "/w", None, "at"),
+        "settlement": records.settlement("c", "at"),
+        "drop": records.drop(["m/r"], "abandoned experiment", "at"),
     }
     assert set(made) == set(records.KINDS)
     for kind, record in made.items():
@@ -67,6 +70,10 @@ _ANNOTATION = {records.TEXT: "str", records.ID: "str", records.TEXT_OR_NULL: "st
                records.PAIRS: "list[list[str]]"}
 
 
+def _class_name(kind: str) -> str:
+    return "".join(part.capitalize() for part in kind.split("_")) + "Record"
+
+
 def test_the_type_checker_s_records_state_the_same_fields() -> None:
     """The TypedDicts exist for mypy only (no `typing` at run time), so they are read from
     the source: each must list its kind's FIELDS, in order, with the matching type."""
@@ -75,9 +82,9 @@ def test_the_type_checker_s_records_state_the_same_fields() -> None:
                          and isinstance(item.target, ast.Name)]
              for node in ast.walk(ast.parse(RECORDS.read_text()))
              if isinstance(node, ast.ClassDef)}
-    assert set(typed) == {f"{kind.capitalize()}Record" for kind in records.KINDS}
+    assert set(typed) == {_class_name(kind) for kind in records.KINDS}
     for kind, fields in records.FIELDS.items():
-        assert typed[f"{kind.capitalize()}Record"] == [
+        assert typed[_class_name(kind)] == [
             ("v", "int"), ("kind", f"Literal['{kind}']"),
             *((name, _ANNOTATION[spec]) for name, spec in fields)]
 

@@ -547,6 +547,8 @@ def test_tag_pattern_limits_which_tags_are_releases(
         priced_repo: tuple[Path, dict[str, str]]) -> None:
     repo, shas = priced_repo
     git(repo, "tag", "nightly-1", shas["long"])
+    assert release_json(repo, "v1.2")["previous_tag"] == "v1.1"  # versions only, by default
+    tokentag("config", "set", "tag_pattern", "*", cwd=repo)
     assert release_json(repo, "v1.2")["previous_tag"] == "nightly-1"
     tokentag("config", "set", "tag_pattern", "v*", cwd=repo)
     assert release_json(repo, "v1.2")["previous_tag"] == "v1.1"
