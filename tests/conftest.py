@@ -27,6 +27,14 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory,
     yield home
 
 
+@pytest.fixture(autouse=True)
+def subprocess_coverage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ./test.sh coverage starts in every Python subprocess, importing modules of its
+    own: a test marked `without_coverage` counts what its subprocesses import."""
+    if request.node.get_closest_marker("without_coverage"):
+        monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+
+
 def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     """Point HOME and CLAUDE_CONFIG_DIR into `home` and give git a fixed identity."""
     monkeypatch.setenv("HOME", str(home))
