@@ -81,7 +81,7 @@ class RepoTemplate:
         self.home = root / "home"
         self.tree = root / "tree"
         self.installed: list[Path] = []  # relative to the tree
-        self.per_home: list[Path] = []  # what the makings wrote in HOME
+        self.per_home: list[Path] = []  # what making the tree wrote in HOME
 
     @contextmanager
     def making(self) -> Iterator[Path]:
