@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,8 +21,22 @@ TRANSCRIPTS = SHARED / "transcripts"
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point HOME and CLAUDE_CONFIG_DIR at temp dirs and give git a fixed identity."""
+    """Every test runs with a temporary HOME and Claude config dir."""
     home = tmp_path_factory.mktemp("home")
+    isolate(monkeypatch, home)
+    yield home
+
+
+@pytest.fixture(autouse=True)
+def subprocess_coverage(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ./test.sh coverage starts in every Python subprocess, importing modules of its
+    own: a test marked `without_coverage` counts what its subprocesses import."""
+    if request.node.get_closest_marker("without_coverage"):
+        monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point HOME and CLAUDE_CONFIG_DIR into `home` and give git a fixed identity."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
@@ -30,7 +48,6 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory,
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"):
         monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-    yield home
 
 
 def git(repo: Path, *args: str, stdin: str | None = None) -> str:
@@ -49,6 +66,80 @@ def repo(tmp_path: Path) -> Path:
     path.mkdir()
     git(path, "init", "-q")
     return path
+
+
+class RepoTemplate:
+    """Repositories made once, in a HOME of their own, then copied into each test that
+    needs them: a `tokentag install` costs a process start, a copy a few milliseconds.
+
+    A copy behaves as if it had been made in the test itself: the git hooks name the
+    interpreter and the project by absolute paths, which hold for every test; what install
+    writes in HOME (the Claude settings) is copied into the test's HOME; and the time the
+    install started discovery from is moved to the moment of the copy."""
+
+    def __init__(self, root: Path) -> None:
+        self.home = root / "home"
+        self.tree = root / "tree"
+        self.installed: list[Path] = []  # relative to the tree
+        self.per_home: list[Path] = []  # what making the tree wrote in HOME
+
+    @contextmanager
+    def making(self) -> Iterator[Path]:
+        """The tree to make the repositories in, with the environment a test has."""
+        self.home.mkdir(parents=True)
+        self.tree.mkdir()
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            isolate(monkeypatch, self.home)
+            home_before = set(self.home.iterdir())
+            yield self.tree
+            self.per_home = sorted(set(self.home.iterdir()) - home_before)
+
+    def install(self, repo: Path) -> None:
+        tokentag("install", cwd=repo)
+        self.installed.append(repo.relative_to(self.tree))
+
+    def copy_to(self, dest: Path, home: Path) -> None:
+        """Copy the tree's repositories into `dest` and install's files into `home`."""
+        shutil.copytree(self.tree, dest, symlinks=True, dirs_exist_ok=True)
+        for path in self.per_home:
+            assert not (home / path.name).exists(), f"{path.name} is in HOME before install"
+            if path.is_dir():
+                shutil.copytree(path, home / path.name, symlinks=True)
+            else:
+                shutil.copy2(path, home / path.name)
+        for repo in self.installed:
+            start_discovery_now(dest / repo)
+
+
+def start_discovery_now(repo: Path) -> None:
+    """Commits look for new transcripts changed since the time install recorded: make
+    that the time of the copy."""
+    index = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
+    index.execute("PRAGMA journal_mode=TRUNCATE")  # as tokentag keeps it: an empty file
+    with index:
+        changed = index.execute("UPDATE meta SET value=? WHERE name='last_flush_ns'",
+                                (str(time.time_ns()),)).rowcount
+    index.close()
+    assert changed == 1, f"no discovery start in {repo}'s index"
+
+
+@pytest.fixture(scope="session")
+def installed_template(tmp_path_factory: pytest.TempPathFactory) -> RepoTemplate:
+    template = RepoTemplate(tmp_path_factory.mktemp("installed-template"))
+    with template.making() as tree:
+        path = tree / "repo"
+        path.mkdir()
+        git(path, "init", "-q")
+        template.install(path)
+    return template
+
+
+@pytest.fixture
+def installed_repo(installed_template: RepoTemplate, tmp_path: Path,
+                   isolated_home: Path) -> Path:
+    """A fresh git repository with no commits, after `tokentag install` in it."""
+    installed_template.copy_to(tmp_path, isolated_home)
+    return tmp_path / "repo"
 
 
 def tokentag(*args: str, cwd: Path, stdin: str | None = None,

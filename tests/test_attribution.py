@@ -55,8 +55,8 @@ def by_commit(repo: Path) -> dict[str, dict[str, int]]:
     return {row["key"]: row["tokens"] for row in data["rows"]}
 
 
-def test_commits_take_what_was_spent_before_them(repo: Path) -> None:
-    install(repo)
+def test_commits_take_what_was_spent_before_them(installed_repo: Path) -> None:
+    repo = installed_repo
     writer, expected = SessionWriter(repo), Expected()
     writer.write(40)
     writer.hook("SessionStart")
@@ -81,8 +81,8 @@ def test_commits_take_what_was_spent_before_them(repo: Path) -> None:
     assert found["(pending)"] == totals(expected.requests, pending)
 
 
-def test_show_and_note_agree_with_ledger(repo: Path) -> None:
-    install(repo)
+def test_show_and_note_agree_with_ledger(installed_repo: Path) -> None:
+    repo = installed_repo
     writer, expected = SessionWriter(repo), Expected()
     writer.write(120)
     sha = commit(repo, "one")
@@ -95,8 +95,8 @@ def test_show_and_note_agree_with_ledger(repo: Path) -> None:
     assert sum(m["output"] for m in note["models"].values()) == expected.totals(sha)["output"]
 
 
-def test_amend_moves_tokens_and_takes_pending(repo: Path) -> None:
-    install(repo)
+def test_amend_moves_tokens_and_takes_pending(installed_repo: Path) -> None:
+    repo = installed_repo
     writer, expected = SessionWriter(repo), Expected()
     commit(repo, "base")
     writer.write(150)
@@ -115,8 +115,8 @@ def test_amend_moves_tokens_and_takes_pending(repo: Path) -> None:
     assert shown["tokens"] == totals(expected.requests, keys)
 
 
-def test_interactive_rebase_squash_sums_commits(repo: Path) -> None:
-    install(repo)
+def test_interactive_rebase_squash_sums_commits(installed_repo: Path) -> None:
+    repo = installed_repo
     writer, expected = SessionWriter(repo), Expected()
     base = commit(repo, "base")
     shas = []
@@ -139,8 +139,8 @@ def test_interactive_rebase_squash_sums_commits(repo: Path) -> None:
     assert note["requests"] == len(folded)  # rewritten, not git's concatenation
 
 
-def test_worktrees_attribute_separately(repo: Path, tmp_path: Path) -> None:
-    install(repo)
+def test_worktrees_attribute_separately(installed_repo: Path, tmp_path: Path) -> None:
+    repo = installed_repo
     commit(repo, "base")
     other = tmp_path / "other-worktree"
     git(repo, "worktree", "add", "-q", "-b", "feature", str(other))
@@ -161,8 +161,8 @@ def test_worktrees_attribute_separately(repo: Path, tmp_path: Path) -> None:
     assert found[main_commit] == expected_main.totals(main_commit)
 
 
-def test_merge_commit_and_cherry_pick(repo: Path) -> None:
-    install(repo)
+def test_merge_commit_and_cherry_pick(installed_repo: Path) -> None:
+    repo = installed_repo
     writer, expected = SessionWriter(repo), Expected()
     commit(repo, "base")
     git(repo, "checkout", "-q", "-b", "topic")
@@ -205,8 +205,8 @@ def test_submodule_session_attributes_to_submodule(repo: Path, tmp_path: Path) -
     assert sub_commit not in by_commit(repo)
 
 
-def test_failure_in_git_hook_is_logged_and_commit_succeeds(repo: Path) -> None:
-    install(repo)
+def test_failure_in_git_hook_is_logged_and_commit_succeeds(installed_repo: Path) -> None:
+    repo = installed_repo
     writer = SessionWriter(repo)
     writer.write(50)
     tokentag_dir = repo / ".git" / "tokentag"
@@ -240,8 +240,8 @@ def test_foreign_hook_still_runs_and_uninstall_restores(repo: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize("event", ["Stop", "SessionEnd"])
-def test_requests_never_followed_by_a_commit_stay_pending(repo: Path, event: str) -> None:
-    install(repo)
+def test_requests_never_followed_by_a_commit_stay_pending(installed_repo: Path, event: str) -> None:
+    repo = installed_repo
     writer = SessionWriter(repo)
     writer.write(90)
     writer.hook(event)
@@ -251,12 +251,12 @@ def test_requests_never_followed_by_a_commit_stay_pending(repo: Path, event: str
                                         set(requests_in(writer.path.read_bytes())))
 
 
-def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(repo: Path) -> None:
+def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(installed_repo: Path) -> None:
     """Claude Code deletes transcripts after 30 days: the ledger keeps what they held, and
     commits stop looking at them."""
     import sqlite3
 
-    install(repo)
+    repo = installed_repo
     writer, expected = SessionWriter(repo), Expected()
     writer.write(100)
     writer.hook()
@@ -277,10 +277,10 @@ def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(repo: Path) 
     assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()
 
 
-def test_a_count_raised_after_the_commit_updates_its_note(repo: Path) -> None:
+def test_a_count_raised_after_the_commit_updates_its_note(installed_repo: Path) -> None:
     """Commit while a request's output is still a streaming placeholder; its final line
     arrives later. The ledger and the commit's note both end with the final count."""
-    install(repo)
+    repo = installed_repo
     writer = SessionWriter(repo)
     final = requests_in(b"".join(writer.lines))
     cut = next(n for n in range(1, len(writer.lines))
@@ -297,11 +297,12 @@ def test_a_count_raised_after_the_commit_updates_its_note(repo: Path) -> None:
     assert sum(m["output"] for m in note["models"].values()) == expected["output"]
 
 
-def test_a_note_that_cannot_be_written_is_written_by_the_next_commit(repo: Path) -> None:
+def test_a_note_that_cannot_be_written_is_written_by_the_next_commit(
+        installed_repo: Path) -> None:
     """A stale notes ref lock (a killed git left it) fails one commit's note: the commit
     still takes what is pending, the failure is logged, and the next commit writes the
     note it missed."""
-    install(repo)
+    repo = installed_repo
     writer = SessionWriter(repo)
     commit(repo, "initial commit")
     writer.write(300)

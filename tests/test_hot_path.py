@@ -161,6 +161,7 @@ def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path
     assert gitcmd.output_of(repo, missing, *args) == gitcmd.run(repo, *args)
 
 
+@pytest.mark.without_coverage
 def test_the_cli_imports_only_what_its_command_needs() -> None:
     """A repeated `tokentag import` is mostly start-up: the CLI module must not pull in
     the report, pricing or index modules before a command asks for them."""

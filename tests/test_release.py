@@ -102,10 +102,10 @@ def outside_markers(text: str, tag: str) -> str:
 
 
 @pytest.fixture
-def three_tags(repo: Path) -> tuple[Path, Expected, dict[str, str], dict[str, int]]:
+def three_tags(installed_repo: Path) -> tuple[Path, Expected, dict[str, str], dict[str, int]]:
     """v1.0 (root, two commits), v1.1 (a merged topic branch, annotated tag), v1.2 (a
     second session), then pending requests. Returns the expected attribution."""
-    install(repo)
+    repo = installed_repo
     writer = SessionWriter(repo)
     other = SessionWriter(repo, session_id="22222222-3333-4444-5555-666666666666")
     expected, shas = Expected(), {}
@@ -268,12 +268,13 @@ PROXY = "my-proxy-model"
 
 
 @pytest.fixture
-def priced_repo(repo: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
+def priced_repo(installed_repo: Path,
+                monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
     """Four commits of hand-made requests with fixed dates, so commit ids are stable:
     v1.1 at the root, v1.2 three commits later."""
     for name in ("GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE"):
         monkeypatch.setenv(name, "2026-03-14T12:00:00+00:00")
-    install(repo)
+    repo = installed_repo
     session = Transcript(repo)
     session.add(SONNET, "2025-11-01T09:00:00.000Z", input=1_000, output=2_000, cache_5m=2_000,
                 cache_1h=1_000, cache_read=4_000)

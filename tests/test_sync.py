@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import git, tokentag
+from tests.conftest import RepoTemplate, git, tokentag
 from tests.session_writer import SessionWriter
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import find_worktree
@@ -67,24 +67,39 @@ def clone_as(remote: Path, path: Path, name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Team:
+@pytest.fixture(scope="module")
+def team_template(tmp_path_factory: pytest.TempPathFactory) -> RepoTemplate:
     """A bare remote with one commit and two clones, Alice's and Bob's, each with its own
     git identity (from its config, not the test's environment)."""
+    template = RepoTemplate(tmp_path_factory.mktemp("team-template"))
+    with template.making() as root, pytest.MonkeyPatch.context() as monkeypatch:
+        for name in IDENTITY_VARS:
+            monkeypatch.delenv(name, raising=False)
+        remote = root / "remote.git"
+        git(root, "init", "-q", "--bare", str(remote))
+        seed = clone_as(remote, root / "seed", "Seed")
+        (seed / "README").write_text("team project\n")
+        git(seed, "add", "README")
+        git(seed, "commit", "-q", "-m", "base")
+        git(seed, "push", "-q", "origin", "HEAD:main")
+        alice = clone_as(remote, root / "alice", "Alice")
+        bob = clone_as(remote, root / "bob", "Bob")
+        git(bob, "checkout", "-q", "-b", "bob")
+        for repo in (alice, bob):
+            template.install(repo)
+    return template
+
+
+@pytest.fixture
+def team(team_template: RepoTemplate, tmp_path: Path, isolated_home: Path,
+         monkeypatch: pytest.MonkeyPatch) -> Team:
+    """The team, copied into this test: the clones' origin is this test's remote."""
     for name in IDENTITY_VARS:
         monkeypatch.delenv(name, raising=False)
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    seed = clone_as(remote, tmp_path / "seed", "Seed")
-    (seed / "README").write_text("team project\n")
-    git(seed, "add", "README")
-    git(seed, "commit", "-q", "-m", "base")
-    git(seed, "push", "-q", "origin", "HEAD:main")
-    alice = clone_as(remote, tmp_path / "alice", "Alice")
-    bob = clone_as(remote, tmp_path / "bob", "Bob")
-    git(bob, "checkout", "-q", "-b", "bob")
-    for repo in (alice, bob):
-        tokentag("install", cwd=repo)
+    team_template.copy_to(tmp_path, isolated_home)
+    remote, alice, bob = tmp_path / "remote.git", tmp_path / "alice", tmp_path / "bob"
+    for clone in (tmp_path / "seed", alice, bob):
+        git(clone, "remote", "set-url", "origin", str(remote))
     return Team(remote, Member(alice, SessionWriter(alice), "main"),
                 Member(bob, SessionWriter(bob, session_id=BOB_SESSION), "bob"), tmp_path)
 
