@@ -114,13 +114,13 @@ class RepoTemplate:
 def start_discovery_now(repo: Path) -> None:
     """Commits look for new transcripts changed since the time install recorded: make
     that the time of the copy."""
-    index = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
-    index.execute("PRAGMA journal_mode=TRUNCATE")  # as tokentag keeps it: an empty file
-    with index:
-        changed = index.execute("UPDATE meta SET value=? WHERE name='last_flush_ns'",
-                                (str(time.time_ns()),)).rowcount
-    index.close()
-    assert changed == 1, f"no discovery start in {repo}'s index"
+    state = sqlite3.connect(repo / ".git" / "tokentag" / "state.sqlite")
+    state.execute("PRAGMA journal_mode=TRUNCATE")  # as tokentag keeps it: an empty file
+    with state:
+        changed = state.execute("UPDATE stamps SET value=? WHERE name IN ('last_flush_ns', "
+                                "'installed_ns')", (str(time.time_ns()),)).rowcount
+    state.close()
+    assert changed == 2, f"no discovery start in {repo}'s state"
 
 
 @pytest.fixture(scope="session")

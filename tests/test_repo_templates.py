@@ -17,12 +17,22 @@ def files_under(root: Path) -> dict[str, tuple[int, bytes]]:
             for path in sorted(root.rglob("*")) if path.is_file()}
 
 
-def index_rows(repo: Path) -> tuple[list[str], int]:
-    """The index's content, and apart from it the time discovery starts from."""
-    index = sqlite3.connect(repo / ".git" / "tokentag" / "index.sqlite")
-    start = int(index.execute("SELECT value FROM meta WHERE name='last_flush_ns'").fetchone()[0])
-    rows = [line for line in index.iterdump() if "last_flush_ns" not in line]
-    index.close()
+STAMPED = ("last_flush_ns", "installed_ns", "applied_at")  # times, set at install or copy
+
+
+def database_rows(repo: Path) -> tuple[list[str], int]:
+    """The index's and the state's content without the times they hold, and apart from
+    them the time discovery starts from."""
+    rows: list[str] = []
+    for name in ("index.sqlite", "state.sqlite"):
+        database = sqlite3.connect(repo / ".git" / "tokentag" / name)
+        rows += [line for line in database.iterdump()
+                 if not any(stamp in line for stamp in STAMPED)
+                 and not line.startswith('INSERT INTO "migrations"')]
+        if name == "state.sqlite":
+            start = int(database.execute("SELECT value FROM stamps WHERE "
+                                         "name='last_flush_ns'").fetchone()[0])
+        database.close()
     return rows, start
 
 
@@ -41,13 +51,13 @@ def test_a_copied_install_is_a_fresh_install(installed_template: RepoTemplate, t
     git(fresh, "init", "-q")
     tokentag("install", cwd=fresh)
 
-    def without_index(repo: Path) -> dict[str, tuple[int, bytes]]:
+    def without_databases(repo: Path) -> dict[str, tuple[int, bytes]]:
         return {name: data for name, data in files_under(repo).items()
-                if name != ".git/tokentag/index.sqlite"}
+                if name not in (".git/tokentag/index.sqlite", ".git/tokentag/state.sqlite")}
 
-    assert without_index(copied) == without_index(fresh)
-    copied_rows, copied_start = index_rows(copied)
-    fresh_rows, _ = index_rows(fresh)
+    assert without_databases(copied) == without_databases(fresh)
+    copied_rows, copied_start = database_rows(copied)
+    fresh_rows, _ = database_rows(fresh)
     assert copied_rows == fresh_rows
     assert before_copy <= copied_start <= after_copy
     assert files_under(isolated_home) == files_under(fresh_home)
