@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tokentag.cli.common import current_worktree, dump_json, time_range_options
+from tokentag.cli.common import (
+    current_worktree,
+    dump_json,
+    evidence_kinds,
+    evidence_option,
+    time_range_options,
+)
 
 if TYPE_CHECKING:
     from tokentag.report.costs import Totals
@@ -21,8 +27,10 @@ REPORT_GROUPS = ("session", "model", "branch", "day", "week", "month", "commit",
 @click.option("--by", "by", default="session", show_default=True,
               type=click.Choice(REPORT_GROUPS))
 @time_range_options
+@evidence_option
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
-def report_command(by: str, since: str | None, until: str | None, as_json: bool) -> int:
+def report_command(by: str, since: str | None, until: str | None, evidence: str | None,
+                   as_json: bool) -> int:
     """Tokens, requests and cost per session, model, branch, period, commit or release tag."""
     from tokentag.ledger.store import Store
     from tokentag.release import releases
@@ -31,7 +39,7 @@ def report_command(by: str, since: str | None, until: str | None, as_json: bool)
 
     worktree = current_worktree()
     settings = config.load(worktree.top)
-    filters = grouping.Filters(since=since, until=until)
+    filters = grouping.Filters(since=since, until=until, evidence=evidence_kinds(evidence))
     with Store.of(worktree).reading() as index:
         if by == "tag":
             groups = releases.grouped_by_tag(worktree, index, filters, settings.prices,
@@ -56,6 +64,7 @@ def _print_table(by: str, groups: dict[str, Totals], totals: Totals) -> None:
         cost = t.cost_text()
         click.echo(f"{key[:40]:<40} {t.requests:>8} {u.input:>10,} {u.output:>10,} "
                    f"{u.cache_creation:>12,} {u.cache_read:>12,} {u.total:>12,} {cost:>10}")
+    click.echo(f"evidence (tokens): {totals.evidence_text()}")
     if totals.unpriced_requests:
         click.echo(f"* {totals.unpriced_requests} requests of models without a known price "
                    f"({', '.join(sorted(totals.unpriced_models))}) are not in the cost")

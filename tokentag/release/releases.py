@@ -201,11 +201,13 @@ def ledger_index(worktree: Worktree) -> Iterator[Index | None]:
 @dataclass
 class Sources:
     """Where per-commit figures come from: the ledger's index first, then git notes.
-    The notes listing is read once and shared by every release computed with it."""
+    The notes listing is read once and shared by every release computed with it. Only
+    price groups of the `evidence` kinds count (all when None)."""
 
     git: Git
     index: Index | None
     prices: Prices = field(default_factory=dict)
+    evidence: tuple[str, ...] | None = None
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -241,6 +243,9 @@ def collect(sources: Sources, rng: Range) -> Release:
         if not ids:  # an older note: only a count, which may repeat another commit's
             unidentified_sessions += int(body.get("sessions") or 0)
         inferred += int(body.get("inferred_requests") or 0)
+    if sources.evidence is not None:
+        groups = {c: [g for g in found if g.evidence in sources.evidence]
+                  for c, found in groups.items()}
     by_commit = [_commit_totals(c, rng.subjects.get(c, ""), groups[c], c in from_notes,
                                 sources.prices) for c in rng.commits if groups.get(c)]
     return Release(rng, costs.overall(c.totals for c in by_commit), _by_model(by_commit),
@@ -272,23 +277,25 @@ def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[
 
 
 def build(worktree: Worktree, tag: str, from_ref: str | None = None,
-          pattern: str | None = None, prices: Prices | None = None) -> Release:
-    """Release `tag`, from the previous release tag or from `from_ref`."""
+          pattern: str | None = None, prices: Prices | None = None,
+          evidence: tuple[str, ...] | None = None) -> Release:
+    """Release `tag`, from the previous release tag or from `from_ref`; of the `evidence`
+    kinds only, when given."""
     git = gitrepo.open_repo(worktree.top).git
     rng = resolve_range(git, tag, from_ref, pattern)
     with ledger_index(worktree) as index:
-        return collect(Sources(git, index, prices or {}), rng)
+        return collect(Sources(git, index, prices or {}, evidence), rng)
 
 
-def build_all(worktree: Worktree, pattern: str | None = None,
-              prices: Prices | None = None) -> tuple[list[Release], Release | None]:
+def build_all(worktree: Worktree, pattern: str | None = None, prices: Prices | None = None,
+              evidence: tuple[str, ...] | None = None) -> tuple[list[Release], Release | None]:
     """Every release tag's release, oldest first, and what HEAD adds after the last one."""
     git = gitrepo.open_repo(worktree.top).git
     ranges = [resolve_range(git, tag, pattern=pattern, allow_empty=True)
               for tag in release_tags(git, pattern)]
     unreleased = untagged_range(git, pattern)
     with ledger_index(worktree) as index:
-        sources = Sources(git, index, prices or {})
+        sources = Sources(git, index, prices or {}, evidence)
         releases = [collect(sources, rng) for rng in ranges]
         return releases, collect(sources, unreleased) if unreleased else None
 
