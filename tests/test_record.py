@@ -115,6 +115,7 @@ def test_from_file_records_every_event_once(project: Path, tmp_path: Path) -> No
     assert commits[head]["cost_usd"] is None  # no model: unpriced, never $0
     assert commits["(pending)"]["tokens"]["total"] == 600
     assert commits["(no commit)"]["tokens"]["total"] == 10
+    assert by(project, "task")["OPS-12"]["tokens"]["total"] == 10
     # The commit's note was rewritten with it, so it travels with git.
     note = json.loads(git(project, "notes", "--ref", "refs/notes/tokentag", "show", head))
     assert [(g["evidence"], g["input"], g["output"]) for g in note["groups"]] == \

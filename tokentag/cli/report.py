@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 # `report --by`: grouping.GROUP_KEYS, and tag (a test holds them equal), spelled here so
 # that --help need not import the report modules.
 REPORT_GROUPS = ("session", "model", "branch", "day", "week", "month", "commit", "agent",
-                 "tag")
+                 "tag", "task", "author", "pr")
+# Groups read from each commit's message or author, or a work item's id (report.workitems).
+WORK_ITEM_GROUPS = ("task", "author", "pr")
 
 
 @click.command("report")
@@ -31,10 +33,11 @@ REPORT_GROUPS = ("session", "model", "branch", "day", "week", "month", "commit",
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON.")
 def report_command(by: str, since: str | None, until: str | None, evidence: str | None,
                    as_json: bool) -> int:
-    """Tokens, requests and cost per session, model, branch, period, commit or release tag."""
+    """Tokens, requests and cost per session, model, branch, period, commit, release tag,
+    work item (task), commit author or pull request."""
     from tokentag.ledger.store import Store
     from tokentag.release import releases
-    from tokentag.report import grouping
+    from tokentag.report import grouping, workitems
     from tokentag.setup import config
 
     worktree = current_worktree()
@@ -44,6 +47,9 @@ def report_command(by: str, since: str | None, until: str | None, evidence: str 
         if by == "tag":
             groups = releases.grouped_by_tag(worktree, index, filters, settings.prices,
                                             settings.tag_pattern)
+        elif by in WORK_ITEM_GROUPS:
+            groups = workitems.grouped_totals(worktree, index, by, filters, settings.prices,
+                                              settings.task_pattern)
         else:
             groups = grouping.grouped_totals(index, by, filters, settings.prices)
     totals = grouping.overall(groups)

@@ -27,6 +27,7 @@ from tokentag.notes import content
 from tokentag.report import costs, grouping
 from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.workitems import NO_COMMIT
 
 if TYPE_CHECKING:
     from git import Git
@@ -340,10 +341,10 @@ def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters |
     the last tag, or no longer in history) and pending requests."""
     owners = commit_owners(gitrepo.open_repo(worktree.top).git, pattern)
     order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
-    order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
+    order.update({UNTAGGED: len(order), PENDING: len(order) + 1, NO_COMMIT: len(order) + 2})
     groups: dict[str, Totals] = {}
     by_commit = grouping.grouped_totals(index, "commit", filters, prices)
     for key, totals in by_commit.items():
-        name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
+        name = key if key in (PENDING, NO_COMMIT) else owners.get(key, UNTAGGED)
         groups.setdefault(name, Totals.empty()).add(totals)
     return dict(sorted(groups.items(), key=lambda kv: order[kv[0]]))
