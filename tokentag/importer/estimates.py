@@ -135,11 +135,14 @@ def _estimates(worktree: Worktree, events: Sequence[Event],
     branch = gitrepo.run(git, "symbolic-ref", "--quiet", "--short", "HEAD", check=False) or None
     ts = now_iso()
     built = []
+    resolved: dict[str, str] = {}  # a file of events often names one commit many times
     for number, event in enumerate(events):
         try:
-            commit = gitrepo.resolve_commit(git, event.commit) if event.commit else None
+            if event.commit and event.commit not in resolved:
+                resolved[event.commit] = gitrepo.resolve_commit(git, event.commit)
         except TokentagError as error:
             raise TokentagError(f"{where[number]}: {error}" if where else str(error)) from None
+        commit = resolved[event.commit] if event.commit else None
         pending = commit is None and event.task is None
         built.append(records.estimate(
             event.id or uuid.uuid4().hex, event.session_id, event.agent, event.model, ts,
