@@ -22,7 +22,7 @@ from tokentag.core.timefmt import now_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.notes.content import note_text
-from tokentag.report import grouping
+from tokentag.report import grouping, workitems
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,9 @@ def test_the_cli_imports_only_what_its_command_needs() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()
     assert loaded == []
-    assert [*grouping.GROUP_KEYS, "tag"] == list(report_cli.REPORT_GROUPS)
+    assert [*grouping.GROUP_KEYS, "tag", *workitems.WORK_ITEM_KEYS] == \
+        list(report_cli.REPORT_GROUPS)
+    assert report_cli.WORK_ITEM_GROUPS == workitems.WORK_ITEM_KEYS
 
 
 @pytest.mark.parametrize("closed", ["1", "2"])

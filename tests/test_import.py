@@ -372,7 +372,8 @@ def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
         prompt = "(input + cache_creation + cache_read)"
         groups = [dict(row) for row in db.execute(
             f"SELECT model, substr(ts, 1, 10) AS day, (CASE WHEN {prompt} > 200000 THEN 2 "
-            f"WHEN {prompt} > 100000 THEN 1 ELSE 0 END) AS band, max({prompt}) AS prompt, "
+            f"WHEN {prompt} > 100000 THEN 1 ELSE 0 END) AS band, 'inferred' AS evidence, "
+            f"max({prompt}) AS prompt, "
             "count(*) AS requests, "
             + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS)
             + " FROM requests WHERE commit_id=? GROUP BY model, day, band "

@@ -57,12 +57,17 @@ def test_each_builder_makes_its_kind_s_fields_in_order() -> None:
         "agent_commit": records.agent_commit("c", "/w", None, "at"),
         "settlement": records.settlement("c", "at"),
         "drop": records.drop(["m/r"], "abandoned experiment", "at"),
+        "estimate": records.estimate("e1", None, "codex", None, "ts", "/w", None, "c", None,
+                                     "a note", usage),
     }
     assert set(made) == set(records.KINDS)
     for kind, record in made.items():
         assert list(record) == ["v", "kind", *(name for name, _ in records.FIELDS[kind])]
         assert (record["v"], record["kind"]) == (records.SCHEMA_VERSION, kind)
     assert records.request_from_row((*texts, *usage)) == made["request"]
+    reconciled = records.reconciled("s1", "step", *texts[5:13], usage)
+    assert list(reconciled) == list(made["request"])
+    assert (reconciled["key"], reconciled["via"]) == ("reconciled:s1/step", "reconciled")
 
 
 _ANNOTATION = {records.TEXT: "str", records.ID: "str", records.TEXT_OR_NULL: "str | None",

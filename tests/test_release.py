@@ -21,6 +21,7 @@ from tests.conftest import git, tokentag
 from tests.replay import payload_for
 from tests.session_writer import SessionWriter, encoded, requests_in, totals
 from tests.test_attribution import Expected, commit, install
+from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("TOKENTAG_UPDATE_GOLDEN") == "1"
@@ -522,6 +523,7 @@ def test_config_set_show_unset_and_precedence(repo: Path) -> None:
     pyproject = (repo / "pyproject.toml").read_bytes()
     shown = json.loads(tokentag("config", "show", "--json", cwd=repo).stdout)
     assert shown == {"notes_file": "HISTORY.md", "tag_pattern": "rel-*",
+                     "task_pattern": DEFAULT_TASK_PATTERN,
                      "prices": {"m": {"input_mtok": 1, "output_mtok": 2}}}
     tokentag("config", "set", "notes_file", "CHANGELOG.md", cwd=repo)
     tokentag("config", "set", "prices.claude-3.5-x.output_mtok", "1.5", cwd=repo)

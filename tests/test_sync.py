@@ -17,6 +17,7 @@ from tests.conftest import RepoTemplate, git, tokentag
 from tests.session_writer import SessionWriter
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import find_worktree
+from tokentag.ledger.records import EVIDENCE_KINDS
 from tokentag.notes import content, sync
 
 NOTES = "refs/notes/tokentag"
@@ -235,7 +236,9 @@ def test_local_ledger_wins_over_a_changed_copy(team: Team) -> None:
                                         "cache_creation_1h": 0, "cache_read": 0}]}
     content.write_note(team.bob.repo, sha, bogus)  # Bob's copy, changed by hand
     tokentag("sync", cwd=team.bob.repo)
-    assert remote_note(team.remote, sha)["groups"] == bogus["groups"]  # as read: checked
+    # As read: checked, a group without an evidence kind being observed.
+    assert remote_note(team.remote, sha)["groups"] == [{**g, "evidence": "observed"}
+                                                       for g in bogus["groups"]]
     out = json.loads(tokentag("sync", "--json", cwd=team.alice.repo).stdout)
     assert out["merged"]["from_ledger"] == 1 and out["pushed"]
     tokentag("sync", cwd=team.bob.repo)  # Bob takes the fix: only Alice changed it since
@@ -434,8 +437,9 @@ def test_notes_never_contain_transcript_text(team: Team) -> None:
         assert set(note) == allowed_keys
         assert set(note["models"]) <= models
         assert set(note["session_ids"]) <= session_ids
-        for value in _strings(note):  # model names, days and session ids only
-            assert value in models | session_ids or (len(value) == 10 and value[4] == "-"), value
+        for value in _strings(note):  # model names, days, session ids and evidence only
+            assert value in models | session_ids | set(EVIDENCE_KINDS) or (
+                len(value) == 10 and value[4] == "-"), value
         leaked = [s for s in strings - models - session_ids if len(s) >= 12 and s in text]
         assert not leaked, leaked[:3]
 

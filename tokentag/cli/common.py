@@ -51,6 +51,21 @@ def time_range_options(func: F) -> F:
     return func
 
 
+def evidence_option(func: F) -> F:
+    """--evidence KIND[,KIND]: only requests known that way."""
+    return click.option(
+        "--evidence", metavar="KIND[,KIND]",
+        help="Only these evidence kinds: observed, inferred, reconciled, estimated "
+             "(e.g. observed,inferred for measured usage only).")(func)
+
+
+def evidence_kinds(text: str | None) -> tuple[str, ...] | None:
+    """--evidence as the kinds it names, or a one-line error."""
+    from tokentag.ledger.filters import parse_evidence
+
+    return parse_evidence(text)
+
+
 def utc(moment: str | None, end: bool = False) -> str | None:
     """A --since/--until value as the UTC string form transcripts use."""
     if not moment:

@@ -30,7 +30,8 @@ def config_show(as_json: bool) -> int:
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> int:
-    """Set KEY: notes_file, tag_pattern, or prices.<model>.<input_mtok|output_mtok|...>."""
+    """Set KEY: notes_file, tag_pattern, task_pattern, or
+    prices.<model>.<input_mtok|output_mtok|...>."""
     from tokentag.setup import config
 
     path, missing = config.set_value(current_worktree().top, key, value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tokentag.cli.common import current_worktree, dump_json
+from tokentag.cli.common import current_worktree, dump_json, evidence_kinds, evidence_option
 
 
 @click.command("release")
@@ -13,8 +13,9 @@ from tokentag.cli.common import current_worktree, dump_json
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the Markdown; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON; write nothing.")
 @click.option("--all", "all_tags", is_flag=True, help="One row per release tag; write nothing.")
+@evidence_option
 def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_json: bool,
-                    all_tags: bool) -> int:
+                    all_tags: bool, evidence: str | None) -> int:
     """Tokens and cost of release TAG, written into the release notes.
 
     The release is the commits reachable from TAG and not from the previous tag. A TAG
@@ -28,12 +29,13 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     if all_tags:
         if tag or from_ref or to_stdout:
             raise click.UsageError("--all takes no TAG, --from or --stdout")
-        return _release_all(as_json)
+        return _release_all(as_json, evidence_kinds(evidence))
     if tag is None:
         raise click.UsageError("missing TAG (or use --all)")
     worktree = current_worktree()
     settings = config.load(worktree.top)
-    result = releases.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
+    result = releases.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices,
+                            evidence_kinds(evidence))
     if not result.total.requests:
         hint = releases.unfetched_notes(worktree)
         if hint:
@@ -50,13 +52,14 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     return 0
 
 
-def _release_all(as_json: bool) -> int:
+def _release_all(as_json: bool, evidence: tuple[str, ...] | None) -> int:
     from tokentag.release import releases
     from tokentag.setup import config
 
     worktree = current_worktree()
     settings = config.load(worktree.top)
-    tagged, unreleased = releases.build_all(worktree, settings.tag_pattern, settings.prices)
+    tagged, unreleased = releases.build_all(worktree, settings.tag_pattern, settings.prices,
+                                            evidence)
     if as_json:
         dump_json({"releases": [r.as_json() for r in tagged],
                "unreleased": unreleased.as_json() if unreleased else None})

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import click
 
-from tokentag.cli.common import current_worktree, dump_json
+from tokentag.cli.common import current_worktree, dump_json, evidence_kinds, evidence_option
 from tokentag.core.money import usd
 
 
 @click.command("show")
 @click.argument("commit", default="HEAD")
+@evidence_option
 @click.option("--json", "as_json", is_flag=True)
-def show_command(commit: str, as_json: bool) -> int:
+def show_command(commit: str, evidence: str | None, as_json: bool) -> int:
     """Tokens and cost of one commit, by model."""
-    from tokentag.report import queries
+    from tokentag.ledger.filters import Filters
+    from tokentag.report import costs, queries
     from tokentag.setup import config
 
     worktree = current_worktree()
-    result = queries.show_commit(worktree, commit, config.load(worktree.top).prices)
+    result = queries.show_commit(worktree, commit, config.load(worktree.top).prices,
+                                 Filters(evidence=evidence_kinds(evidence)))
     if as_json:
         dump_json(result)
         return 0
@@ -33,4 +36,5 @@ def show_command(commit: str, as_json: bool) -> int:
     total = result["tokens"]
     cost = usd(result["cost_usd"], "unpriced_requests" in result)
     click.echo(f"  {'total':<32} {total['total']:,} tokens  {cost}")
+    click.echo(f"  {'evidence (tokens)':<32} {costs.evidence_text(result['evidence'])}")
     return 0

@@ -12,7 +12,7 @@ from tokentag.cli.common import current_worktree, dump_json
 def status_command(as_json: bool) -> int:
     """Where the ledger is, what it holds, and what went wrong lately."""
     from tokentag.ledger.store import Store
-    from tokentag.report import queries
+    from tokentag.report import costs, queries
 
     result = queries.status(Store.of(current_worktree()))
     if as_json:
@@ -25,6 +25,9 @@ def status_command(as_json: bool) -> int:
     problems = f"{result.invalid_lines} unreadable ledger lines, " \
                f"{result.logged_failures} logged failures"
     click.echo(f"problems:      {problems}")
+    click.echo(f"folded in:     {result.corrections} corrections, {result.superseded} "
+               "superseded records (each request counted once)")
+    click.echo(f"evidence:      {costs.evidence_text(result.evidence)} (tokens)")
     if result.last_failure:
         click.echo(f"last failure:  {result.last_failure}")
     return 0

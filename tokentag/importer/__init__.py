@@ -4,7 +4,8 @@
 (in forked worker processes, see `forked`, when there is enough) and routes each request
 by its own cwd; `writer` writes batches deduplicated against the index; `inference` gives
 what no hook saw to the past commits that followed it; `run` drives the whole; `options`
-holds what was asked and what was done.
+holds what was asked and what was done. `estimates` takes usage no transcript shows, as
+a person or another tool states it (`tokentag record`).
 
 Exactly once: every ledger write dedups by request key under the repository lock, against
 requests from hooks and earlier imports alike.

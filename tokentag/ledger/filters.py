@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tokentag.core.errors import TokentagError
+from tokentag.ledger.records import EVIDENCE_KINDS
 
 
 @dataclass(frozen=True)
 class Filters:
     """Requests matching every field that is set. `since` and `until` are a date or an ISO
-    time as a person types them; `state` is "pending" or "committed"."""
+    time as a person types them; `state` is "pending" or "committed"; `evidence` the
+    evidence kinds let through (records.EVIDENCE_KINDS)."""
 
     since: str | None = None
     until: str | None = None
@@ -25,11 +27,28 @@ class Filters:
     agent: str | None = None
     state: str | None = None
     commits: Sequence[str] | None = None
+    evidence: tuple[str, ...] | None = None
+
+    def admits(self, evidence: str) -> bool:
+        """Whether requests of this evidence kind pass (for totals read from notes)."""
+        return self.evidence is None or evidence in self.evidence
 
     def time_range(self) -> tuple[str | None, str | None]:
         """`since` and `until` in the form request timestamps take, to compare as text."""
         return (normalise_time(self.since) if self.since else None,
                 normalise_time(self.until, end=True) if self.until else None)
+
+
+def parse_evidence(text: str | None) -> tuple[str, ...] | None:
+    """`--evidence observed,inferred` as the kinds it names; None (all) when not given."""
+    if text is None:
+        return None
+    kinds = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [kind for kind in kinds if kind not in EVIDENCE_KINDS]
+    if unknown or not kinds:
+        raise TokentagError(f"unknown evidence kind {', '.join(unknown) or repr(text)}: "
+                            f"use {', '.join(EVIDENCE_KINDS)} (comma-separated)")
+    return kinds
 
 
 def normalise_time(text: str, end: bool = False) -> str:

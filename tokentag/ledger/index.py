@@ -27,7 +27,17 @@ from collections import namedtuple
 from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
-from tokentag.ledger.records import REQUEST_FIELDS, REQUEST_TEXT_FIELDS, SCHEMA_VERSION
+from tokentag.ledger.records import (
+    ESTIMATED,
+    INFERRED,
+    OBSERVED,
+    RECORDED,
+    REQUEST_FIELDS,
+    REQUEST_TEXT_FIELDS,
+    SCHEMA_VERSION,
+    UNKNOWN_MODEL,
+    evidence_of,
+)
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -81,13 +91,16 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         commits: int
         last_capture: str | None
         invalid_lines: int
+        corrections: int
+        superseded: int
 else:
     _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino"))
     _PendingFields = namedtuple("_PendingFields", (
         "key", "via", "branch", "ts", "captured_at", "session_id", "seq", "worktree", "model",
         "tokens"))
     Summary = namedtuple("Summary", ("requests", "pending", "sessions", "commits",
-                                     "last_capture", "invalid_lines"))
+                                     "last_capture", "invalid_lines", "corrections",
+                                     "superseded"))
 _CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
 
 
@@ -122,11 +135,12 @@ STATE_NAME = "state.sqlite"
 _PROMPT = "(input + cache_creation + cache_read)"
 _BAND = f"(CASE WHEN {_PROMPT} > 200000 THEN 2 WHEN {_PROMPT} > 100000 THEN 1 ELSE 0 END)"
 # A price group's columns, for `SELECT {_PRICE_GROUP_COLUMNS} ... GROUP BY {_PRICE_GROUP_BY}`:
-# reports, notes and releases all price what this selects (see costs.group_from_row).
-_PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, "
+# reports, notes and releases all price what this selects (see costs.group_from_row). Each
+# group is of one evidence kind, so every total can be split by evidence.
+_PRICE_GROUP_COLUMNS = (f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, evidence, "
                         f"max({_PROMPT}) AS prompt, count(*) AS requests, "
                         + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
-_PRICE_GROUP_BY = "model, day, band"
+_PRICE_GROUP_BY = "model, day, band, evidence"
 # The price groups of a note, each with its inferred requests and session ids on the side.
 _NOTE_GROUPS = (f"SELECT {_PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS inferred, "
                 "json_group_array(DISTINCT nullif(session_id, '')) AS session_ids "
@@ -134,13 +148,15 @@ _NOTE_GROUPS = (f"SELECT {_PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS 
                 f"ORDER BY {_PRICE_GROUP_BY}")
 # What a report can total by: each value of the expression is one row.
 _GROUPINGS = {
-    "session": "session_id",
+    "session": "coalesce(session_id, '(none)')",
     "model": "model",
     "branch": "coalesce(branch, '(none)')",
     "day": "substr(ts, 1, 10)",
     "week": "date(substr(ts, 1, 10), '-6 days', 'weekday 1')",
     "month": "substr(ts, 1, 7)",
-    "commit": "coalesce(commit_id, '(pending)')",
+    # A work item's estimate is no commit's, and none will take it: not pending.
+    "commit": "coalesce(commit_id, CASE WHEN task IS NULL THEN '(pending)' "
+              "ELSE '(no commit)' END)",
     "agent": "coalesce(agent_id, '(main)')",
 }
 GROUPINGS = tuple(_GROUPINGS)
@@ -148,11 +164,17 @@ _PENDING_IMPORTED = "FROM requests WHERE commit_id IS NULL AND via='import'"
 _MAX_PARAMETERS = 500  # per statement: see _chunks
 _TOTAL = ("input", "output", "cache_creation", "cache_read")  # a request's `total` tokens
 _NOTES_WATERMARK = "notes_written_upto"
-INDEX_VERSION = 5  # 4: cursors and stamps moved to the state file; 5: notes, agent commits
+INDEX_VERSION = 5  # 4: cursors and stamps moved to the state file; 5: notes, agent
+# commits, evidence, tasks
 DROPPED = "(dropped)"  # the commit of a request set aside by `tokentag pending --drop`
 
-# A request record's fields, each a column; then its place in the ledger and its commit.
-_REQUEST_COLUMNS = (*REQUEST_FIELDS, "seq", "commit_id", "attribution")
+# A request record's fields, each a column; then its place in the ledger, its commit and
+# how the commit took it, its evidence kind (records.evidence_of), and an estimate's work
+# item and note.
+_REQUEST_COLUMNS = (*REQUEST_FIELDS, "seq", "commit_id", "attribution", "evidence", "task",
+                    "note")
+_ESTIMATE_TEXTS = ("key", "session_id", "agent_id", "model", "ts", "worktree", "branch",
+                   "commit", "task", "note")
 
 
 def _column(name: str) -> str:
@@ -179,15 +201,29 @@ CREATE INDEX IF NOT EXISTS agent_commits_open ON agent_commits (worktree) WHERE 
 """
 _DERIVED = ("requests", "sessions", "commits", "agent_commits")
 _RETIRED = ("cursors",)  # in the state file since version 4
+# Evidence after an attribution taking the request `how`: records.evidence_of on the row's
+# `via`, which only an inferred attribution of an observed request changes.
+_EVIDENCE_AFTER = (f"CASE WHEN evidence='{OBSERVED}' AND {{how}}='{INFERRED}' "
+                   f"THEN '{INFERRED}' ELSE evidence END")
+_INSERT_REQUEST = (f"INSERT INTO requests ({','.join(_REQUEST_COLUMNS)}) "
+                   f"VALUES ({','.join('?' * len(_REQUEST_COLUMNS))})")
 # A known request takes the field-wise maximum, as a correction would, and a commit only if
 # it has none yet, as an attribution would (SET expressions read the row as it was).
 _UPSERT_REQUEST = (
-    f"INSERT INTO requests ({','.join(_REQUEST_COLUMNS)}) "
-    f"VALUES ({','.join('?' * len(_REQUEST_COLUMNS))}) ON CONFLICT(key) DO UPDATE SET "
+    f"{_INSERT_REQUEST} ON CONFLICT(key) DO UPDATE SET "
     + ", ".join(f"{f}=max({f}, excluded.{f})" for f in USAGE_FIELDS)
     + ", commit_id=coalesce(commit_id, excluded.commit_id), attribution=CASE WHEN commit_id "
-      "IS NULL THEN excluded.attribution ELSE attribution END")
+      "IS NULL THEN excluded.attribution ELSE attribution END, evidence=CASE WHEN commit_id "
+      "IS NULL THEN " + _EVIDENCE_AFTER.format(how="excluded.attribution")
+    + " ELSE evidence END")
+# An estimate's id recorded twice is one estimate: the first.
+_INSERT_ESTIMATE = _INSERT_REQUEST.replace("INSERT", "INSERT OR IGNORE", 1)
 _UNATTRIBUTED = (None, None)
+_VIA = REQUEST_FIELDS.index("via")
+_TOTAL = "(input + output + cache_creation + cache_read)"
+# Kinds the fold tallies, and the meta value of each (see summary).
+_TALLIED = {"request": "request_records", "estimate": "request_records",
+            "correction": "corrections"}
 
 
 class Index:
@@ -291,6 +327,9 @@ class Index:
               rows: Sequence[tuple[Any, ...]] = ()) -> int:
         seq = int(self._meta("seq", "0"))
         folded = invalid = 0
+        # Records of a request, and corrections: beside the requests they fold into, they
+        # tell how many records a later one superseded (see summary).
+        tally = {"request_records": len(rows), "corrections": 0}
         self._db.execute("BEGIN")
         try:
             if rows:
@@ -301,12 +340,17 @@ class Index:
                 seq += 1
                 if record is None or not self._apply(record, seq):
                     invalid += 1
+                else:
+                    tallied = _TALLIED.get(record["kind"])
+                    if tallied is not None:
+                        tally[tallied] += 1
                 folded += 1
                 offset = end
             self._set_meta("ledger_offset", offset)
             self._set_meta("seq", seq)
-            if invalid:
-                self._set_meta("invalid_lines", int(self._meta("invalid_lines", "0")) + invalid)
+            for name, added in (("invalid_lines", invalid), *tally.items()):
+                if added:
+                    self._set_meta(name, int(self._meta(name, "0")) + added)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -316,7 +360,7 @@ class Index:
     def _insert_rows(self, rows: Sequence[tuple[Any, ...]], seq: int) -> None:
         ahead = self._ahead
         self._db.executemany(_UPSERT_REQUEST, (
-            (*row, number, *ahead.get(row[0], _UNATTRIBUTED))
+            _request_row(row, number, ahead.get(row[0], _UNATTRIBUTED))
             for number, row in enumerate(rows, seq + 1)))
         self._premerged.update(row[0] for row in rows if row[0] in ahead)
 
@@ -338,7 +382,7 @@ class Index:
     def _reset_derived(self) -> None:
         for table in _DERIVED:
             self._db.execute(f"DELETE FROM {table}")
-        for name in ("ledger_offset", "seq", "invalid_lines"):
+        for name in ("ledger_offset", "seq", "invalid_lines", *_TALLIED.values()):
             self._db.execute("DELETE FROM meta WHERE name=?", (name,))
 
     def _apply(self, record: Record, seq: int) -> bool:
@@ -361,10 +405,30 @@ class Index:
         if key is None:  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
-        self._db.execute(_UPSERT_REQUEST, (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS],
-                                          seq, *commit))
+        self._db.execute(_UPSERT_REQUEST, _request_row(
+            (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS]), seq, commit))
         if commit is not _UNATTRIBUTED:
             self._premerged.add(key)
+
+    def _apply_estimate(self, record: Record, seq: int) -> None:
+        """An estimate as a request row of its own: the same columns, so every report,
+        note and release counts it, with evidence `estimated` and its work item."""
+        key, session, agent, model, ts, worktree, branch, commit, task, note = _texts(
+            *map(record.get, _ESTIMATE_TEXTS))
+        if key is None:
+            raise TypeError("estimate record without a key")
+        texts = {"key": key, "message_id": key, "request_id": "", "session_id": session,
+                 "agent_id": agent, "model": model or UNKNOWN_MODEL, "ts": ts, "cwd": worktree,
+                 "worktree": worktree, "branch": branch, "version": None, "transcript": "",
+                 "captured_at": ts, "via": RECORDED}
+        self._db.execute(_INSERT_ESTIMATE, (
+            *map(texts.get, REQUEST_TEXT_FIELDS), *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+            seq, commit, RECORDED if commit else None, ESTIMATED, task, note))
+        if commit:  # the commit's note counts it now
+            self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
+                             "note_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(commit_id) DO "
+                             "UPDATE SET note_seq=excluded.note_seq",
+                             (commit, worktree, ts, RECORDED, seq))
 
     def _apply_correction(self, record: Record, seq: int) -> None:
         if self._raise_usage(record):  # a committed request's commit shows it in its note
@@ -390,10 +454,11 @@ class Index:
         worktree, at = _texts(record.get("worktree"), record.get("at"))
         # One statement per key: with `key IN (...)` SQLite updates several times slower
         # (an import attributes tens of thousands of requests at once).
-        self._db.executemany("UPDATE requests SET commit_id=?, attribution=? WHERE key=? AND "
-                            "commit_id IS NULL", ((commit, how, key) for key in
-                                                  map(str, record["keys"])
-                                                  if key not in self._premerged))
+        self._db.executemany("UPDATE requests SET commit_id=?, attribution=?, evidence="
+                            + _EVIDENCE_AFTER.format(how="?")
+                            + " WHERE key=? AND commit_id IS NULL",
+                            ((commit, how, how, key) for key in map(str, record["keys"])
+                             if key not in self._premerged))
         self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
                          "note_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(commit_id) DO UPDATE "
                          "SET note_seq=excluded.note_seq", (commit, worktree, at, how, seq))
@@ -524,7 +589,9 @@ class Index:
     def pending(self, worktree: str | None) -> list[Pending]:
         """The worktree's unattributed requests (every worktree's when None), in ledger
         order."""
-        where = "commit_id IS NULL" + (" AND worktree=?" if worktree is not None else "")
+        # A work item's estimate (its task) is no commit's.
+        where = "commit_id IS NULL AND task IS NULL" + (
+            " AND worktree=?" if worktree is not None else "")
         return [Pending(*row) for row in self._db.execute(
             f"SELECT key, via, branch, ts, captured_at, session_id, seq, worktree, model, "
             f"{'+'.join(_TOTAL)} FROM requests WHERE {where} ORDER BY seq",
@@ -690,20 +757,39 @@ class Index:
         return int(row[0])
 
     def summary(self) -> Summary:
-        """Requests, pending ones, sessions, commits, the last capture and invalid lines."""
+        """Requests, pending ones, sessions, commits, the last capture, invalid lines, and
+        what folded into requests already known: corrections, and request records
+        superseded by a later one of the same request (each counted once all the same)."""
         row = self._db.execute(
-            "SELECT count(*), coalesce(sum(commit_id IS NULL), 0), count(DISTINCT session_id), "
-            "count(DISTINCT commit_id), max(captured_at) FROM requests").fetchone()
+            "SELECT count(*), coalesce(sum(commit_id IS NULL AND task IS NULL), 0), "
+            "count(DISTINCT session_id), count(DISTINCT commit_id), max(captured_at) "
+            "FROM requests").fetchone()
         requests, pending, sessions, commits, last_capture = row
+        records = int(self._meta("request_records", "0"))
         return Summary(requests, pending, sessions, commits, last_capture,
-                       int(self._meta("invalid_lines", "0")))
+                       int(self._meta("invalid_lines", "0")),
+                       int(self._meta("corrections", "0")), max(records - requests, 0))
+
+    def evidence_totals(self) -> dict[str, int]:
+        """Tokens of each evidence kind in the whole ledger."""
+        return {str(row[0]): int(row[1]) for row in self._db.execute(
+            f"SELECT evidence, sum({_TOTAL}) FROM requests GROUP BY evidence")}
+
+    def work_item_price_groups(self, filters: Filters
+                               ) -> list[tuple[str | None, str | None, str | None, Row]]:
+        """(commit, branch, task, price group) of the requests `filters` lets through: what
+        a work item is read from (see report.workitems)."""
+        where, params = _where(filters)
+        return [(row["commit_id"], row["branch"], row["task"], row) for row in self._db.execute(
+            f"SELECT commit_id, branch, task, {_PRICE_GROUP_COLUMNS} FROM requests{where} "
+            f"GROUP BY commit_id, branch, task, {_PRICE_GROUP_BY}", params)]
 
     def requests_newest_first(self, filters: Filters, limit: int | None) -> list[Row]:
-        """Requests with their ids, context, commit and counts, newest first."""
+        """Requests with their ids, context, commit, evidence and counts, newest first."""
         where, params = _where(filters)
         sql = (f"SELECT key, ts, session_id, agent_id, model, branch, worktree, commit_id, "
-               f"attribution, via, {','.join(USAGE_FIELDS)} FROM requests{where} "
-               f"ORDER BY ts DESC, seq DESC")
+               f"attribution, via, evidence, task, note, {','.join(USAGE_FIELDS)} "
+               f"FROM requests{where} ORDER BY ts DESC, seq DESC")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return list(self._db.execute(sql, params))
@@ -861,9 +947,12 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
             clauses.append(clause)
             params.append(moment)
     if filters.state == "pending":
-        clauses.append("commit_id IS NULL")
+        clauses.append("commit_id IS NULL AND task IS NULL")
     elif filters.state == "committed":
         clauses.append("commit_id IS NOT NULL")
+    if filters.evidence is not None:
+        clauses.append(f"evidence IN ({','.join('?' * len(filters.evidence))})")
+        params.extend(filters.evidence)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -914,8 +1003,15 @@ def _attributions_ahead(requested: set[object],
     return ahead
 
 
+def _request_row(row: Sequence[Any], seq: int, commit: tuple[str | None, str | None]
+                 ) -> tuple[Any, ...]:
+    """A request's values in REQUEST_FIELDS' order as the `requests` table's row."""
+    return (*row, seq, *commit, evidence_of(row[_VIA], commit[1]), None, None)
+
+
 _HANDLERS = {
     "request": Index._apply_request,
+    "estimate": Index._apply_estimate,
     "correction": Index._apply_correction,
     "session": Index._apply_session,
     "attribution": Index._apply_attribution,

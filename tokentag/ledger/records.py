@@ -5,6 +5,21 @@ fields in this order (a test holds them to it), `schema.py` turns them into pyda
 models, and the index's `requests` table and the importer's fast `request_line` are laid
 out from `REQUEST_FIELDS`. Records are plain dicts: the hooks write them, and pydantic
 would double a hook's start-up time. The TypedDicts are for the type checker only.
+
+Evidence: how each request's usage is known, one of EVIDENCE_KINDS, derived by the
+index's fold from the record's kind, its `via` and how its commit took it (`evidence_of`):
+
+    observed    a hook saw it before its commit (live capture: `via` "hook")
+    inferred    `tokentag import` read it (`via` "import") or a rule such as the import's
+                time rule gave it to its commit (attribution `how` "inferred")
+    reconciled  recovered from Claude Code's running totals, in no assistant line: a
+                `request` record built by `reconciled` (`via` "reconciled")
+    estimated   recorded by hand or by another tool: an `estimate` record
+
+Schema version: a new kind or a new field that readers may ignore is not a new version
+(a reader skips kinds it does not know, and counts them as unreadable lines); the version
+changes only when a field of an existing kind changes its meaning, so every ledger ever
+written still folds.
 """
 
 from __future__ import annotations
@@ -54,6 +69,14 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     # Pending requests a person set aside (`tokentag pending --drop`): part of no commit and
     # no release, shown as dropped, never deleted.
     "drop": (("keys", TEXTS), ("reason", TEXT), ("at", TEXT)),
+    # Usage recorded by hand or by another tool (`tokentag record`): a request of its own,
+    # `estimated`. It belongs to `commit`, to `task` (a work item, kept out of commits), or
+    # else to the pending pool of `worktree`, which the next commit there takes. `key` is
+    # ESTIMATE_PREFIX and the caller's id, so it never meets a transcript's key.
+    "estimate": (("key", ID), ("session_id", TEXT_OR_NULL), ("agent_id", TEXT_OR_NULL),
+                 ("model", TEXT_OR_NULL), ("ts", TEXT), ("worktree", TEXT),
+                 ("branch", TEXT_OR_NULL), ("commit", TEXT_OR_NULL), ("task", TEXT_OR_NULL),
+                 ("note", TEXT_OR_NULL), *_COUNTS),
 }
 KINDS = tuple(FIELDS)
 
@@ -61,6 +84,23 @@ KINDS = tuple(FIELDS)
 # table has one column each, and the importer carries requests as rows in this order.
 REQUEST_FIELDS = tuple(name for name, _ in FIELDS["request"])
 REQUEST_TEXT_FIELDS = tuple(name for name, kind in FIELDS["request"] if kind != COUNT)
+
+OBSERVED, INFERRED, RECONCILED, ESTIMATED = "observed", "inferred", "reconciled", "estimated"
+EVIDENCE_KINDS = (OBSERVED, INFERRED, RECONCILED, ESTIMATED)
+IMPORTED = "import"  # the `via` of requests `tokentag import` read
+RECORDED = "record"  # the `via` an estimate's request has in the index
+ESTIMATE_PREFIX = "estimate:"
+UNKNOWN_MODEL = "(unknown model)"  # an estimate's request without a model, never priced
+
+
+def evidence_of(via: str | None, how: str | None) -> str:
+    """A request's evidence kind from how it was captured (`via`) and how its commit took
+    it (an attribution's `how`, None while pending)."""
+    if via == RECORDED:
+        return ESTIMATED
+    if via == RECONCILED:
+        return RECONCILED
+    return INFERRED if via == IMPORTED or how == INFERRED else OBSERVED
 
 if TYPE_CHECKING:
     class RequestRecord(TypedDict):
@@ -145,8 +185,29 @@ if TYPE_CHECKING:
         reason: str
         at: str
 
+    class EstimateRecord(TypedDict):
+        v: int
+        kind: Literal["estimate"]
+        key: str
+        session_id: str | None
+        agent_id: str | None
+        model: str | None
+        ts: str
+        worktree: str
+        branch: str | None
+        commit: str | None
+        task: str | None
+        note: str | None
+        input: int
+        output: int
+        cache_creation: int
+        cache_creation_5m: int
+        cache_creation_1h: int
+        cache_read: int
+
     LedgerRecord = (RequestRecord | CorrectionRecord | SessionRecord | AttributionRecord
-                    | RewriteRecord | AgentCommitRecord | SettlementRecord | DropRecord)
+                    | RewriteRecord | AgentCommitRecord | SettlementRecord | DropRecord
+                    | EstimateRecord)
     # A request's values in REQUEST_FIELDS' order.
     RequestRow = tuple[Any, ...]
 
@@ -202,6 +263,33 @@ def settlement(commit: str, at: str) -> SettlementRecord:
 
 def drop(keys: list[str], reason: str, at: str) -> DropRecord:
     return {"v": SCHEMA_VERSION, "kind": "drop", "keys": keys, "reason": reason, "at": at}
+def reconciled(session_id: str, step: str, model: str, ts: str, cwd: str, worktree: str,
+               branch: str | None, version: str | None, transcript: str, captured_at: str,
+               usage: Usage, agent_id: str | None = None) -> RequestRecord:
+    """Usage of a session that Claude Code's running totals (`cost-state` lines) hold and
+    no assistant line shows, such as a compaction request: a `request` record with `via`
+    "reconciled", counted, attributed and priced like any other, of evidence `reconciled`.
+
+    Its key is `reconciled:<session_id>/<step>`. `step` names the difference it records
+    and must come out the same each time the same lines are read (say, the model and the
+    running totals that close it), so a re-read records it once; a larger difference
+    under the same key later raises it as a correction would, never adds to it."""
+    message_id = f"{RECONCILED}:{session_id}"
+    return request(f"{message_id}/{step}", message_id, step, session_id, agent_id, model, ts,
+                   cwd, worktree, branch, version, transcript, captured_at, RECONCILED, usage)
+
+
+def estimate(ident: str, session_id: str | None, agent_id: str | None, model: str | None,
+             ts: str, worktree: str, branch: str | None, commit: str | None, task: str | None,
+             note: str | None, usage: Usage) -> EstimateRecord:
+    """An `estimate` record: usage stated by a person or another tool, under the caller's
+    id `ident` (namespaced into the key; the same id twice is the same estimate)."""
+    return {"v": SCHEMA_VERSION, "kind": "estimate", "key": f"{ESTIMATE_PREFIX}{ident}",
+            "session_id": session_id, "agent_id": agent_id, "model": model, "ts": ts,
+            "worktree": worktree, "branch": branch, "commit": commit, "task": task,
+            "note": note, "input": usage.input, "output": usage.output,
+            "cache_creation": usage.cache_creation, "cache_creation_5m": usage.cache_creation_5m,
+            "cache_creation_1h": usage.cache_creation_1h, "cache_read": usage.cache_read}
 
 
 def request_from_row(row: RequestRow) -> RequestRecord:

@@ -66,8 +66,17 @@ def _key_names_the_request(record: Any) -> Any:
     return record
 
 
+def _key_is_namespaced(record: Any) -> Any:
+    # An estimate's key must never meet a transcript's: see records.ESTIMATE_PREFIX.
+    if not record.key.startswith(records.ESTIMATE_PREFIX) or \
+            len(record.key) == len(records.ESTIMATE_PREFIX):
+        raise ValueError(f"key {record.key!r} is not {records.ESTIMATE_PREFIX}<id>")
+    return record
+
+
 _VALIDATORS: dict[str, dict[str, Any]] = {
     "request": {"key_names_the_request": model_validator(mode="after")(_key_names_the_request)},
+    "estimate": {"key_is_namespaced": model_validator(mode="after")(_key_is_namespaced)},
 }
 
 
@@ -84,6 +93,7 @@ CorrectionRecord = MODELS["correction"]
 SessionRecord = MODELS["session"]
 AttributionRecord = MODELS["attribution"]
 RewriteRecord = MODELS["rewrite"]
+EstimateRecord = MODELS["estimate"]
 _ANY_RECORD: Any = Annotated[reduce(or_, MODELS.values()), Field(discriminator="kind")]
 _ADAPTER: TypeAdapter[BaseModel] = TypeAdapter(_ANY_RECORD)
 

@@ -1,8 +1,9 @@
 """Per-commit totals in git notes (`refs/notes/tokentag`), so the figures travel with git.
 
 A note is JSON with counts only: totals by model, request and session counts, and the
-groups pricing needs (model, day, prompt band), so a clone without the ledger can
-produce the same release report and costs.
+groups pricing needs (model, day, prompt band, and the evidence kind of their requests),
+so a clone without the ledger can produce the same release report, costs and evidence
+split. A group of a note written before groups had an evidence kind is `observed`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger.index import Index
-from tokentag.ledger.records import SCHEMA_VERSION
+from tokentag.ledger.records import EVIDENCE_KINDS, OBSERVED, SCHEMA_VERSION
 
 TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
 if TYPE_CHECKING:
@@ -124,11 +125,14 @@ def _valid_group(group: object) -> dict[str, Any] | None:
     model, day, band = group.get("model"), group.get("day"), group.get("band", 0)
     if not _text(model) or not _is_day(day) or band not in (0, 1, 2) or type(band) is not int:
         return None
+    evidence = group.get("evidence", OBSERVED)
+    if evidence not in EVIDENCE_KINDS:
+        return None
     counts = {name: group.get(name) for name in _REQUIRED_COUNTS}
     counts.update({name: group.get(name, 0) for name in USAGE_FIELDS if name not in counts})
     if not all(_count(value) for value in counts.values()):
         return None
-    return {"model": model, "day": day, "band": band, **counts}
+    return {"model": model, "day": day, "band": band, "evidence": evidence, **counts}
 
 
 def _count(value: object) -> bool:
@@ -177,7 +181,7 @@ def note_text(note: dict[str, Any]) -> str:
 
 def join_notes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """The smallest note covering two versions of one commit's note: per price group
-    (model, day, band), each count's maximum.
+    (model, day, band, evidence), each count's maximum.
 
     Two versions of a commit's note come from the same ledger at different times, so they
     describe the same requests, and counts only grow (a correction raises them): summing
@@ -203,12 +207,14 @@ def join_notes(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
             "models": _by_model(groups), "groups": groups}
 
 
-def _summed_groups(groups: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+def _summed_groups(groups: list[dict[str, Any]]
+                   ) -> dict[tuple[str, str, int, str], dict[str, Any]]:
     """One note's groups by key. A note git concatenated (a squash copies several) repeats a
     key for different commits' requests: those add up."""
-    summed: dict[tuple[str, str, int], dict[str, Any]] = {}
+    summed: dict[tuple[str, str, int, str], dict[str, Any]] = {}
     for group in groups:
-        key = (str(group["model"]), str(group["day"]), int(group.get("band", 0)))
+        key = (str(group["model"]), str(group["day"]), int(group.get("band", 0)),
+               str(group.get("evidence", OBSERVED)))
         known = summed.get(key)
         if known is None:
             summed[key] = dict(group)

@@ -54,7 +54,8 @@ def render(release: Release, level: int = 2, newline: str = "\n") -> str:
     title = f"{tag}: tokens and cost" if level <= 2 else "Tokens and cost"
     lines = [start_marker(tag), f"{'#' * level} {title}", "", _summary(release), ""]
     if release.total.requests:
-        lines += [*_token_table(release.total), "", "By model:", "", *_model_table(release),
+        lines += [*_token_table(release.total), "", _evidence_line(release.total), "",
+                  "By model:", "", *_model_table(release),
                   "", "Most expensive commits:", "", *_commit_table(release), ""]
     caveats = _caveats(release)
     lines += [*caveats, ""] if caveats else []
@@ -89,6 +90,12 @@ def _token_table(total: Totals) -> list[str]:
             f"{u.total:,} | {_cost(total)} |"]
 
 
+def _evidence_line(total: Totals) -> str:
+    """How the tokens are known (see ledger.records): observed, inferred, reconciled,
+    estimated."""
+    return f"Evidence (tokens): {total.evidence_text()}."
+
+
 def _model_table(release: Release) -> list[str]:
     rows = ["| Model | Requests | Input | Output | Cache writes | Cache reads | Total | Cost |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -115,7 +122,7 @@ def _caveats(release: Release) -> list[str]:
                      f"no known price, so not in the cost (add one with `tokentag config set "
                      f"prices.<model>.input_mtok ...`).")
     if release.inferred_requests:
-        notes.append(f"Estimated: {_count(release.inferred_requests, 'request')} attributed "
+        notes.append(f"Inferred: {_count(release.inferred_requests, 'request')} attributed "
                      f"to commits by inference, not observed at commit time.")
     carried = [item for item in release.by_commit if item.carried_from]
     if carried:

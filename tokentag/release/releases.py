@@ -29,6 +29,7 @@ from tokentag.release import carried
 from tokentag.report import costs, grouping
 from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.workitems import NO_COMMIT
 
 if TYPE_CHECKING:
     from git import Git
@@ -238,12 +239,18 @@ def ledger_index(worktree: Worktree) -> Iterator[Index | None]:
 @dataclass
 class Sources:
     """Where per-commit figures come from: the ledger's index first, then git notes.
-    The notes listing is read once and shared by every release computed with it."""
+    The notes listing is read once and shared by every release computed with it. Only
+    price groups of the `evidence` kinds count (all when None)."""
 
     git: Git
     index: Index | None
     prices: Prices = field(default_factory=dict)
+    evidence: tuple[str, ...] | None = None
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
+
+    def kept(self, groups: list[PriceGroup]) -> list[PriceGroup]:
+        """The groups of the evidence kinds asked for."""
+        return [g for g in groups if self.evidence is None or g.evidence in self.evidence]
 
     @property
     def noted(self) -> dict[str, str]:
@@ -314,6 +321,11 @@ def collect(sources: Sources, rng: Range) -> Release:
         inferred += int(body.get("inferred_requests") or 0)
     bare = [c for c in rng.commits if not groups.get(c)]
     carriers, outside = sources.carried(rng, bare) if bare else ({}, {})
+    if sources.evidence is not None:
+        groups = {c: sources.kept(found) for c, found in groups.items()}
+        carriers = {c: {o: sources.kept(gs) for o, gs in found.items()}
+                    for c, found in carriers.items()}
+        outside = {o: sources.kept(gs) for o, gs in outside.items()}
     by_commit = [_commit_totals(c, rng.subjects.get(c, ""), groups[c], c in from_notes,
                                 sources.prices) for c in rng.commits if groups.get(c)]
     by_commit += [_carried_totals(c, rng.subjects.get(c, ""), found, sources.prices)
@@ -380,23 +392,25 @@ def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[
 
 
 def build(worktree: Worktree, tag: str, from_ref: str | None = None,
-          pattern: str | None = None, prices: Prices | None = None) -> Release:
-    """Release `tag`, from the previous release tag or from `from_ref`."""
+          pattern: str | None = None, prices: Prices | None = None,
+          evidence: tuple[str, ...] | None = None) -> Release:
+    """Release `tag`, from the previous release tag or from `from_ref`; of the `evidence`
+    kinds only, when given."""
     git = gitrepo.open_repo(worktree.top).git
     rng = resolve_range(git, tag, from_ref, pattern)
     with ledger_index(worktree) as index:
-        return collect(Sources(git, index, prices or {}), rng)
+        return collect(Sources(git, index, prices or {}, evidence), rng)
 
 
-def build_all(worktree: Worktree, pattern: str | None = None,
-              prices: Prices | None = None) -> tuple[list[Release], Release | None]:
+def build_all(worktree: Worktree, pattern: str | None = None, prices: Prices | None = None,
+              evidence: tuple[str, ...] | None = None) -> tuple[list[Release], Release | None]:
     """Every release tag's release, oldest first, and what HEAD adds after the last one."""
     git = gitrepo.open_repo(worktree.top).git
     ranges = [resolve_range(git, tag, pattern=pattern, allow_empty=True)
               for tag in release_tags(git, pattern)]
     unreleased = untagged_range(git, pattern)
     with ledger_index(worktree) as index:
-        sources = Sources(git, index, prices or {})
+        sources = Sources(git, index, prices or {}, evidence)
         releases = [collect(sources, rng) for rng in ranges]
         return releases, collect(sources, unreleased) if unreleased else None
 
@@ -457,10 +471,10 @@ def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters |
     the last tag, or no longer in history) and pending requests."""
     owners = commit_owners(gitrepo.open_repo(worktree.top).git, pattern)
     order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
-    order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
+    order.update({UNTAGGED: len(order), PENDING: len(order) + 1, NO_COMMIT: len(order) + 2})
     groups: dict[str, Totals] = {}
     by_commit = grouping.grouped_totals(index, "commit", filters, prices)
     for key, totals in by_commit.items():
-        name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
+        name = key if key in (PENDING, NO_COMMIT) else owners.get(key, UNTAGGED)
         groups.setdefault(name, Totals.empty()).add(totals)
     return dict(sorted(groups.items(), key=lambda kv: order[kv[0]]))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from tokentag.core.usage import Usage
+from tokentag.ledger.records import UNKNOWN_MODEL
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
@@ -34,7 +35,8 @@ CACHE_WRITE_1H_FACTOR = Decimal(2)
 CACHE_READ_FACTOR = Decimal("0.1")
 
 # Claude Code writes "<synthetic>" for messages it made up itself; no API call, no price.
-_UNPRICED_MODELS = frozenset({"<synthetic>"})
+# An estimate recorded without its model has no price either (never $0).
+_UNPRICED_MODELS = frozenset({"<synthetic>", UNKNOWN_MODEL})
 # Bedrock ids ("us.anthropic.claude-…-v1:0") are auto-detected as Anthropic's, whose table
 # does not list them; AWS's table does, with Bedrock's own prices.
 _LOOKUP_PROVIDERS: tuple[str | None, ...] = (None, "aws")

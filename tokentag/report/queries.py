@@ -10,6 +10,7 @@ from tokentag.core import faillog
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.filters import Filters
 from tokentag.ledger.index import Index
+from tokentag.ledger.records import EVIDENCE_KINDS
 from tokentag.ledger.store import Store
 
 
@@ -24,21 +25,31 @@ class Status:
     invalid_lines: int
     logged_failures: int
     last_failure: str | None
+    # Records folded into requests already known, each request counted once: corrections
+    # (larger counts seen later) and request records a later one of the same request
+    # superseded.
+    corrections: int
+    superseded: int
+    evidence: dict[str, int]  # tokens of each evidence kind, all four
 
     def as_json(self) -> dict[str, Any]:
         return {"ledger": str(self.ledger), "requests": self.requests, "pending": self.pending,
                 "sessions": self.sessions, "commits": self.commits,
                 "last_capture": self.last_capture, "invalid_lines": self.invalid_lines,
-                "logged_failures": self.logged_failures, "last_failure": self.last_failure}
+                "logged_failures": self.logged_failures, "last_failure": self.last_failure,
+                "corrections": self.corrections, "superseded_records": self.superseded,
+                "evidence": self.evidence}
 
 
 def status(store: Store) -> Status:
     with store.reading() as index:
         summary = index.summary()
+        found = index.evidence_totals()
     failures = faillog.failures(store.log_path)
     return Status(store.ledger_path, summary.requests, summary.pending, summary.sessions,
                   summary.commits, summary.last_capture, summary.invalid_lines, len(failures),
-                  failures[-1] if failures else None)
+                  failures[-1] if failures else None, summary.corrections, summary.superseded,
+                  {kind: found.get(kind, 0) for kind in EVIDENCE_KINDS})
 
 
 def requests_log(index: Index, filters: Filters, limit: int | None) -> list[dict[str, Any]]:
@@ -52,15 +63,17 @@ def _log_row(row: Any) -> dict[str, Any]:
     return {"request": row["key"], "timestamp": row["ts"], "session": row["session_id"],
             "agent": row["agent_id"], "model": row["model"], "branch": row["branch"],
             "worktree": row["worktree"], "commit": row["commit_id"],
-            "attribution": row["attribution"], "via": row["via"], "tokens": tokens,
+            "attribution": row["attribution"], "via": row["via"], "evidence": row["evidence"],
+            "task": row["task"], "note": row["note"], "tokens": tokens,
             "cache_creation_5m": row["cache_creation_5m"],
             "cache_creation_1h": row["cache_creation_1h"]}
 
 
-def show_commit(worktree: Worktree, ref: str,
-                prices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def show_commit(worktree: Worktree, ref: str, prices: Mapping[str, Any] | None = None,
+                filters: Filters | None = None) -> dict[str, Any]:
     """One commit's totals by model: from the ledger, else from its git note. `prices`
-    are the configured overrides (model -> pricing.PriceOverride)."""
+    are the configured overrides (model -> pricing.PriceOverride); of `filters` only the
+    evidence kinds apply."""
     from tokentag.git import gitrepo
     from tokentag.notes import content
     from tokentag.report import costs
@@ -75,7 +88,8 @@ def show_commit(worktree: Worktree, ref: str,
         groups = [costs.group_from_row(g) for g in note["groups"]] if note else []
         sessions = note["sessions"] if note else 0
         source = "git note" if note else "nothing recorded"
-    by_model = costs.totals_by_model(groups, prices)
+    admits = (filters or Filters()).admits
+    by_model = costs.totals_by_model([g for g in groups if admits(g.evidence)], prices)
     total = costs.overall(by_model.values())
     return {"commit": sha, "source": source, "sessions": sessions, **total.as_json(),
             "by_model": [{"model": m, **t.as_json()} for m, t in by_model.items()]}

@@ -7,6 +7,9 @@ user's, not ours.
 
     notes_file = "CHANGELOG.md"      # where `tokentag release` writes (default RELEASE_NOTES.md)
     tag_pattern = "v*"               # which tags are releases (a git glob; default all)
+    task_pattern = "PROJ-[0-9]+"     # work-item ids in branch names and commit messages, a
+                                     # Python regex (its first group, if any, is the id);
+                                     # default: `ABC-123`, `#123`, `gh-123`
     [prices."my-proxy-model"]        # USD per million tokens, see pricing.PriceOverride
     input_mtok = 2.0
     output_mtok = 8.0
@@ -14,6 +17,7 @@ user's, not ours.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
 from decimal import Decimal
@@ -33,6 +37,7 @@ from pydantic import (
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import relative_name
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 from tokentag.setup import toml_edit
 
 if TYPE_CHECKING:
@@ -50,6 +55,7 @@ class Config(BaseModel):
 
     notes_file: str = Field(default=DEFAULT_NOTES_FILE, min_length=1)
     tag_pattern: str | None = Field(default=None, min_length=1)
+    task_pattern: str = Field(default=DEFAULT_TASK_PATTERN, min_length=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     # Models whose price is set only in part (input without output, say), with what each
     # lacks: unpriced until whole, and reported by `doctor`, rather than failing every
@@ -59,6 +65,15 @@ class Config(BaseModel):
     @property
     def incomplete_prices(self) -> dict[str, list[str]]:
         return self._incomplete_prices
+
+    @field_validator("task_pattern")
+    @classmethod
+    def _a_regular_expression(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        return value
 
     @field_validator("notes_file")
     @classmethod
@@ -144,14 +159,14 @@ def _config_error(first: Any, where: str) -> TokentagError:
 
 # -- `tokentag config set/unset` ---------------------------------------------------
 
-_STRING_KEYS = ("notes_file", "tag_pattern")
+_STRING_KEYS = ("notes_file", "tag_pattern", "task_pattern")
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
 
 
 def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
-    """Set `key` (`notes_file`, `tag_pattern` or `prices.<model>.<field>`) in .tokentag.toml,
-    keeping the file's comments and layout. Returns the file and the keys still missing
-    (a price needs input and output)."""
+    """Set `key` (`notes_file`, `tag_pattern`, `task_pattern` or `prices.<model>.<field>`)
+    in .tokentag.toml, keeping the file's comments and layout. Returns the file and the keys
+    still missing (a price needs input and output)."""
     data = _read_toml(Path(top, OWN_FILE))
     path, value = _parse_key(key), _parse_value(key, text)
     table = data
@@ -187,8 +202,8 @@ def _parse_key(key: str) -> list[str]:
     model, _, field = rest.rpartition(".")
     if head == "prices" and model and field in _PRICE_FIELDS:
         return ["prices", model, field]  # model names contain dots: the field is the last part
-    raise TokentagError(f"unknown config key {key!r}: use notes_file, tag_pattern or "
-                        f"prices.<model>.<{'|'.join(_PRICE_FIELDS)}>")
+    raise TokentagError(f"unknown config key {key!r}: use notes_file, tag_pattern, "
+                        f"task_pattern or prices.<model>.<{'|'.join(_PRICE_FIELDS)}>")
 
 
 def _parse_value(key: str, text: str) -> str | int | float:
