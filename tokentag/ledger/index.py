@@ -220,7 +220,6 @@ _UPSERT_REQUEST = (
 _INSERT_ESTIMATE = _INSERT_REQUEST.replace("INSERT", "INSERT OR IGNORE", 1)
 _UNATTRIBUTED = (None, None)
 _VIA = REQUEST_FIELDS.index("via")
-_TOTAL = "(input + output + cache_creation + cache_read)"
 # Kinds the fold tallies, and the meta value of each (see summary).
 _TALLIED = {"request": "request_records", "estimate": "request_records",
             "correction": "corrections"}
@@ -773,7 +772,7 @@ class Index:
     def evidence_totals(self) -> dict[str, int]:
         """Tokens of each evidence kind in the whole ledger."""
         return {str(row[0]): int(row[1]) for row in self._db.execute(
-            f"SELECT evidence, sum({_TOTAL}) FROM requests GROUP BY evidence")}
+            f"SELECT evidence, sum({'+'.join(_TOTAL)}) FROM requests GROUP BY evidence")}
 
     def work_item_price_groups(self, filters: Filters
                                ) -> list[tuple[str | None, str | None, str | None, Row]]:
