@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.claude_lines import Session
+from tests.claude_lines import Session, compact
 from tests.conftest import git, tokentag
 from tokentag.capture import catch_up, transcript
 from tokentag.core import faillog
@@ -254,3 +254,26 @@ def test_requests_for_a_repository_that_cannot_take_them_do_not_hold_the_cursor_
     with Store.of(find_worktree(installed)).reading() as index:  # type: ignore[arg-type]
         cursor = index.cursor(str(session.path))
     assert cursor is not None and cursor.offset == session.path.stat().st_size
+
+
+def _with_ids(lines: bytes, message_id: str, request_id: str) -> bytes:
+    entries = [json.loads(line) for line in lines.splitlines()]
+    for entry in entries:
+        entry["message"]["id"], entry["requestId"] = message_id, request_id
+    return b"".join(compact(entry) for entry in entries)
+
+
+@pytest.mark.parametrize("reader", ["hook", "import"])
+def test_ids_that_join_to_the_same_text_are_two_requests(installed: Path, reader: str) -> None:
+    session = Session(installed)
+    first = _with_ids(session.request_lines(output=100), "msg_a/b", "c")
+    second = _with_ids(session.request_lines(output=7), "msg_a", "b/c")
+    session.append(first + second)
+    if reader == "hook":
+        session.hook("Stop")
+    else:
+        tokentag("import", cwd=installed)
+    assert totals(installed) == session.totals()
+    log = json.loads(tokentag("log", "--json", cwd=installed).stdout)["requests"]
+    keys = {row["request"] for row in log}
+    assert keys == {"msg_a%2Fb/c", "msg_a/b%2Fc"}

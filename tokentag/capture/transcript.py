@@ -16,6 +16,7 @@ from collections import namedtuple
 
 from tokentag.core import fastjson
 from tokentag.core.usage import Usage
+from tokentag.ledger.records import request_key
 
 CHUNK_SIZE = 4 * 1024 * 1024
 # Longer lines are skipped unread: Claude Code's assistant lines (the only ones with usage)
@@ -175,7 +176,7 @@ def _request(entry: dict[str, object], message: dict[str, object], message_id: s
     if agent is None and entry.get("isSidechain") is True:
         agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
     return Request(
-        key=f"{message_id}/{request_id}", message_id=message_id, request_id=request_id,
+        key=request_key(message_id, request_id), message_id=message_id, request_id=request_id,
         session_id=text_of(entry.get("sessionId")) or "", agent_id=agent,
         model=text_of(message.get("model")) or "unknown",
         timestamp=text_of(entry.get("timestamp")) or "", cwd=text_of(entry.get("cwd")) or "",

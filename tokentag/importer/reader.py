@@ -23,7 +23,7 @@ from tokentag.core.timefmt import now_iso
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.importer.discovery import Job
 from tokentag.importer.options import Options, PathMap
-from tokentag.ledger.records import request_line
+from tokentag.ledger.records import request_key, request_line
 
 READ_SIZE = 4 * 1024 * 1024
 # Below this much to read, worker processes and the faster JSON parser cost more (start-up,
@@ -151,7 +151,7 @@ class RequestReader:
         if not isinstance(usage, dict) or not isinstance(message_id, str):
             return
         request_id = entry.get("requestId")
-        key = f"{message_id}/{request_id if isinstance(request_id, str) else ''}"
+        key = request_key(message_id, request_id if isinstance(request_id, str) else "")
         known = self.counts.get(key)
         if known is None or not checked:
             context = self._context(entry, message, message_id)
