@@ -277,3 +277,22 @@ def test_ids_that_join_to_the_same_text_are_two_requests(installed: Path, reader
     log = json.loads(tokentag("log", "--json", cwd=installed).stdout)["requests"]
     keys = {row["request"] for row in log}
     assert keys == {"msg_a%2Fb/c", "msg_a/b%2Fc"}
+
+
+def test_counts_no_request_can_have_never_overflow_the_sums(installed: Path) -> None:
+    """Two counts of 2^63 - 1 once overflowed SQLite's sum(): every report failed for good.
+    A count of 2^32 or more is no count, in a transcript and in the ledger file alike."""
+    session = Session(installed)
+    session.add(input=2**63 - 1)
+    session.add(input=2**32)
+    session.hook("Stop")
+    ledger = installed / ".git" / "tokentag" / "ledger.jsonl"
+    line = json.loads(ledger.read_bytes().splitlines()[-1])
+    with ledger.open("ab") as out:  # a hand-edited ledger line
+        out.write(compact({**line, "key": "msg_x/req_x", "output": 2**63 - 1}))
+    session.requests = {key: {**counts, "input": 0} for key, counts in session.requests.items()}
+    for command in (["report", "--by", "model"], ["status"], ["release", "v1", "--stdout"]):
+        tokentag(*command, cwd=installed)
+    assert totals(installed) == session.totals()
+    status = tokentag("status", "--json", cwd=installed).stdout
+    assert json.loads(status)["invalid_lines"] == 1

@@ -15,7 +15,7 @@ import stat
 from collections import namedtuple
 
 from tokentag.core import fastjson
-from tokentag.core.usage import Usage
+from tokentag.core.usage import MAX_COUNT, Usage
 from tokentag.ledger.records import request_key
 
 CHUNK_SIZE = 4 * 1024 * 1024
@@ -23,7 +23,6 @@ CHUNK_SIZE = 4 * 1024 * 1024
 # hold one content block each, at most a few megabytes; tool output can be hundreds.
 MAX_LINE = 64 * 1024 * 1024
 FINAL_AFTER = 600  # seconds unchanged after which a transcript's unterminated tail is whole
-MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed
 # Claude Code writes compact JSON, so every line with usage contains this; the others
 # (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
 USAGE_MARKER = b'"usage":{'
@@ -195,7 +194,7 @@ def _usage(raw: dict[str, object]) -> Usage:
 
 
 def _count(value: object) -> int:
-    """A token count; anything else, a negative, or more than SQLite holds counts as 0."""
+    """A token count; anything else, a negative, or MAX_COUNT and above counts as 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) \
         and 0 < value < MAX_COUNT else 0
 

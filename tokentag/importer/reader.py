@@ -20,6 +20,7 @@ from tokentag.capture import transcript
 from tokentag.capture.transcript import text_of
 from tokentag.core import fastjson
 from tokentag.core.timefmt import now_iso
+from tokentag.core.usage import MAX_COUNT
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.importer.discovery import Job
 from tokentag.importer.options import Options, PathMap
@@ -198,7 +199,7 @@ def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
     values = (raw.get("input_tokens"), raw.get("output_tokens"),
               raw.get("cache_creation_input_tokens"), split.get("ephemeral_5m_input_tokens"),
               split.get("ephemeral_1h_input_tokens"), raw.get("cache_read_input_tokens"))
-    return tuple([v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values])
+    return tuple([v if type(v) is int and 0 < v < MAX_COUNT else 0 for v in values])
 
 
 class Scope(NamedTuple):

@@ -25,7 +25,7 @@ import os
 from collections import namedtuple
 
 from tokentag.core.timefmt import now_iso
-from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.core.usage import MAX_COUNT, USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
 from tokentag.ledger.records import (
     ESTIMATED,
@@ -405,7 +405,7 @@ class Index:
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
         self._db.execute(_UPSERT_REQUEST, _request_row(
-            (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS]), seq, commit))
+            (*texts, *_counts(record)), seq, commit))
         if commit is not _UNATTRIBUTED:
             self._premerged.add(key)
 
@@ -421,7 +421,7 @@ class Index:
                  "worktree": worktree, "branch": branch, "version": None, "transcript": "",
                  "captured_at": ts, "via": RECORDED}
         self._db.execute(_INSERT_ESTIMATE, (
-            *map(texts.get, REQUEST_TEXT_FIELDS), *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+            *map(texts.get, REQUEST_TEXT_FIELDS), *_counts(record),
             seq, commit, RECORDED if commit else None, ESTIMATED, task, note))
         if commit:  # the commit's note counts it now
             self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
@@ -438,8 +438,7 @@ class Index:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
         cursor = self._db.execute(f"UPDATE requests SET {sets} WHERE key=?",
-                                 [int(record.get(f) or 0) for f in USAGE_FIELDS]
-                                 + [*_texts(record["key"])])
+                                 [*_counts(record), *_texts(record["key"])])
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
@@ -953,6 +952,16 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append(f"evidence IN ({','.join('?' * len(filters.evidence))})")
         params.extend(filters.evidence)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _counts(record: Record) -> list[int]:
+    """A record's counts, checked first: one at or above MAX_COUNT would make the sums of
+    every report overflow, so the line counts as invalid instead. A missing one is 0."""
+    counts = [record.get(name) or 0 for name in USAGE_FIELDS]
+    for count in counts:
+        if count.__class__ is not int or not 0 <= count < MAX_COUNT:
+            raise ValueError(f"not a token count: {count!r}")
+    return counts
 
 
 def _texts(*values: Any) -> tuple[Any, ...]:
