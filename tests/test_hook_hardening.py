@@ -296,3 +296,52 @@ def test_counts_no_request_can_have_never_overflow_the_sums(installed: Path) -> 
     assert totals(installed) == session.totals()
     status = tokentag("status", "--json", cwd=installed).stdout
     assert json.loads(status)["invalid_lines"] == 1
+
+
+def _read_only_run(directory: Path, *command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`tokentag command` with `directory` mounted read-only in a mount namespace of its own."""
+    script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+    return subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(directory),
+                           tokentag_exe(), *command], cwd=cwd, capture_output=True, text=True)
+
+
+def _read_only_mounts_work(tmp_path: Path) -> bool:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        result = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind -o ro "$1" "$1" '
+                                 '&& ! touch "$1/x" 2>/dev/null', "sh", str(probe)],
+                                capture_output=True)
+    except FileNotFoundError:
+        return False
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("command", [["report", "--json"], ["report", "--by", "day", "--json"],
+                                     ["status", "--json"], ["log", "--json"], ["show", "--json"],
+                                     ["release", "v1", "--json"], ["pending", "--json"]])
+def test_a_read_only_tokentag_dir_is_read_not_a_crash(installed: Path, tmp_path: Path,
+                                                      command: list[str]) -> None:
+    if not _read_only_mounts_work(tmp_path):
+        pytest.skip("needs a read-only bind mount: unshare -m and mount (root)")
+    session = Session(installed)
+    session.add()
+    session.hook("Stop")
+    (installed / "f").write_text("x")
+    git(installed, "add", "f")
+    git(installed, "commit", "-q", "-m", "x")
+    session.add()
+    session.hook("Stop")
+    directory = installed / ".git" / "tokentag"
+    ledger = directory / "ledger.jsonl"
+    line = json.loads(ledger.read_bytes().splitlines()[-1])  # appended by someone else since
+    with ledger.open("ab") as out:                           # the index was last brought up
+        out.write(compact({**line, "key": "msg_late/req_late", "message_id": "msg_late",
+                           "request_id": "req_late"}))
+    before = {path.name: path.read_bytes() for path in directory.iterdir()}
+    read_only = _read_only_run(directory, *command, cwd=installed)
+    assert read_only.returncode == 0 and read_only.stderr == ""
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == before
+    assert read_only.stdout == tokentag(*command, cwd=installed).stdout
+    assert _read_only_run(directory, "report", "--json", cwd=installed).stdout == \
+        tokentag("report", "--json", cwd=installed).stdout

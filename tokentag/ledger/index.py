@@ -254,6 +254,36 @@ class Index:
         index._open_files(":memory:", ":memory:")
         return index
 
+    @classmethod
+    def copied(cls, directory: StrPath) -> Index:
+        """The index of a tokentag dir this process cannot write (a read-only mount, another
+        user's repository): its files read into memory and caught up there with the ledger.
+        Nothing is written; a copy that will not open is dropped and the ledger folded whole."""
+        directory = os.fspath(directory)
+        index = cls.__new__(cls)
+        index.ledger, index._ahead, index._premerged = (
+            os.path.join(directory, "ledger.jsonl"), {}, set())
+        try:
+            index._open_copies(directory)
+            index.catch_up()
+        except sqlite3.DatabaseError:
+            index.close()
+            index._open_files(":memory:", ":memory:")
+            index.catch_up()
+        return index
+
+    def _open_copies(self, directory: str) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("ATTACH DATABASE ':memory:' AS state")
+        for name, file_name in (("main", INDEX_NAME), ("state", STATE_NAME)):
+            with contextlib.suppress(OSError), \
+                    open(os.path.join(directory, file_name), "rb") as copy:
+                self._db.deserialize(copy.read(), name=name)
+        _migrate(self._db)
+        if self._db.execute("PRAGMA main.user_version").fetchone()[0] != INDEX_VERSION:
+            self._create()
+
     def _open(self, directory: str) -> None:
         self._open_files(os.path.join(directory, INDEX_NAME),
                          os.path.join(directory, STATE_NAME))
