@@ -419,7 +419,9 @@ def unfetched_notes(worktree: Worktree) -> str | None:
     """When a release found no usage in a clone without tokentag notes: the way to fetch
     them, if a remote has some (asked with a bounded wait, never a prompt)."""
     git = gitrepo.open_repo(worktree.top).git
-    if gitrepo.commit_of(git, content.NOTES_REF):
+    # Install starts the ref with a commit of no notes: that clone has none either.
+    if gitrepo.commit_of(git, content.NOTES_REF) and \
+            gitrepo.run(git, "ls-tree", content.NOTES_REF, check=False):
         return None
     quiet = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
     for remote in gitrepo.run(git, "remote", check=False).split():
@@ -427,7 +429,7 @@ def unfetched_notes(worktree: Worktree) -> str | None:
                              env=quiet, timeout=REMOTE_WAIT)
         if listed.strip():
             return (f"{remote} has tokentag notes this clone has not fetched: "
-                    f"git fetch {remote} {content.NOTES_REF}:{content.NOTES_REF}")
+                    f"git fetch {remote} +{content.NOTES_REF}:{content.NOTES_REF}")
     return None
 
 

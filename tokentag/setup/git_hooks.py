@@ -182,12 +182,43 @@ def _install_one(directory: Path, hook: str, python: str) -> str:
 
 
 def _add_notes_rewrite_ref(repo: StrPath) -> str:
+    _start_notes_ref(repo)
     result = _git(repo, "config", "--get-all", "notes.rewriteRef", check=False)
     if NOTES_REF in result.text.split():
         return f"notes.rewriteRef: already includes {NOTES_REF}"
     # --add: other notes refs the user rewrites keep being rewritten.
     _git(repo, "config", "--add", "notes.rewriteRef", NOTES_REF)
     return f"notes.rewriteRef: added {NOTES_REF} (notes follow amend and rebase)"
+
+
+# Who made the notes ref's first commit, and when: the same in every repository, so that
+# every clone's first commit is the same commit and their notes merge on a common base.
+_NOTES_ROOT_IDENTITY = {
+    f"GIT_{role}_{field}": value for role in ("AUTHOR", "COMMITTER")
+    for field, value in (("NAME", "tokentag"), ("EMAIL", "tokentag"), ("DATE", "@0 +0000"))}
+_NOTES_ROOT_MESSAGE = "tokentag notes"
+
+
+def _notes_root(repo: StrPath) -> str:
+    """The notes ref's first commit: no notes. Git warns on every rebase that a rewritten
+    notes ref which does not exist yet "is invalid"; this one always exists."""
+    git = gitrepo.git_in(repo)
+    tree = gitrepo.run(git, "mktree", stdin=b"")
+    return gitrepo.run(git, "commit-tree", "--no-gpg-sign", "-m", _NOTES_ROOT_MESSAGE, tree,
+                       env=_NOTES_ROOT_IDENTITY)
+
+
+def _start_notes_ref(repo: StrPath) -> None:
+    if _git(repo, "rev-parse", "--verify", "--quiet", NOTES_REF, check=False).status == 0:
+        return
+    # The empty old value: only if the ref is still absent (a first note may race us).
+    _git(repo, "update-ref", NOTES_REF, _notes_root(repo), "", check=False)
+
+
+def _remove_empty_notes_ref(repo: StrPath) -> None:
+    """The ref install started, if it never got a note: nothing recorded is lost."""
+    root = _notes_root(repo)
+    _git(repo, "update-ref", "-d", NOTES_REF, root, check=False)
 
 
 def install_git_hooks(repo: StrPath, python: str,
@@ -250,6 +281,7 @@ def _uninstall_dir(directory: Path) -> list[str]:
 
 
 def _remove_notes_rewrite_ref(repo: StrPath) -> str:
+    _remove_empty_notes_ref(repo)
     # Unset only our value; notes refs the user rewrites for other tools stay configured.
     result = _git(repo, "config", "--local", "--unset-all", "notes.rewriteRef",
                   "^refs/notes/tokentag$", check=False)
