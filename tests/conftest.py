@@ -147,7 +147,8 @@ def tokentag(*args: str, cwd: Path, stdin: str | None = None,
     """Run the installed `tokentag` command as a real subprocess."""
     exe = Path(sys.executable).with_name("tokentag")
     result = subprocess.run([str(exe), *args], cwd=cwd, input=stdin, text=True,
-                            capture_output=True, check=False, env=os.environ.copy())
+                            errors="surrogateescape", capture_output=True, check=False,
+                            env=os.environ.copy())
     if check and result.returncode != 0:
         raise AssertionError(f"tokentag {' '.join(args)} exited {result.returncode}: "
                              f"{result.stderr}")

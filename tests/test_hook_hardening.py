@@ -345,3 +345,26 @@ def test_a_read_only_tokentag_dir_is_read_not_a_crash(installed: Path, tmp_path:
     assert read_only.stdout == tokentag(*command, cwd=installed).stdout
     assert _read_only_run(directory, "report", "--json", cwd=installed).stdout == \
         tokentag("report", "--json", cwd=installed).stdout
+
+
+def test_a_repository_path_that_is_not_utf8_is_captured_and_attributed(tmp_path: Path) -> None:
+    """Claude Code (Node.js) writes such a path's cwd with U+FFFD for the bytes that are not
+    UTF-8: tokentag finds the directory those names stand for."""
+    real = os.path.join(os.fsencode(tmp_path), b"caf\xe9 \xff")
+    os.mkdir(real)
+    repo = Path(os.fsdecode(real))
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", cwd=repo)
+    session = Session(Path(real.decode("utf-8", "replace")))
+    session.add()
+    hooked = tokentag("hook", cwd=repo, stdin=session.payload("Stop"))
+    assert (hooked.stdout, hooked.stderr) == ("", "")
+    assert totals(repo) == session.totals()
+    (repo / "f").write_text("x")
+    git(repo, "add", "f")
+    git(repo, "commit", "-q", "-m", "x")
+    shown = json.loads(tokentag("show", "--json", cwd=repo).stdout)
+    assert shown["tokens"] == session.totals()
+    tokentag("import", cwd=repo)  # the same requests, from the transcript's own cwd lines
+    assert totals(repo) == session.totals() and log_of(repo) == ""

@@ -146,6 +146,6 @@ def _estimates(worktree: Worktree, events: Sequence[Event],
         pending = commit is None and event.task is None
         built.append(records.estimate(
             event.id or uuid.uuid4().hex, event.session_id, event.agent, event.model, ts,
-            worktree.top, branch if pending else None, commit, event.task, event.note,
+            worktree.name, branch if pending else None, commit, event.task, event.note,
             event.usage))
     return built

@@ -245,7 +245,7 @@ def _select(scan: FileScan, reader: RequestReader, scope: Scope) -> None:
             scan.out_of_range += 1
         else:  # in REQUEST_FIELDS' order
             row = (key, message_id, request_id, session_id, agent_id, model, timestamp, mapped,
-                   worktree.top, branch, version, path, captured_at, "import", *counts[key])
+                   worktree.name, branch, version, path, captured_at, "import", *counts[key])
             scan.requests[key] = (row, request_line(row))
 
 

@@ -289,7 +289,8 @@ class Index:
                          os.path.join(directory, STATE_NAME))
 
     def _open_files(self, index_path: str, state_path: str) -> None:
-        self._db = sqlite3.connect(index_path, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(_uri(index_path), isolation_level=None, timeout=30,
+                                   uri=True)
         try:
             self._db.row_factory = sqlite3.Row
             # No fsync: the index is rebuilt from the ledger, the state costs a re-read (and
@@ -866,16 +867,29 @@ def _remove(path: str) -> None:
             os.unlink(f"{path}{suffix}")
 
 
+# Bytes a file name keeps as they are in an SQLite URI; the others are percent-encoded.
+_URI_KEPT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-~")
+
+
+def _uri(path: str) -> str:
+    """A file as an SQLite URI, its bytes percent-encoded: SQLite takes a plain name as
+    UTF-8, which a path that is not (lone surrogates in Python) cannot be encoded to."""
+    if path == ":memory:":
+        return path
+    return "file:" + "".join(chr(byte) if byte in _URI_KEPT else f"%{byte:02X}"
+                             for byte in os.fsencode(path))
+
+
 def _reset_state(path: str) -> None:
     stamps: list[tuple[str, str]] = []
     with contextlib.suppress(sqlite3.DatabaseError):
-        readable = sqlite3.connect(path)
+        readable = sqlite3.connect(_uri(path), uri=True)
         try:
             stamps = readable.execute("SELECT name, value FROM stamps").fetchall()
         finally:
             readable.close()
     _remove(path)
-    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    fresh = sqlite3.connect(":memory:", isolation_level=None, uri=True)
     try:
         _attach_state(fresh, path)
         fresh.executemany("INSERT INTO state.stamps VALUES (?, ?)", stamps)
@@ -888,7 +902,7 @@ def _reset_state(path: str) -> None:
 
 def _attach_state(db: sqlite3.Connection, path: str) -> None:
     with _state_damage():
-        db.execute("ATTACH DATABASE ? AS state", (path,))
+        db.execute("ATTACH DATABASE ? AS state", (_uri(path),))
         db.execute("PRAGMA state.journal_mode=TRUNCATE")  # as the index's: see Index._open
         db.execute("PRAGMA state.synchronous=OFF")
         _migrate(db)
