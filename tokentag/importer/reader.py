@@ -214,7 +214,7 @@ def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     if not transcript.is_unicode(job.path):  # no ledger line or cursor could name it
         return FileScan(job, job.offset, unreadable=True)
     reader = RequestReader(transcript.agent_id_of(job.path), fast_json)
-    final = time.time_ns() - job.mtime_ns > transcript.FINAL_AFTER * 1_000_000_000
+    final = time.time_ns() - job.stat.st_mtime_ns > transcript.FINAL_AFTER * 1_000_000_000
     lines = UsageLines(job.path, job.offset, final)
     try:
         for line in lines:
