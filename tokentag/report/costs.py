@@ -76,7 +76,7 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
         pricing,  # genai-prices loads its tables lazily; keep it off the hook
     )
 
-    cost = pricing.price_group(group.model, _day_noon(group.day), group.usage, group.prompt,
+    cost = pricing.price_group(group.model, day_noon(group.day), group.usage, group.prompt,
                                prices)
     if cost is None:
         return Totals(group.usage, group.requests, Decimal(0), group.requests,
@@ -84,7 +84,7 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
     return Totals(group.usage, group.requests, cost)
 
 
-def _day_noon(day: str) -> datetime:
+def day_noon(day: str) -> datetime:
     moment = parse_iso(day)
     return moment.replace(hour=12) if moment is not None else datetime.now(UTC)
 
