@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from tokentag.core import fastjson, locking
+from tokentag.core import fastjson, locking, repolist
 
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "lock"
@@ -52,7 +52,11 @@ def append(ledger: StrPath, records: Sequence[LedgerRecord]) -> None:
 def append_encoded(ledger: StrPath, data: bytes) -> None:
     """Append what `encode` made of some records (import makes it in its reading
     processes) with one write. Call with the lock held."""
-    fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(ledger, os.O_RDWR | os.O_APPEND)
+    except FileNotFoundError:  # the repository's first record: list it for --all-repos
+        fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        repolist.remember(os.path.dirname(os.path.dirname(os.path.abspath(ledger))))
     try:
         if _ends_torn(fd):
             data = b"\n" + data

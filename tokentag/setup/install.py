@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from tokentag.core import repolist
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.store import Store
@@ -17,6 +18,7 @@ def install(worktree: Worktree, scope: str = "user", pre_push: bool = False) -> 
     lines = git_hooks.install_git_hooks(worktree.top, sys.executable, hooks)
     lines.append(_register_claude_hooks(worktree, scope))
     _start_discovery_now(Store.of(worktree))
+    repolist.remember(worktree.common_dir)  # a ledger made before the list was kept
     return lines
 
 
