@@ -24,7 +24,7 @@ from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
 from tokentag.notes import content
-from tokentag.report import costs, grouping
+from tokentag.report import costs
 from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
 
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from git import Git
 
 Prices = Mapping[str, PriceOverride]
-PENDING = "(pending)"
-UNTAGGED = "(untagged)"
 
 
 @dataclass(frozen=True)
@@ -208,19 +206,28 @@ class Sources:
     prices: Prices = field(default_factory=dict)
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
 
+    def noted(self) -> set[str]:
+        """Every commit that has a note."""
+        return set(self._listing())
+
     def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not wanted:
             return {}
+        listing = self._listing()
+        blobs = {c: listing[c] for c in wanted if c in listing}
+        texts = gitrepo.read_blobs(self.git, sorted(set(blobs.values())))
+        bodies = {c: content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
+                  for c, blob in blobs.items()}
+        return {c: body for c, body in bodies.items() if body is not None}
+
+    def _listing(self) -> dict[str, str]:
+        """Note blob by commit, from one `git notes list`."""
         if self._note_blobs is None:
             listing = gitrepo.run(self.git, "notes", "--ref", content.NOTES_REF, "list",
                                   check=False)
             pairs = (line.split() for line in listing.split("\n"))
             self._note_blobs = {p[1]: p[0] for p in pairs if len(p) == 2}
-        blobs = {c: self._note_blobs[c] for c in wanted if c in self._note_blobs}
-        texts = gitrepo.read_blobs(self.git, sorted(set(blobs.values())))
-        bodies = {c: content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
-                  for c, blob in blobs.items()}
-        return {c: body for c, body in bodies.items() if body is not None}
+        return self._note_blobs
 
 
 def collect(sources: Sources, rng: Range) -> Release:
@@ -325,18 +332,3 @@ def commit_owners(git: Git, pattern: str | None = None) -> dict[str, str]:
         for sha in resolve_range(git, tag, pattern=pattern, allow_empty=True).commits:
             owners.setdefault(sha, tag)
     return owners
-
-
-def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters | None = None,
-                   prices: Prices | None = None, pattern: str | None = None) -> dict[str, Totals]:
-    """`report --by tag`: the ledger's totals per release, then untagged commits (after
-    the last tag, or no longer in history) and pending requests."""
-    owners = commit_owners(gitrepo.open_repo(worktree.top).git, pattern)
-    order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
-    order.update({UNTAGGED: len(order), PENDING: len(order) + 1})
-    groups: dict[str, Totals] = {}
-    by_commit = grouping.grouped_totals(index, "commit", filters, prices)
-    for key, totals in by_commit.items():
-        name = PENDING if key == PENDING else owners.get(key, UNTAGGED)
-        groups.setdefault(name, Totals.empty()).add(totals)
-    return dict(sorted(groups.items(), key=lambda kv: order[kv[0]]))
