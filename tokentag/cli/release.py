@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from tokentag.cli.common import current_worktree, dump_json
@@ -13,8 +15,11 @@ from tokentag.cli.common import current_worktree, dump_json
 @click.option("--stdout", "to_stdout", is_flag=True, help="Print the Markdown; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON; write nothing.")
 @click.option("--all", "all_tags", is_flag=True, help="One row per release tag; write nothing.")
+@click.option("--compact/--full", "compact", default=None,
+              help="One table line and a details block, or every table in view. "
+                   "[default: compact_notes in the config, else --full]")
 def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_json: bool,
-                    all_tags: bool) -> int:
+                    all_tags: bool, compact: bool | None) -> int:
     """Tokens and cost of release TAG, written into the release notes.
 
     The release is the commits reachable from TAG and not from the previous tag. A TAG
@@ -36,14 +41,26 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     result = releases.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices)
     if as_json:
         dump_json(result.as_json())
-    elif to_stdout:
-        click.echo(notes_file.render(result))
+        return 0
+    style = _style(worktree.top, settings, compact)
+    if to_stdout:
+        click.echo(notes_file.render(result, style=style))
     else:
-        path = notes_file.update(worktree, settings.notes_file, result)
+        path = notes_file.update(worktree, settings.notes_file, result, style)
         if not result.range.tagged:
             click.echo(f"tokentag: {tag} is not tagged yet: the notes cover HEAD", err=True)
         click.echo(f"{result.summary()} -> {path}")
     return 0
+
+
+def _style(top: str, settings: Any, compact: bool | None) -> Any:
+    """The notes' look: --compact/--full over the config; commit links from the
+    configured template, else from the origin remote."""
+    from tokentag.git import gitrepo
+    from tokentag.release import links, notes_file
+
+    template = links.commit_url_template(gitrepo.open_repo(top).git, settings.commit_url)
+    return notes_file.Style(settings.compact_notes if compact is None else compact, template)
 
 
 def _release_all(as_json: bool) -> int:
