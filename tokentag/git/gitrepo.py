@@ -138,11 +138,13 @@ def read_blobs(git: Git, blobs: list[str]) -> dict[str, bytes]:
 
 class CommitInfo(NamedTuple):
     """What a report shows of a commit: who wrote it, when it was committed (seconds
-    since the epoch), its subject."""
+    since the epoch), its subject; `place` orders commits of the same second (see
+    history_places)."""
 
     author: str
     committed: int
     subject: str
+    place: int = 0
 
 
 def commit_infos(git: Git, commits: list[str]) -> dict[str, CommitInfo]:
@@ -154,6 +156,19 @@ def commit_infos(git: Git, commits: list[str]) -> dict[str, CommitInfo]:
         if info is not None:
             found[commit] = info
     return found
+
+
+def history_places(git: Git, commits: list[str]) -> dict[str, int]:
+    """The commits' order in history, parents before children: a rebase makes many in
+    one second, which their time cannot order. One walk, from the commits back to their
+    common ancestor (which itself comes first)."""
+    if len(commits) < 2:
+        return {}
+    base = run(git, "merge-base", "--octopus", *commits, check=False)
+    listed = run(git, "rev-list", "--topo-order", "--reverse", "--stdin",
+                 stdin="".join(f"{c}\n" for c in [*commits, *([f"^{base}"] if base else [])]))
+    places = {commit: place for place, commit in enumerate(listed.split(), start=1)}
+    return {commit: places.get(commit, 0) for commit in commits}
 
 
 def _parse_commit(raw: bytes) -> CommitInfo | None:

@@ -49,9 +49,21 @@ def by_commit(worktree: Worktree, index: Index | None, filters: Filters, pricer:
         lacking = _not_in_ledger(index, sources.noted())
         if lacking:  # the walk only when a note can add something
             _add_notes(figures, sources, lacking & _released(git, pattern), filters, pricer)
-    commits = [c for c in figures.by_model if c != PENDING]
-    figures.infos = gitrepo.commit_infos(git, commits)
+    infos = gitrepo.commit_infos(git, [c for c in figures.by_model if c != PENDING])
+    figures.infos = {**infos, **_placed(git, infos)}
     return figures
+
+
+def _placed(git: Git, infos: dict[str, gitrepo.CommitInfo]) -> dict[str, gitrepo.CommitInfo]:
+    """Commits made in the same second, with their order in history."""
+    by_second: dict[int, list[str]] = {}
+    for commit, info in infos.items():
+        by_second.setdefault(info.committed, []).append(commit)
+    placed = {}
+    for same in by_second.values():
+        for commit, place in gitrepo.history_places(git, same).items():
+            placed[commit] = infos[commit]._replace(place=place)
+    return placed
 
 
 def by_tag(worktree: Worktree, index: Index | None, filters: Filters, pricer: Pricer,

@@ -147,5 +147,5 @@ def _sort_key(by: str) -> Callable[[ReportRow], Any]:
     if by in zones.PERIODS:
         return lambda row: row.key
     if by == "commit":
-        return lambda row: row.commit.committed if row.commit else 0
+        return lambda row: (row.commit.committed, row.commit.place) if row.commit else (0, 0)
     return lambda row: row.totals.usage.total
