@@ -204,7 +204,7 @@ def test_rates_are_kept_so_the_next_report_loads_no_price_tables(repo: Path) -> 
     over the same days prices from the kept rates, to the same figures."""
     captured(repo, ["2026-03-01T10:00:00.000Z"])
     first = cli_json(repo, "report", "--by", "model")
-    assert (repo / ".git" / "tokentag" / "rates.json").exists()
+    assert (repo / ".git" / "tokentag" / "rates").exists()
     for command in (["report", "--by", "model", "--json"], ["status", "--json"]):
         _, loaded = _run_main(repo, command)
         assert "genai_prices" not in loaded and "pydantic" not in loaded, command

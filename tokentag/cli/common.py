@@ -4,7 +4,6 @@ filter options."""
 from __future__ import annotations
 
 import enum
-import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -37,6 +36,8 @@ def current_worktree() -> Worktree:
 
 
 def dump_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2))
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TextIO, TypeVar
+from typing import NamedTuple, TextIO, TypeVar
 
 import click
 
@@ -30,8 +28,9 @@ _VISIBLE = {c: f"\\u{c:04x}" for c in _CONTROL}
 _SGR = {"bold": "1", "dim": "2", "green": "32", "yellow": "33", "cyan": "36"}
 
 
-@dataclass(frozen=True)
-class Terminal:
+# NamedTuples and a plain class, not dataclasses: each dataclass costs every command
+# about a millisecond to define, and `status` is mostly start-up.
+class Terminal(NamedTuple):
     """What the output stream can show: its width (None: no limit), colour, Unicode."""
 
     width: int | None = None
@@ -111,6 +110,8 @@ def cells(text: str) -> int:
     """Terminal cells `text` takes: wide East Asian characters two, combining marks none."""
     if text.isascii():
         return len(text)
+    import unicodedata
+
     return sum(0 if unicodedata.combining(c) else
                2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
@@ -151,8 +152,7 @@ def ago(seconds: float) -> str:
 # -- tables -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(NamedTuple):
     """A table column. `priority` 0 is never dropped; when the table is too wide the
     column with the highest priority goes first. A `flex` column is shortened with an
     ellipsis, down to `min_width`, before any column is dropped."""
@@ -164,8 +164,7 @@ class Column:
     min_width: int = 8
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One line of a table. `style`: "" (plain), "total", "sub" (a breakdown line under
     the row above) or "quiet" (pending, unknown)."""
 
@@ -173,10 +172,10 @@ class Row:
     style: str = ""
 
 
-@dataclass
 class Table:
-    columns: Sequence[Column]
-    rows: list[Row] = field(default_factory=list)
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = columns
+        self.rows: list[Row] = []
 
     def add(self, *values: str, style: str = "") -> None:
         self.rows.append(Row(values, style))

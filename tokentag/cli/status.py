@@ -40,9 +40,10 @@ def status_command(tz_name: str | None, output_format: str, as_json: bool) -> in
 
     chosen = chosen_format(output_format, as_json)
     worktree = current_worktree()
+    zone = zones.resolve(tz_name)
     store = Store.of(worktree)
-    result = queries.status(store)
-    spending = queries.spending(store, worktree, zones.resolve(tz_name))
+    result = queries.status(store)  # first: a failure here leaves no tokentag dir behind
+    spending = queries.spending(store, worktree, zone)
     if chosen == "json":
         dump_json({**result.as_json(), **spending.as_json()})
     elif chosen == "csv":

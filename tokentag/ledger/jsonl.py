@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from tokentag.core import fastjson, locking, repolist
+from tokentag.core import fastjson, locking
 
 LEDGER_NAME = "ledger.jsonl"
 LOCK_NAME = "lock"
@@ -55,6 +55,8 @@ def append_encoded(ledger: StrPath, data: bytes) -> None:
     try:
         fd = os.open(ledger, os.O_RDWR | os.O_APPEND)
     except FileNotFoundError:  # the repository's first record: list it for --all-repos
+        from tokentag.core import repolist
+
         fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         repolist.remember(os.path.dirname(os.path.dirname(os.path.abspath(ledger))))
     try:

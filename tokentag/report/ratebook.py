@@ -7,7 +7,7 @@ together. Within one price group (a model, a day, a prompt band) a price is line
 five counts: uncached input, output, 5-minute and 1-hour cache writes, cache reads. So
 five rates per group price any sum of its requests exactly as `pricing.price_group` does.
 They are derived from it, a million tokens of one kind at a time, the first time a
-group is priced, and kept in `rates.json` in the repository's tokentag dir.
+group is priced, and kept in `rates` in the repository's tokentag dir.
 
 The file holds what its rates depend on: the genai-prices data file, tokentag's pricing
 code and the two config files (which hold price overrides), each by size and
@@ -19,7 +19,6 @@ whether or not it prices anything.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from decimal import Decimal, InvalidOperation
@@ -28,8 +27,8 @@ from typing import Any
 from tokentag.core.usage import Usage
 from tokentag.report.costs import PriceGroup, Totals
 
-RATES_NAME = "rates.json"
-_FORMAT = 1
+RATES_NAME = "rates"
+_HEADER = "tokentag-rates-1"
 _UNIT = 1_000_000
 # One million tokens of each kind, in the order of `counts`.
 _UNITS = (Usage(input=_UNIT), Usage(output=_UNIT),
@@ -104,37 +103,43 @@ class RateBook:
         costs the next run their derivation."""
         if not self._changed or not os.path.isdir(os.path.dirname(self._path)):
             return
-        data = {"format": _FORMAT, "key": self._key,
-                "rates": {k: None if v is None else [str(r) for r in v]
-                          for k, v in self._rates.items()}}
+        lines = [f"{_HEADER} {self._key}"]
+        for key, rates in self._rates.items():
+            if "\n" not in key:  # a model name with a line break is priced anew each run
+                lines.append(f"{key}\t{'-' if rates is None else ' '.join(map(str, rates))}")
         scratch = f"{self._path}.{os.getpid()}.tmp"
         try:
             with open(scratch, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, separators=(",", ":"))
+                handle.write("\n".join(lines) + "\n")
             os.replace(scratch, self._path)
             self._changed = False
         except OSError:
             _remove_quietly(scratch)
 
     def _load(self) -> dict[str, Rates] | None:
-        """The kept rates, None when there are none for the files as they are now."""
+        """The kept rates, None when there are none for the files as they are now. Text,
+        not JSON: `status` does not otherwise import `json`."""
         try:
             with open(self._path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if data.get("format") != _FORMAT or data.get("key") != self._key:
+                header, *lines = handle.read().splitlines()
+            if header != f"{_HEADER} {self._key}":
                 return None
-            return {str(k): None if v is None else tuple(Decimal(r) for r in v)
-                    for k, v in data["rates"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, InvalidOperation):
+            rates: dict[str, Rates] = {}
+            for line in lines:
+                key, _, values = line.rpartition("\t")
+                rates[key] = None if values == "-" else tuple(map(Decimal, values.split()))
+            return rates
+        except (OSError, ValueError, InvalidOperation):
             return None  # none yet, or unreadable: derived again
 
 
 def _fingerprint(top: str) -> str:
+    """Each file the rates depend on, with its size, modification time and inode."""
     here = os.path.dirname(os.path.abspath(__file__))
     files = [_prices_data_file(), os.path.join(here, "pricing.py"),
              os.path.join(here, "ratebook.py"), os.path.join(top, "pyproject.toml"),
              os.path.join(top, ".tokentag.toml")]
-    return json.dumps([[path, *_stat(path)] for path in files])
+    return " ".join(f"{path!r}:{_stat(path)}" for path in files)
 
 
 def _prices_data_file() -> str:
@@ -146,12 +151,12 @@ def _prices_data_file() -> str:
     return ""
 
 
-def _stat(path: str) -> list[int]:
+def _stat(path: str) -> str:
     try:
         found = os.stat(path)
     except OSError:
-        return []
-    return [found.st_size, found.st_mtime_ns, found.st_ino]
+        return "-"
+    return f"{found.st_size},{found.st_mtime_ns},{found.st_ino}"
 
 
 def _remove_quietly(path: str) -> None:
