@@ -41,15 +41,19 @@ def dump_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-def time_range_options(func: F) -> F:
-    """--since and --until."""
-    options = [
-        click.option("--since", help="From this date or time (YYYY-MM-DD or ISO 8601, UTC)."),
-        click.option("--until", help="Up to this date (inclusive) or time (exclusive)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _time_range(zone: str) -> Callable[[F], F]:
+    def options(func: F) -> F:
+        """--since and --until."""
+        func = click.option("--until", metavar="WHEN",
+                            help="Up to this date (inclusive) or time (exclusive).")(func)
+        return click.option("--since", metavar="WHEN",
+                            help=f"From this date or time (YYYY-MM-DD or ISO 8601; {zone} "
+                                 f"unless it names a zone).")(func)
+    return options
+
+
+time_range_options = _time_range("in the --tz zone")  # reports: read in the reader's zone
+utc_range_options = _time_range("UTC")
 
 
 def utc(moment: str | None, end: bool = False) -> str | None:
