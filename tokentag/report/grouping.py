@@ -8,8 +8,7 @@ requests costs one price lookup per group instead of a million.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from tokentag.core.errors import TokentagError
 from tokentag.ledger.filters import Filters, normalise_time
@@ -17,8 +16,7 @@ from tokentag.ledger.index import GROUPINGS, Index
 from tokentag.report import costs
 from tokentag.report.costs import PriceGroup, Totals
 
-__all__ = ["GROUP_KEYS", "Filters", "Pricer", "by_model", "grouped_totals", "normalise_time",
-           "overall"]
+__all__ = ["GROUP_KEYS", "Filters", "Pricer", "by_model", "normalise_time"]
 
 GROUP_KEYS = GROUPINGS  # what `report --by` can name, besides tag
 # Prices one group: costs.priced with the configured overrides, or a RateBook's.
@@ -37,15 +35,3 @@ def by_model(index: Index, by: str, filters: Filters, pricer: Pricer,
         group = costs.group_from_row(row)
         groups.setdefault(key, {}).setdefault(group.model, Totals.empty()).add(pricer(group))
     return groups
-
-
-def grouped_totals(index: Index, by: str, filters: Filters | None = None,
-                   prices: Mapping[str, Any] | None = None) -> dict[str, Totals]:
-    """Totals per value of `by` (a GROUP_KEYS name), largest first."""
-    groups = by_model(index, by, filters or Filters(), lambda g: costs.priced(g, prices))
-    totals = {key: costs.overall(models.values()) for key, models in groups.items()}
-    return dict(sorted(totals.items(), key=lambda kv: (-kv[1].usage.total, kv[0])))
-
-
-def overall(groups: Mapping[str, Totals]) -> Totals:
-    return costs.overall(groups.values())
