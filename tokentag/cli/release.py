@@ -74,12 +74,16 @@ def _release_all(as_json: bool) -> int:
         dump_json({"releases": [r.as_json() for r in tagged],
                "unreleased": unreleased.as_json() if unreleased else None})
         return 0
-    click.echo(f"{'tag':<24} {'previous':<24} {'commits':>7} {'requests':>8} {'tokens':>14} "
-               f"{'cost':>12}")
+    from tokentag.cli.output import Column, Table, number
+
+    table = Table([Column("tag", flex=True, min_width=12),
+                   Column("previous", flex=True, min_width=12, priority=3),
+                   Column("commits", right=True, priority=2),
+                   Column("requests", right=True, priority=1),
+                   Column("tokens", right=True), Column("cost", right=True)])
     for item in [*tagged, *([unreleased] if unreleased else [])]:
         rng, total = item.range, item.total
-        cost = total.cost_text()
-        click.echo(f"{rng.tag[:24]:<24} {(rng.previous or '(root)')[:24]:<24} "
-                   f"{len(rng.commits):>7} {total.requests:>8} {total.usage.total:>14,} "
-                   f"{cost:>12}")
+        table.add(rng.tag, rng.previous or "(root)", number(len(rng.commits)),
+                  number(total.requests), number(total.usage.total), total.cost_text())
+    table.echo()
     return 0
