@@ -2,7 +2,7 @@
 nouns. Every table a person reads is laid out here, so the commands only say what is in it.
 
 No table library: the ones measured (rich, tabulate, prettytable, texttable) add 13-52 ms
-to every command's start-up, and this needs a few dozen lines. The width is `COLUMNS`
+to every command's start-up, for what this module does in a few functions. The width is `COLUMNS`
 when set, else the terminal's; piped output without `COLUMNS` is never cut. Colour and
 Unicode only on a terminal; `NO_COLOR` (any value) turns colour off, `FORCE_COLOR` on.
 """
@@ -25,7 +25,7 @@ GAP = 2  # spaces between columns
 _CONTROL = frozenset({*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029,
                       *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFEFF})
 _VISIBLE = {c: f"\\u{c:04x}" for c in _CONTROL}
-_SGR = {"bold": "1", "dim": "2", "green": "32", "yellow": "33", "cyan": "36"}
+_SGR = {"bold": "1", "dim": "2"}
 
 
 # NamedTuples and a plain class, not dataclasses: each dataclass costs every command
@@ -138,15 +138,15 @@ def counted(value: int, noun: str, plural: str | None = None) -> str:
     return f"{value:,} {noun if value == 1 else plural or noun + 's'}"
 
 
+_AGES = ((86_400, "day", "days"), (3600, "hour", "hours"), (60, "min", "min"))
+
+
 def ago(seconds: float) -> str:
     """`just now`, `3 min ago`, `1 hour ago`, `2 days ago`."""
     if seconds < 60:
         return "just now"
-    for size, noun, plural in ((86_400, "day", "days"), (3600, "hour", "hours"),
-                               (60, "min", "min")):
-        if seconds >= size:
-            return f"{counted(int(seconds // size), noun, plural)} ago"
-    return "just now"  # not reached: seconds >= 60 took the last unit
+    size, noun, plural = next(unit for unit in _AGES if seconds >= unit[0])
+    return f"{counted(int(seconds // size), noun, plural)} ago"
 
 
 # -- tables -----------------------------------------------------------------------------

@@ -40,7 +40,7 @@ class ReportRow:
 
     @property
     def timeless(self) -> bool:
-        """Pending requests, untagged or unknown commits: listed after the dated rows."""
+        """Pending requests and untagged commits: listed after the dated rows."""
         return self.key in (PENDING, UNTAGGED)
 
 
