@@ -21,7 +21,8 @@ TRANSCRIPTS = SHARED / "transcripts"
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test runs with a temporary HOME and Claude config dir."""
+    """Point HOME, CLAUDE_CONFIG_DIR and the XDG dirs at temp dirs, fix the time zone, and
+    give git a fixed identity."""
     home = tmp_path_factory.mktemp("home")
     isolate(monkeypatch, home)
     yield home
@@ -40,6 +41,9 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("TZ", "UTC")  # reports show local days: the same ones on every machine
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name, value in (("GIT_AUTHOR_NAME", "Test Author"), ("GIT_COMMITTER_NAME", "Test Author"),
                         ("GIT_AUTHOR_EMAIL", "test@example.com"),

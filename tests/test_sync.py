@@ -111,8 +111,9 @@ def show(repo: Path, sha: str) -> dict[str, Any]:
 
 
 def figures(shown: dict[str, Any]) -> dict[str, Any]:
-    """What a commit costs, whichever source it was read from."""
-    return {k: v for k, v in shown.items() if k != "source"}
+    """What a commit costs, whichever source it was read from (and whatever commit, after
+    a rewrite, now carries it)."""
+    return {k: v for k, v in shown.items() if k not in ("source", "date", "author", "subject")}
 
 
 def remote_note(remote: Path, sha: str) -> dict[str, Any] | None:

@@ -162,3 +162,14 @@ def _identity(path: str) -> str:
     except OSError:
         return "-"
     return f"{stat.st_ino} {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns}"
+
+
+def current_branch(worktree: Worktree) -> str | None:
+    """The branch checked out in `worktree` (its HEAD file), None when HEAD is detached."""
+    try:
+        with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
+            head = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    prefix = "ref: refs/heads/"
+    return head[len(prefix):] if head.startswith(prefix) else None
