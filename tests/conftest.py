@@ -78,8 +78,9 @@ class RepoTemplate:
 
     A copy behaves as if it had been made in the test itself: the git hooks name the
     interpreter and the project by absolute paths, which hold for every test; what install
-    writes in HOME (the Claude settings) is copied into the test's HOME; and the time the
-    install started discovery from is moved to the moment of the copy."""
+    writes in HOME (the Claude settings, the list of repositories) is copied into the
+    test's HOME, the tree's paths in it made the copy's; and the time the install started
+    discovery from is moved to the moment of the copy."""
 
     def __init__(self, root: Path) -> None:
         self.home = root / "home"
@@ -111,8 +112,19 @@ class RepoTemplate:
                 shutil.copytree(path, home / path.name, symlinks=True)
             else:
                 shutil.copy2(path, home / path.name)
+        for path in self.per_home:
+            self._point_at(home / path.name, dest)
         for repo in self.installed:
             start_discovery_now(dest / repo)
+
+
+    def _point_at(self, copied: Path, dest: Path) -> None:
+        """The tree's paths in the files under `copied`, made `dest`'s."""
+        for path in [copied, *copied.rglob("*")] if copied.is_dir() else [copied]:
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                if bytes(self.tree) in data:
+                    path.write_bytes(data.replace(bytes(self.tree), bytes(dest)))
 
 
 def start_discovery_now(repo: Path) -> None:

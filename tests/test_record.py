@@ -26,7 +26,7 @@ def ledger_bytes(repo: Path) -> bytes:
 
 def log(repo: Path, *args: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(
-        tokentag("log", "-n", "0", "--json", *args, cwd=repo).stdout)["requests"]
+        tokentag("log", "--all", "--json", *args, cwd=repo).stdout)["requests"]
     return rows
 
 

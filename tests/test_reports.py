@@ -154,9 +154,9 @@ def test_log_takes_prefixes_and_substrings_and_prices_each_request(repo: Path) -
     assert all(r["cost_usd"] > 0 for r in every)
     text = tokentag("log", "--tz", "UTC", cwd=repo).stdout.splitlines()
     assert text[0].split() == ["time", "session", "model", "input", "output", "cache",
-                               "write", "cache", "read", "cost", "commit"]
+                               "write", "cache", "read", "cost", "commit", "evidence"]
     assert text[2].startswith("2026-03-01 12:00:00  491e126e  claude-opus-4-6")
-    assert "1,000" in text[2] and "2,000" in text[2] and text[2].endswith("pending")
+    assert "1,000" in text[2] and "2,000" in text[2] and text[2].endswith("pending  observed")
     assert tokentag("log", "--session", "ffff", cwd=repo).stdout == "no requests match\n"
     for limit in ("0", "-1"):
         failed = tokentag("log", "-n", limit, cwd=repo, check=False)
@@ -233,7 +233,7 @@ def test_rates_price_exactly_as_the_price_tables_do() -> None:
         group = PriceGroup(chance.choice(["claude-opus-4-6", "claude-sonnet-4-20250514",
                                           "claude-haiku-4-5-20251001", "no-such-model"]),
                            chance.choice(["2025-06-01", "2026-02-12"]),
-                           chance.choice([5_000, 150_000, 500_000]), 2, usage)
+                           chance.choice([5_000, 150_000, 500_000]), 2, usage, "observed")
         direct, kept = costs.priced(group), book.priced(group)
         assert (kept.cost, kept.unpriced_requests) == (direct.cost, direct.unpriced_requests)
 

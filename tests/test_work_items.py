@@ -75,7 +75,7 @@ def test_by_task_reads_the_branch_then_the_message(history: Path) -> None:
     assert totals_by(history, "task") == {
         "ABC-12": R2 + R3, "gh-7": R4, "#12": R5, "#15": R6, "(no task)": R1 + R7, "OPS-9": T}
     text = tokentag("report", "--by", "task", cwd=history).stdout
-    assert text.splitlines()[1].split()[:2] == ["(no", "task)"]  # largest first: 65,000
+    assert text.splitlines()[2].split()[:2] == ["(no", "task)"]  # largest first: 65,000
 
 
 def test_a_configured_pattern_replaces_the_defaults(history: Path) -> None:

@@ -81,6 +81,10 @@ def _print_status(result: Status, spending: Spending) -> None:
         if result.invalid_lines or result.logged_failures else ["none"]
     click.echo(terminal.line(f"problems:      {', '.join(problems)}"))
     click.echo(terminal.line(f"evidence:      {evidence_text(result.evidence)} (tokens)"))
+    if result.corrections or result.superseded:
+        click.echo(terminal.line(
+            f"folded in:     {counted(result.corrections, 'correction')}, "
+            f"{counted(result.superseded, 'superseded record')} (each request counted once)"))
     if result.last_failure:
         click.echo(terminal.line(f"last failure:  {result.last_failure}"))
     click.echo(f"ledger:        {result.ledger}")  # whole, to be copied

@@ -783,12 +783,12 @@ class Index:
                          ", ".join(f"sum({f} * f{n}) AS {f}_{n}" for f in USAGE_FIELDS)
                          for n in range(len(each)))
         rows = self._db.execute(
-            f"SELECT model, day, band, max(prompt) AS prompt, {sums} FROM (SELECT model, "
-            f"substr(ts, 1, 10) AS day, {_BAND} AS band, {_PROMPT} AS prompt, "
+            f"SELECT model, day, band, evidence, max(prompt) AS prompt, {sums} FROM (SELECT "
+            f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, evidence, {_PROMPT} AS prompt, "
             f"{', '.join(USAGE_FIELDS)}, {', '.join(flags)} FROM requests) "
             f"GROUP BY {_PRICE_GROUP_BY}", params).fetchall()
-        return [[{"model": row["model"], "day": row["day"], "prompt": row["prompt"],
-                  "requests": row[f"requests_{n}"],
+        return [[{"model": row["model"], "day": row["day"], "evidence": row["evidence"],
+                  "prompt": row["prompt"], "requests": row[f"requests_{n}"],
                   **{f: row[f"{f}_{n}"] for f in USAGE_FIELDS}}
                  for row in rows if row[f"requests_{n}"]] for n in range(len(each))]
 

@@ -49,6 +49,16 @@ class Totals:
     def empty(cls) -> Totals:
         return cls(Usage())
 
+    @classmethod
+    def of_group(cls, group: PriceGroup, cost: Decimal | None) -> Totals:
+        """A price group's totals at `cost`; None: no price is known for its model."""
+        totals = cls(group.usage, group.requests, cost or Decimal(0))
+        if cost is None:
+            totals.unpriced_requests, totals.unpriced_models = group.requests, \
+                frozenset({group.model})
+        totals.evidence[group.evidence] = group.usage.total
+        return totals
+
     def add(self, other: Totals) -> None:
         self.usage += other.usage
         self.requests += other.requests
@@ -92,13 +102,8 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
         pricing,  # genai-prices loads its tables lazily; keep it off the hook
     )
 
-    cost = pricing.price_group(group.model, day_noon(group.day), group.usage, group.prompt,
-                               prices)
-    totals = Totals(group.usage, group.requests, cost or Decimal(0))
-    if cost is None:
-        totals.unpriced_requests, totals.unpriced_models = group.requests, frozenset({group.model})
-    totals.evidence[group.evidence] = group.usage.total
-    return totals
+    return Totals.of_group(group, pricing.price_group(group.model, day_noon(group.day),
+                                                      group.usage, group.prompt, prices))
 
 
 def day_noon(day: str) -> datetime:

@@ -68,10 +68,9 @@ class RateBook:
     def priced(self, group: PriceGroup) -> Totals:
         rates = self.rates(group)
         if rates is None:
-            return Totals(group.usage, group.requests, Decimal(0), group.requests,
-                          frozenset({group.model}))
-        cost = sum((n * r for n, r in zip(counts(group.usage), rates, strict=True)), Decimal(0))
-        return Totals(group.usage, group.requests, cost)
+            return Totals.of_group(group, None)
+        return Totals.of_group(group, sum((n * r for n, r in zip(counts(group.usage), rates,
+                                                                  strict=True)), Decimal(0)))
 
     def rates(self, group: PriceGroup) -> Rates:
         key = f"{group.model}\t{group.day}\t{band(group.prompt)}"

@@ -197,6 +197,8 @@ _NOTES_ROOT_IDENTITY = {
     f"GIT_{role}_{field}": value for role in ("AUTHOR", "COMMITTER")
     for field, value in (("NAME", "tokentag"), ("EMAIL", "tokentag"), ("DATE", "@0 +0000"))}
 _NOTES_ROOT_MESSAGE = "tokentag notes"
+_NO_REFLOG = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.logAllRefUpdates",
+              "GIT_CONFIG_VALUE_0": "false"}
 
 
 def _notes_root(repo: StrPath) -> str:
@@ -211,8 +213,10 @@ def _notes_root(repo: StrPath) -> str:
 def _start_notes_ref(repo: StrPath) -> None:
     if _git(repo, "rev-parse", "--verify", "--quiet", NOTES_REF, check=False).status == 0:
         return
-    # The empty old value: only if the ref is still absent (a first note may race us).
-    _git(repo, "update-ref", NOTES_REF, _notes_root(repo), "", check=False)
+    # The empty old value: only if the ref is still absent (a first note may race us). No
+    # reflog entry for a commit of no notes: the notes' own entries start with the first.
+    gitrepo.result(gitrepo.git_in(repo), "update-ref", NOTES_REF, _notes_root(repo), "",
+                   env=_NO_REFLOG)
 
 
 def _remove_empty_notes_ref(repo: StrPath) -> None:
