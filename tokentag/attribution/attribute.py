@@ -157,7 +157,7 @@ def attribute_pending(worktree: Worktree, commit: str, how: str = "observed") ->
     store = Store.of(worktree)
     with store.writing() as writer:
         pending = writer.index.pending(worktree.top)
-        keys = [key for key, via, _ in pending if via != "import"]
+        keys = [key for key, via, _ in pending if not records.imported(via)]
         imported = _imported_on_branch(worktree, pending)
         attributions = [records.attribution(commit, worktree.top, taken, kind, now_iso())
                         for taken, kind in ((keys, how), (imported, "inferred")) if taken]
@@ -174,7 +174,7 @@ def _imported_on_branch(worktree: Worktree,
     """Requests `tokentag import` found that no commit has taken yet: a commit takes only
     those of its own branch (the import rule), so weeks of history from deleted or other
     branches do not pile onto the next commit."""
-    if not any(via == "import" for _, via, _ in pending):
+    if not any(records.imported(via) for _, via, _ in pending):
         return []
     try:
         with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
@@ -182,7 +182,7 @@ def _imported_on_branch(worktree: Worktree,
     except OSError:
         return []
     branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else "HEAD"
-    return [key for key, via, on in pending if via == "import" and on == branch]
+    return [key for key, via, on in pending if records.imported(via) and on == branch]
 
 
 def is_attributed(worktree: Worktree, commit: str) -> bool:

@@ -46,6 +46,30 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 KINDS = tuple(FIELDS)
 
+# A request record's `via`: how it came to be known. "hook" or "import": read by live
+# capture or by `tokentag import`, from the request's own lines; attributed by the live rule
+# or the import rule. Either may go on with ":" and what the request was read from instead:
+# "progress", a subagent's request known only from the copies its session's
+# `agent_progress` lines echo, its own file being gone (never one a file holds);
+# "reconciled", usage an agent's own running totals of a session (Claude Code's
+# `cost-state` lines) hold beyond every request line of it, such as a compaction's: one
+# record per model for each reading of those totals that showed more (see `reconciled`).
+VIA_HOOK, VIA_IMPORT = "hook", "import"
+PROGRESS, RECONCILED = "progress", "reconciled"
+
+
+def via(capture: str, source: str | None = None) -> str:
+    """A `via`: `capture` (VIA_HOOK, VIA_IMPORT), and the source when it is one above."""
+    return f"{capture}:{source}" if source else capture
+
+
+def imported(via_: str) -> bool:
+    """Whether a request came by `tokentag import` (and goes by its attribution rule)."""
+    return via_ == VIA_IMPORT or via_.startswith(VIA_IMPORT + ":")
+
+
+RECONCILED_PREFIX = "cost-state/"  # the keys of "reconciled" requests
+
 # A request's fields in record order: its texts, then its counts. The index's `requests`
 # table has one column each, and the importer carries requests as rows in this order.
 REQUEST_FIELDS = tuple(name for name, _ in FIELDS["request"])
@@ -131,6 +155,19 @@ def request(key: str, message_id: str, request_id: str, session_id: str, agent_i
             "via": via, "input": usage.input, "output": usage.output,
             "cache_creation": usage.cache_creation, "cache_creation_5m": usage.cache_creation_5m,
             "cache_creation_1h": usage.cache_creation_1h, "cache_read": usage.cache_read}
+
+
+def reconciled(session_id: str, model: str, reading: Usage, ts: str, cwd: str, worktree: str,
+               branch: str | None, version: str | None, transcript: str, captured_at: str,
+               capture: str, usage: Usage) -> RequestRecord:
+    """A `request` record of usage a session's running totals hold beyond its request
+    lines: `usage` of `model`, found when the totals read `reading` for it. The reading is
+    the key, so a session's totals read twice (a repeated line, a re-read file, an import
+    after the hooks) give one record, and a reading that shows more gives another."""
+    key = (f"{RECONCILED_PREFIX}{session_id}/{model}/{reading.input}/{reading.output}/"
+           f"{reading.cache_creation}/{reading.cache_read}")
+    return request(key, "cost-state", "", session_id, None, model, ts, cwd, worktree, branch,
+                   version, transcript, captured_at, via(capture, RECONCILED), usage)
 
 
 def correction(key: str, captured_at: str, usage: Usage) -> CorrectionRecord:
