@@ -17,7 +17,8 @@ TRANSCRIPTS = SHARED / "transcripts"
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point HOME and CLAUDE_CONFIG_DIR at temp dirs and give git a fixed identity."""
+    """Point HOME and CLAUDE_CONFIG_DIR at temp dirs (Codex's dir follows HOME) and give git
+    a fixed identity."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
@@ -27,7 +28,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory,
                         ("GIT_AUTHOR_EMAIL", "test@example.com"),
                         ("GIT_COMMITTER_EMAIL", "test@example.com")):
         monkeypatch.setenv(name, value)
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"):
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
+                 "CODEX_HOME", "CODEX_THREAD_ID"):
         monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     yield home

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from tokentag.capture import transcript
+from tokentag.capture import codex, transcript
 from tokentag.capture.catch_up import CaptureResult, catch_up
 from tokentag.core import claude_paths
 from tokentag.core.timefmt import now_iso
@@ -35,6 +35,9 @@ def flush(worktree: Worktree) -> CaptureResult:
         paths, vanished, gone = _grown_known_transcripts(index)
         since_ns = index.last_flush_ns()
     paths.update(_new_project_transcripts(worktree, since_ns, paths))
+    rollout = codex.running_rollout()  # a Codex agent's own commit, mid-turn
+    if rollout is not None:
+        paths.add(rollout)
     result = catch_up(sorted(paths), worktree, lock_wait=None)
     _stamp_flush(store, flushed_at, vanished, gone)
     if result.raised_commits:

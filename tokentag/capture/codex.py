@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 
 from tokentag.capture.transcript import MAX_COUNT, Request, is_unicode, loads_line, text_of
-from tokentag.core import fastjson
+from tokentag.core import codex_paths, fastjson
 from tokentag.core.usage import Usage
 
 AGENT = "codex"
@@ -46,6 +46,13 @@ Counts = tuple[int, int, int, int, int]  # in _COUNTS' order
 def is_rollout(path: str) -> bool:
     name = os.path.basename(path)
     return name.startswith("rollout-") and name.endswith(".jsonl")
+
+
+def running_rollout() -> str | None:
+    """The rollout of the Codex session this process runs under, if any: Codex gives the
+    commands it runs (an agent's `git commit`, and so its git hooks) CODEX_THREAD_ID."""
+    thread = os.environ.get("CODEX_THREAD_ID", "")
+    return codex_paths.find_rollout(thread) if thread else None
 
 
 def session_of_name(path: str) -> str:
