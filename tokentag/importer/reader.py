@@ -125,9 +125,11 @@ class UsageLines:
 
 
 def _marked_lines(buf: bytearray, last: int, markers: tuple[bytes, ...]) -> Iterator[bytes]:
-    """The lines up to `last` holding a marker, in order."""
-    if len(markers) > 1:
-        yield from _lines_with_any(buf, last, markers)
+    """The lines up to `last` holding the first marker or (rare ones) another, in order."""
+    rare = sorted(hit for marker in markers[1:]
+                  if (hit := buf.find(marker, 0, last)) != -1)
+    if rare:
+        yield from _with_rare_lines(buf, last, markers, rare)
         return
     position = 0
     while (hit := buf.find(markers[0], position, last)) != -1:
@@ -137,17 +139,26 @@ def _marked_lines(buf: bytearray, last: int, markers: tuple[bytes, ...]) -> Iter
         position = stop + 1
 
 
-def _lines_with_any(buf: bytearray, last: int, markers: tuple[bytes, ...]) -> Iterator[bytes]:
-    """`_marked_lines` for several markers: each searched for once, then again only past
-    the line of its last hit."""
-    hits = [buf.find(marker, 0, last) for marker in markers]
-    while (found := [hit for hit in hits if hit != -1]):
-        hit = min(found)
+def _with_rare_lines(buf: bytearray, last: int, markers: tuple[bytes, ...],
+                     rare: list[int]) -> Iterator[bytes]:
+    """`_marked_lines` once another marker was found: every hit of each, merged in order,
+    a line once however many markers it holds."""
+    hits = sorted({*rare, *(hit for marker in markers[1:] for hit in _all_hits(
+        buf, marker, rare[0] + 1, last)), *_all_hits(buf, markers[0], 0, last)})
+    position = 0
+    for hit in hits:
+        if hit < position:
+            continue  # on the line just yielded
         start = buf.rfind(b"\n", 0, hit) + 1
         stop = buf.find(b"\n", hit, last + 1)
         yield bytes(buf[start:stop])
-        hits = [h if h == -1 or h > stop else buf.find(marker, stop + 1, last)
-                for h, marker in zip(hits, markers, strict=True)]
+        position = stop + 1
+
+
+def _all_hits(buf: bytearray, marker: bytes, start: int, last: int) -> Iterator[int]:
+    while (hit := buf.find(marker, start, last)) != -1:
+        yield hit
+        start = hit + 1
 
 
 # Request's fields between `key` and `usage`: message and request id, session, agent, model,
