@@ -291,12 +291,18 @@ def _write_all(writer: Writer, reads: list[FileRead], common_dir: str, session_i
                               records.via(via, records.PROGRESS), copies=True)
     for read in reads:
         if read.reading is not None and read.reading[1].common_dir == common_dir:
-            reading, worktree = read.reading
-            found = reconcile.reconciled(writer, reading, worktree, read.path, now_iso(), via)
-            known = writer.index.known_usage(r["key"] for r in found)
-            writer.write([r for r in found if r["key"] not in known])
-            result.reconciled += len(found) - len(known)
+            result.reconciled += _reconcile(writer, read.reading, read.path, via)
     return result
+
+
+def _reconcile(writer: Writer, reading: tuple[Reading, Worktree], path: str, via: str) -> int:
+    """Record what a reading of running totals holds beyond the ledger; how many records."""
+    found = reconcile.reconciled(writer, *reading, path, now_iso(), via)
+    known = writer.index.known_usage(record["key"] for record in found)
+    new = [record for record in found if record["key"] not in known]
+    if new:
+        writer.write(new)
+    return len(new)
 
 
 def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
