@@ -122,6 +122,24 @@ def test_sessions_of_other_directories_are_left_alone(repo: Path, codex_home: Pa
     assert report(repo, "session") == {}
 
 
+def test_models_are_priced_by_the_names_codex_writes(repo: Path, codex_home: Path) -> None:
+    """codex-mini-latest is in genai-prices' OpenAI table under another name; a model no
+    table knows stays unpriced, never $0."""
+    start = datetime(2025, 10, 20, 9, 0, tzinfo=UTC)
+    for number, model in enumerate(("codex-mini-latest", "codex-auto-review"), 40):
+        rollout = Rollout(codex_home, codex_lines.session_id(number), repo, start)
+        rollout.meta()
+        rollout.user("review this", model)
+        rollout.response(1_000_000, 200_000, 100_000, 0)
+        rollout.write()
+    import_json(repo, "--agent", "codex")
+    models = report(repo, "model")
+    # $1.50 per million uncached, $0.375 cached, $6 output
+    assert models["codex-mini-latest"]["cost_usd"] == pytest.approx(1.2 + 0.075 + 0.6)
+    assert models["codex-auto-review"]["cost_usd"] is None
+    assert models["codex-auto-review"]["unpriced_requests"] == 1
+
+
 # -- live capture ----------------------------------------------------------------------------
 
 
