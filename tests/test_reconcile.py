@@ -78,10 +78,10 @@ class Written:
         return b"".join(lines for _, lines in self.events)
 
 
-def issue_session(repo: Path) -> Written:
+def issue_session(repo: Path, empty_on_resume: bool = False) -> Written:
     """The real session's figures: two turns with a subagent, a compaction, an exit and a
     `--resume`; `cost-state` lines after each step, some repeated as the client repeats
-    them (the restored totals on resume among them)."""
+    them (the restored totals on resume among them, after an empty reading if asked)."""
     main = Session(repo, SESSION_ID, model=SONNET, version="2.1.328")
     agent = main.subagent("a5e3c1f9", HAIKU)
     w = Written(main)
@@ -98,6 +98,8 @@ def issue_session(repo: Path) -> Written:
     r3 = w.request(main, 30, 500, 8000, 70000, minute=7)
     w.cost_state({SONNET: plus(r1, r2, r3, COMPACTION), HAIKU: plus(a1, a2)})
     # The process exits; `claude --resume` restores the totals into the same file.
+    if empty_on_resume:
+        w.cost_state({})
     w.cost_state({SONNET: plus(r1, r2, r3, COMPACTION), HAIKU: plus(a1, a2)})
     w.add(main, main.user_line("And add a test", ts(8)))
     r4 = w.request(main, 40, 400, 10096, 50000, minute=9)
@@ -279,6 +281,15 @@ def test_totals_that_start_again_are_a_new_epoch_never_a_negative(repo: Path,
     assert session_totals(repo) == {written.main.session_id: with_total(plus(lines, hidden))}
     rows = [r for r in requests(repo) if r["via"].endswith(":reconciled")]
     assert {r["model"] for r in rows} == {OPUS}  # the lines' name for it, not `[1m]`
+
+
+@pytest.mark.parametrize("pieces", [1, 6])
+def test_a_reading_that_holds_nothing_is_no_restart(repo: Path, pieces: int) -> None:
+    """Taken for one, the totals restored after it would count the session twice."""
+    written = issue_session(repo, empty_on_resume=True)
+    size = len(written.stream())
+    replay(written, [size * step // pieces for step in range(1, pieces)])
+    assert session_totals(repo) == {SESSION_ID: with_total(COST_STATE_TOTAL)}
 
 
 def test_totals_below_the_request_lines_add_nothing(repo: Path) -> None:

@@ -84,11 +84,13 @@ class MainFile:
         self.branch, self.version = branch or self.branch, version or self.version
 
     def saw_line(self, line: bytes) -> None:
-        """Any other line: a `cost-state` one is a reading."""
+        """Any other line: a `cost-state` one is a reading. One that holds nothing (written
+        before any request, or before totals were restored) says nothing: taken for a
+        restart, it would count the totals before it again once they were restored."""
         if COST_STATE_MARKER not in line:
             return
         parsed = parse_cost_state(line)
-        if parsed is None:
+        if parsed is None or not any(usage.total for usage in parsed[0].values()):
             return
         totals, session_id, cwd = parsed
         if _fell(self.last, totals):
@@ -201,8 +203,9 @@ def reconciled(writer: Writer, reading: Reading, worktree: Worktree, transcript:
         extra = beyond(total, usage)
         if extra.total or extra.cache_creation_5m or extra.cache_creation_1h:
             found.append(records.reconciled(
-                reading.session_id, named, total, reading.ts, reading.cwd, worktree.top,
-                reading.branch, reading.version, transcript, captured_at, capture, extra))
+                reading.session_id, named, total, reading.ts or captured_at, reading.cwd,
+                worktree.top, reading.branch, reading.version, transcript, captured_at,
+                capture, extra))
     return found
 
 
