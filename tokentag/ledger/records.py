@@ -56,6 +56,7 @@ KINDS = tuple(FIELDS)
 # record per model for each reading of those totals that showed more (see `reconciled`).
 VIA_HOOK, VIA_IMPORT = "hook", "import"
 PROGRESS, RECONCILED = "progress", "reconciled"
+RECONCILED_PREFIX = "cost-state/"  # the keys of "reconciled" requests
 
 
 def via(capture: str, source: str | None = None) -> str:
@@ -66,9 +67,6 @@ def via(capture: str, source: str | None = None) -> str:
 def imported(via_: str) -> bool:
     """Whether a request came by `tokentag import` (and goes by its attribution rule)."""
     return via_ == VIA_IMPORT or via_.startswith(VIA_IMPORT + ":")
-
-
-RECONCILED_PREFIX = "cost-state/"  # the keys of "reconciled" requests
 
 # A request's fields in record order: its texts, then its counts. The index's `requests`
 # table has one column each, and the importer carries requests as rows in this order.
