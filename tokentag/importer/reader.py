@@ -14,10 +14,11 @@ are read by capture.codex, as the hooks read them.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any, NamedTuple
 
 from tokentag.capture import codex, reconcile, transcript
@@ -125,26 +126,12 @@ class UsageLines:
 
 
 def _marked_lines(buf: bytearray, last: int, markers: tuple[bytes, ...]) -> Iterator[bytes]:
-    """The lines up to `last` holding the first marker or (rare ones) another, in order."""
-    rare = sorted(hit for marker in markers[1:]
-                  if (hit := buf.find(marker, 0, last)) != -1)
-    if rare:
-        yield from _with_rare_lines(buf, last, markers, rare)
-        return
-    position = 0
-    while (hit := buf.find(markers[0], position, last)) != -1:
-        start = buf.rfind(b"\n", 0, hit) + 1
-        stop = buf.find(b"\n", hit, last + 1)
-        yield bytes(buf[start:stop])
-        position = stop + 1
-
-
-def _with_rare_lines(buf: bytearray, last: int, markers: tuple[bytes, ...],
-                     rare: list[int]) -> Iterator[bytes]:
-    """`_marked_lines` once another marker was found: every hit of each, merged in order,
-    a line once however many markers it holds."""
-    hits = sorted({*rare, *(hit for marker in markers[1:] for hit in _all_hits(
-        buf, marker, rare[0] + 1, last)), *_all_hits(buf, markers[0], 0, last)})
+    """The lines up to `last` holding a marker, in order, each once."""
+    if len(markers) > 1:
+        hits: Iterable[int] = (match.start() for match in _pattern(markers).finditer(
+            buf, 0, last))
+    else:
+        hits = _hits(buf, markers[0], last)
     position = 0
     for hit in hits:
         if hit < position:
@@ -155,10 +142,20 @@ def _with_rare_lines(buf: bytearray, last: int, markers: tuple[bytes, ...],
         position = stop + 1
 
 
-def _all_hits(buf: bytearray, marker: bytes, start: int, last: int) -> Iterator[int]:
-    while (hit := buf.find(marker, start, last)) != -1:
+def _hits(buf: bytearray, marker: bytes, last: int) -> Iterator[int]:
+    position = 0
+    while (hit := buf.find(marker, position, last)) != -1:
         yield hit
-        start = hit + 1
+        position = hit + len(marker)
+
+
+@cache
+def _pattern(markers: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """Several markers in one search: the regular expression engine takes their common
+    start (`"type":"`) once, where one `find` per marker reads every byte again (a
+    session's main file is searched for its running totals too, and each pass over a
+    gigabyte costs about 0.22 s, this one about 0.12 s more than one marker's)."""
+    return re.compile(b"|".join(map(re.escape, markers)))
 
 
 # Request's fields between `key` and `usage`: message and request id, session, agent, model,
