@@ -151,11 +151,16 @@ def _hits(buf: bytearray, marker: bytes, last: int) -> Iterator[int]:
 
 @cache
 def _pattern(markers: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """Several markers in one search: the regular expression engine takes their common
-    start (`"type":"`) once, where one `find` per marker reads every byte again (a
-    session's main file is searched for its running totals too, and each pass over a
-    gigabyte costs about 0.22 s, this one about 0.12 s more than one marker's)."""
-    return re.compile(b"|".join(map(re.escape, markers)))
+    """Several markers in one search, their common start written once: the expression
+    engine then looks for that start alone (one `find` per marker reads every byte again;
+    an alternation of whole markers is slower still). A session's main file is searched
+    for its running totals too: 0.375 s per GB against 0.25 for the request lines alone
+    and 0.55 for one `find` each."""
+    common = 0
+    while all(len(m) > common and m[common] == markers[0][common] for m in markers):
+        common += 1
+    rests = b"|".join(re.escape(marker[common:]) for marker in markers)
+    return re.compile(re.escape(markers[0][:common]) + b"(?:" + rests + b")")
 
 
 # Request's fields between `key` and `usage`: message and request id, session, agent, model,
