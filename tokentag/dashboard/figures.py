@@ -24,7 +24,7 @@ from tokentag.ledger.index import Index
 from tokentag.ledger.records import IMPORTED
 from tokentag.ledger.store import Store
 from tokentag.release import releases
-from tokentag.report import grouping, queries, workitems
+from tokentag.report import grouping, pricing, queries, workitems
 from tokentag.report.costs import Totals
 from tokentag.report.pricing import PriceOverride
 
@@ -49,10 +49,13 @@ class Settings:
 def gather(worktree: Worktree, settings: Settings) -> dict[str, Any]:
     """The page's figures: every report, the releases, commit details and data quality."""
     store = Store.of(worktree)
-    with store.reading() as index:
-        reports = {by: report_json(by, grouped(worktree, index, by, settings)) for by in VIEWS}
-        captures = index.last_captures()
-    tagged, unreleased = releases.build_all(worktree, settings.tag_pattern, settings.prices)
+    with pricing.memoised():  # each commit's groups come up in six views: priced once
+        with store.reading() as index:
+            reports = {by: report_json(by, grouped(worktree, index, by, settings))
+                       for by in VIEWS}
+            captures = index.last_captures()
+        tagged, unreleased = releases.build_all(worktree, settings.tag_pattern,
+                                                settings.prices)
     # All of `status --json` but the ledger's path: the page may be published.
     quality = {k: v for k, v in queries.status(store).as_json().items() if k != "ledger"}
     shown = [*tagged, *([unreleased] if unreleased else [])]
