@@ -36,7 +36,8 @@ MAX_RATIO = 3.0  # the dashboard's time over `report --by commit`'s
 MAX_DRAW = 2.0  # seconds
 
 
-def draw(page: Path, profile: Path, chromium: str) -> tuple[float, float, int]:
+def draw(page: Path, profile: Path, chromium: str,
+         env: dict[str, str]) -> tuple[float, float, int]:
     """(drawn at, as the page recorded it; wall time of the Chromium run; charts drawn)."""
     shutil.rmtree(profile, ignore_errors=True)
     profile.mkdir()
@@ -47,7 +48,7 @@ def draw(page: Path, profile: Path, chromium: str) -> tuple[float, float, int]:
          "--disable-sync", f"--user-data-dir={profile}",
          "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
          "--window-size=1280,2400", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, check=True, timeout=300).stdout
+        capture_output=True, text=True, check=True, timeout=300, env=env).stdout
     wall = time.perf_counter() - started
     body = re.search(r"<body ([^>]*)>", dom)
     marks = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1) if body else ""))
@@ -81,7 +82,7 @@ def main() -> int:
         for _ in range(args.runs):  # interleaved, so drift in machine load hits all alike
             reports.append(timed(box, "report", "--by", "commit", "--json"))
             builds.append(timed(box, "dashboard", "-o", str(page)))
-            at, wall, charts = draw(page, root / "profile", chromium)
+            at, wall, charts = draw(page, root / "profile", chromium, box.env())
             drawn.append(at)
             walls.append(wall)
         size = page.stat().st_size
