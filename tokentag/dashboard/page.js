@@ -84,22 +84,26 @@
       button.addEventListener("click", () => {
         state.descending = state.sort === column.id ? !state.descending : !!column.num;
         state.sort = column.id;
-        draw();
+        refresh();
       });
       return th;
     });
     const body = el("tbody");
     const foot = spec.total ? el("tfoot", {}, row(spec.total, "total")) : null;
     const tableNode = el("table", { "data-view": spec.view, id: "table-" + spec.view },
-      el("caption", { class: "visually-hidden" }, spec.caption), el("thead", {}, el("tr", {}, ...heads)), body, foot);
+      el("caption", { class: "visually-hidden" }, spec.caption),
+      el("thead", {}, el("tr", {}, ...heads)), body, foot);
     const shown = el("span", { class: "shown", "aria-live": "polite" });
     const filter = el("input", { type: "search", placeholder: "filter rows",
                                  "aria-label": "Filter " + spec.caption });
-    filter.addEventListener("input", () => { state.filter = filter.value.toLowerCase(); draw(); });
+    filter.addEventListener("input", () => {
+      state.filter = filter.value.toLowerCase();
+      refresh();
+    });
     const limit = el("select", { "aria-label": "Rows shown in " + spec.caption },
       ...LIMITS.map((n) => el("option", { value: n, selected: n === state.limit ? "" : null },
                                n ? "first " + n : "all")));
-    limit.addEventListener("change", () => { state.limit = Number(limit.value); draw(); });
+    limit.addEventListener("change", () => { state.limit = Number(limit.value); refresh(); });
 
     function row(item, key) {
       return el("tr", { "data-key": key },
@@ -108,7 +112,7 @@
             || null, title: column.title ? column.title(item) : null }, column.text(item))));
     }
 
-    function draw() {
+    function refresh() {
       const chosen = spec.columns.find((c) => c.id === state.sort);
       const matching = spec.rows.filter((item) => !state.filter || spec.columns.some(
         (c) => !c.num && c.text(item).toLowerCase().includes(state.filter)));
@@ -122,7 +126,7 @@
         + (state.filter ? " (" + matching.length + " match the filter)" : "");
     }
 
-    draw();
+    refresh();
     return el("div", { class: "table-block" },
       el("div", { class: "table-tools" }, filter, limit, shown),
       el("div", { class: "scroll" }, tableNode));
@@ -164,7 +168,9 @@
 
   function value(row) { return metric() === "cost" ? row.cost_usd : row.tokens.total; }
 
-  function valueText(row) { return metric() === "cost" ? cost(row) : tokens(row.tokens.total) + " tokens"; }
+  function valueText(row) {
+    return metric() === "cost" ? cost(row) : tokens(row.tokens.total) + " tokens";
+  }
 
   function axisText(number) { return metric() === "cost" ? usd(number) : tokens(number); }
 
@@ -176,7 +182,7 @@
       + ". The table below lists every figure.");
   }
 
-  function draw(id, title, config, labels, texts) {
+  function plot(id, title, config, labels, texts) {
     const canvas = document.getElementById(id);
     describe(canvas, title, labels, texts);
     if (!hasCharts) return;
@@ -226,7 +232,7 @@
       [{ label: metric(), data: rows.map(value),
          backgroundColor: rows.map((r) => r.tagged ? ACCENT : MUTED) }], false,
       (item) => valueText(rows[item.dataIndex]));
-    draw("chart-releases", (metric() === "cost" ? "Cost" : "Tokens") + " per release", config,
+    plot("chart-releases", (metric() === "cost" ? "Cost" : "Tokens") + " per release", config,
       labels, rows.map(valueText));
   }
 
@@ -238,7 +244,7 @@
       ? [{ label: "cost", data: rows.map(value), backgroundColor: ACCENT }]
       : KINDS.map((kind) => ({ label: kind, data: rows.map((r) => r.evidence[kind]),
                                backgroundColor: EVIDENCE_COLORS[kind] }));
-    draw("chart-time", (metric() === "cost" ? "Cost" : "Tokens") + " per " + by,
+    plot("chart-time", (metric() === "cost" ? "Cost" : "Tokens") + " per " + by,
       barConfig(labels, datasets, false, (item) => metric() === "cost"
         ? valueText(rows[item.dataIndex])
         : item.dataset.label + " " + tokens(item.raw)), labels, rows.map(valueText));
@@ -250,7 +256,7 @@
     const rows = reports[by].rows.slice().sort((a, b) => compare(value(a), value(b), true))
       .slice(0, TOP);
     const labels = rows.map((r) => r.key);
-    draw("chart-breakdown", (metric() === "cost" ? "Cost" : "Tokens") + " by "
+    plot("chart-breakdown", (metric() === "cost" ? "Cost" : "Tokens") + " by "
       + BREAKDOWN_VIEWS[by].toLowerCase() + (reports[by].rows.length > TOP
         ? ", the largest " + TOP + " of " + reports[by].rows.length : ""),
       barConfig(labels, [{ label: metric(), data: rows.map(value), backgroundColor: ACCENT }],
@@ -260,7 +266,7 @@
   function drawEvidence() {
     const evidence = reports.commit.totals.evidence;
     const labels = KINDS.slice();
-    draw("chart-evidence", "Tokens by evidence kind", {
+    plot("chart-evidence", "Tokens by evidence kind", {
       type: "doughnut",
       data: { labels, datasets: [{ data: KINDS.map((k) => evidence[k]),
                                    backgroundColor: KINDS.map((k) => EVIDENCE_COLORS[k]) }] },
@@ -355,7 +361,9 @@
       blocks[by].hidden = true;
       slot.append(blocks[by]);
     }
-    return (by) => { for (const [name, block] of Object.entries(blocks)) block.hidden = name !== by; };
+    return (by) => {
+      for (const [name, block] of Object.entries(blocks)) block.hidden = name !== by;
+    };
   }
 
   function summary() {
@@ -399,10 +407,12 @@
         ? count(unattached.requests, "request") + ", " + count(unattached.tokens.total, "token")
           + ", " + cost(unattached) : "none"],
       ["unpriced", "Requests without a known price", totals.unpriced_requests
-        ? tokens(totals.unpriced_requests) + " (" + totals.unpriced_models.join(", ") + ")" : "none"],
+        ? tokens(totals.unpriced_requests) + " (" + totals.unpriced_models.join(", ") + ")"
+        : "none"],
       ["corrections", "Corrections folded in", tokens(q.corrections)],
       ["superseded", "Superseded records", tokens(q.superseded_records)],
-      ["invalid_lines", "Unreadable ledger lines skipped", tokens(q.invalid_lines), q.invalid_lines],
+      ["invalid_lines", "Unreadable ledger lines skipped", tokens(q.invalid_lines),
+       q.invalid_lines],
       ["failures", "Logged failures", tokens(q.logged_failures), q.logged_failures],
       ["last_failure", "Last failure", q.last_failure || "none", q.last_failure],
       ["sessions", "Sessions", tokens(q.sessions)],
@@ -441,7 +451,8 @@
     if (!hasCharts) {
       const note = document.getElementById("chart-note");
       note.hidden = false;
-      note.textContent = "This build of tokentag has no chart library: the tables have every figure.";
+      note.textContent = "This build of tokentag has no chart library: the tables have every "
+        + "figure.";
       document.querySelectorAll(".chart").forEach((c) => { c.hidden = true; });
     }
   }
@@ -473,7 +484,8 @@
     const showBreakdown = switchedTables(document.getElementById("slot-breakdown"),
                                          BREAKDOWN_VIEWS, "cost", true);
     let time = "day", breakdown = "model";
-    const chooseTime = switcher("time", TIME_VIEWS, (by) => { time = by; showTime(by); drawTime(by); });
+    const chooseTime = switcher("time", TIME_VIEWS,
+      (by) => { time = by; showTime(by); drawTime(by); });
     const chooseBreakdown = switcher("breakdown", BREAKDOWN_VIEWS,
       (by) => { breakdown = by; showBreakdown(by); drawBreakdown(by); });
     facts();
