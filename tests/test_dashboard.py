@@ -229,6 +229,11 @@ def test_serve_rebuilds_the_page_when_the_ledger_changes_and_ctrl_c_ends_it(
     assert second["live_version"] == version
     assert second["reports"]["commit"] == cli_json(history, "report", "--by", "commit")
     assert second["reports"]["commit"] != first["reports"]["commit"]
+    (history / ".tokentag.toml").write_text("tag_pattern = [\n")  # mistyped while served
+    status, text = get(port, "/")
+    assert (status, text.startswith("tokentag: malformed config .tokentag.toml: ")) == (500, True)
+    (history / ".tokentag.toml").unlink()
+    assert get(port, "/")[0] == 200
     server.send_signal(signal.SIGINT)
     out, err = server.communicate(timeout=30)
     # click ends the ^C line first, as in a terminal.

@@ -36,7 +36,7 @@ def dashboard_command(output: Path | None, open_page: bool, serve: bool, port: i
     if port and not serve:
         raise click.UsageError("--port goes with --serve")
     worktree = current_worktree()
-    settings = _settings(worktree)
+    settings = _settings(worktree)  # a configuration error stops here, served or not
     if output is not None or not serve:
         path = _write(worktree, settings, output)
         if page.chart_library() is None:
@@ -46,7 +46,7 @@ def dashboard_command(output: Path | None, open_page: bool, serve: bool, port: i
         if open_page and not serve:
             _open(path.resolve().as_uri())
     if serve:
-        _serve(worktree, settings, port, open_page)
+        _serve(worktree, port, open_page)
     return 0
 
 
@@ -70,12 +70,15 @@ def _write(worktree: Worktree, settings: Settings, output: Path | None) -> Path:
     return path
 
 
-def _serve(worktree: Worktree, settings: Settings, port: int, open_page: bool) -> None:
+def _serve(worktree: Worktree, port: int, open_page: bool) -> None:
     from tokentag.dashboard import figures, page, serve
+    from tokentag.setup import config
 
+    # Read again for each build: a price changed meanwhile counts from the next one.
+    configs = [os.path.join(worktree.top, name) for name in (config.PYPROJECT, config.OWN_FILE)]
     live = serve.LivePage(
-        lambda version: page.render(figures.gather(worktree, settings), version),
-        lambda: serve.ledger_version(worktree))
+        lambda version: page.render(figures.gather(worktree, _settings(worktree)), version),
+        lambda: serve.ledger_version(worktree, configs))
     try:
         server = serve.make_server(live, port)
     except OSError as error:

@@ -3,18 +3,19 @@
 The server is small on purpose: one request at a time, each bounded in time, only GET,
 only two paths (the page and its version, which the page asks for every few seconds to
 reload itself), only for a Host header naming this loopback address, so that no other
-web page can read it through a rebound DNS name. The version is the ledger's size and
-modification time and the tag refs': a commit or a capture appends to the ledger, a new
-release adds a tag.
+web page can read it through a rebound DNS name. The version is the size and
+modification time of the ledger, the tag refs and the configuration: a commit or a
+capture appends to the ledger, a new release adds a tag, a price may change.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.jsonl import LEDGER_NAME
 
@@ -24,11 +25,12 @@ _PAGE_PATHS = ("/", "/index.html")
 _VERSION_PATH = "/version"
 
 
-def ledger_version(worktree: Worktree) -> str:
-    """Changes when the ledger grows or is replaced, or a tag is made or moved."""
+def ledger_version(worktree: Worktree, also: Sequence[str] = ()) -> str:
+    """Changes when the ledger grows or is replaced, a tag is made or moved, or one of the
+    files `also` names (the configuration) changes."""
     paths = (os.path.join(worktree.tokentag_dir, LEDGER_NAME),
              os.path.join(worktree.common_dir, "packed-refs"),
-             os.path.join(worktree.common_dir, "refs", "tags"))
+             os.path.join(worktree.common_dir, "refs", "tags"), *also)
     return "-".join(_stat_text(path) for path in paths)
 
 
@@ -85,11 +87,20 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._host_is_ours():
             self._answer(HTTPStatus.MISDIRECTED_REQUEST, b"wrong host\n", "text/plain")
         elif path in _PAGE_PATHS:
-            self._answer(HTTPStatus.OK, self.live.page(), "text/html; charset=utf-8")
+            self._page()
         elif path == _VERSION_PATH:
             self._answer(HTTPStatus.OK, self.live.version().encode(), "text/plain")
         else:
             self._answer(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+
+    def _page(self) -> None:
+        try:
+            page = self.live.page()
+        except TokentagError as error:  # a damaged index, say: shown, and served again later
+            self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, f"tokentag: {error}\n".encode(),
+                         "text/plain; charset=utf-8")
+            return
+        self._answer(HTTPStatus.OK, page, "text/html; charset=utf-8")
 
     def _host_is_ours(self) -> bool:
         return self.headers.get("Host", "") in (f"{HOST}:{self.port}", f"localhost:{self.port}")
