@@ -765,7 +765,7 @@ def _sum_tokens(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _log(repo: Path, *args: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = cli_json(repo, "log", "-n", "0", *args)["requests"]
+    rows: list[dict[str, Any]] = cli_json(repo, "log", "--all", *args)["requests"]
     return rows
 
 

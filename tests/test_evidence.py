@@ -145,14 +145,14 @@ def test_show_and_log_carry_the_kind(four_kinds: tuple[Path, dict[str, str]]) ->
     repo, shas = four_kinds
     shown = json.loads(tokentag("show", shas["one"], "--json", cwd=repo).stdout)
     assert split(shown["evidence"]) == {"observed": A, "reconciled": R, "estimated": E}
-    assert "evidence (tokens)                observed 3,000, reconciled 1,000, estimated 2,000" \
+    assert "evidence (tokens): observed 3,000, reconciled 1,000, estimated 2,000" \
         in tokentag("show", shas["one"], cwd=repo).stdout
-    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    rows = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
     kinds = sorted((row["evidence"], row["tokens"]["total"]) for row in rows)
     assert kinds == sorted([("observed", A), ("observed", B), ("observed", C),
                             ("inferred", I), ("reconciled", R), ("estimated", E),
                             ("estimated", T)])
-    lines = tokentag("log", "-n", "0", cwd=repo).stdout.splitlines()
+    lines = tokentag("log", "--all", cwd=repo).stdout.splitlines()[2:-1]  # the table's rows
     assert sorted(line.split()[-1] for line in lines) == sorted(kind for kind, _ in kinds)
 
 
@@ -186,5 +186,5 @@ def test_corrections_and_superseded_records_are_counted_never_summed(
     assert status["superseded_records"] == 1  # the reconciled difference seen twice
     assert status["requests"] == 7
     assert split(status["evidence"]) == LEDGER  # R once, at its larger figure
-    assert "folded in:     1 corrections, 1 superseded records" in \
+    assert "folded in:     1 correction, 1 superseded record (each request counted once)" in \
         tokentag("status", cwd=repo).stdout

@@ -354,7 +354,7 @@ def test_branch_refs_fingerprint_changes_when_and_only_when_ref_files_do(repo: P
 
 
 def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:
-    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    rows = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
     marks = {row["request"]: row["attribution"] for row in rows}
     for sha, keys in expected.items():
         assert {marks[k] for k in keys} == ({None} if sha == "(pending)" else {"inferred"})
@@ -423,7 +423,7 @@ def test_linked_worktree_sessions_found_from_main_worktree(repo: Path, tmp_path:
     summary = run_import(repo)
     expected = requests_in(writer.path.read_bytes())
     assert summary["new"] == len(expected)
-    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    rows = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
     linked_worktree = find_worktree(linked)
     assert linked_worktree is not None
     assert {row["worktree"] for row in rows} == {linked_worktree.top}

@@ -35,7 +35,7 @@ LATE_MARGIN = 60  # seconds of clock slack between a capture and a commit's look
 def attributions(index: Index, worktree: Worktree, commit: str) -> list[AttributionRecord]:
     """The records that give `commit` what is pending in its worktree, and the late ones to
     the commits that followed them."""
-    pending = index.pending(worktree.top)
+    pending = index.pending(worktree.name)
     if not pending:
         return []
     taken: dict[tuple[str, str], list[str]] = {}
@@ -55,14 +55,14 @@ def attributions(index: Index, worktree: Worktree, commit: str) -> list[Attribut
     for key, place in _places_of_late(index, worktree, commit, late).items():
         taken.setdefault(place, []).append(key)
     at = now_iso()
-    return [records.attribution(target, worktree.top, keys, how, at)
+    return [records.attribution(target, worktree.name, keys, how, at)
             for (target, how), keys in taken.items()]
 
 
 def _previous_commit(index: Index, worktree: Worktree) -> float:
     """When the worktree's previous commit was attributed; for its first, when tokentag was
     installed (nothing before that was this commit's); -inf when neither is known."""
-    latest = index.latest_observed_commit_at(worktree.top)
+    latest = index.latest_observed_commit_at(worktree.name)
     if latest:
         return _epoch(latest)
     installed = index.installed_ns()
@@ -76,7 +76,7 @@ def _places_of_late(index: Index, worktree: Worktree, commit: str,
     places: dict[str, tuple[str, str]] = {}
     unplaced: list[Pending] = []
     for request in late:
-        earlier = index.commit_attributed_since(worktree.top, request.ts) if request.ts \
+        earlier = index.commit_attributed_since(worktree.name, request.ts) if request.ts \
             else None
         if earlier is not None and earlier != commit:
             places[request.key] = (earlier, INFERRED)

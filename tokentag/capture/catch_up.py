@@ -122,7 +122,7 @@ def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = 
         if reads:
             with store.writing_to(index, lock_wait) as writer:
                 result = record(writer, reads, home, session_id, via)
-        result.open_agent_commits = bool(index.unsettled_agent_commits(home.top))
+        result.open_agent_commits = bool(index.unsettled_agent_commits(home.name))
     result += record_elsewhere(reads, home, session_id, via)
     result.failures += failures
     return result
@@ -267,7 +267,7 @@ def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], p
             continue
         if not writer.index.known_session(sid):
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
-            sessions.append(records.session(sid, main, request.cwd, worktree.top, seen_at))
+            sessions.append(records.session(sid, main, request.cwd, worktree.name, seen_at))
     return sessions
 
 
@@ -286,5 +286,5 @@ def request_record(request: Request, worktree: Worktree, path: StrPath, captured
     """A `request` record: ids, model, context and counts; never any text."""
     return records.request(request.key, request.message_id, request.request_id,
                            request.session_id, request.agent_id, request.model,
-                           request.timestamp, request.cwd, worktree.top, request.branch,
+                           request.timestamp, request.cwd, worktree.name, request.branch,
                            request.version, os.fspath(path), captured_at, via, request.usage)

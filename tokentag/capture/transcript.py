@@ -15,14 +15,14 @@ import stat
 from collections import namedtuple
 
 from tokentag.core import fastjson
-from tokentag.core.usage import Usage
+from tokentag.core.usage import MAX_COUNT, Usage
+from tokentag.ledger.records import request_key
 
 CHUNK_SIZE = 4 * 1024 * 1024
 # Longer lines are skipped unread: Claude Code's assistant lines (the only ones with usage)
 # hold one content block each, at most a few megabytes; tool output can be hundreds.
 MAX_LINE = 64 * 1024 * 1024
 FINAL_AFTER = 600  # seconds unchanged after which a transcript's unterminated tail is whole
-MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed
 # Claude Code writes compact JSON, so every line with usage contains this; the others
 # (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
 USAGE_MARKER = b'"usage":{'
@@ -175,7 +175,7 @@ def _request(entry: dict[str, object], message: dict[str, object], message_id: s
     if agent is None and entry.get("isSidechain") is True:
         agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
     return Request(
-        key=f"{message_id}/{request_id}", message_id=message_id, request_id=request_id,
+        key=request_key(message_id, request_id), message_id=message_id, request_id=request_id,
         session_id=text_of(entry.get("sessionId")) or "", agent_id=agent,
         model=text_of(message.get("model")) or "unknown",
         timestamp=text_of(entry.get("timestamp")) or "", cwd=text_of(entry.get("cwd")) or "",
@@ -194,7 +194,7 @@ def _usage(raw: dict[str, object]) -> Usage:
 
 
 def _count(value: object) -> int:
-    """A token count; anything else, a negative, or more than SQLite holds counts as 0."""
+    """A token count; anything else, a negative, or MAX_COUNT and above counts as 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) \
         and 0 < value < MAX_COUNT else 0
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from tokentag.cli.common import current_worktree, dump_json, time_range_options, utc
+from tokentag.cli.common import current_worktree, dump_json, utc, utc_range_options
 
 
 @click.command("import")
-@time_range_options
+@utc_range_options
 @click.option("--path-map", "path_map", multiple=True, metavar="OLD=NEW",
               help="Treat requests recorded under OLD as if run under NEW (a moved checkout, "
                    "another machine). Repeatable.")

@@ -7,6 +7,10 @@ from collections import namedtuple
 # Anthropic's `input_tokens` is the *uncached* input; cache writes and reads are separate.
 USAGE_FIELDS = ("input", "output", "cache_creation", "cache_creation_5m", "cache_creation_1h",
                 "cache_read")
+# A request's count, or an estimate's, is below this, or it is no count: 2^32 is thousands
+# of times the largest context window, and keeps the index's 64-bit sums of four such
+# counts from overflowing short of 2^29 rows (a sum that overflows fails the whole query).
+MAX_COUNT = 1 << 32
 
 
 # The hook path imports neither `dataclasses` (which pulls in `inspect` and `ast`) nor

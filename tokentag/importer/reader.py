@@ -20,10 +20,11 @@ from tokentag.capture import transcript
 from tokentag.capture.transcript import text_of
 from tokentag.core import fastjson
 from tokentag.core.timefmt import now_iso
+from tokentag.core.usage import MAX_COUNT
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.importer.discovery import Job
 from tokentag.importer.options import Options, PathMap
-from tokentag.ledger.records import request_line
+from tokentag.ledger.records import request_key, request_line
 
 READ_SIZE = 4 * 1024 * 1024
 # Below this much to read, worker processes and the faster JSON parser cost more (start-up,
@@ -151,7 +152,7 @@ class RequestReader:
         if not isinstance(usage, dict) or not isinstance(message_id, str):
             return
         request_id = entry.get("requestId")
-        key = f"{message_id}/{request_id if isinstance(request_id, str) else ''}"
+        key = request_key(message_id, request_id if isinstance(request_id, str) else "")
         known = self.counts.get(key)
         if known is None or not checked:
             context = self._context(entry, message, message_id)
@@ -198,7 +199,7 @@ def _counts(raw: dict[str, Any]) -> tuple[int, ...]:
     values = (raw.get("input_tokens"), raw.get("output_tokens"),
               raw.get("cache_creation_input_tokens"), split.get("ephemeral_5m_input_tokens"),
               split.get("ephemeral_1h_input_tokens"), raw.get("cache_read_input_tokens"))
-    return tuple([v if type(v) is int and 0 < v < transcript.MAX_COUNT else 0 for v in values])
+    return tuple([v if type(v) is int and 0 < v < MAX_COUNT else 0 for v in values])
 
 
 class Scope(NamedTuple):
@@ -244,7 +245,7 @@ def _select(scan: FileScan, reader: RequestReader, scope: Scope) -> None:
             scan.out_of_range += 1
         else:  # in REQUEST_FIELDS' order
             row = (key, message_id, request_id, session_id, agent_id, model, timestamp, mapped,
-                   worktree.top, branch, version, path, captured_at, "import", *counts[key])
+                   worktree.name, branch, version, path, captured_at, "import", *counts[key])
             scan.requests[key] = (row, request_line(row))
 
 

@@ -25,7 +25,7 @@ import os
 from collections import namedtuple
 
 from tokentag.core.timefmt import now_iso
-from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.core.usage import MAX_COUNT, USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
 from tokentag.ledger.records import (
     ESTIMATED,
@@ -254,12 +254,43 @@ class Index:
         index._open_files(":memory:", ":memory:")
         return index
 
+    @classmethod
+    def copied(cls, directory: StrPath) -> Index:
+        """The index of a tokentag dir this process cannot write (a read-only mount, another
+        user's repository): its files read into memory and caught up there with the ledger.
+        Nothing is written; a copy that will not open is dropped and the ledger folded whole."""
+        directory = os.fspath(directory)
+        index = cls.__new__(cls)
+        index.ledger, index._ahead, index._premerged = (
+            os.path.join(directory, "ledger.jsonl"), {}, set())
+        try:
+            index._open_copies(directory)
+            index.catch_up()
+        except sqlite3.DatabaseError:
+            index.close()
+            index._open_files(":memory:", ":memory:")
+            index.catch_up()
+        return index
+
+    def _open_copies(self, directory: str) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("ATTACH DATABASE ':memory:' AS state")
+        for name, file_name in (("main", INDEX_NAME), ("state", STATE_NAME)):
+            with contextlib.suppress(OSError), \
+                    open(os.path.join(directory, file_name), "rb") as copy:
+                self._db.deserialize(copy.read(), name=name)
+        _migrate(self._db)
+        if self._db.execute("PRAGMA main.user_version").fetchone()[0] != INDEX_VERSION:
+            self._create()
+
     def _open(self, directory: str) -> None:
         self._open_files(os.path.join(directory, INDEX_NAME),
                          os.path.join(directory, STATE_NAME))
 
     def _open_files(self, index_path: str, state_path: str) -> None:
-        self._db = sqlite3.connect(index_path, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(_uri(index_path), isolation_level=None, timeout=30,
+                                   uri=True)
         try:
             self._db.row_factory = sqlite3.Row
             # No fsync: the index is rebuilt from the ledger, the state costs a re-read (and
@@ -405,7 +436,7 @@ class Index:
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
         self._db.execute(_UPSERT_REQUEST, _request_row(
-            (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS]), seq, commit))
+            (*texts, *_counts(record)), seq, commit))
         if commit is not _UNATTRIBUTED:
             self._premerged.add(key)
 
@@ -421,7 +452,7 @@ class Index:
                  "worktree": worktree, "branch": branch, "version": None, "transcript": "",
                  "captured_at": ts, "via": RECORDED}
         self._db.execute(_INSERT_ESTIMATE, (
-            *map(texts.get, REQUEST_TEXT_FIELDS), *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+            *map(texts.get, REQUEST_TEXT_FIELDS), *_counts(record),
             seq, commit, RECORDED if commit else None, ESTIMATED, task, note))
         if commit:  # the commit's note counts it now
             self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
@@ -438,8 +469,7 @@ class Index:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
         cursor = self._db.execute(f"UPDATE requests SET {sets} WHERE key=?",
-                                 [int(record.get(f) or 0) for f in USAGE_FIELDS]
-                                 + [*_texts(record["key"])])
+                                 [*_counts(record), *_texts(record["key"])])
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
@@ -729,13 +759,53 @@ class Index:
                 found.setdefault(row["commit_id"], []).append(row)
         return found
 
-    def price_groups_by(self, grouping: str, filters: Filters) -> list[tuple[str, Row]]:
+    def price_groups_by(self, grouping: str, filters: Filters,
+                        shifts: Sequence[tuple[str | None, int]] = ()) -> list[tuple[str, Row]]:
         """(value of `grouping`, price group) of the requests `filters` lets through;
-        `grouping` is one of GROUPINGS."""
+        `grouping` is one of GROUPINGS. Days, weeks and months are UTC's, or local ones
+        when `shifts` gives the zone's offsets: (until, seconds east of UTC) pieces in
+        order, `until` the UTC time stamp where the next piece starts (None: the last)."""
         where, params = _where(filters)
+        expression = _local_period(grouping, shifts) if shifts else _GROUPINGS[grouping]
         return [(str(row["k"]), row) for row in self._db.execute(
-            f"SELECT {_GROUPINGS[grouping]} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
+            f"SELECT {expression} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
             f"{where} GROUP BY k, {_PRICE_GROUP_BY}", params)]
+
+    def price_groups_each(self, each: Sequence[Filters]) -> list[list[dict[str, Any]]]:
+        """For each of `each`, the price groups of the requests it lets through: all in
+        one pass over the requests (`status` asks for four sets)."""
+        flags, params = [], []
+        for number, filters in enumerate(each):
+            where, bound = _where(filters)
+            flags.append(f"coalesce(({where.removeprefix(' WHERE ') or '1'}), 0) AS f{number}")
+            params += bound
+        sums = ", ".join(f"sum(f{n}) AS requests_{n}, " +
+                         ", ".join(f"sum({f} * f{n}) AS {f}_{n}" for f in USAGE_FIELDS)
+                         for n in range(len(each)))
+        rows = self._db.execute(
+            f"SELECT model, day, band, evidence, max(prompt) AS prompt, {sums} FROM (SELECT "
+            f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, evidence, {_PROMPT} AS prompt, "
+            f"{', '.join(USAGE_FIELDS)}, {', '.join(flags)} FROM requests) "
+            f"GROUP BY {_PRICE_GROUP_BY}", params).fetchall()
+        return [[{"model": row["model"], "day": row["day"], "evidence": row["evidence"],
+                  "prompt": row["prompt"], "requests": row[f"requests_{n}"],
+                  **{f: row[f"{f}_{n}"] for f in USAGE_FIELDS}}
+                 for row in rows if row[f"requests_{n}"]] for n in range(len(each))]
+
+    def time_span(self, filters: Filters) -> tuple[str | None, str | None]:
+        """The first and last time stamps of the requests `filters` lets through."""
+        where, params = _where(filters)
+        row = self._db.execute(f"SELECT min(ts), max(ts) FROM requests{where}",
+                               params).fetchone()
+        return row[0], row[1]
+
+    def commits_with_requests(self, commits: Iterable[str]) -> set[str]:
+        """Those of `commits` the ledger has requests of."""
+        found: set[str] = set()
+        for chunk, marks in _chunks(list(commits)):
+            found.update(row[0] for row in self._db.execute(
+                f"SELECT DISTINCT commit_id FROM requests WHERE commit_id IN ({marks})", chunk))
+        return found
 
     def sessions_and_inferred(self, commits: Sequence[str]) -> tuple[set[str], int]:
         """The distinct sessions of these commits' requests, and how many were inferred."""
@@ -843,16 +913,29 @@ def _remove(path: str) -> None:
             os.unlink(f"{path}{suffix}")
 
 
+# Bytes a file name keeps as they are in an SQLite URI; the others are percent-encoded.
+_URI_KEPT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-~")
+
+
+def _uri(path: str) -> str:
+    """A file as an SQLite URI, its bytes percent-encoded: SQLite takes a plain name as
+    UTF-8, which a path that is not (lone surrogates in Python) cannot be encoded to."""
+    if path == ":memory:":
+        return path
+    return "file:" + "".join(chr(byte) if byte in _URI_KEPT else f"%{byte:02X}"
+                             for byte in os.fsencode(path))
+
+
 def _reset_state(path: str) -> None:
     stamps: list[tuple[str, str]] = []
     with contextlib.suppress(sqlite3.DatabaseError):
-        readable = sqlite3.connect(path)
+        readable = sqlite3.connect(_uri(path), uri=True)
         try:
             stamps = readable.execute("SELECT name, value FROM stamps").fetchall()
         finally:
             readable.close()
     _remove(path)
-    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    fresh = sqlite3.connect(":memory:", isolation_level=None, uri=True)
     try:
         _attach_state(fresh, path)
         fresh.executemany("INSERT INTO state.stamps VALUES (?, ?)", stamps)
@@ -865,7 +948,7 @@ def _reset_state(path: str) -> None:
 
 def _attach_state(db: sqlite3.Connection, path: str) -> None:
     with _state_damage():
-        db.execute("ATTACH DATABASE ? AS state", (path,))
+        db.execute("ATTACH DATABASE ? AS state", (_uri(path),))
         db.execute("PRAGMA state.journal_mode=TRUNCATE")  # as the index's: see Index._open
         db.execute("PRAGMA state.synchronous=OFF")
         _migrate(db)
@@ -938,11 +1021,36 @@ def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
+def _local_period(grouping: str, shifts: Sequence[tuple[str | None, int]]) -> str:
+    """A day, week or month expression over the local time `shifts` make of `ts`. The
+    offsets are integers and the stamps were made by the caller's zone code, never typed
+    by a person; both are checked all the same before they become SQL text."""
+    pieces = [(until, int(seconds)) for until, seconds in shifts]
+    if any(until is not None and not _is_stamp(until) for until, _ in pieces):
+        raise ValueError("shifts take UTC time stamps")
+    cases = " ".join(f"WHEN ts < '{until}' THEN '{seconds:+d} seconds'"
+                     for until, seconds in pieces[:-1])
+    last = f"'{pieces[-1][1]:+d} seconds'"
+    shift = f"CASE {cases} ELSE {last} END" if cases else last
+    day = f"date(ts, {shift})"
+    return {"day": day, "week": f"date({day}, '-6 days', 'weekday 1')",
+            "month": f"substr({day}, 1, 7)"}.get(grouping, _GROUPINGS[grouping])
+
+
+def _is_stamp(text: str) -> bool:
+    return len(text) == 24 and all(c.isdigit() or c in "-T:.Z" for c in text)
+
+
 def _where(filters: Filters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("session_id", filters.session), ("model", filters.model),
-                          ("branch", filters.branch), ("agent_id", filters.agent)):
+    if filters.session is not None:  # an id's first characters, as `log` shows them
+        clauses.append("substr(session_id, 1, ?) = ?")
+        params += [len(filters.session), filters.session]
+    if filters.model is not None:  # `opus` for claude-opus-4-6
+        clauses.append("instr(lower(model), lower(?)) > 0")
+        params.append(filters.model)
+    for column, value in (("branch", filters.branch), ("agent_id", filters.agent)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -959,6 +1067,16 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append(f"evidence IN ({','.join('?' * len(filters.evidence))})")
         params.extend(filters.evidence)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _counts(record: Record) -> list[int]:
+    """A record's counts, checked first: one at or above MAX_COUNT would make the sums of
+    every report overflow, so the line counts as invalid instead. A missing one is 0."""
+    counts = [record.get(name) or 0 for name in USAGE_FIELDS]
+    for count in counts:
+        if count.__class__ is not int or not 0 <= count < MAX_COUNT:
+            raise ValueError(f"not a token count: {count!r}")
+    return counts
 
 
 def _texts(*values: Any) -> tuple[Any, ...]:

@@ -212,6 +212,19 @@ if TYPE_CHECKING:
     RequestRow = tuple[Any, ...]
 
 
+def request_key(message_id: str, request_id: str) -> str:
+    """The key a request is known by: its message and request ids joined by "/". A "/" or
+    "%" inside either id is percent-escaped, so that ("a/b", "c") and ("a", "b/c") stay two
+    requests; ids as Claude Code writes them contain neither and read as they are."""
+    return f"{_key_part(message_id)}/{_key_part(request_id)}"
+
+
+def _key_part(text: str) -> str:
+    if "/" not in text and "%" not in text:
+        return text
+    return text.replace("%", "%25").replace("/", "%2F")
+
+
 def request(key: str, message_id: str, request_id: str, session_id: str, agent_id: str | None,
             model: str, ts: str, cwd: str, worktree: str, branch: str | None,
             version: str | None, transcript: str, captured_at: str, via: str,
@@ -275,7 +288,7 @@ def reconciled(session_id: str, step: str, model: str, ts: str, cwd: str, worktr
     running totals that close it), so a re-read records it once; a larger difference
     under the same key later raises it as a correction would, never adds to it."""
     message_id = f"{RECONCILED}:{session_id}"
-    return request(f"{message_id}/{step}", message_id, step, session_id, agent_id, model, ts,
+    return request(request_key(message_id, step), message_id, step, session_id, agent_id, model, ts,
                    cwd, worktree, branch, version, transcript, captured_at, RECONCILED, usage)
 
 

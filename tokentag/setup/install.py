@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from tokentag.core import repolist
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.store import Store
@@ -18,6 +19,7 @@ def install(worktree: Worktree, scope: str = "user", pre_push: bool = False) -> 
     lines.append(_register_claude_hooks(worktree, scope))
     _start_discovery_now(Store.of(worktree))
     lines += _assign_backlog(worktree)
+    repolist.remember(worktree.common_dir)  # a ledger made before the list was kept
     return lines
 
 
