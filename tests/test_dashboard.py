@@ -17,9 +17,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -38,6 +40,7 @@ FEATURE = "feature/PROJ-7-escape"
 HOSTILE = 'Escape </script><img src=x onerror="alert(1)"> & friends'
 CHROMIUM = shutil.which("chromium")
 PAGE_WIDTH, PAGE_HEIGHT = 1280, 3600
+ZONE = "Europe/Berlin"  # the browser test's --tz: days and dates are the zone's
 # Tables the page shows for `report --by X` (the commits table has the commit rows).
 TIME_VIEWS = ("day", "week", "month")
 BREAKDOWN_VIEWS = ("model", "branch", "session", "agent", "tag", "task", "author", "pr")
@@ -108,8 +111,10 @@ def test_the_page_holds_exactly_what_report_release_and_status_print(history: Pa
     for release in data["releases"]["releases"]:
         assert release == cli_json(history, "release", release["tag"])
     status = cli_json(history, "status")
-    assert data["quality"] == {**{k: v for k, v in status.items() if k != "ledger"},
-                               "last_import": None}
+    assert data["status"] == {**{k: v for k, v in status.items() if k != "ledger"},
+                              "last_import": None}
+    assert data["tag_dates"] == {"v1.0": "2026-03-14T12:00:00Z",
+                                 "v1.1": "2026-04-02T10:00:00Z"}  # the merge's time
     # The history has what each part of the page is for.
     tags = [r["tag"] for r in data["releases"]["releases"]]
     assert tags == ["v1.0", "v1.1"] and data["releases"]["unreleased"]["commits"] == 1
@@ -118,8 +123,7 @@ def test_the_page_holds_exactly_what_report_release_and_status_print(history: Pa
     assert {"OPS-1", "PROJ-7", "PROJ-8"} <= keys["task"] and "#9" in keys["pr"]
     assert keys["branch"] == {"main", FEATURE, "(none)"}  # (none): the estimate's
     assert data["reports"]["model"]["totals"]["unpriced_models"] == [UNPRICED]
-    subjects = {c["subject"] for c in data["commits"].values()}
-    assert HOSTILE in subjects
+    assert HOSTILE in {row.get("subject") for row in data["reports"]["commit"]["rows"]}
 
 
 def test_the_page_fetches_nothing_and_shows_text_as_text(history: Path) -> None:
@@ -306,6 +310,12 @@ def chromium(page_file: Path, profile: Path, *mode: str) -> subprocess.Completed
         capture_output=True, text=True, timeout=180, check=True)
 
 
+def local(iso: str) -> str:
+    """A time as the page shows it in ZONE."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(ZoneInfo(ZONE))
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def figure_cells(row: dict[str, Any]) -> dict[str, str]:
     return {"requests": f"{row['requests']:,}", "tokens": f"{row['tokens']['total']:,}",
             "cost": usd(row["cost_usd"], "unpriced_requests" in row),
@@ -326,13 +336,13 @@ def only(cells: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
 def test_chromium_shows_the_report_figures_with_networking_off(
         history: Path, tmp_path: Path) -> None:
     page_file = tmp_path / "dashboard.html"
-    tokentag("dashboard", "-o", str(page_file), cwd=history)
+    tokentag("dashboard", "-o", str(page_file), "--tz", ZONE, cwd=history)
     shown = RenderedPage(chromium(page_file, tmp_path / "profile", "--dump-dom").stdout)
     assert shown.body.get("data-ready") == "true"
     assert shown.body["data-charts"] == ("4" if page.chart_library() else "0")
 
     for by in (*TIME_VIEWS, *BREAKDOWN_VIEWS):
-        report = cli_json(history, "report", "--by", by)
+        report = cli_json(history, "report", "--by", by, "--tz", ZONE)
         table = shown.tables[by]
         assert set(table) == {row["key"] for row in report["rows"]} | {"total"}, by
         for row in [*report["rows"], {"key": "total", **report["totals"]}]:
@@ -340,21 +350,23 @@ def test_chromium_shows_the_report_figures_with_networking_off(
                         **split_cells(row)}
             assert only(table[row["key"]], expected) == expected, (by, row["key"])
 
-    by_commit = cli_json(history, "report", "--by", "commit")
+    by_commit = cli_json(history, "report", "--by", "commit", "--tz", ZONE)
     commits = [row for row in by_commit["rows"] if not row["key"].startswith("(")]
     assert set(shown.tables["commits"]) == {row["key"] for row in commits}
     for row in commits:
-        subject, author, day = git(history, "log", "-1", "--format=%s%x00%an%x00%cs",
-                                   row["key"]).split("\x00")
+        subject, author, when = git(history, "log", "-1", "--format=%s%x00%an%x00%cI",
+                                    row["key"]).split("\x00")
         expected = {"commit": row["key"][:10], "subject": subject, "author": author,
-                    "date": day, "source": "ledger", **figure_cells(row)}
+                    "date": local(when), "source": "ledger", **figure_cells(row)}
         assert only(shown.tables["commits"][row["key"]], expected) == expected
     assert HOSTILE in {cells["subject"] for cells in shown.tables["commits"].values()}
 
     everything = cli_json(history, "release", "--all")
     for release in everything["releases"]:
         tagged = cli_json(history, "release", release["tag"])
-        expected = {"previous": tagged["previous_tag"] or "(first commit)",
+        expected = {"date": local(git(history, "log", "-1", "--format=%cI",
+                                      release["tag"]))[:10],
+                    "previous": tagged["previous_tag"] or "(first commit)",
                     "commits": f"{tagged['commits']:,}",
                     "from_notes": f"{tagged['commits_from_notes']:,}", **figure_cells(tagged)}
         assert only(shown.tables["releases"][release["tag"]], expected) == expected
@@ -364,7 +376,7 @@ def test_chromium_shows_the_report_figures_with_networking_off(
 
     totals = by_commit["totals"]
     pending = next(row for row in by_commit["rows"] if row["key"] == "(pending)")
-    status = cli_json(history, "status")
+    status = cli_json(history, "status", "--tz", ZONE)
     assert shown.cards["Cost"] == usd(totals["cost_usd"], "unpriced_requests" in totals)
     assert shown.cards["Tokens"] == f"{totals['tokens']['total']:,}"
     assert pending["requests"] == 1
@@ -372,7 +384,11 @@ def test_chromium_shows_the_report_figures_with_networking_off(
                                       f"{usd(pending['cost_usd'], 'unpriced_requests' in pending)}")
     assert shown.facts["unpriced"] == f"{totals['unpriced_requests']} ({UNPRICED})"
     assert shown.facts["corrections"] == str(status["corrections"])
-    assert shown.facts["last_capture"] == status["last_capture"]
+    assert shown.facts["last_capture"] == local(status["last_capture"])
+    spent = status["spent"]["this_branch"]
+    assert shown.facts["this_branch"] == (
+        f"{spent['requests']} requests, {spent['tokens']['total']:,} tokens, "
+        f"{usd(spent['cost_usd'], 'unpriced_requests' in spent)}")
     assert {kind: shown.tables["evidence"][kind]["tokens"] for kind in totals["evidence"]} \
         == {kind: f"{tokens:,}" for kind, tokens in totals["evidence"].items()}
     for chart in shown.charts.values():
@@ -403,7 +419,9 @@ def test_a_clone_with_only_the_notes_shows_releases_and_commits_from_them(
     clone = clone_with_notes(history, tmp_path / "ci")
     tokentag("dashboard", "-o", "page.html", cwd=clone)
     data = embedded((clone / "page.html").read_text())
-    assert data["reports"]["commit"]["rows"] == []  # no ledger here, as `report` says
+    for by in figures.VIEWS:  # commits and tags from the notes, the rest empty, as there
+        assert data["reports"][by] == cli_json(clone, "report", "--by", by), by
+    assert data["reports"]["day"]["rows"] == []
     everything = cli_json(clone, "release", "--all")
     assert data["releases"] == everything
     noted = {row["commit"]: row for release in [*everything["releases"],
@@ -411,10 +429,10 @@ def test_a_clone_with_only_the_notes_shows_releases_and_commits_from_them(
              for row in release["by_commit"]}
     assert {row["source"] for row in noted.values()} == {"git note"}
     dom = chromium(clone / "page.html", tmp_path / "profile", "--dump-dom").stdout
-    assert "This clone has no ledger: the totals above" in dom
+    assert "This clone has no ledger: its commits, tags and releases come from" in dom
     shown = RenderedPage(dom)
     assert set(shown.tables["commits"]) == set(noted)
-    for commit_id, row in noted.items():
+    for commit_id, row in noted.items():  # the figures `release --json` has for each
         expected = {"subject": row["subject"], "source": "git note", **figure_cells(row)}
         assert only(shown.tables["commits"][commit_id], expected) == expected
 

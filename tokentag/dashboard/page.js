@@ -45,7 +45,21 @@
     return parts.join(", ") || "none";
   }
 
-  function day(iso) { return iso ? iso.slice(0, 10) : ""; }
+  // Dates in the report's time zone (its --tz), as `tokentag report` shows them.
+  const zoneName = (() => {
+    try {
+      new Intl.DateTimeFormat("en-CA", { timeZone: figures.zone.tz });
+      return figures.zone.tz;
+    } catch (error) { return "UTC"; }
+  })();
+  const dayFormat = new Intl.DateTimeFormat("en-CA", { timeZone: zoneName, year: "numeric",
+    month: "2-digit", day: "2-digit" });
+  const timeFormat = new Intl.DateTimeFormat("en-GB", { timeZone: zoneName, hour: "2-digit",
+    minute: "2-digit", hourCycle: "h23" });
+
+  function day(iso) { return iso ? dayFormat.format(new Date(iso)) : ""; }
+
+  function moment(iso) { return iso ? day(iso) + " " + timeFormat.format(new Date(iso)) : ""; }
 
   function count(n, what) { return tokens(n) + " " + what + (n === 1 ? "" : "s"); }
 
@@ -221,7 +235,7 @@
   }
 
   function releaseDate(release) {
-    return release.tagged ? day((figures.commits[release.end] || {}).date) : "";
+    return release.tagged ? day(figures.tag_dates[release.tag]) : "";
   }
 
   // Releases in tag order, each labelled with its date: cost per release over time.
@@ -299,37 +313,26 @@
     });
   }
 
-  // The ledger's commits (`report --by commit`), then those only git notes know, as
-  // `release --json` lists them: a teammate's, or every commit in a clone without the
-  // ledger (CI).
+  const TIMELESS = ["(pending)", "(no commit)", "(untagged)"];
+
+  // `report --by commit`: the ledger's commits, and those only git notes know (a
+  // teammate's; every one in a clone without the ledger).
   function commitRows() {
-    const rows = reports.commit.rows.filter((r) => !r.key.startsWith("("))
-      .map((r) => Object.assign({ source: "ledger" }, r));
-    const listed = new Set(rows.map((r) => r.key));
-    for (const release of releaseRows()) {
-      for (const item of release.by_commit) {
-        if (item.source !== "git note" || listed.has(item.commit)) continue;
-        listed.add(item.commit);
-        rows.push(Object.assign({ key: item.commit }, item));
-      }
-    }
-    return rows;
+    return reports.commit.rows.filter((r) => !TIMELESS.includes(r.key));
   }
 
   function commitsTable() {
-    const details = figures.commits;
-    const info = (r) => details[r.key] || { subject: "(not in this repository)" };
+    const subject = (r) => r.subject === null ? "(not in this repository)" : r.subject;
     return table({
       view: "commits", caption: "Commits", key: (r) => r.key, rows: commitRows(), sort: "cost",
       columns: [
         { id: "commit", label: "Commit", cls: "sha", value: (r) => r.key,
           text: (r) => r.key.slice(0, 10), title: (r) => r.key },
-        { id: "subject", label: "Subject", cls: "subject", value: (r) => info(r).subject,
-          text: (r) => info(r).subject },
-        { id: "author", label: "Author", cls: "whole", value: (r) => info(r).author || "",
-          text: (r) => info(r).author || "" },
-        { id: "date", label: "Date", cls: "whole", value: (r) => info(r).date || null,
-          text: (r) => day(info(r).date) },
+        { id: "subject", label: "Subject", cls: "subject", value: subject, text: subject },
+        { id: "author", label: "Author", cls: "whole", value: (r) => r.author || "",
+          text: (r) => r.author || "" },
+        { id: "date", label: "Committed", cls: "whole", value: (r) => r.date,
+          text: (r) => moment(r.date) },
         { id: "source", label: "From", value: (r) => r.source, text: (r) => r.source },
         ...figureColumns(false),
       ],
@@ -385,9 +388,9 @@
         + " of models without a known price (" + totals.unpriced_models.join(", ")
         + "): tokentag never counts them as $0.");
     }
-    if (!reports.commit.rows.length && releaseRows().some((r) => r.by_commit.length)) {
-      notes.push("This clone has no ledger: the totals above and the views by time, model, "
-        + "branch and session are the ledger's; the releases and commits come from the git notes.");
+    if (!figures.status.requests && commitRows().length) {
+      notes.push("This clone has no ledger: its commits, tags and releases come from the git "
+        + "notes; the views by time, model, branch, session and work item need the ledger.");
     }
     const note = document.getElementById("summary-note");
     note.hidden = !notes.length;
@@ -395,11 +398,17 @@
   }
 
   function facts() {
-    const q = figures.quality;
+    const q = figures.status;
     const totals = reports.commit.totals;
+    const spent = (name) => count(q.spent[name].requests, "request") + ", "
+      + count(q.spent[name].tokens.total, "token") + ", " + cost(q.spent[name]);
     const pending = reports.commit.rows.find((r) => r.key === "(pending)");
     const unattached = reports.commit.rows.find((r) => r.key === "(no commit)");
     const items = [
+      ["today", "Spent today", spent("today")],
+      ["this_week", "Spent this week", spent("this_week")],
+      ["this_branch", "On this branch (" + (q.branch || "detached HEAD") + ")",
+       spent("this_branch")],
       ["pending", "Pending (no commit yet)", pending
         ? count(pending.requests, "request") + ", " + count(pending.tokens.total, "token") + ", "
           + cost(pending) : "none"],
@@ -416,8 +425,8 @@
       ["failures", "Logged failures", tokens(q.logged_failures), q.logged_failures],
       ["last_failure", "Last failure", q.last_failure || "none", q.last_failure],
       ["sessions", "Sessions", tokens(q.sessions)],
-      ["last_capture", "Last capture", q.last_capture || "never"],
-      ["last_import", "Last import", q.last_import || "never"],
+      ["last_capture", "Last capture", moment(q.last_capture) || "never"],
+      ["last_import", "Last import", moment(q.last_import) || "never"],
     ];
     document.getElementById("facts").replaceChildren(...items.flatMap(([id, label, text, bad]) => [
       el("dt", {}, label), el("dd", { "data-fact": id, class: bad ? "problem" : null }, text)]));
@@ -441,7 +450,8 @@
 
   function header() {
     document.getElementById("repository").textContent = figures.repository;
-    document.getElementById("generated").textContent = "Generated " + figures.generated_at
+    document.getElementById("generated").textContent = "Generated " + moment(figures.generated_at)
+      + " · times in " + figures.zone.tz + " (" + figures.zone.offset + ")"
       + (figures.live_version ? " · live: reloads when the ledger changes" : "");
     const library = figures.chart_library;
     document.getElementById("footer").textContent = "Made by tokentag from this repository's "
