@@ -21,8 +21,8 @@ TRANSCRIPTS = SHARED / "transcripts"
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point HOME, CLAUDE_CONFIG_DIR and the XDG dirs at temp dirs, fix the time zone, and
-    give git a fixed identity."""
+    """Point HOME, CLAUDE_CONFIG_DIR and the XDG dirs at temp dirs (Codex's dir follows
+    HOME), fix the time zone, and give git a fixed identity."""
     home = tmp_path_factory.mktemp("home")
     isolate(monkeypatch, home)
     yield home
@@ -49,7 +49,8 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
                         ("GIT_AUTHOR_EMAIL", "test@example.com"),
                         ("GIT_COMMITTER_EMAIL", "test@example.com")):
         monkeypatch.setenv(name, value)
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"):
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
+                 "CODEX_HOME", "CODEX_THREAD_ID"):
         monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
 

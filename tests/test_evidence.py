@@ -49,10 +49,11 @@ def reconcile(repo: Path, output: int) -> None:
     """What capture writes for usage only Claude Code's running totals show."""
     worktree = find_worktree(repo)
     assert worktree is not None
+    totals = Usage(input=900, output=4000, cache_creation=7000, cache_read=90000)
     record = records.reconciled(
-        "5e551000-0000-4000-8000-00000000000a", f"{HAIKU}@total", HAIKU,
+        "5e551000-0000-4000-8000-00000000000a", HAIKU, totals,
         "2026-03-14T11:30:00.000Z", str(repo), worktree.top, "main", "2.1.328",
-        "/t/session.jsonl", "2026-03-14T11:31:00.000Z",
+        "/t/session.jsonl", "2026-03-14T11:31:00.000Z", "hook",
         Usage(input=100, output=output, cache_creation=500, cache_creation_5m=500))
     with Store.of(worktree).writing() as writer:
         writer.write([record])

@@ -43,14 +43,14 @@ def attributions(index: Index, worktree: Worktree, commit: str) -> list[Attribut
     branch = current_branch(worktree)
     late: list[Pending] = []
     for request in pending:
-        if request.via == "import" and request.branch != branch and \
+        if records.imported(request.via) and request.branch != branch and \
                 _branch_exists(worktree, request.branch):
             continue  # its own branch's next commit takes it
         if _epoch(request.ts) != float("-inf") and (
-                request.via == "import" or _epoch(request.captured_at) < previous):
+                records.imported(request.via) or _epoch(request.captured_at) < previous):
             late.append(request)
             continue
-        how = INFERRED if request.via == "import" else OBSERVED
+        how = INFERRED if records.imported(request.via) else OBSERVED
         taken.setdefault((commit, how), []).append(request.key)
     for key, place in _places_of_late(index, worktree, commit, late).items():
         taken.setdefault(place, []).append(key)
@@ -86,7 +86,7 @@ def _places_of_late(index: Index, worktree: Worktree, commit: str,
         history = _head_history(worktree, min(_epoch(r.ts) for r in unplaced))
         for request in unplaced:
             found = history.first_at_or_after(_epoch(request.ts))
-            imported = request.via == "import"
+            imported = records.imported(request.via)
             places[request.key] = (found, INFERRED) if found and found != commit else (
                 commit, INFERRED if imported else OBSERVED)
     return places

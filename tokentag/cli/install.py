@@ -15,11 +15,14 @@ _SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"])
 @click.command("install")
 @_SCOPE
 @click.option("--pre-push", is_flag=True, help="Also push tokentag notes along with branches.")
-def install_command(scope: str, pre_push: bool) -> int:
+@click.option("--codex", is_flag=True,
+              help="Also capture OpenAI Codex CLI sessions: tokentag becomes the `notify` "
+                   "program in $CODEX_HOME/config.toml (a program already there still runs).")
+def install_command(scope: str, pre_push: bool, codex: bool) -> int:
     """Install the git hooks here and register the Claude Code hooks."""
     from tokentag.setup import install
 
-    for line in install.install(current_worktree(), scope, pre_push):
+    for line in install.install(current_worktree(), scope, pre_push, codex):
         click.echo(line)
     return 0
 
@@ -28,9 +31,12 @@ def install_command(scope: str, pre_push: bool) -> int:
 @click.option("--scope", type=click.Choice(["user", "project", "local"]),
               help="Remove only the Claude Code hooks of this settings file (user: the ones "
                    "that capture in every repository; works outside a repository too).")
+@click.option("--codex", is_flag=True,
+              help="Give Codex's `notify` back what it was before install (alone: only that).")
 @click.option("--all", "everything", is_flag=True,
-              help="This repository's git hooks and the hooks of every settings file.")
-def uninstall_command(scope: str | None, everything: bool) -> int:
+              help="This repository's git hooks, the hooks of every settings file, and "
+                   "Codex's notify.")
+def uninstall_command(scope: str | None, codex: bool, everything: bool) -> int:
     """Remove what install added: by default this repository's git hooks and its own
     Claude Code settings' hooks. The ledger and notes are kept."""
     import os
@@ -39,6 +45,6 @@ def uninstall_command(scope: str | None, everything: bool) -> int:
     from tokentag.setup import install
 
     worktree = find_worktree(os.getcwd())
-    for line in install.uninstall(worktree, scope, everything):
+    for line in install.uninstall(worktree, scope, everything, codex):
         click.echo(line)
     return 0

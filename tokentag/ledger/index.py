@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         mtime_ns: int
         dev: int | None
         ino: int | None
+        carry: str | None = None
 
     class _PendingFields(NamedTuple):
         key: str
@@ -94,7 +95,8 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         corrections: int
         superseded: int
 else:
-    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino"))
+    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino",
+                                                 "carry"), defaults=(None,))
     _PendingFields = namedtuple("_PendingFields", (
         "key", "via", "branch", "ts", "captured_at", "session_id", "seq", "worktree", "model",
         "tokens"))
@@ -102,6 +104,10 @@ else:
                                      "last_capture", "invalid_lines", "corrections",
                                      "superseded"))
 _CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
+# Whether a cursor written over another takes its place (see Index.set_cursor); its `?` is
+# the writer's `restart`.
+_CURSOR_MOVES = ("(? OR dev IS NOT excluded.dev OR ino IS NOT excluded.ino "
+                 "OR excluded.offset >= offset)")
 
 
 class Pending(_PendingFields):
@@ -112,13 +118,15 @@ class Pending(_PendingFields):
 
 class Cursor(_CursorFields):
     """How far a transcript has been read, and the file it was then: its size and mtime,
-    and its identity (device and inode; None in a cursor kept from before they were)."""
+    and its identity (device and inode; None in a cursor kept from before they were).
+    `carry` is what the reader knew at that offset and needs to go on from it (a running
+    total the file's later lines build on), as the reader encoded it; None for most files."""
 
     __slots__ = ()
 
     @classmethod
-    def at(cls, offset: int, stat: os.stat_result) -> Cursor:
-        return cls(offset, stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino)
+    def at(cls, offset: int, stat: os.stat_result, carry: str | None = None) -> Cursor:
+        return cls(offset, stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino, carry)
 
     def continues(self, stat: os.stat_result) -> bool:
         """Whether `stat` is the file this cursor read, still as long at least; if not, it
@@ -160,12 +168,13 @@ _GROUPINGS = {
     "agent": "coalesce(agent_id, '(main)')",
 }
 GROUPINGS = tuple(_GROUPINGS)
-_PENDING_IMPORTED = "FROM requests WHERE commit_id IS NULL AND via='import'"
+_PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND (via='import' OR via LIKE "
+                     "'import:%')")
 _MAX_PARAMETERS = 500  # per statement: see _chunks
 _TOTAL = ("input", "output", "cache_creation", "cache_read")  # a request's `total` tokens
 _NOTES_WATERMARK = "notes_written_upto"
-INDEX_VERSION = 5  # 4: cursors and stamps moved to the state file; 5: notes, agent
-# commits, evidence, tasks
+INDEX_VERSION = 6  # 4: cursors and stamps moved to the state file; 5: notes, agent
+# commits, evidence, tasks; 6: requests by session
 DROPPED = "(dropped)"  # the commit of a request set aside by `tokentag pending --drop`
 
 # A request record's fields, each a column; then its place in the ledger, its commit and
@@ -187,6 +196,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS requests (""" + ", ".join(map(_column, _REQUEST_COLUMNS)) + """);
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (worktree) WHERE commit_id IS NULL;
 CREATE INDEX IF NOT EXISTS requests_commit ON requests (commit_id);
+CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, transcript TEXT, cwd TEXT, worktree TEXT, seen_at TEXT,
     gone INTEGER);
@@ -534,6 +544,19 @@ class Index:
         return self._db.execute("SELECT 1 FROM sessions WHERE session_id=?",
                                (session_id,)).fetchone() is not None
 
+    def session_usage_by_model(self, session_id: str, main: str,
+                               main_through: str | None) -> dict[str, Usage]:
+        """What the ledger holds of a session, per model, as far as the session's own running
+        totals at a point of its main transcript can cover: everything but the main file's
+        own requests after `main_through` (a timestamp; None: all of them are after it).
+        Its subagents' requests (files, progress copies) and usage reconciled before all
+        count. For the reconciliation of those totals (see capture.reconcile)."""
+        sums = ", ".join(f"sum({f})" for f in USAGE_FIELDS)
+        return {row[0]: Usage(*row[1:]) for row in self._db.execute(
+            f"SELECT model, {sums} FROM requests WHERE session_id=? AND (transcript IS NOT ? "
+            "OR via LIKE '%:reconciled' OR via LIKE '%:progress' OR ts <= ?) GROUP BY model",
+            (session_id, main, main_through))}
+
     def commit_of(self, key: str) -> str | None:
         """The commit a request is attributed to, if any."""
         row = self._db.execute("SELECT commit_id FROM requests WHERE key=?", (key,)).fetchone()
@@ -555,14 +578,16 @@ class Index:
 
     def set_cursor(self, path: str, cursor: Cursor, restart: bool = False) -> None:
         """Cursors only move forward, so a slower concurrent reader cannot rewind one;
-        unless the file was read again from its start (`restart`) or is another file."""
+        unless the file was read again from its start (`restart`) or is another file. The
+        carry goes with the offset it was made at (SET reads the row as it was)."""
         with _state_damage():
             self._db.execute(
-                f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(path) DO UPDATE SET offset=CASE WHEN ? OR dev IS NOT excluded.dev "
-                "OR ino IS NOT excluded.ino THEN excluded.offset ELSE max(offset, "
-                "excluded.offset) END, size=excluded.size, mtime_ns=excluded.mtime_ns, "
-                "dev=excluded.dev, ino=excluded.ino", (path, *cursor, restart))
+                f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                f"offset=CASE WHEN {_CURSOR_MOVES} THEN excluded.offset ELSE offset END, "
+                f"carry=CASE WHEN {_CURSOR_MOVES} THEN excluded.carry ELSE carry END, "
+                "size=excluded.size, mtime_ns=excluded.mtime_ns, dev=excluded.dev, "
+                "ino=excluded.ino", (path, *cursor, restart, restart))
 
     def drop_cursors(self, paths: Iterable[str]) -> None:
         with _state_damage():
@@ -1008,9 +1033,15 @@ def m004_notes_written(db: sqlite3.Connection) -> None:
                "seq INTEGER NOT NULL)")
 
 
+def m005_cursor_carry(db: sqlite3.Connection) -> None:
+    """What a reader knew at a cursor's offset (see Cursor)."""
+    db.execute("ALTER TABLE state.cursors ADD COLUMN carry TEXT")
+
+
 # Append only: a change to the state file is a new function here, never an edit of one
 # that has run somewhere.
-MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written)
+MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written,
+              m005_cursor_carry)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:

@@ -40,8 +40,9 @@ CACHE_READ_FACTOR = Decimal("0.1")
 # An estimate recorded without its model has no price either (never $0).
 _UNPRICED_MODELS = frozenset({"<synthetic>", UNKNOWN_MODEL})
 # Bedrock ids ("us.anthropic.claude-…-v1:0") are auto-detected as Anthropic's, whose table
-# does not list them; AWS's table does, with Bedrock's own prices.
-_LOOKUP_PROVIDERS: tuple[str | None, ...] = (None, "aws")
+# does not list them; AWS's table does, with Bedrock's own prices. Some of the names Codex
+# writes (`codex-mini-latest`) are found only in OpenAI's table, when it is named.
+_LOOKUP_PROVIDERS: tuple[str | None, ...] = (None, "aws", "openai")
 # Lets an override for "claude-sonnet-4-5" cover the dated "claude-sonnet-4-5-20250929".
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 
