@@ -21,7 +21,7 @@ from tokentag.core.timefmt import now_iso
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.filters import Filters
-from tokentag.ledger.records import IMPORTED
+from tokentag.ledger.records import imported
 from tokentag.ledger.store import Store
 from tokentag.release import releases, report_rows
 from tokentag.report import pricing, queries, rows
@@ -74,7 +74,8 @@ def status_json(worktree: Worktree, zone: Zone) -> dict[str, Any]:
     status = queries.status(store)  # first: a failure here leaves no tokentag dir behind
     found = {**status.as_json(), **queries.spending(store, worktree, zone).as_json()}
     with store.reading() as index:
-        last_import = index.last_captures().get(IMPORTED)
+        captured = index.last_captures()
+    last_import = max((at for via, at in captured.items() if imported(via)), default=None)
     return {**{k: v for k, v in found.items() if k != "ledger"}, "last_import": last_import}
 
 
