@@ -1,9 +1,10 @@
 """Benchmark: the dashboard's size and how long it takes to build and to draw.
 
-Target: with 1,000 commits and a 100,000-request ledger, `tokentag dashboard` (twelve
-reports and every release) takes at most 3x as long as the one `tokentag report --by
-commit --json` it contains, and headless Chromium has drawn the page (every table and
-chart) at most 2 s after it started loading it.
+Target: with 1,000 commits and a 100,000-request ledger, `tokentag dashboard` takes no
+longer than the commands whose output the page holds, run one after the other (`report
+--by X --json` for its twelve groupings, `release --all --json`, `status --json`), and
+headless Chromium has drawn the page (every table and chart) at most 2 s after it
+started loading it.
 
 The history and ledger are bench_release's (made with `git fast-import` and written
 directly in the ledger's record format): `--commits` old commits tagged v0.9, as many
@@ -32,7 +33,10 @@ from pathlib import Path
 
 import bench_release
 
-MAX_RATIO = 3.0  # the dashboard's time over `report --by commit`'s
+MAX_RATIO = 1.0  # the dashboard's time over that of the commands it holds
+COMMANDS = [*(("report", "--by", by, "--json") for by in (
+    "commit", "tag", "day", "week", "month", "model", "branch", "session", "agent", "task",
+    "author", "pr")), ("release", "--all", "--json"), ("status", "--json")]
 MAX_DRAW = 2.0  # seconds
 
 
@@ -80,7 +84,7 @@ def main() -> int:
         page = root / "dashboard.html"
         reports, builds, drawn, walls, charts = [], [], [], [], 0
         for _ in range(args.runs):  # interleaved, so drift in machine load hits all alike
-            reports.append(timed(box, "report", "--by", "commit", "--json"))
+            reports.append(sum(timed(box, *command) for command in COMMANDS))
             builds.append(timed(box, "dashboard", "-o", str(page)))
             at, wall, charts = draw(page, root / "profile", chromium, box.env())
             drawn.append(at)
@@ -89,8 +93,9 @@ def main() -> int:
         report, build = statistics.median(reports), statistics.median(builds)
         shown = statistics.median(drawn)
         print(f"  page: {size / 1000:,.0f} kB, {charts} charts")
-        print(f"  report --by commit: median {report * 1000:,.0f} ms; tokentag dashboard: "
-              f"median {build * 1000:,.0f} ms, {build / report:.1f}x (target <= {MAX_RATIO}x)")
+        print(f"  the {len(COMMANDS)} commands: median {report * 1000:,.0f} ms in all; "
+              f"tokentag dashboard: median {build * 1000:,.0f} ms, {build / report:.2f}x "
+              f"(target <= {MAX_RATIO}x)")
         print(f"  drawn at: median {shown * 1000:,.0f} ms after navigation (target <= "
               f"{MAX_DRAW} s); Chromium run {statistics.median(walls):.1f} s wall")
         ok = build / report <= MAX_RATIO and shown <= MAX_DRAW
