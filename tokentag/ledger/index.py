@@ -869,6 +869,12 @@ class Index:
         return {str(row[0]): int(row[1]) for row in self._db.execute(
             f"SELECT evidence, sum({'+'.join(_TOTAL)}) FROM requests GROUP BY evidence")}
 
+    def last_captures(self) -> dict[str, str]:
+        """When a request was last captured, per way of capture (`via`: hook, import,
+        record, ...)."""
+        return {str(row[0]): str(row[1]) for row in self._db.execute(
+            "SELECT via, max(captured_at) FROM requests GROUP BY via")}
+
     def work_item_price_groups(self, filters: Filters
                                ) -> list[tuple[str | None, str | None, str | None, Row]]:
         """(commit, branch, task, price group) of the requests `filters` lets through: what
