@@ -43,6 +43,14 @@ class Usage(_UsageFields):
         """The whole prompt: what the long-context tier and most price tables call input."""
         return self.input + self.cache_creation + self.cache_read
 
+    def write_split(self) -> tuple[int, int]:
+        """Cache writes by lifetime as they are priced: (5-minute, 1-hour). A split that
+        sums to more than a stale total is trusted over it; writes outside the 1-hour part
+        (all of them, in older transcripts that give only the total) are 5-minute ones."""
+        writes = max(self.cache_creation, self.cache_creation_5m + self.cache_creation_1h)
+        hour = min(self.cache_creation_1h, writes)
+        return writes - hour, hour
+
     def __add__(self, other: tuple[object, ...]) -> Usage:
         """Field-wise sum (not tuple concatenation)."""
         assert isinstance(other, Usage)

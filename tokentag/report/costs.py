@@ -93,7 +93,7 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
         pricing,  # genai-prices loads its tables lazily; keep it off the hook
     )
 
-    cost = pricing.price_group(group.model, _day_noon(group.day), group.usage, group.prompt,
+    cost = pricing.price_group(group.model, day_noon(group.day), group.usage, group.prompt,
                                prices)
     totals = Totals(group.usage, group.requests, cost or Decimal(0))
     if cost is None:
@@ -102,7 +102,8 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
     return totals
 
 
-def _day_noon(day: str) -> datetime:
+def day_noon(day: str) -> datetime:
+    """The moment a price group is priced at: noon (UTC) of its day."""
     moment = parse_iso(day)
     return moment.replace(hour=12) if moment is not None else datetime.now(UTC)
 
