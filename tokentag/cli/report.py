@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,7 @@ from tokentag.cli.common import (
 
 if TYPE_CHECKING:
     from tokentag.report.costs import Totals
+    from tokentag.report.spikes import Spike
 
 # `report --by`: grouping.GROUP_KEYS, and tag (a test holds them equal), spelled here so
 # that --help need not import the report modules.
@@ -37,7 +38,7 @@ def report_command(by: str, since: str | None, until: str | None, evidence: str 
     work item (task), commit author or pull request."""
     from tokentag.ledger.store import Store
     from tokentag.release import releases
-    from tokentag.report import grouping, workitems
+    from tokentag.report import grouping, spikes, workitems
     from tokentag.setup import config
 
     worktree = current_worktree()
@@ -52,24 +53,36 @@ def report_command(by: str, since: str | None, until: str | None, evidence: str 
                                               settings.task_pattern)
         else:
             groups = grouping.grouped_totals(index, by, filters, settings.prices)
+        flagged = spikes.in_report(index, by, groups, filters, settings.spikes)
     totals = grouping.overall(groups)
     if as_json:
-        rows = [{"key": key, **t.as_json()} for key, t in groups.items()]
+        rows = [{"key": key, **t.as_json(), **_spike_json(flagged, key)}
+                for key, t in groups.items()]
         dump_json({"by": by, "rows": rows, "totals": totals.as_json()})
         return 0
-    _print_table(by, groups, totals)
+    _print_table(by, groups, totals, flagged or {})
     return 0
 
 
-def _print_table(by: str, groups: dict[str, Totals], totals: Totals) -> None:
+def _spike_json(flagged: dict[str, Spike] | None, key: str) -> dict[str, Any]:
+    """A commit, day or session row's `spike`: null, or how far above its recent median."""
+    if flagged is None:
+        return {}
+    return {"spike": flagged[key].as_json() if key in flagged else None}
+
+
+def _print_table(by: str, groups: dict[str, Totals], totals: Totals,
+                 flagged: dict[str, Spike]) -> None:
     header = f"{by:<40} {'requests':>8} {'input':>10} {'output':>10} {'cache write':>12} " \
              f"{'cache read':>12} {'total':>12} {'cost':>10}"
     click.echo(header)
     for key, t in [*groups.items(), ("TOTAL", totals)]:
         u = t.usage
         cost = t.cost_text()
+        spike = f"  spike: {flagged[key].text()}" if key in flagged else ""
         click.echo(f"{key[:40]:<40} {t.requests:>8} {u.input:>10,} {u.output:>10,} "
-                   f"{u.cache_creation:>12,} {u.cache_read:>12,} {u.total:>12,} {cost:>10}")
+                   f"{u.cache_creation:>12,} {u.cache_read:>12,} {u.total:>12,} {cost:>10}"
+                   f"{spike}")
     click.echo(f"evidence (tokens): {totals.evidence_text()}")
     if totals.unpriced_requests:
         click.echo(f"* {totals.unpriced_requests} requests of models without a known price "

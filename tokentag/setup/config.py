@@ -13,6 +13,9 @@ user's, not ours.
     [prices."my-proxy-model"]        # USD per million tokens, see pricing.PriceOverride
     input_mtok = 2.0
     output_mtok = 8.0
+    [spikes]                         # flagged: costing more than `factor` times the median
+    factor = 3.0                     # of the `window` commits, days or sessions before
+    window = 10                      # (report.spikes)
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pydantic import (
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import relative_name
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.spikes import SpikeRule
 from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 from tokentag.setup import toml_edit
 
@@ -57,6 +61,7 @@ class Config(BaseModel):
     tag_pattern: str | None = Field(default=None, min_length=1)
     task_pattern: str = Field(default=DEFAULT_TASK_PATTERN, min_length=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    spikes: SpikeRule = Field(default_factory=SpikeRule)
     # Models whose price is set only in part (input without output, say), with what each
     # lacks: unpriced until whole, and reported by `doctor`, rather than failing every
     # report meanwhile.
@@ -161,6 +166,8 @@ def _config_error(first: Any, where: str) -> TokentagError:
 
 _STRING_KEYS = ("notes_file", "tag_pattern", "task_pattern")
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
+_SPIKE_FIELDS = tuple(SpikeRule.model_fields)
+_NUMBER_KEYS = ("prices.", "spikes.")
 
 
 def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
@@ -202,18 +209,21 @@ def _parse_key(key: str) -> list[str]:
     model, _, field = rest.rpartition(".")
     if head == "prices" and model and field in _PRICE_FIELDS:
         return ["prices", model, field]  # model names contain dots: the field is the last part
+    if head == "spikes" and rest in _SPIKE_FIELDS:
+        return ["spikes", rest]
     raise TokentagError(f"unknown config key {key!r}: use notes_file, tag_pattern, "
-                        f"task_pattern or prices.<model>.<{'|'.join(_PRICE_FIELDS)}>")
+                        f"task_pattern, prices.<model>.<{'|'.join(_PRICE_FIELDS)}> "
+                        f"or spikes.<{'|'.join(_SPIKE_FIELDS)}>")
 
 
 def _parse_value(key: str, text: str) -> str | int | float:
-    if not key.startswith("prices."):
+    if not key.startswith(_NUMBER_KEYS):
         return text
     try:
         number = float(text)
     except ValueError:
-        raise TokentagError(f"config {key} must be a number of USD per million tokens, "
-                            f"not {text!r}") from None
+        what = " of USD per million tokens" if key.startswith("prices.") else ""
+        raise TokentagError(f"config {key} must be a number{what}, not {text!r}") from None
     return int(number) if number.is_integer() else number
 
 
