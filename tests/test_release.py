@@ -525,7 +525,7 @@ def test_config_set_show_unset_and_precedence(repo: Path) -> None:
     assert shown == {"notes_file": "HISTORY.md", "tag_pattern": "rel-*",
                      "task_pattern": DEFAULT_TASK_PATTERN,
                      "prices": {"m": {"input_mtok": 1, "output_mtok": 2}},
-                     "spikes": {"factor": 3.0, "window": 10}}
+                     "budgets": {}, "spikes": {"factor": 3.0, "window": 10}}
     tokentag("config", "set", "notes_file", "CHANGELOG.md", cwd=repo)
     tokentag("config", "set", "prices.claude-3.5-x.output_mtok", "1.5", cwd=repo)
     tokentag("config", "set", "prices.claude-3.5-x.input_mtok", "0.5", cwd=repo)

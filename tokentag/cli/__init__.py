@@ -23,7 +23,7 @@ COMMANDS = {
     "install": "install", "uninstall": "install", "hook": "hooks", "git-hook": "hooks",
     "status": "status", "report": "report", "log": "log", "show": "show", "record": "record",
     "release": "release", "import": "import_", "sync": "sync", "config": "config",
-    "doctor": "doctor", "demo": "demo", "pending": "pending",
+    "doctor": "doctor", "demo": "demo", "pending": "pending", "check": "check",
 }
 
 

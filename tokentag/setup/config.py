@@ -13,6 +13,10 @@ user's, not ours.
     [prices."my-proxy-model"]        # USD per million tokens, see pricing.PriceOverride
     input_mtok = 2.0
     output_mtok = 8.0
+    [budgets.release]                # `tokentag check` fails past these (watch.budgets):
+    usd = 50                         # release, branch, day and commit; usd, tokens or both
+    [budgets.day]
+    tokens = 20_000_000
     [spikes]                         # flagged: costing more than `factor` times the median
     factor = 3.0                     # of the `window` commits, days or sessions before
     window = 10                      # (report.spikes)
@@ -43,6 +47,7 @@ from tokentag.report.pricing import PriceOverride
 from tokentag.report.spikes import SpikeRule
 from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 from tokentag.setup import toml_edit
+from tokentag.watch.budgets import Budgets, Limit
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -61,6 +66,7 @@ class Config(BaseModel):
     tag_pattern: str | None = Field(default=None, min_length=1)
     task_pattern: str = Field(default=DEFAULT_TASK_PATTERN, min_length=1)
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    budgets: Budgets = Field(default_factory=Budgets)
     spikes: SpikeRule = Field(default_factory=SpikeRule)
     # Models whose price is set only in part (input without output, say), with what each
     # lacks: unpriced until whole, and reported by `doctor`, rather than failing every
@@ -166,8 +172,10 @@ def _config_error(first: Any, where: str) -> TokentagError:
 
 _STRING_KEYS = ("notes_file", "tag_pattern", "task_pattern")
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
+_BUDGET_SCOPES = tuple(Budgets.model_fields)
+_LIMIT_FIELDS = tuple(Limit.model_fields)
 _SPIKE_FIELDS = tuple(SpikeRule.model_fields)
-_NUMBER_KEYS = ("prices.", "spikes.")
+_NUMBER_KEYS = ("prices.", "budgets.", "spikes.")
 
 
 def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
@@ -209,10 +217,13 @@ def _parse_key(key: str) -> list[str]:
     model, _, field = rest.rpartition(".")
     if head == "prices" and model and field in _PRICE_FIELDS:
         return ["prices", model, field]  # model names contain dots: the field is the last part
+    if head == "budgets" and model in _BUDGET_SCOPES and field in _LIMIT_FIELDS:
+        return ["budgets", model, field]
     if head == "spikes" and rest in _SPIKE_FIELDS:
         return ["spikes", rest]
     raise TokentagError(f"unknown config key {key!r}: use notes_file, tag_pattern, "
-                        f"task_pattern, prices.<model>.<{'|'.join(_PRICE_FIELDS)}> "
+                        f"task_pattern, prices.<model>.<{'|'.join(_PRICE_FIELDS)}>, "
+                        f"budgets.<{'|'.join(_BUDGET_SCOPES)}>.<{'|'.join(_LIMIT_FIELDS)}> "
                         f"or spikes.<{'|'.join(_SPIKE_FIELDS)}>")
 
 
