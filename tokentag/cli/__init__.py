@@ -24,7 +24,7 @@ COMMANDS = {
     "status": "status", "report": "report", "log": "log", "show": "show", "record": "record",
     "release": "release", "import": "import_", "sync": "sync", "config": "config",
     "doctor": "doctor", "demo": "demo", "pending": "pending", "check": "check",
-    "mcp": "mcp",
+    "statusline": "statusline", "mcp": "mcp",
 }
 
 
