@@ -147,3 +147,28 @@ def test_unknown_arguments_are_logged_not_shown(repo: Path, isolated_home: Path)
     assert statusline(repo, "{}", "--frobnicate") == ""
     log = isolated_home / ".local" / "state" / "tokentag" / "tokentag.log"
     assert "statusline" in log.read_text()
+
+
+def test_a_version_5_index_gains_the_time_index_in_place(
+        branch_work: tuple[Path, Session, str]) -> None:
+    """Today's total is a lookup by time: the index an older tokentag made gets its time
+    index where it stands, without folding the ledger again."""
+    import sqlite3
+
+    repo, session, _ = branch_work
+    path = repo / ".git" / "tokentag" / "index.sqlite"
+    before = statusline(repo, status_input(repo, session))
+    index = sqlite3.connect(path)
+    with index:
+        index.execute("DROP INDEX requests_time")
+        index.execute("UPDATE meta SET value = '-1' WHERE name = 'seq'")  # a re-fold resets it
+    index.execute("PRAGMA user_version=5")
+    index.close()
+    assert statusline(repo, status_input(repo, session)) == before
+    index = sqlite3.connect(path)
+    assert index.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert index.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0] == "-1"
+    plan = " ".join(str(row) for row in index.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM requests WHERE ts >= '2026'"))
+    index.close()
+    assert "requests_time" in plan
