@@ -15,11 +15,21 @@ _SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"])
 @click.command("install")
 @_SCOPE
 @click.option("--pre-push", is_flag=True, help="Also push tokentag notes along with branches.")
-def install_command(scope: str, pre_push: bool) -> int:
+@click.option("--mcp", is_flag=True,
+              help="Also register the MCP server (`tokentag mcp`) in the project's .mcp.json.")
+@click.option("--statusline", is_flag=True,
+              help="Also show `tokentag statusline` in Claude Code's status line (beside the "
+                   "status line set there, if any).")
+@click.option("--budget-warnings", is_flag=True,
+              help="Also tell the user at the end of a turn when a budget is passed.")
+def install_command(scope: str, pre_push: bool, mcp: bool, statusline: bool,
+                    budget_warnings: bool) -> int:
     """Install the git hooks here and register the Claude Code hooks."""
     from tokentag.setup import install
 
-    for line in install.install(current_worktree(), scope, pre_push):
+    asked = {"mcp": mcp, "statusline": statusline, "budget-warnings": budget_warnings}
+    extras = [extra for extra in install.EXTRAS if asked[extra]]
+    for line in install.install(current_worktree(), scope, pre_push, extras):
         click.echo(line)
     return 0
 
