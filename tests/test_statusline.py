@@ -14,6 +14,7 @@ import pytest
 from tests.claude_lines import Session
 from tests.conftest import git, tokentag
 from tests.test_attribution import commit
+from tests.test_hot_path import COSTLY
 from tokentag.core.money import usd
 
 NOW = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
@@ -89,7 +90,8 @@ def test_the_price_cache_follows_the_configured_prices(
 @pytest.mark.without_coverage
 def test_a_cached_line_imports_nothing_costly(branch_work: tuple[Path, Session, str]) -> None:
     """Claude Code runs it after every assistant message: once the price cache holds the
-    day's models, no click, pydantic, genai-prices or GitPython."""
+    day's models, it imports none of what the hook paths may not (click, pydantic,
+    genai-prices, GitPython, and `re`, `json`, `typing`, `dataclasses`...), nor the SDK."""
     repo, session, _ = branch_work
     first = statusline(repo, status_input(repo, session))
     code = ("import sys, io\n"
@@ -97,8 +99,7 @@ def test_a_cached_line_imports_nothing_costly(branch_work: tuple[Path, Session, 
             "out = io.StringIO()\n"
             "statusline.run([], stdin=sys.stdin.buffer, stdout=out)\n"
             "print(out.getvalue(), end='')\n"
-            "print(' '.join(m for m in ('click', 'pydantic', 'genai_prices', 'git', 'mcp') "
-            "if m in sys.modules))")
+            f"print(' '.join(m for m in {(*COSTLY, 'mcp')!r} if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,
                             text=True, input=status_input(repo, session), check=True)
     assert result.stdout == first + "\n"  # the line, then no costly module at all

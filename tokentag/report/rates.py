@@ -11,7 +11,8 @@ and stores them in `unit-prices.json` in the tokentag dir with a fingerprint of 
 came from: the interpreter, tokentag's pricing, genai-prices' tables and the project's
 config files. Anything of those changed, and the file starts afresh.
 
-Reading it (`RateBook`) is lean: `json`-free, `decimal` and the time functions only.
+Reading it (`RateBook`) is lean: no `json`, no `dataclasses` (costs.Totals is one), only
+`decimal` beyond what the hook paths import.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from decimal import Decimal
 from tokentag import __version__
 from tokentag.core import fastjson
 from tokentag.core.usage import Usage
-from tokentag.report.costs import PriceGroup, Totals
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -102,29 +102,22 @@ class RateBook:
             return cls(path, stamp)
         return cls(path, stamp, data["entries"])
 
-    def priced(self, group: PriceGroup) -> Totals | None:
-        """The group's totals as costs.priced gives them; None when its rates are not
-        here."""
-        entry = self.entries.get(_key(group.model, group.day))
-        if entry is None:
-            return None
-        totals = Totals(group.usage, group.requests)
-        totals.evidence[group.evidence] = group.usage.total
+    def cost(self, model: str, day: str, prompt: int, usage: Usage) -> Decimal | None:
+        """What `usage` of a price group (model, day, largest prompt) costs, as
+        costs.priced prices it; None for a model without a known price. KeyError when the
+        book lacks the model's rates for that day (or holds a damaged entry)."""
+        entry = self.entries[_key(model, day)]
         if entry == _UNPRICED:
-            totals.unpriced_requests, totals.unpriced_models = group.requests, \
-                frozenset({group.model})
-            return totals
+            return None
         try:
-            tier = sum(1 for start in entry["starts"] if group.prompt > start)
-            totals.cost = cost_at(entry["rates"][tier], group.usage)
-        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError):
-            return None  # a damaged entry: priced again, by pricing
-        return totals
+            tier = sum(1 for start in entry["starts"] if prompt > start)
+            return cost_at(entry["rates"][tier], usage)
+        except (IndexError, TypeError, ValueError, ArithmeticError) as error:
+            raise KeyError(f"damaged rates of {model} on {day}: {error}") from None
 
-    def missing(self, groups: Iterable[PriceGroup]) -> list[tuple[str, str]]:
-        """(model, day) of the groups whose rates are not here."""
-        wanted = {(g.model, g.day) for g in groups}
-        return sorted(pair for pair in wanted if _key(*pair) not in self.entries)
+    def missing(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Those (model, day) whose rates are not here."""
+        return sorted(pair for pair in set(pairs) if _key(*pair) not in self.entries)
 
 
 def _key(model: str, day: str) -> str:

@@ -21,12 +21,15 @@ from __future__ import annotations
 import os
 import sys
 import time
+from decimal import Decimal
+from functools import lru_cache
 
 from tokentag.core import faillog, fastjson
+from tokentag.core.money import usd
+from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.store import Store
 from tokentag.report import rates
-from tokentag.report.costs import PriceGroup, Totals, group_from_row, overall
 from tokentag.watch.branch import branch_work
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Sequence
     from typing import Any
+
+    from tokentag.ledger.index import Row
 
 MAX_INPUT = 1 << 20  # Claude Code's status input is a few kB
 LOCK_WAIT = 2.0  # seconds: a capture holding the lock longer leaves this line empty once
@@ -75,50 +80,67 @@ def line_for(raw: bytes) -> str:
     home = _home(raw)
     if home is None or not os.path.isdir(home.tokentag_dir):
         return ""  # not a repository, or tokentag never ran in it: nothing recorded
-    branch, pending, today = spending(home)
-    parts = [f"branch {branch[0]} {branch[1].cost_text()}"] if branch is not None else []
-    parts += [f"pending {pending.cost_text()}", f"today {today.cost_text()}"]
-    return SEPARATOR.join(parts)
-
-
-def spending(home: Worktree) -> tuple[tuple[str, Totals] | None, Totals, Totals]:
-    """(branch, its own commits' totals) off the default branch, else None; what is
-    pending in this worktree; today's total in the repository."""
     work = branch_work(home)
+    own = work is not None and not work.is_default
     today = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime())
     with Store.of(home).reading(LOCK_WAIT) as index:
-        found = index.price_groups_of(work.commits) if work and not work.is_default else {}
-        pending = index.pending_price_groups(home.top)
-        daily = index.price_groups_since(today)
-    sets = [[group_from_row(row) for rows in found.values() for row in rows],
-            [group_from_row(row) for row in pending], [group_from_row(row) for row in daily]]
-    branch_totals, pending_totals, today_totals = _priced(home, sets)
-    branch = (work.name, branch_totals) if work is not None and not work.is_default else None
-    return branch, pending_totals, today_totals
+        found = index.price_groups_of(work.commits) if own and work is not None else {}
+        sets = [[row for rows in found.values() for row in rows],
+                index.pending_price_groups(home.top), index.price_groups_since(today)]
+    branch, pending, daily = _priced(home, sets)
+    parts = [f"branch {work.name} {branch.text()}"] if own and work is not None else []
+    return SEPARATOR.join([*parts, f"pending {pending.text()}", f"today {daily.text()}"])
 
 
-def _priced(home: Worktree, sets: list[list[PriceGroup]]) -> list[Totals]:
-    """Each set's totals, from the price cache; a model and day it lacks is priced once
-    by pricing and kept."""
+class Spend:
+    """What a set of price groups cost, printed as costs.Totals prints it (Totals is a
+    dataclass, and `dataclasses` alone is a third of this command's imports)."""
+
+    def __init__(self) -> None:
+        self.cost = Decimal(0)
+        self.requests = 0
+        self.unpriced = 0
+
+    def add(self, cost: Decimal | None, requests: int) -> None:
+        self.requests += requests
+        if cost is None:
+            self.unpriced += requests
+        else:
+            self.cost += cost
+
+    def text(self) -> str:
+        known = not self.requests or self.unpriced < self.requests
+        return usd(float(round(self.cost, 6)) if known else None, self.unpriced > 0)
+
+
+def _priced(home: Worktree, sets: list[list[Row]]) -> list[Spend]:
+    """Each set's spend, from the price cache; a model and day it lacks is priced once by
+    pricing and kept."""
     book = rates.RateBook.load(home.tokentag_dir, home.top)
-    missing = book.missing(group for groups in sets for group in groups)
-    prices = _configured_prices(home) if missing else None
+    missing = book.missing((row["model"], row["day"]) for rows in sets for row in rows)
     if missing:
-        rates.refresh(book, missing, prices)
-
-    def priced(group: PriceGroup) -> Totals:
-        nonlocal prices
-        found = book.priced(group)
-        if found is None:  # a price that is not five rates (one per request, say)
-            from tokentag.report import costs
-
-            prices = prices if prices is not None else _configured_prices(home)
-            found = costs.priced(group, prices)
-        return found
-
-    return [overall(priced(group) for group in groups) for groups in sets]
+        rates.refresh(book, missing, _configured_prices(home))
+    spends = []
+    for rows in sets:
+        spend = Spend()
+        for row in rows:
+            spend.add(_cost(book, row, home), int(row["requests"]))
+        spends.append(spend)
+    return spends
 
 
+def _cost(book: rates.RateBook, row: Row, home: Worktree) -> Decimal | None:
+    usage = Usage(*(int(row[field] or 0) for field in USAGE_FIELDS))
+    try:
+        return book.cost(row["model"], row["day"], int(row["prompt"]), usage)
+    except KeyError:  # a price that is not five rates (one per request, say): as reports do
+        from tokentag.report import costs
+
+        totals = costs.priced(costs.group_from_row(row), _configured_prices(home))
+        return None if totals.unpriced_requests else totals.cost
+
+
+@lru_cache(maxsize=4)
 def _configured_prices(home: Worktree) -> Any:
     from tokentag.setup import config  # pydantic and genai-prices: only when pricing
 
