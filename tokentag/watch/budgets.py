@@ -49,15 +49,10 @@ class Limit(BaseModel):
     tokens: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _something(self) -> Limit:
+    def _one_at_least(self) -> Limit:
         if self.usd is None and self.tokens is None:
             raise ValueError("set usd, tokens or both")
         return self
-
-    def text(self) -> str:
-        parts = [usd(self.usd)] if self.usd is not None else []
-        parts += [f"{self.tokens:,} tokens"] if self.tokens is not None else []
-        return " and ".join(parts)
 
 
 class Budgets(BaseModel):
@@ -164,8 +159,7 @@ def _release_verdicts(git: Git, sources: releases.Sources, limits: dict[str, Any
     upcoming = rng is None or not rng.tagged  # pending work goes into this release
     verdicts = []
     if "release" in limits:
-        spent = Totals.empty()
-        spent.add(release.total if release else Totals.empty())
+        spent = costs.overall([release.total] if release else [])
         if upcoming:
             spent.add(pending)
         verdicts.append(Verdict("release", _release_name(rng), limits["release"], spent))

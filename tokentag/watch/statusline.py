@@ -25,6 +25,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from tokentag.core import faillog, fastjson
+from tokentag.core.errors import TokentagError
 from tokentag.core.money import usd
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.git.gitdirs import Worktree, find_worktree
@@ -59,7 +60,7 @@ def run(args: Sequence[str], stdin: Any = None, stdout: Any = None) -> int:
         ours = line_for(raw)
     except Exception as error:  # noqa: BLE001 - a status line must never fail Claude Code
         faillog.log_failure(_tokentag_dir(raw), error, "statusline",
-                            expected=isinstance(error, (ValueError, OSError)))
+                            expected=isinstance(error, (ValueError, OSError, TokentagError)))
     text = joined(_finish(other, raw) if other is not None else "", ours)
     out = stdout if stdout is not None else sys.stdout
     if text:
@@ -81,14 +82,14 @@ def line_for(raw: bytes) -> str:
     if home is None or not os.path.isdir(home.tokentag_dir):
         return ""  # not a repository, or tokentag never ran in it: nothing recorded
     work = branch_work(home)
-    own = work is not None and not work.is_default
+    own = work if work is not None and not work.is_default else None  # a branch of its own
     today = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime())
     with Store.of(home).reading(LOCK_WAIT) as index:
-        found = index.price_groups_of(work.commits) if own and work is not None else {}
+        found = index.price_groups_of(own.commits) if own is not None else {}
         sets = [[row for rows in found.values() for row in rows],
                 index.pending_price_groups(home.top), index.price_groups_since(today)]
     branch, pending, daily = _priced(home, sets)
-    parts = [f"branch {work.name} {branch.text()}"] if own and work is not None else []
+    parts = [f"branch {own.name} {branch.text()}"] if own is not None else []
     return SEPARATOR.join([*parts, f"pending {pending.text()}", f"today {daily.text()}"])
 
 

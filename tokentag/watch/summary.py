@@ -26,9 +26,9 @@ from tokentag.report.costs import Totals
 from tokentag.watch.branch import current_branch
 
 SCOPES = ("session", "commit", "tag", "branch", "model", "day", "task")
-# The scopes whose id can be left out, and what it then is.
-DEFAULTS = {"session": "this session (CLAUDE_CODE_SESSION_ID)", "commit": "HEAD",
-            "branch": "the checked-out branch", "day": "today (UTC)"}
+# What a tag's summary takes from the release: its totals, and which commits it spans.
+_RELEASE_KEYS = ("tokens", "cost_usd", "requests", "evidence", "unpriced_requests",
+                 "unpriced_models", "by_model", "range", "commits")
 LOCK_WAIT = 30.0  # seconds a read waits for a writer's lock before it answers with an error
 
 
@@ -44,8 +44,7 @@ def summary(worktree: Worktree, scope: str, ident: str | None, settings: Any) ->
     elif scope == "tag":
         release = releases.build(worktree, ident, pattern=settings.tag_pattern,
                                  prices=settings.prices).as_json()
-        data = {key: release[key] for key in ("tokens", "cost_usd", "requests", "evidence",
-                                              "by_model", "range", "commits")}
+        data = {key: release[key] for key in _RELEASE_KEYS if key in release}
     else:
         by_model = _by_model(worktree, scope, ident, settings)
         data = {**costs.overall(by_model.values()).as_json(),
