@@ -54,7 +54,9 @@ install_tokentag() {
     say "linked $LINK"
     case ":$PATH:" in
         *":$TOKENTAG_BIN:"*) ;;
-        *) say "add $TOKENTAG_BIN to your PATH: export PATH=\"$TOKENTAG_BIN:\$PATH\"" ;;
+        *) say "$TOKENTAG_BIN is not on your PATH: add this line to your shell's startup file" \
+               "(~/.bashrc, ~/.zshrc, ~/.profile), then open a new shell:"
+           say "    export PATH=\"$TOKENTAG_BIN:\$PATH\"" ;;
     esac
     if target_repository; then
         "$VENV/bin/tokentag" install

@@ -241,7 +241,8 @@ class SessionWriter:
     fields repeated and a streaming placeholder in `output_tokens` on the early lines;
     then `progress` lines (hook and bash progress, now and then an `agent_progress` echo
     of a subagent request with its usage nested in `data`) and the `user` line carrying
-    the tool_result text.
+    the tool_result text. The echoed subagent has its own file, as in Claude Code, empty
+    here: a subagent without one would be counted from its echoes.
     """
 
     def __init__(self, path: Path, session_id: str, cwd: Path, seed: int = 1,
@@ -257,6 +258,7 @@ class SessionWriter:
         self.parent: str | None = None
         self.requests = 0
         self.cache = 12_000
+        self.subagent = path.with_suffix("") / "subagents" / f"agent-a{seed:06d}.jsonl"
 
     # -- line builders
 
@@ -327,6 +329,9 @@ class SessionWriter:
 
     def _progress_agent(self, tool_use_id: str) -> bytes:
         """A subagent request echoed in the main file: usage nested in `data`, not counted."""
+        if not self.subagent.exists():
+            self.subagent.parent.mkdir(parents=True, exist_ok=True)
+            self.subagent.touch()
         common = self._common()
         uid, ts = common.pop("uuid"), common.pop("timestamp")
         block = {"type": "tool_use", "id": _rand_id(self.rng, "toolu_01"), "name": "Read",
@@ -339,7 +344,8 @@ class SessionWriter:
             "uuid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
         entry = {**common, "type": "progress", "data": {
             "message": inner, "normalizedMessages": [], "type": "agent_progress",
-            "prompt": self._text(400), "agentId": _rand_id(self.rng, "a", 7)},
+            "prompt": self._text(400),
+            "agentId": self.subagent.stem.removeprefix("agent-")},
             "toolUseID": f"agent_{inner['message']['id']}",  # type: ignore[index]
             "parentToolUseID": tool_use_id, "uuid": uid, "timestamp": ts}
         return self._dump(entry)

@@ -3,10 +3,10 @@
     .venv/bin/python bench/bench_import.py [--size-mb 1024] [--workdir DIR] [--keep]
 
 Generates synthetic Claude Code transcripts in the real on-disk format (compact JSON,
-one line per content block, large tool results, progress lines that echo subagent
-usage, subagent files in both layouts, `<synthetic>` lines) under a temporary
-CLAUDE_CONFIG_DIR, for a temporary git repository with commits spread over the same
-weeks. Then, in one run: installs ccusage from the npm registry and times
+one line per content block, large tool results, progress lines that echo the usage of
+subagents whose files are there, subagent files in both layouts, `<synthetic>` lines)
+under a temporary CLAUDE_CONFIG_DIR, for a temporary git repository with commits spread
+over the same weeks. Then, in one run: installs ccusage from the npm registry and times
 `ccusage claude session --json --offline`, times a cold `tokentag import`, a repeated
 one, measures the import's peak RSS, and checks that both tools and the generator's
 own count agree. Exits 1 when a target is missed or the totals differ.
@@ -87,7 +87,8 @@ class SessionGen:
         self.session = str(uuid.UUID(int=rng.getrandbits(128)))
         self.cwd, self.branch, self.clock = cwd, branch, start
         self.parent: str | None = None
-        self.agent: str | None = None
+        self.agent: str | None = None  # the subagent whose file is being written
+        self.subagent: str | None = None  # the session's subagent, which has a file
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128)))
@@ -163,6 +164,8 @@ class SessionGen:
     def progress(self) -> bytes:
         kind = self.rng.choice(["hook_progress"] * 5 + ["bash_progress"] * 2
                                + ["agent_progress"])
+        if kind == "agent_progress" and self.subagent is None:
+            kind = "hook_progress"  # the copies of a subagent without a file would count
         if kind == "agent_progress":  # echoes a subagent request, usage included: not counted
             inner = {"type": "assistant", "message": {
                 "model": "claude-haiku-4-5", "id": "msg_echo", "type": "message",
@@ -171,7 +174,7 @@ class SessionGen:
                                          "cache_read_input_tokens": 900})},
                 "requestId": "req_echo"}
             data: dict[str, object] = {"message": inner, "type": "agent_progress",
-                                       "prompt": self.text(400), "agentId": "echo"}
+                                       "prompt": self.text(400), "agentId": self.subagent}
         elif kind == "bash_progress":
             data = {"type": "bash_progress", "output": self.text(800),
                     "fullOutput": self.text(3000)}
@@ -225,15 +228,17 @@ def generate(projects: Path, repo: Path, size_mb: int, seed: int = 7) -> Totals:
         cwd = str(repo) if rng.random() < 0.9 else str(repo / "src")
         branch = "main" if rng.random() < 0.8 else f"feature-{rng.randint(1, 5)}"
         gen = SessionGen(rng, text, cwd, branch, start, totals)
-        gen.write(project / f"{gen.session}.jsonl", int(rng.uniform(0.2, 8) * CHUNK))
         if rng.random() < 0.25:
+            gen.subagent = uuid.UUID(int=rng.getrandbits(128)).hex[:7]
+        gen.write(project / f"{gen.session}.jsonl", int(rng.uniform(0.2, 8) * CHUNK))
+        if gen.subagent is not None:
             _subagent(gen, project, rng)
     return totals
 
 
 def _subagent(gen: SessionGen, project: Path, rng: random.Random) -> None:
     """Since 2.1.2 `<session>/subagents/agent-<id>.jsonl`; 2.0.28-2.1.1 flat beside it."""
-    gen.agent = uuid.UUID(int=rng.getrandbits(128)).hex[:7]
+    gen.agent = gen.subagent
     gen.clock -= timedelta(minutes=30)
     if rng.random() < 0.7:
         path = project / gen.session / "subagents" / f"agent-{gen.agent}.jsonl"

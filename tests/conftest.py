@@ -21,7 +21,8 @@ TRANSCRIPTS = SHARED / "transcripts"
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory,
                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Every test runs with a temporary HOME and Claude config dir."""
+    """Point HOME, CLAUDE_CONFIG_DIR and the XDG dirs at temp dirs (Codex's dir follows
+    HOME), fix the time zone, and give git a fixed identity."""
     home = tmp_path_factory.mktemp("home")
     isolate(monkeypatch, home)
     yield home
@@ -40,12 +41,16 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(home / ".claude"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("TZ", "UTC")  # reports show local days: the same ones on every machine
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name, value in (("GIT_AUTHOR_NAME", "Test Author"), ("GIT_COMMITTER_NAME", "Test Author"),
                         ("GIT_AUTHOR_EMAIL", "test@example.com"),
                         ("GIT_COMMITTER_EMAIL", "test@example.com")):
         monkeypatch.setenv(name, value)
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR"):
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
+                 "CODEX_HOME", "CODEX_THREAD_ID"):
         monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
 
@@ -74,8 +79,9 @@ class RepoTemplate:
 
     A copy behaves as if it had been made in the test itself: the git hooks name the
     interpreter and the project by absolute paths, which hold for every test; what install
-    writes in HOME (the Claude settings) is copied into the test's HOME; and the time the
-    install started discovery from is moved to the moment of the copy."""
+    writes in HOME (the Claude settings, the list of repositories) is copied into the
+    test's HOME, the tree's paths in it made the copy's; and the time the install started
+    discovery from is moved to the moment of the copy."""
 
     def __init__(self, root: Path) -> None:
         self.home = root / "home"
@@ -107,8 +113,19 @@ class RepoTemplate:
                 shutil.copytree(path, home / path.name, symlinks=True)
             else:
                 shutil.copy2(path, home / path.name)
+        for path in self.per_home:
+            self._point_at(home / path.name, dest)
         for repo in self.installed:
             start_discovery_now(dest / repo)
+
+
+    def _point_at(self, copied: Path, dest: Path) -> None:
+        """The tree's paths in the files under `copied`, made `dest`'s."""
+        for path in [copied, *copied.rglob("*")] if copied.is_dir() else [copied]:
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                if bytes(self.tree) in data:
+                    path.write_bytes(data.replace(bytes(self.tree), bytes(dest)))
 
 
 def start_discovery_now(repo: Path) -> None:
@@ -147,7 +164,8 @@ def tokentag(*args: str, cwd: Path, stdin: str | None = None,
     """Run the installed `tokentag` command as a real subprocess."""
     exe = Path(sys.executable).with_name("tokentag")
     result = subprocess.run([str(exe), *args], cwd=cwd, input=stdin, text=True,
-                            capture_output=True, check=False, env=os.environ.copy())
+                            errors="surrogateescape", capture_output=True, check=False,
+                            env=os.environ.copy())
     if check and result.returncode != 0:
         raise AssertionError(f"tokentag {' '.join(args)} exited {result.returncode}: "
                              f"{result.stderr}")

@@ -8,6 +8,7 @@ test time only: the transcripts never enter the project.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,10 +23,62 @@ ORIGINAL_CWDS = {
 }
 
 
+FIELDS = ("input", "output", "cache_creation", "cache_read")
+
+
 def expected_sessions() -> dict[str, dict[str, int]]:
+    """expected.json's totals, which count no progress line, plus the subagent requests
+    only progress lines echo: those of subagents whose own file is not in the data."""
     data = json.loads((TRANSCRIPTS / "expected.json").read_text())
-    fields = ("input", "output", "cache_creation", "cache_read", "total")
-    return {s["session_id"]: {f: s[f] for f in fields} for s in data["sessions"]}
+    found = {}
+    for session in data["sessions"]:
+        extra = progress_only(session["project_dir"], session["session_id"])
+        tokens = {f: session[f] + sum(r[f] for r in extra.values()) for f in FIELDS}
+        found[session["session_id"]] = {**tokens, "total": sum(tokens.values())}
+    return found
+
+
+def progress_only(project_dir: str, session_id: str) -> dict[str, dict[str, int]]:
+    """An independent count of the requests a session's `agent_progress` lines echo for
+    subagents without a file of their own: each (message.id, requestId) once, the largest
+    value of each field."""
+    found: dict[str, dict[str, int]] = {}
+    for key, counts, _, _ in progress_only_lines(project_dir, session_id):
+        known = found.setdefault(key, dict.fromkeys(FIELDS, 0))
+        for name in FIELDS:
+            known[name] = max(known[name], counts[name])
+    return found
+
+
+def progress_only_lines(project_dir: str, session_id: str,
+                        ) -> Iterator[tuple[str, dict[str, int], str, str | None]]:
+    """(request key, counts, timestamp, branch) of each progress line of a shared session
+    that echoes a request of a subagent whose file is not in the data."""
+    source = PROJECTS / project_dir
+    with_files = {path.stem.removeprefix("agent-") for path in source.rglob("agent-*.jsonl")}
+    for line in (source / f"{session_id}.jsonl").read_bytes().splitlines():
+        entry = json.loads(line)
+        data = entry.get("data") if entry.get("type") == "progress" else None
+        if not isinstance(data, dict) or data.get("type") != "agent_progress" \
+                or data.get("agentId") in with_files:
+            continue
+        inner = data.get("message") or {}
+        message = inner.get("message") or {}
+        usage = message.get("usage") if inner.get("type") == "assistant" else None
+        if usage:
+            counts = {f: int(usage.get(name) or 0) for f, name in zip(FIELDS, (
+                "input_tokens", "output_tokens", "cache_creation_input_tokens",
+                "cache_read_input_tokens"), strict=True)}
+            yield (f"{message['id']}/{inner.get('requestId', '')}", counts,
+                   inner.get("timestamp") or entry["timestamp"], entry.get("gitBranch"))
+
+
+def progress_keys(session_id: str) -> set[str]:
+    """The keys `progress_only` counts for a shared session, wherever its project dir."""
+    for project_dir in ORIGINAL_CWDS:
+        if (PROJECTS / project_dir / f"{session_id}.jsonl").exists():
+            return set(progress_only(project_dir, session_id))
+    return set()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from tests.replay import PROJECTS, payload_for
 
 SOURCE = PROJECTS / "-home-USER-projects-spotter-worktrees-spotter-dov"
 SESSION = "4d5611e5-241a-462a-8d15-5122611a9569"
+SUBAGENT = "a2898e3"
 ORIGINAL_CWD = b'"cwd":"/home/USER/projects/spotter-worktrees/spotter-dov'
 FIELDS = ("input", "output", "cache_creation", "cache_read")
 USAGE_KEYS = {"input": "input_tokens", "output": "output_tokens",
@@ -39,6 +40,12 @@ class SessionWriter:
         self.path = config / "projects" / encoded(self.worktree) / f"{self.session_id}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_bytes(b"")
+        # The subagent's own file exists, as in the real session, but stays empty: its
+        # requests are no part of these tests, and the main file's progress lines that
+        # echo them are not counted while it exists.
+        agent = self.path.with_suffix("") / "subagents" / f"agent-{SUBAGENT}.jsonl"
+        agent.parent.mkdir(parents=True, exist_ok=True)
+        agent.write_bytes(b"")
         new_cwd = f'"cwd":"{self.worktree}'.encode()
         old_sid, new_sid = SESSION.encode(), self.session_id.encode()
         raw = (SOURCE / f"{SESSION}.jsonl").read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -262,7 +263,8 @@ def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(installed_re
     writer.hook()
     first = commit(repo, "first")
     expected.commit(first, writer)
-    writer.path.unlink()
+    writer.path.unlink()  # with its folder of subagents
+    shutil.rmtree(writer.path.with_suffix(""))
     second = commit(repo, "after the transcript was pruned")
     found = by_commit(repo)
     assert found[first] == expected.totals(first)

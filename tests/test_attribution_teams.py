@@ -383,11 +383,16 @@ def test_a_clone_whose_notes_were_not_fetched_is_told_how(tmp_path: Path) -> Non
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(hosting.remote), str(clone))
     result = tokentag("release", "v1.0", "--stdout", cwd=clone)
-    assert f"git fetch origin {NOTES_REF}:{NOTES_REF}" in result.stderr
+    fetch = f"git fetch origin +{NOTES_REF}:{NOTES_REF}"
+    assert fetch in result.stderr
     for command in (["status"], ["report"], ["log"], ["show"], ["release", "v1", "--json"],
                     ["pending"]):
         tokentag(*command, cwd=clone)
     assert not (clone / ".git" / "tokentag").exists()  # read-only commands made nothing
+    tokentag("install", "--scope", "local", cwd=clone)  # its notes ref: a commit of no notes
+    assert fetch in tokentag("release", "v1.0", "--stdout", cwd=clone).stderr
+    git(clone, *fetch.split()[1:])
+    assert release(clone, "v1.0")["tokens"] == release(hosting.dev, "v1.0")["tokens"]
 
 
 def test_pending_lists_ages_assigns_and_drops(repo: Path) -> None:

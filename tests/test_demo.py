@@ -77,7 +77,7 @@ def test_demo_prints_release_of_the_sample_and_leaves_nothing(tmp_path: Path,
     for name in ("input", "output", "cache_creation", "cache_read", "total"):
         assert f"{release[name]:,}" in notes, (name, notes)
     assert re.search(r"\$0\.\d*[1-9]", notes), "the release has a non-zero cost"
-    [total_row] = [line for line in result.stdout.splitlines() if line.startswith("TOTAL")]
+    [total_row] = [line for line in result.stdout.splitlines() if line.startswith("Total")]
     assert [int(n.replace(",", "")) for n in re.findall(r"\b[\d,]+\b", total_row)[1:6]] == [
         whole["input"], whole["output"], whole["cache_creation"], whole["cache_read"],
         whole["total"]]

@@ -49,10 +49,11 @@ def reconcile(repo: Path, output: int) -> None:
     """What capture writes for usage only Claude Code's running totals show."""
     worktree = find_worktree(repo)
     assert worktree is not None
+    totals = Usage(input=900, output=4000, cache_creation=7000, cache_read=90000)
     record = records.reconciled(
-        "5e551000-0000-4000-8000-00000000000a", f"{HAIKU}@total", HAIKU,
+        "5e551000-0000-4000-8000-00000000000a", HAIKU, totals,
         "2026-03-14T11:30:00.000Z", str(repo), worktree.top, "main", "2.1.328",
-        "/t/session.jsonl", "2026-03-14T11:31:00.000Z",
+        "/t/session.jsonl", "2026-03-14T11:31:00.000Z", "hook",
         Usage(input=100, output=output, cache_creation=500, cache_creation_5m=500))
     with Store.of(worktree).writing() as writer:
         writer.write([record])
@@ -145,14 +146,14 @@ def test_show_and_log_carry_the_kind(four_kinds: tuple[Path, dict[str, str]]) ->
     repo, shas = four_kinds
     shown = json.loads(tokentag("show", shas["one"], "--json", cwd=repo).stdout)
     assert split(shown["evidence"]) == {"observed": A, "reconciled": R, "estimated": E}
-    assert "evidence (tokens)                observed 3,000, reconciled 1,000, estimated 2,000" \
+    assert "evidence (tokens): observed 3,000, reconciled 1,000, estimated 2,000" \
         in tokentag("show", shas["one"], cwd=repo).stdout
-    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    rows = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
     kinds = sorted((row["evidence"], row["tokens"]["total"]) for row in rows)
     assert kinds == sorted([("observed", A), ("observed", B), ("observed", C),
                             ("inferred", I), ("reconciled", R), ("estimated", E),
                             ("estimated", T)])
-    lines = tokentag("log", "-n", "0", cwd=repo).stdout.splitlines()
+    lines = tokentag("log", "--all", cwd=repo).stdout.splitlines()[2:-1]  # the table's rows
     assert sorted(line.split()[-1] for line in lines) == sorted(kind for kind, _ in kinds)
 
 
@@ -186,5 +187,5 @@ def test_corrections_and_superseded_records_are_counted_never_summed(
     assert status["superseded_records"] == 1  # the reconciled difference seen twice
     assert status["requests"] == 7
     assert split(status["evidence"]) == LEDGER  # R once, at its larger figure
-    assert "folded in:     1 corrections, 1 superseded records" in \
+    assert "folded in:     1 correction, 1 superseded record (each request counted once)" in \
         tokentag("status", cwd=repo).stdout

@@ -431,3 +431,41 @@ def test_example_scripts_are_valid_thin_dispatchers(hook: str) -> None:
     assert f'tokentag git-hook {hook} "$@" || true' in script.read_text()
     rendered = render_hook(hook, "/p")
     assert subprocess.run(["/bin/sh", "-n"], input=rendered, check=False).returncode == 0
+
+
+def _pre_commit_style(hooks: Path, log: Path) -> None:
+    """What pre-commit's `install -t post-commit` does: the hook there becomes
+    `post-commit.legacy`, and its own hook runs it first."""
+    os.replace(hooks / "post-commit", hooks / "post-commit.legacy")
+    write_script(hooks / "post-commit", f"""#!/bin/sh
+HERE="$(cd "$(dirname "$0")" && pwd)"
+if [ -x "$HERE/post-commit.legacy" ]; then "$HERE/post-commit.legacy" "$@" || exit $?; fi
+echo manager >> '{log}'
+""")
+
+
+def test_a_hook_manager_that_renames_our_hook_keeps_the_users_hook_running(
+        repo: Path, fake_python: tuple[Path, Path], tmp_path: Path) -> None:
+    python, tokentag_log = fake_python
+    hooks, ran = repo / ".git" / "hooks", tmp_path / "ran.log"
+    write_script(hooks / "post-commit", f"#!/bin/sh\necho user >> '{ran}'\n")
+    users_hook = snapshot(hooks)
+    install_git_hooks(repo, str(python))
+    _pre_commit_style(hooks, ran)
+    assert commit(repo, "one").returncode == 0
+    assert read(ran).split() == ["user", "manager"]  # the user's hook ran, through ours
+    assert read(tokentag_log).count("git-hook post-commit") == 1
+    assert git_hook_status(repo)["post-commit"] == "ours"
+    managed = snapshot(hooks)
+    install_git_hooks(repo, str(python))  # again: the manager's chain stays as it is
+    assert snapshot(hooks) == managed
+    uninstall_git_hooks(repo)
+    assert not any(_is_tokentag(path) for path in hooks.iterdir())
+    assert (hooks / "post-commit.legacy").read_bytes() == users_hook["post-commit"][0]
+    assert commit(repo, "two").returncode == 0
+    assert read(ran).split() == ["user", "manager", "user", "manager"]
+    assert read(tokentag_log).count("git-hook post-commit") == 1
+
+
+def _is_tokentag(path: Path) -> bool:
+    return path.is_file() and MARKER.encode() in path.read_bytes()

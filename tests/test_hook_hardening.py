@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.claude_lines import Session
+from tests.claude_lines import Session, compact
 from tests.conftest import git, tokentag
 from tokentag.capture import catch_up, transcript
 from tokentag.core import faillog
@@ -254,3 +254,117 @@ def test_requests_for_a_repository_that_cannot_take_them_do_not_hold_the_cursor_
     with Store.of(find_worktree(installed)).reading() as index:  # type: ignore[arg-type]
         cursor = index.cursor(str(session.path))
     assert cursor is not None and cursor.offset == session.path.stat().st_size
+
+
+def _with_ids(lines: bytes, message_id: str, request_id: str) -> bytes:
+    entries = [json.loads(line) for line in lines.splitlines()]
+    for entry in entries:
+        entry["message"]["id"], entry["requestId"] = message_id, request_id
+    return b"".join(compact(entry) for entry in entries)
+
+
+@pytest.mark.parametrize("reader", ["hook", "import"])
+def test_ids_that_join_to_the_same_text_are_two_requests(installed: Path, reader: str) -> None:
+    session = Session(installed)
+    first = _with_ids(session.request_lines(output=100), "msg_a/b", "c")
+    second = _with_ids(session.request_lines(output=7), "msg_a", "b/c")
+    session.append(first + second)
+    if reader == "hook":
+        session.hook("Stop")
+    else:
+        tokentag("import", cwd=installed)
+    assert totals(installed) == session.totals()
+    log = json.loads(tokentag("log", "--json", cwd=installed).stdout)["requests"]
+    keys = {row["request"] for row in log}
+    assert keys == {"msg_a%2Fb/c", "msg_a/b%2Fc"}
+
+
+def test_counts_no_request_can_have_never_overflow_the_sums(installed: Path) -> None:
+    """Two counts of 2^63 - 1 once overflowed SQLite's sum(): every report failed for good.
+    A count of 2^32 or more is no count, in a transcript and in the ledger file alike."""
+    session = Session(installed)
+    session.add(input=2**63 - 1)
+    session.add(input=2**32)
+    session.hook("Stop")
+    ledger = installed / ".git" / "tokentag" / "ledger.jsonl"
+    line = json.loads(ledger.read_bytes().splitlines()[-1])
+    with ledger.open("ab") as out:  # a hand-edited ledger line
+        out.write(compact({**line, "key": "msg_x/req_x", "output": 2**63 - 1}))
+    session.requests = {key: {**counts, "input": 0} for key, counts in session.requests.items()}
+    for command in (["report", "--by", "model"], ["status"], ["release", "v1", "--stdout"]):
+        tokentag(*command, cwd=installed)
+    assert totals(installed) == session.totals()
+    status = tokentag("status", "--json", cwd=installed).stdout
+    assert json.loads(status)["invalid_lines"] == 1
+
+
+def _read_only_run(directory: Path, *command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`tokentag command` with `directory` mounted read-only in a mount namespace of its own."""
+    script = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+    return subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(directory),
+                           tokentag_exe(), *command], cwd=cwd, capture_output=True, text=True)
+
+
+def _read_only_mounts_work(tmp_path: Path) -> bool:
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        result = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind -o ro "$1" "$1" '
+                                 '&& ! touch "$1/x" 2>/dev/null', "sh", str(probe)],
+                                capture_output=True)
+    except FileNotFoundError:
+        return False
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("command", [["report", "--json"], ["report", "--by", "day", "--json"],
+                                     ["status", "--json"], ["log", "--json"], ["show", "--json"],
+                                     ["release", "v1", "--json"], ["pending", "--json"]])
+def test_a_read_only_tokentag_dir_is_read_not_a_crash(installed: Path, tmp_path: Path,
+                                                      command: list[str]) -> None:
+    if not _read_only_mounts_work(tmp_path):
+        pytest.skip("needs a read-only bind mount: unshare -m and mount (root)")
+    session = Session(installed)
+    session.add()
+    session.hook("Stop")
+    (installed / "f").write_text("x")
+    git(installed, "add", "f")
+    git(installed, "commit", "-q", "-m", "x")
+    session.add()
+    session.hook("Stop")
+    directory = installed / ".git" / "tokentag"
+    ledger = directory / "ledger.jsonl"
+    line = json.loads(ledger.read_bytes().splitlines()[-1])  # appended by someone else since
+    with ledger.open("ab") as out:                           # the index was last brought up
+        out.write(compact({**line, "key": "msg_late/req_late", "message_id": "msg_late",
+                           "request_id": "req_late"}))
+    before = {path.name: path.read_bytes() for path in directory.iterdir()}
+    read_only = _read_only_run(directory, *command, cwd=installed)
+    assert read_only.returncode == 0 and read_only.stderr == ""
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == before
+    assert read_only.stdout == tokentag(*command, cwd=installed).stdout
+    assert _read_only_run(directory, "report", "--json", cwd=installed).stdout == \
+        tokentag("report", "--json", cwd=installed).stdout
+
+
+def test_a_repository_path_that_is_not_utf8_is_captured_and_attributed(tmp_path: Path) -> None:
+    """Claude Code (Node.js) writes such a path's cwd with U+FFFD for the bytes that are not
+    UTF-8: tokentag finds the directory those names stand for."""
+    real = os.path.join(os.fsencode(tmp_path), b"caf\xe9 \xff")
+    os.mkdir(real)
+    repo = Path(os.fsdecode(real))
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", cwd=repo)
+    session = Session(Path(real.decode("utf-8", "replace")))
+    session.add()
+    hooked = tokentag("hook", cwd=repo, stdin=session.payload("Stop"))
+    assert (hooked.stdout, hooked.stderr) == ("", "")
+    assert totals(repo) == session.totals()
+    (repo / "f").write_text("x")
+    git(repo, "add", "f")
+    git(repo, "commit", "-q", "-m", "x")
+    shown = json.loads(tokentag("show", "--json", cwd=repo).stdout)
+    assert shown["tokens"] == session.totals()
+    tokentag("import", cwd=repo)  # the same requests, from the transcript's own cwd lines
+    assert totals(repo) == session.totals() and log_of(repo) == ""

@@ -111,10 +111,23 @@ def costly_after(code: str, *, site: bool = False, cwd: Path | None = None,
     return lines[:-1], lines[-1].split()
 
 
-@pytest.mark.parametrize("module", ["tokentag.attribution.git_hook", "tokentag.capture.hook"])
+@pytest.mark.parametrize("module", ["tokentag.attribution.git_hook", "tokentag.capture.hook",
+                                    "tokentag.capture.codex_notify"])
 def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
     assert costly_after(f"import {module}") == ([], [])
     assert costly_after(f"import {module}", site=True) == ([], [])
+
+
+def test_codex_s_notify_runs_on_the_lean_path(repo: Path) -> None:
+    """Codex runs it after every turn: the entry's dispatch, without click, and a capture
+    that imports nothing costly either."""
+    payload = ('{"type":"agent-turn-complete","thread-id":"none","cwd":' f'"{repo}"' "}")
+    code = ("import sys\nfrom tokentag import _entry\n"
+            "def stop(code):\n    print('exit', code)\n    raise SystemExit\n"
+            "_entry.exit_now = stop\n"
+            f"sys.argv = ['tokentag', 'codex-notify', {payload!r}]\n"
+            "try:\n    _entry.main()\nexcept SystemExit:\n    pass")
+    assert costly_after(code, site=True, cwd=repo) == (["exit 0"], [])
 
 
 def test_the_pre_push_hook_decides_without_gitpython(repo: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,8 @@ def test_since_until_then_everything(repo: Path, config: Path) -> None:
     early = run_import(repo, "--until", "2026-02-11", *all_into(repo))
     sessions = report(repo, "session")
     assert "4d5611e5-241a-462a-8d15-5122611a9569" not in sessions  # 2026-02-12
-    assert sessions["491e126e-1e71-469c-ade2-fcc8af567c74"]["total"] == 456290
+    assert sessions["491e126e-1e71-469c-ade2-fcc8af567c74"]["total"] == 456290 + 109659
+    assert early["progress_copies"] == 5  # its subagent's file is not in the data
     assert early["new"] == 366 - 152 and early["out_of_range"] == 152
     late = run_import(repo, "--since", "2026-02-12T00:00:00Z", *all_into(repo))
     assert late["files_read"] == 3  # the ones a range kept cursors from; the rest are done
@@ -144,7 +146,7 @@ def test_since_until_then_everything(repo: Path, config: Path) -> None:
 def test_other_repositories_are_left_alone(repo: Path, config: Path) -> None:
     summary = run_import(repo, "--all-projects")  # no path map: nothing ran in `repo`
     assert summary["files_read"] == 9
-    assert summary["other_repository"] == 366 and summary["new"] == 0
+    assert summary["other_repository"] == 366 + 5 and summary["new"] == 0  # 5 progress copies
     assert report(repo, "session") == {}
 
 
@@ -196,9 +198,20 @@ def commit_at(worktree: Path, when: str, message: str) -> str:
     return git(worktree, "rev-parse", "HEAD")
 
 
+def shared_progress_only() -> Iterator[tuple[str, dict[str, int], str, str | None]]:
+    """The requests of the shared sessions that only progress lines echo."""
+    for project in replay.ORIGINAL_CWDS:
+        for main in sorted((replay.PROJECTS / project).glob("*.jsonl")):
+            yield from replay.progress_only_lines(project, main.stem)
+
+
 def first_seen(paths: list[Path]) -> dict[str, tuple[float, str | None]]:
-    """Independently of tokentag: each request's first line's time and branch."""
+    """Independently of tokentag: each request's first line's time and branch (a request
+    only progress lines echo: the first of those)."""
     seen: dict[str, tuple[float, str | None]] = {}
+    for key, _, stamp, branch in shared_progress_only():
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        seen.setdefault(key, (when.timestamp(), branch or None))
     for path in paths:
         for line in path.read_bytes().splitlines():
             entry = json.loads(line)
@@ -229,6 +242,10 @@ def expected_by_commit(config: Path, commits: dict[str, list[tuple[str, str]]],
 
 def all_requests(config: Path) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
+    for key, counts, _, _ in shared_progress_only():
+        known = found.setdefault(key, dict.fromkeys(FIELDS, 0))
+        for name in FIELDS:
+            known[name] = max(known[name], counts[name])
     for path in (config / "projects").rglob("*.jsonl"):
         for key, counts in requests_in(path.read_bytes()).items():
             known = found.setdefault(key, dict.fromkeys(FIELDS, 0))
@@ -280,7 +297,7 @@ def test_a_repeated_import_attributes_what_a_branch_that_moved_now_takes(
     assert run_import(repo, *args)["inferred"] == 0
     later = commit_at(repo, "2026-02-11T09:00:00", "after them all")
     again = run_import(repo, *args)
-    assert again["new"] == 0 and again["inferred"] == first["new"]
+    assert again["new"] == 0 and again["inferred"] == first["new"] + first["progress_copies"]
     assert set(report(repo, "commit")) == {later}
 
 
@@ -329,7 +346,7 @@ def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
     assert first.new > 0 and first.inferred == 0
     monkeypatch.setattr(run, "finish_attribution", finish)
     again = run_import(repo, *maps((SPOTTER, repo)))
-    assert again["new"] == 0 and again["inferred"] == first.new
+    assert again["new"] == 0 and again["inferred"] == first.new + first.progress_copies
     assert set(report(repo, "commit")) == set(made)
 
 
@@ -354,7 +371,7 @@ def test_branch_refs_fingerprint_changes_when_and_only_when_ref_files_do(repo: P
 
 
 def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:
-    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    rows = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
     marks = {row["request"]: row["attribution"] for row in rows}
     for sha, keys in expected.items():
         assert {marks[k] for k in keys} == ({None} if sha == "(pending)" else {"inferred"})
@@ -423,7 +440,7 @@ def test_linked_worktree_sessions_found_from_main_worktree(repo: Path, tmp_path:
     summary = run_import(repo)
     expected = requests_in(writer.path.read_bytes())
     assert summary["new"] == len(expected)
-    rows = json.loads(tokentag("log", "-n", "0", "--json", cwd=repo).stdout)["requests"]
+    rows = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
     linked_worktree = find_worktree(linked)
     assert linked_worktree is not None
     assert {row["worktree"] for row in rows} == {linked_worktree.top}
@@ -661,6 +678,7 @@ def test_a_transcript_whose_name_is_not_utf8_is_counted_unreadable(repo: Path) -
     with open(odd, "wb") as handle:
         handle.write(writer.path.read_bytes())
     summary = run_import(repo)
-    assert summary["unreadable_files"] == 1 and summary["files"] == 2
+    assert summary["unreadable_files"] == 1
+    assert summary["files"] == 3  # with the session's (empty) subagent file
     good = requests_in(writer.path.read_bytes())
     assert summary["new"] == len(good)

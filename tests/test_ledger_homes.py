@@ -65,9 +65,12 @@ def test_each_builder_makes_its_kind_s_fields_in_order() -> None:
         assert list(record) == ["v", "kind", *(name for name, _ in records.FIELDS[kind])]
         assert (record["v"], record["kind"]) == (records.SCHEMA_VERSION, kind)
     assert records.request_from_row((*texts, *usage)) == made["request"]
-    reconciled = records.reconciled("s1", "step", *texts[5:13], usage)
+    reconciled = records.reconciled("s1", "m", usage, *texts[6:13], "hook", usage)
     assert list(reconciled) == list(made["request"])
-    assert (reconciled["key"], reconciled["via"]) == ("reconciled:s1/step", "reconciled")
+    counts = f"{usage.input}/{usage.output}/{usage.cache_creation}/{usage.cache_read}"
+    assert (reconciled["message_id"], reconciled["request_id"]) == ("cost-state:s1", f"m/{counts}")
+    assert reconciled["key"] == records.request_key("cost-state:s1", f"m/{counts}")
+    assert reconciled["via"] == "hook:reconciled"
 
 
 _ANNOTATION = {records.TEXT: "str", records.ID: "str", records.TEXT_OR_NULL: "str | None",

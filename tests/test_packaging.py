@@ -94,7 +94,7 @@ def test_the_installed_demo_runs(venv: Path, tmp_path: Path) -> None:
     whole, release = expected()
     notes = result.stdout.split("Release notes")[1].split("Per commit")[0]
     assert "v0.2.0" in notes and f"{release['total']:,}" in notes
-    [total_row] = [line for line in result.stdout.splitlines() if line.startswith("TOTAL")]
+    [total_row] = [line for line in result.stdout.splitlines() if line.startswith("Total")]
     assert f"{whole['total']:,}" in total_row
     assert list(tmpdir.iterdir()) == []
 

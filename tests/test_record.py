@@ -26,7 +26,7 @@ def ledger_bytes(repo: Path) -> bytes:
 
 def log(repo: Path, *args: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(
-        tokentag("log", "-n", "0", "--json", *args, cwd=repo).stdout)["requests"]
+        tokentag("log", "--all", "--json", *args, cwd=repo).stdout)["requests"]
     return rows
 
 
@@ -65,7 +65,7 @@ def test_the_same_id_twice_records_once(project: Path) -> None:
 
 @pytest.mark.parametrize(("args", "error"), [
     (("--tokens-in", "-5", "--tokens-out", "1"),
-     "--tokens-in must be a count of tokens (0 or more), not -5"),
+     "--tokens-in must be a count of tokens from 0 to 4,294,967,295, not -5"),
     (("--tokens-in", "12.5", "--tokens-out", "1"),
      "--tokens-in must be a whole number, not '12.5'"),
     (("--tokens-in", "3", "--tokens-out", "lots"),
@@ -138,8 +138,8 @@ def test_the_next_commit_takes_a_pending_record_but_never_a_task_s(project: Path
 
 
 @pytest.mark.parametrize(("line", "error"), [
-    ('{"tokens_in": 1, "tokens_out": -2}', "tokens_out must be a count of tokens (0 or more), "
-                                           "not -2"),
+    ('{"tokens_in": 1, "tokens_out": -2}', "tokens_out must be a count of tokens from 0 to "
+                                           "4,294,967,295, not -2"),
     ('{"tokens_in": 1.0, "tokens_out": 2}', "tokens_in must be a whole number, not 1.0"),
     ('{"tokens_in": true, "tokens_out": 2}', "tokens_in must be a whole number, not True"),
     ('{"tokens_in": 1, "tokens_out": 2, "commit": "HEAD", "task": "X-1"}',

@@ -60,4 +60,9 @@ def test_a_copied_install_is_a_fresh_install(installed_template: RepoTemplate, t
     fresh_rows, _ = database_rows(fresh)
     assert copied_rows == fresh_rows
     assert before_copy <= copied_start <= after_copy
-    assert files_under(isolated_home) == files_under(fresh_home)
+    def naming_no_repository(home: Path, repo: Path) -> dict[str, tuple[int, bytes]]:
+        return {name: (mode, data.replace(bytes(repo), b"REPO"))
+                for name, (mode, data) in files_under(home).items()}
+
+    assert naming_no_repository(isolated_home, copied) == naming_no_repository(fresh_home, fresh)
+    assert bytes(copied) in (isolated_home / ".local/state/tokentag/repositories").read_bytes()

@@ -210,8 +210,10 @@ def test_a_state_file_that_is_not_a_database_is_reset_and_read_again(repo: Path)
     assert request_records(repo)[:len(before)] == before
     assert len(request_records(repo)) == len(set(request_records(repo)))
     with Store(tokentag_dir(repo)).reading() as index:
-        assert index.cursor(str(writer.path)) == Cursor.at(writer.path.stat().st_size,
-                                                           writer.path.stat())
+        cursor = index.cursor(str(writer.path))
+    assert cursor is not None and cursor.carry is not None  # the reader's state is kept
+    assert cursor._replace(carry=None) == Cursor.at(writer.path.stat().st_size,
+                                                    writer.path.stat())
 
 
 def test_a_damaged_state_file_keeps_the_stamps_it_can_still_read(repo: Path) -> None:

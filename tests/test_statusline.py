@@ -150,7 +150,7 @@ def test_unknown_arguments_are_logged_not_shown(repo: Path, isolated_home: Path)
     assert "statusline" in log.read_text()
 
 
-def test_a_version_5_index_gains_the_time_index_in_place(
+def test_a_version_6_index_gains_the_time_index_in_place(
         branch_work: tuple[Path, Session, str]) -> None:
     """Today's total is a lookup by time: the index an older tokentag made gets its time
     index where it stands, without folding the ledger again."""
@@ -163,11 +163,11 @@ def test_a_version_5_index_gains_the_time_index_in_place(
     with index:
         index.execute("DROP INDEX requests_time")
         index.execute("UPDATE meta SET value = '-1' WHERE name = 'seq'")  # a re-fold resets it
-    index.execute("PRAGMA user_version=5")
+    index.execute("PRAGMA user_version=6")
     index.close()
     assert statusline(repo, status_input(repo, session)) == before
     index = sqlite3.connect(path)
-    assert index.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert index.execute("PRAGMA user_version").fetchone()[0] == 7
     assert index.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0] == "-1"
     plan = " ".join(str(row) for row in index.execute(
         "EXPLAIN QUERY PLAN SELECT * FROM requests WHERE ts >= '2026'"))

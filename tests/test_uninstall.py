@@ -61,3 +61,25 @@ def test_uninstall_all_removes_everything_install_added(tmp_path: Path) -> None:
     assert (left.returncode, left.stdout) == (1, "")
     assert json.loads(tokentag("status", "--json", cwd=repo).stdout)["requests"] == 0
     assert os.path.isdir(repo / ".git" / "tokentag")  # the ledger stays
+
+
+def _rebase_all(repo: Path) -> str:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    result = subprocess.run(["git", "-C", str(repo), "rebase", "-q", "-f", "HEAD~1"],
+                            capture_output=True, text=True, check=True)
+    return result.stdout + result.stderr
+
+
+def test_a_rebase_before_the_first_note_says_nothing_and_uninstall_takes_the_ref_back(
+        tmp_path: Path) -> None:
+    repo = installed_repo(tmp_path / "repo", "local")
+    assert _rebase_all(repo) == ""  # git warned "notes ref refs/notes/tokentag is invalid"
+    tokentag("uninstall", cwd=repo)
+    assert git(repo, "for-each-ref", "refs/notes") == ""
+
+
+def test_uninstall_keeps_a_notes_ref_that_holds_notes(tmp_path: Path) -> None:
+    repo = installed_repo(tmp_path / "repo", "local")
+    git(repo, "notes", "--ref", "tokentag", "add", "-m", "{}", "HEAD")
+    tokentag("uninstall", cwd=repo)
+    assert git(repo, "notes", "--ref", "tokentag", "list") != ""

@@ -17,7 +17,7 @@ from tokentag.git import gitrepo
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger.filters import Filters
 from tokentag.ledger.store import Store
-from tokentag.report import workitems
+from tokentag.report import costs, workitems
 
 FEATURE = "feature/ABC-12-login"
 # Each request's tokens (all uncached input), and where it goes:
@@ -75,7 +75,7 @@ def test_by_task_reads_the_branch_then_the_message(history: Path) -> None:
     assert totals_by(history, "task") == {
         "ABC-12": R2 + R3, "gh-7": R4, "#12": R5, "#15": R6, "(no task)": R1 + R7, "OPS-9": T}
     text = tokentag("report", "--by", "task", cwd=history).stdout
-    assert text.splitlines()[1].split()[:2] == ["(no", "task)"]  # largest first: 65,000
+    assert text.splitlines()[2].split()[:2] == ["(no", "task)"]  # largest first: 65,000
 
 
 def test_a_configured_pattern_replaces_the_defaults(history: Path) -> None:
@@ -107,9 +107,9 @@ def test_commits_are_read_in_one_git_command(history: Path, mocker: Any) -> None
     assert worktree is not None
     spy = mocker.spy(gitrepo, "run")
     with Store.of(worktree).reading() as index:
-        found = workitems.grouped_totals(worktree, index, "author", Filters())
+        found = workitems.by_model(worktree, index, "author", Filters(), costs.priced)
     assert [call.args[1] for call in spy.call_args_list] == ["log"]  # six commits, one git
-    assert found["Other Dev"].usage.total == R6
+    assert costs.overall(found["Other Dev"].values()).usage.total == R6
     # A commit git no longer has (another clone's, or rewritten away) says so.
     assert workitems.read_commits(gitrepo.open_repo(history).git, ["0" * 40]) == {}
 

@@ -23,6 +23,10 @@ def main() -> None:
         from tokentag.attribution import git_hook
 
         exit_now(git_hook.run(args[1:]))
+    if args[:1] == ["codex-notify"]:
+        from tokentag.capture import codex_notify
+
+        exit_now(codex_notify.run(args[1:]))
     if args[:1] == ["statusline"] and "--help" not in args and "-h" not in args:
         from tokentag.watch import statusline  # after every assistant message: lean too
 

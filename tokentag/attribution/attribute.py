@@ -68,7 +68,7 @@ def _take(writer: Writer, worktree: Worktree, commit: str, inside: bool,
     taken = rules.attributions(writer.index, worktree, commit)
     made = [*taken]
     if inside:
-        made.append(records.agent_commit(commit, worktree.top, session, now_iso()))
+        made.append(records.agent_commit(commit, worktree.name, session, now_iso()))
     writer.write(made)
     return [*touched, *replaced, *(record["commit"] for record in taken)]
 

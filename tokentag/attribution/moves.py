@@ -37,7 +37,7 @@ def keep_squash_list(worktree: Worktree) -> None:
     if listed:
         os.makedirs(worktree.tokentag_dir, exist_ok=True)
         with open(os.path.join(worktree.tokentag_dir, SQUASHING), "w", encoding="ascii") as out:
-            out.write("".join(f"{commit} {worktree.top}\n" for commit in listed))
+            out.write("".join(f"{commit} {worktree.name}\n" for commit in listed))
 
 
 def abandoned(worktree: Worktree, commit: str) -> tuple[str, list[str]]:
@@ -60,7 +60,7 @@ def _squash_list(worktree: Worktree) -> list[str]:
             lines = [line.split() for line in handle]
     except OSError:
         return []
-    mine = [fields[0] for fields in lines if len(fields) == 2 and fields[1] == worktree.top]
+    mine = [fields[0] for fields in lines if len(fields) == 2 and fields[1] == worktree.name]
     if mine:
         os.unlink(path)
     return mine

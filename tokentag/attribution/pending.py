@@ -61,7 +61,7 @@ class SessionPending:
 def by_session(worktree: Worktree, every_worktree: bool = False) -> list[SessionPending]:
     """What is pending, per session (oldest first): this worktree's, or the repository's."""
     with Store.of(worktree).reading() as index:
-        pending = index.pending(None if every_worktree else worktree.top)
+        pending = index.pending(None if every_worktree else worktree.name)
     sessions: dict[tuple[str, str], list[Pending]] = {}
     for request in pending:
         sessions.setdefault((request.session_id, request.worktree), []).append(request)
@@ -79,9 +79,9 @@ def assign(worktree: Worktree, ref: str, selection: Selection) -> tuple[int, str
     store = Store.of(worktree)
     with store.reading(create=True) as index:
         with store.writing_to(index) as writer:
-            keys = _selected(writer.index.pending(worktree.top), selection)
+            keys = _selected(writer.index.pending(worktree.name), selection)
             if keys:
-                writer.write([records.attribution(commit, worktree.top, keys, ASSIGNED,
+                writer.write([records.attribution(commit, worktree.name, keys, ASSIGNED,
                                                   now_iso())])
         failures = publish.publish(worktree, index, [commit] if keys else [])
     if failures:
@@ -96,7 +96,7 @@ def drop(worktree: Worktree, selection: Selection, reason: str) -> int:
         raise TokentagError("say why, with --reason: it stays in the ledger beside them")
     store = Store.of(worktree)
     with store.writing() as writer:
-        keys = _selected(writer.index.pending(worktree.top), selection)
+        keys = _selected(writer.index.pending(worktree.name), selection)
         if keys:
             writer.write([records.drop(keys, reason.strip(), now_iso())])
     return len(keys)

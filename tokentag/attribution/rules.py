@@ -35,7 +35,7 @@ LATE_MARGIN = 60  # seconds of clock slack between a capture and a commit's look
 def attributions(index: Index, worktree: Worktree, commit: str) -> list[AttributionRecord]:
     """The records that give `commit` what is pending in its worktree, and the late ones to
     the commits that followed them."""
-    pending = index.pending(worktree.top)
+    pending = index.pending(worktree.name)
     if not pending:
         return []
     taken: dict[tuple[str, str], list[str]] = {}
@@ -43,26 +43,26 @@ def attributions(index: Index, worktree: Worktree, commit: str) -> list[Attribut
     branch = current_branch(worktree)
     late: list[Pending] = []
     for request in pending:
-        if request.via == "import" and request.branch != branch and \
+        if records.imported(request.via) and request.branch != branch and \
                 _branch_exists(worktree, request.branch):
             continue  # its own branch's next commit takes it
         if _epoch(request.ts) != float("-inf") and (
-                request.via == "import" or _epoch(request.captured_at) < previous):
+                records.imported(request.via) or _epoch(request.captured_at) < previous):
             late.append(request)
             continue
-        how = INFERRED if request.via == "import" else OBSERVED
+        how = INFERRED if records.imported(request.via) else OBSERVED
         taken.setdefault((commit, how), []).append(request.key)
     for key, place in _places_of_late(index, worktree, commit, late).items():
         taken.setdefault(place, []).append(key)
     at = now_iso()
-    return [records.attribution(target, worktree.top, keys, how, at)
+    return [records.attribution(target, worktree.name, keys, how, at)
             for (target, how), keys in taken.items()]
 
 
 def _previous_commit(index: Index, worktree: Worktree) -> float:
     """When the worktree's previous commit was attributed; for its first, when tokentag was
     installed (nothing before that was this commit's); -inf when neither is known."""
-    latest = index.latest_observed_commit_at(worktree.top)
+    latest = index.latest_observed_commit_at(worktree.name)
     if latest:
         return _epoch(latest)
     installed = index.installed_ns()
@@ -76,7 +76,7 @@ def _places_of_late(index: Index, worktree: Worktree, commit: str,
     places: dict[str, tuple[str, str]] = {}
     unplaced: list[Pending] = []
     for request in late:
-        earlier = index.commit_attributed_since(worktree.top, request.ts) if request.ts \
+        earlier = index.commit_attributed_since(worktree.name, request.ts) if request.ts \
             else None
         if earlier is not None and earlier != commit:
             places[request.key] = (earlier, INFERRED)
@@ -86,7 +86,7 @@ def _places_of_late(index: Index, worktree: Worktree, commit: str,
         history = _head_history(worktree, min(_epoch(r.ts) for r in unplaced))
         for request in unplaced:
             found = history.first_at_or_after(_epoch(request.ts))
-            imported = request.via == "import"
+            imported = records.imported(request.via)
             places[request.key] = (found, INFERRED) if found and found != commit else (
                 commit, INFERRED if imported else OBSERVED)
     return places

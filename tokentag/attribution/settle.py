@@ -40,16 +40,16 @@ def settle(writer: Writer, worktree: Worktree, session_id: str | None = None,
     just finished, if it was read. `final`: stop waiting for the ones not found. Returns the
     commits that took requests. Hold the lock (`writer`)."""
     taken: list[str] = []
-    for commit, session, at in writer.index.unsettled_agent_commits(worktree.top):
+    for commit, session, at in writer.index.unsettled_agent_commits(worktree.name):
         if session and session_id and session != session_id:
             continue
         who = session or session_id
-        found = _committing_request(writer.index, worktree.top, who, at, tool_request)
+        found = _committing_request(writer.index, worktree.name, who, at, tool_request)
         written: list[LedgerRecord] = []
         if found is not None:
-            keys = [p.key for p in writer.index.pending(worktree.top)
+            keys = [p.key for p in writer.index.pending(worktree.name)
                     if p.seq <= found and (who is None or p.session_id == who)]
-            written.append(records.attribution(commit, worktree.top, keys, "observed",
+            written.append(records.attribution(commit, worktree.name, keys, "observed",
                                                now_iso()))
             taken.append(commit)
             tool_request = None  # one request, one commit

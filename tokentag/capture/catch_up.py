@@ -5,9 +5,13 @@ or a huge line would hold up every hook and commit waiting on it):
 
 1. `read_new`: each file's bytes after its cursor, parsed into requests, each routed to the
    repository of its own line's `cwd` (a session can `cd` into another repository);
-   requests outside any git repository are dropped.
+   requests outside any git repository are dropped. A Claude Code session's main file
+   also gives the subagent requests its progress lines echo, counted only when the
+   subagent's own file is gone, and the last reading of the session's running totals
+   (see reconcile). A Codex rollout is read by its own rules (see codex).
 2. `record`: under the home store's lock, the requests its ledger lacks and the raised
-   counts of those it holds, then the cursors. A cursor lives in the home store (the
+   counts of those it holds, then what the running totals hold beyond them, then the
+   cursors (each with what its reader needs to go on). A cursor lives in the home store (the
    repository the hook ran from), only moves forward, and moves only once what was read
    before it is in the ledger, so a crash at any point means a re-read, which the
    per-request dedup turns into no new records. Two hooks that read the same bytes at once
@@ -29,7 +33,8 @@ import os
 import stat as stat_module
 import time
 
-from tokentag.capture import transcript
+from tokentag.capture import codex, reconcile, transcript
+from tokentag.capture.reconcile import Reading
 from tokentag.capture.transcript import Request
 from tokentag.core import faillog
 from tokentag.core.errors import TokentagError
@@ -64,6 +69,7 @@ class CaptureResult:
         self.new = new
         self.corrected = corrected
         self.dropped = dropped
+        self.reconciled = 0  # records of usage the running totals held beyond the requests
         self.bytes_read = 0
         self.failures: list[str] = []  # files that could not be read, one line each
         # The request holding a tool call's tool_use block, when the caller named the call
@@ -85,6 +91,7 @@ class CaptureResult:
         self.new += other.new
         self.corrected += other.corrected
         self.dropped += other.dropped
+        self.reconciled += other.reconciled
         self.bytes_read += other.bytes_read
         self.failures += other.failures
         self.tool_request = self.tool_request or other.tool_request
@@ -95,7 +102,9 @@ class CaptureResult:
 
 class FileRead:
     """One transcript's new bytes, read: where they start and end, the file as it was,
-    and its requests by repository (common dir)."""
+    its requests by repository (common dir), the progress copies of subagent requests no
+    file holds, likewise, the last reading of its session's running totals with the
+    worktree it goes to, and what its reader carries to the next read."""
 
     def __init__(self, path: str, start: int, stat: os.stat_result, restart: bool) -> None:
         self.path, self.start, self.stat, self.restart = path, start, stat, restart
@@ -103,10 +112,19 @@ class FileRead:
         self.lines = self.dropped = 0
         self.by_repo: dict[str, Routed] = {}
         self.tool_request: str | None = None
+        self.copies: dict[str, Routed] = {}
+        self.reading: tuple[Reading, Worktree] | None = None
+        self.carry: str | None = None
 
     @property
     def cursor(self) -> Cursor:
-        return Cursor.at(self.end, self.stat)
+        return Cursor.at(self.end, self.stat, self.carry)
+
+    def repositories(self) -> set[str]:
+        found = {*self.by_repo, *self.copies}
+        if self.reading is not None:
+            found.add(self.reading[1].common_dir)
+        return found
 
 
 def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = None,
@@ -122,7 +140,7 @@ def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = 
         if reads:
             with store.writing_to(index, lock_wait) as writer:
                 result = record(writer, reads, home, session_id, via)
-        result.open_agent_commits = bool(index.unsettled_agent_commits(home.top))
+        result.open_agent_commits = bool(index.unsettled_agent_commits(home.name))
     result += record_elsewhere(reads, home, session_id, via)
     result.failures += failures
     return result
@@ -160,42 +178,91 @@ def _read_one(path: str, index: Index, home: Worktree, final: bool,
         return None
     read = FileRead(path, start, stat, restart)
     final = final or time.time() - stat.st_mtime > transcript.FINAL_AFTER
-    _parse(read, home, final, tool_use_id)
+    carry = cursor.carry if cursor is not None and not restart else None
+    if codex.is_rollout(path):
+        found = _parse_rollout(read, final, carry)
+    else:
+        found = _parse(read, final, carry, home, tool_use_id)
+    _route(read, found, read.by_repo, home)
     return read
 
 
-def _parse(read: FileRead, home: Worktree, final: bool, tool_use_id: str | None) -> None:
+def _parse(read: FileRead, final: bool, carry: str | None, home: Worktree,
+           tool_use_id: str | None) -> list[Request]:
+    """A Claude Code transcript's requests. A main file also gives its progress copies
+    (routed here) and the last reading of its running totals. `tool_use_id`: note which
+    request holds that tool call."""
     agent_id = transcript.agent_id_of(read.path)
+    main = None if agent_id is not None else reconcile.MainFile(
+        os.path.basename(read.path)[:-len(".jsonl")], carry)
     merged: dict[str, Request] = {}
+    copies: dict[str, Request] = {}
     lines = transcript.Lines(read.path, read.start, final=final)
     needle = f'"id":"{tool_use_id}"'.encode() if tool_use_id else None
     for line, _ in lines:
         read.lines += 1
-        request = transcript.parse_request(line, agent_id)
+        request, copy = transcript.parse_usage(line, agent_id)
         if request is not None:
             known = merged.get(request.key)
             merged[request.key] = known.merged(request) if known else request
             if needle is not None and needle in line:
                 read.tool_request = request.key
+            if known is None and main is not None:
+                main.saw_request(request)
+        elif main is not None:
+            if copy is not None:
+                known = copies.get(copy.key)
+                copies[copy.key] = known.merged(copy) if known else copy
+            else:
+                main.saw_line(line)
     read.end = lines.end
-    for request in merged.values():
-        # A relative cwd names no place: the hook's own repository, as an empty one does.
-        cwd = request.cwd if os.path.isabs(request.cwd) else ""
-        worktree = find_worktree(cwd) if cwd else home
+    if main is not None:
+        read.carry = main.carry()
+        _route(read, transcript.without_agent_files(read.path, copies.values()), read.copies,
+               home)
+        if main.reading is not None:
+            worktree = _worktree_of(main.reading.cwd, home)
+            read.reading = (main.reading, worktree) if worktree is not None else None
+    return list(merged.values())
+
+
+def _parse_rollout(read: FileRead, final: bool, carry: str | None) -> list[Request]:
+    rollout = codex.Rollout(read.path, carry)
+    lines = transcript.Lines(read.path, read.start, final=final)
+    for line, _ in lines:
+        read.lines += 1
+        rollout.feed(line)
+    read.end = lines.end
+    if final:
+        rollout.finish()
+    read.carry = rollout.carry()
+    merged: dict[str, Request] = {}
+    for request in rollout.requests:  # the same request twice: ccusage counts it once
+        merged.setdefault(request.key, request)
+    return list(merged.values())
+
+
+def _route(read: FileRead, requests: Iterable[Request], into: dict[str, Routed],
+           home: Worktree) -> None:
+    for request in requests:
+        worktree = _worktree_of(request.cwd, home)
         if worktree is None:
             read.dropped += 1
             continue
-        read.by_repo.setdefault(worktree.common_dir, []).append((request, worktree))
+        into.setdefault(worktree.common_dir, []).append((request, worktree))
+
+
+def _worktree_of(cwd: str, home: Worktree) -> Worktree | None:
+    """A relative cwd names no place: the hook's own repository, as an empty one does."""
+    return find_worktree(cwd) if os.path.isabs(cwd) else home
 
 
 def record(writer: Writer, reads: list[FileRead], home: Worktree, session_id: str | None,
            via: str) -> CaptureResult:
-    """Write the home repository's requests of every read, then move the cursors. Hold
+    """Write what the home repository gets of every read, then move the cursors. Hold
     the home store's lock (`writer`)."""
-    result = CaptureResult()
+    result = _write_all(writer, reads, home.common_dir, session_id, via)
     for read in reads:
-        result += _write_repo(writer, read.by_repo.get(home.common_dir, []), read.path,
-                              session_id, via)
         result.lines += read.lines
         result.dropped += read.dropped
         result.tool_request = result.tool_request or read.tool_request
@@ -207,31 +274,59 @@ def record(writer: Writer, reads: list[FileRead], home: Worktree, session_id: st
 
 def record_elsewhere(reads: list[FileRead], home: Worktree, session_id: str | None,
                      via: str) -> CaptureResult:
-    """Requests routed to other repositories, each written under its own lock (rarely any:
+    """What went to other repositories, each written under its own lock (rarely any:
     a session that `cd`ed into another repository)."""
     result = CaptureResult()
-    for read in reads:
-        for common_dir, requests in read.by_repo.items():
-            if common_dir != home.common_dir:
-                result += _record_in(common_dir, requests, read.path, home, session_id, via)
+    others = sorted({repo for read in reads for repo in read.repositories()} - {home.common_dir})
+    for common_dir in others:
+        result += _record_in(common_dir, reads, home, session_id, via)
     return result
 
 
-def _record_in(common_dir: str, requests: Routed, path: str, home: Worktree,
-               session_id: str | None, via: str) -> CaptureResult:
+def _record_in(common_dir: str, reads: list[FileRead], home: Worktree, session_id: str | None,
+               via: str) -> CaptureResult:
     try:
         with Store(os.path.join(common_dir, "tokentag")).writing(LOCK_WAIT) as foreign:
-            return _write_repo(foreign, requests, path, session_id, via)
+            return _write_all(foreign, reads, common_dir, session_id, via)
     except (OSError, TokentagError) as error:  # unwritable, locked too long: logged
-        faillog.log_failure(home.tokentag_dir, error, f"capture: {len(requests)} request(s) "
-                            f"of {requests[0][1].top} not recorded (`tokentag import "
-                            f"--all-projects` there brings them in)", expected=True)
+        count = sum(len(read.by_repo.get(common_dir, [])) for read in reads)
+        faillog.log_failure(home.tokentag_dir, error, f"capture: {count} request(s) of "
+                            f"{common_dir} not recorded (`tokentag import --all-projects` "
+                            f"there brings them in)", expected=True)
         return CaptureResult()
 
 
+def _write_all(writer: Writer, reads: list[FileRead], common_dir: str, session_id: str | None,
+               via: str) -> CaptureResult:
+    """One repository's part of every read: requests first, then the progress copies no
+    file had, then the readings of running totals, which take what the others left."""
+    result = CaptureResult()
+    for read in reads:
+        result += _write_repo(writer, read.by_repo.get(common_dir, []), read.path,
+                              session_id, via)
+    for read in reads:
+        result += _write_repo(writer, read.copies.get(common_dir, []), read.path, session_id,
+                              records.via(via, records.PROGRESS), copies=True)
+    for read in reads:
+        if read.reading is not None and read.reading[1].common_dir == common_dir:
+            result.reconciled += _reconcile(writer, read.reading, read.path, via)
+    return result
+
+
+def _reconcile(writer: Writer, reading: tuple[Reading, Worktree], path: str, via: str) -> int:
+    """Record what a reading of running totals holds beyond the ledger; how many records."""
+    found = reconcile.reconciled(writer, *reading, path, now_iso(), via)
+    known = writer.index.known_usage(record["key"] for record in found)
+    new = [record for record in found if record["key"] not in known]
+    if new:
+        writer.write(new)
+    return len(new)
+
+
 def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
-                session_id: str | None, via: str) -> CaptureResult:
-    """Append what this repository does not know yet: new requests and raised counts."""
+                session_id: str | None, via: str, copies: bool = False) -> CaptureResult:
+    """Append what this repository does not know yet: new requests and raised counts (not
+    from `copies`, whose requests a file has counted when the ledger knows them)."""
     result = CaptureResult()
     if not requests:
         return result
@@ -245,7 +340,7 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
         if before is None:
             written.append(request_record(request, worktree, path, captured_at, via))
             result.new += 1
-        elif before.maximum(request.usage) != before:
+        elif not copies and before.maximum(request.usage) != before:
             written.append(records.correction(request.key, captured_at, request.usage))
             raised[request.key] = worktree
     writer.write(written)
@@ -267,7 +362,7 @@ def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], p
             continue
         if not writer.index.known_session(sid):
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
-            sessions.append(records.session(sid, main, request.cwd, worktree.top, seen_at))
+            sessions.append(records.session(sid, main, request.cwd, worktree.name, seen_at))
     return sessions
 
 
@@ -286,5 +381,5 @@ def request_record(request: Request, worktree: Worktree, path: StrPath, captured
     """A `request` record: ids, model, context and counts; never any text."""
     return records.request(request.key, request.message_id, request.request_id,
                            request.session_id, request.agent_id, request.model,
-                           request.timestamp, request.cwd, worktree.top, request.branch,
+                           request.timestamp, request.cwd, worktree.name, request.branch,
                            request.version, os.fspath(path), captured_at, via, request.usage)

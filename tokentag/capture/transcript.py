@@ -15,14 +15,14 @@ import stat
 from collections import namedtuple
 
 from tokentag.core import fastjson
-from tokentag.core.usage import Usage
+from tokentag.core.usage import MAX_COUNT, Usage
+from tokentag.ledger.records import request_key
 
 CHUNK_SIZE = 4 * 1024 * 1024
 # Longer lines are skipped unread: Claude Code's assistant lines (the only ones with usage)
 # hold one content block each, at most a few megabytes; tool output can be hundreds.
 MAX_LINE = 64 * 1024 * 1024
 FINAL_AFTER = 600  # seconds unchanged after which a transcript's unterminated tail is whole
-MAX_COUNT = 1 << 63  # SQLite's integers are 64-bit and signed
 # Claude Code writes compact JSON, so every line with usage contains this; the others
 # (most of a transcript by bytes: tool output, progress) skip JSON parsing altogether.
 USAGE_MARKER = b'"usage":{'
@@ -32,7 +32,7 @@ ASSISTANT_MARKER = b'"type":"assistant"'
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from typing import NamedTuple
 
     from _typeshed import StrPath
@@ -143,15 +143,30 @@ def open_regular(path: StrPath, buffered: bool = True) -> io.BufferedReader | io
 
 def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
     """The request a transcript line reports usage for, or None for any other line."""
+    return parse_usage(line, agent_id)[0]
+
+
+def parse_usage(line: bytes, agent_id: str | None = None,
+                ) -> tuple[Request | None, Request | None]:
+    """(the request of an assistant line, the subagent request a progress line echoes):
+    at most one of them, each line parsed once."""
     if USAGE_MARKER not in line or ASSISTANT_MARKER not in line:
-        return None
+        return None, None
     try:
         entry = loads_line(line)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than json goes
-        return None
-    if not isinstance(entry, dict) or entry.get("type") != "assistant":
-        return None
-    message = entry.get("message")
+        return None, None
+    if not isinstance(entry, dict):
+        return None, None
+    if entry.get("type") == "assistant":
+        return _request_of(entry, entry.get("message"), agent_id), None
+    if entry.get("type") == "progress":
+        return None, progress_copy(entry)
+    return None, None
+
+
+def _request_of(entry: dict[str, object], message: object,
+                agent_id: str | None) -> Request | None:
     if not isinstance(message, dict) or message.get("model") == "<synthetic>":
         return None
     usage = message.get("usage")
@@ -160,6 +175,20 @@ def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:
         return None
     request = _request(entry, message, message_id, _usage(usage), agent_id)
     return request if is_unicode(*request[:-1]) else None  # every field but the counts
+
+
+def progress_copy(entry: dict[str, object]) -> Request | None:
+    """The subagent request an `agent_progress` line echoes: the inner assistant message,
+    in the context of the progress line (session, cwd, branch, version)."""
+    data = entry.get("data")
+    if not isinstance(data, dict) or data.get("type") != "agent_progress":
+        return None
+    inner = data.get("message")
+    if not isinstance(inner, dict) or inner.get("type") != "assistant":
+        return None
+    context = {**entry, "requestId": inner.get("requestId"), "agentId": data.get("agentId"),
+               "timestamp": inner.get("timestamp") or entry.get("timestamp")}
+    return _request_of(context, inner.get("message"), None)
 
 
 def loads_line(line: bytes) -> object:
@@ -175,7 +204,7 @@ def _request(entry: dict[str, object], message: dict[str, object], message_id: s
     if agent is None and entry.get("isSidechain") is True:
         agent = "sidechain"  # before 2.0.28 subagent lines were inline, without an id
     return Request(
-        key=f"{message_id}/{request_id}", message_id=message_id, request_id=request_id,
+        key=request_key(message_id, request_id), message_id=message_id, request_id=request_id,
         session_id=text_of(entry.get("sessionId")) or "", agent_id=agent,
         model=text_of(message.get("model")) or "unknown",
         timestamp=text_of(entry.get("timestamp")) or "", cwd=text_of(entry.get("cwd")) or "",
@@ -194,7 +223,7 @@ def _usage(raw: dict[str, object]) -> Usage:
 
 
 def _count(value: object) -> int:
-    """A token count; anything else, a negative, or more than SQLite holds counts as 0."""
+    """A token count; anything else, a negative, or MAX_COUNT and above counts as 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) \
         and 0 < value < MAX_COUNT else 0
 
@@ -242,6 +271,30 @@ def _agent_files_under(directory: str) -> Iterator[str]:
     for parent, _, names in os.walk(directory):
         yield from (path for path in (os.path.join(parent, n) for n in names
                                       if _is_agent_file(n)) if os.path.isfile(path))
+
+
+def has_agent_file(main: str, agent_id: str) -> bool:
+    """Whether a subagent of the session whose main transcript is `main` has its own file,
+    in either layout (see session_files)."""
+    name = f"agent-{agent_id}.jsonl"
+    if os.sep in agent_id or os.path.isfile(os.path.join(os.path.dirname(main), name)):
+        return True
+    nested = os.path.join(os.path.splitext(main)[0], "subagents")
+    return any(name in names for _, _, names in os.walk(nested))
+
+
+def without_agent_files(main: str, copies: Iterable[Request]) -> list[Request]:
+    """The progress copies of subagents that have no file of their own: one that has
+    counts them itself, at the larger counts of its final lines."""
+    has_file: dict[str | None, bool] = {}
+    kept = []
+    for copy in copies:
+        agent = copy.agent_id
+        if agent not in has_file:
+            has_file[agent] = agent is not None and has_agent_file(main, agent)
+        if not has_file[agent]:
+            kept.append(copy)
+    return kept
 
 
 def _is_agent_file(name: str) -> bool:

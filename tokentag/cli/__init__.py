@@ -21,6 +21,7 @@ from tokentag.core.errors import TokentagError
 # Command name -> module under tokentag.cli holding a click command of that name.
 COMMANDS = {
     "install": "install", "uninstall": "install", "hook": "hooks", "git-hook": "hooks",
+    "codex-notify": "hooks",
     "status": "status", "report": "report", "log": "log", "show": "show", "record": "record",
     "release": "release", "import": "import_", "sync": "sync", "config": "config",
     "doctor": "doctor", "demo": "demo", "pending": "pending", "check": "check",

@@ -4,7 +4,6 @@ filter options."""
 from __future__ import annotations
 
 import enum
-import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -37,18 +36,24 @@ def current_worktree() -> Worktree:
 
 
 def dump_json(data: Any) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2))
 
 
-def time_range_options(func: F) -> F:
-    """--since and --until."""
-    options = [
-        click.option("--since", help="From this date or time (YYYY-MM-DD or ISO 8601, UTC)."),
-        click.option("--until", help="Up to this date (inclusive) or time (exclusive)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _time_range(zone: str) -> Callable[[F], F]:
+    def options(func: F) -> F:
+        """--since and --until."""
+        func = click.option("--until", metavar="WHEN",
+                            help="Up to this date (inclusive) or time (exclusive).")(func)
+        return click.option("--since", metavar="WHEN",
+                            help=f"From this date or time (YYYY-MM-DD or ISO 8601; {zone} "
+                                 f"unless it names a zone).")(func)
+    return options
+
+
+time_range_options = _time_range("in the --tz zone")  # reports: read in the reader's zone
+utc_range_options = _time_range("UTC")
 
 
 def evidence_option(func: F) -> F:

@@ -1,5 +1,6 @@
-"""`tokentag hook` and `tokentag git-hook`: what Claude Code and git run. `_entry` takes
-the lean path to both without click; these serve `python -m tokentag` and --help."""
+"""`tokentag hook`, `tokentag git-hook` and `tokentag codex-notify`: what Claude Code, git
+and Codex run. `_entry` takes the lean path to each without click; these serve
+`python -m tokentag` and --help."""
 
 from __future__ import annotations
 
@@ -21,3 +22,13 @@ def git_hook_command(args: tuple[str, ...]) -> int:
     from tokentag.attribution import git_hook
 
     return git_hook.run(list(args))
+
+
+@click.command("codex-notify", hidden=True,
+              context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def codex_notify_command(args: tuple[str, ...]) -> int:
+    """What Codex's `notify` runs after each turn: capture the session's new usage."""
+    from tokentag.capture import codex_notify
+
+    return codex_notify.run(list(args))

@@ -7,27 +7,32 @@ from typing import Any
 
 import click
 
-from tokentag.cli.common import current_worktree, dump_json, time_range_options, utc
+from tokentag.cli.common import current_worktree, dump_json, utc, utc_range_options
 
 
 @click.command("import")
-@time_range_options
+@utc_range_options
 @click.option("--path-map", "path_map", multiple=True, metavar="OLD=NEW",
               help="Treat requests recorded under OLD as if run under NEW (a moved checkout, "
                    "another machine). Repeatable.")
 @click.option("--all-projects", is_flag=True,
               help="Look in every project dir, not only those named after this repository's "
                    "worktrees (sessions started outside the repository that cd'ed into it).")
+@click.option("--agent", type=click.Choice(["claude", "codex", "all"]), default="claude",
+              show_default=True,
+              help="Whose sessions to read: Claude Code's, OpenAI Codex CLI's ($CODEX_HOME, "
+                   "else ~/.codex; every session, each request routed by its cwd), or both.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def import_command(since: str | None, until: str | None, path_map: tuple[str, ...],
-                   all_projects: bool, as_json: bool) -> int:
-    """Bring in past Claude Code transcripts and tie them to past commits."""
+                   all_projects: bool, agent: str, as_json: bool) -> int:
+    """Bring in past Claude Code (or Codex) sessions and tie them to past commits."""
     from tokentag.importer import discovery, run
-    from tokentag.importer.options import Options, PathMap
+    from tokentag.importer.options import AGENTS, Options, PathMap
 
     options = Options(
         since=utc(since), until=utc(until, end=True),
-        path_map=PathMap.parse(path_map), all_projects=all_projects)
+        path_map=PathMap.parse(path_map), all_projects=all_projects,
+        agents=AGENTS if agent == "all" else (agent,))
     work = discovery.plan(current_worktree(), options)
     if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
         def files_done(done: int | None) -> str:
@@ -54,3 +59,6 @@ def _print_import(s: Any) -> None:
                f"requests of other repositories, {s.out_of_range:,} out of --since/--until")
     click.echo(f"attributed: {s.inferred:,} requests to {s.inferred_commits:,} past commits "
                f"(inferred)")
+    if s.progress_copies or s.reconciled:
+        click.echo(f"recovered:  {s.progress_copies:,} subagent requests from progress lines, "
+                   f"{s.reconciled:,} usage records from sessions' running totals")

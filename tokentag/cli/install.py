@@ -15,21 +15,24 @@ _SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"])
 @click.command("install")
 @_SCOPE
 @click.option("--pre-push", is_flag=True, help="Also push tokentag notes along with branches.")
+@click.option("--codex", is_flag=True,
+              help="Also capture OpenAI Codex CLI sessions: tokentag becomes the `notify` "
+                   "program in $CODEX_HOME/config.toml (a program already there still runs).")
 @click.option("--mcp", is_flag=True,
               help="Also register the MCP server (`tokentag mcp`) in the project's .mcp.json.")
 @click.option("--statusline", is_flag=True,
               help="Also show `tokentag statusline` in Claude Code's status line (beside the "
                    "status line set there, if any).")
 @click.option("--budget-warnings", is_flag=True,
-              help="Also tell the user at the end of a turn when a budget is passed.")
-def install_command(scope: str, pre_push: bool, mcp: bool, statusline: bool,
+              help="Also tell the user at the end of a turn when a budget is newly exceeded.")
+def install_command(scope: str, pre_push: bool, codex: bool, mcp: bool, statusline: bool,
                     budget_warnings: bool) -> int:
     """Install the git hooks here and register the Claude Code hooks."""
     from tokentag.setup import install
 
     asked = {"mcp": mcp, "statusline": statusline, "budget-warnings": budget_warnings}
     extras = [extra for extra in install.EXTRAS if asked[extra]]
-    for line in install.install(current_worktree(), scope, pre_push, extras):
+    for line in install.install(current_worktree(), scope, pre_push, codex, extras):
         click.echo(line)
     return 0
 
@@ -38,9 +41,12 @@ def install_command(scope: str, pre_push: bool, mcp: bool, statusline: bool,
 @click.option("--scope", type=click.Choice(["user", "project", "local"]),
               help="Remove only the Claude Code hooks of this settings file (user: the ones "
                    "that capture in every repository; works outside a repository too).")
+@click.option("--codex", is_flag=True,
+              help="Give Codex's `notify` back what it was before install (alone: only that).")
 @click.option("--all", "everything", is_flag=True,
-              help="This repository's git hooks and the hooks of every settings file.")
-def uninstall_command(scope: str | None, everything: bool) -> int:
+              help="This repository's git hooks, the hooks of every settings file, and "
+                   "Codex's notify.")
+def uninstall_command(scope: str | None, codex: bool, everything: bool) -> int:
     """Remove what install added: by default this repository's git hooks and its own
     Claude Code settings' hooks. The ledger and notes are kept."""
     import os
@@ -49,6 +55,6 @@ def uninstall_command(scope: str | None, everything: bool) -> int:
     from tokentag.setup import install
 
     worktree = find_worktree(os.getcwd())
-    for line in install.uninstall(worktree, scope, everything):
+    for line in install.uninstall(worktree, scope, everything, codex):
         click.echo(line)
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from tokentag.cli.common import current_worktree, dump_json, evidence_kinds, evidence_option
@@ -14,8 +16,11 @@ from tokentag.cli.common import current_worktree, dump_json, evidence_kinds, evi
 @click.option("--json", "as_json", is_flag=True, help="Print the contract JSON; write nothing.")
 @click.option("--all", "all_tags", is_flag=True, help="One row per release tag; write nothing.")
 @evidence_option
+@click.option("--compact/--full", "compact", default=None,
+              help="One table line and a details block, or every table in view. "
+                   "[default: compact_notes in the config, else --full]")
 def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_json: bool,
-                    all_tags: bool, evidence: str | None) -> int:
+                    all_tags: bool, evidence: str | None, compact: bool | None) -> int:
     """Tokens and cost of release TAG, written into the release notes.
 
     The release is the commits reachable from TAG and not from the previous tag. A TAG
@@ -42,14 +47,26 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
             click.echo(f"tokentag: no usage recorded here; {hint}", err=True)
     if as_json:
         dump_json(result.as_json())
-    elif to_stdout:
-        click.echo(notes_file.render(result))
+        return 0
+    style = _style(worktree.top, settings, compact)
+    if to_stdout:
+        click.echo(notes_file.render(result, style=style))
     else:
-        path = notes_file.update(worktree, settings.notes_file, result)
+        path = notes_file.update(worktree, settings.notes_file, result, style)
         if not result.range.tagged:
             click.echo(f"tokentag: {tag} is not tagged yet: the notes cover HEAD", err=True)
         click.echo(f"{result.summary()} -> {path}")
     return 0
+
+
+def _style(top: str, settings: Any, compact: bool | None) -> Any:
+    """The notes' look: --compact/--full over the config; commit links from the
+    configured template, else from the origin remote."""
+    from tokentag.git import gitrepo
+    from tokentag.release import links, notes_file
+
+    template = links.commit_url_template(gitrepo.open_repo(top).git, settings.commit_url)
+    return notes_file.Style(settings.compact_notes if compact is None else compact, template)
 
 
 def _release_all(as_json: bool, evidence: tuple[str, ...] | None) -> int:
@@ -62,14 +79,18 @@ def _release_all(as_json: bool, evidence: tuple[str, ...] | None) -> int:
                                             evidence, settings.spikes)
     if as_json:
         dump_json({"releases": [r.as_json() for r in tagged],
-               "unreleased": unreleased.as_json() if unreleased else None})
+                   "unreleased": unreleased.as_json() if unreleased else None})
         return 0
-    click.echo(f"{'tag':<24} {'previous':<24} {'commits':>7} {'requests':>8} {'tokens':>14} "
-               f"{'cost':>12}")
+    from tokentag.cli.output import Column, Table, number
+
+    table = Table([Column("tag", flex=True, min_width=12),
+                   Column("previous", flex=True, min_width=12, priority=3),
+                   Column("commits", right=True, priority=2),
+                   Column("requests", right=True, priority=1),
+                   Column("tokens", right=True), Column("cost", right=True)])
     for item in [*tagged, *([unreleased] if unreleased else [])]:
         rng, total = item.range, item.total
-        cost = total.cost_text()
-        click.echo(f"{rng.tag[:24]:<24} {(rng.previous or '(root)')[:24]:<24} "
-                   f"{len(rng.commits):>7} {total.requests:>8} {total.usage.total:>14,} "
-                   f"{cost:>12}")
+        table.add(rng.tag, rng.previous or "(root)", number(len(rng.commits)),
+                  number(total.requests), number(total.usage.total), total.cost_text())
+    table.echo()
     return 0

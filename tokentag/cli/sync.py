@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from tokentag.cli.common import current_worktree, dump_json
+from tokentag.cli.output import counted
 
 
 @click.command("sync")
@@ -25,7 +26,8 @@ def sync_command(remote: str | None, as_json: bool) -> int:
                f"{m.joined} joined")
     retries = f" after {result.attempts - 1} rejected push(es)" if result.attempts > 1 else ""
     if result.pushed:
-        click.echo(f"pushed {NOTES_REF} to {result.remote}{retries}")
+        click.echo(f"pushed {counted(result.pushed_notes, 'note')} ({NOTES_REF}) to "
+                   f"{result.remote}{retries}")
     elif result.notes_head is None:
         click.echo(f"no tokentag notes here or on {result.remote} yet")
     else:

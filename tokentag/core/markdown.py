@@ -56,3 +56,19 @@ def _longest_run(value: str, char: str) -> int:
         current = current + 1 if c == char else 0
         longest = max(longest, current)
     return longest
+
+
+# What may stand in a link destination as written; anything else is percent-encoded, so a
+# URL cannot end the destination, the link or the table cell it is in.
+_URL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                      "-._~:/?#@!$&'*+,;=%")
+
+
+def link(label: str, url: str) -> str:
+    """A link to `url` (http or https only) showing `label`, Markdown that `text` or
+    `code` made; any other URL leaves the label alone."""
+    if not url.lower().startswith(("https://", "http://")):
+        return label
+    encoded = "".join(c if c in _URL_SAFE else "".join(f"%{b:02X}" for b in c.encode())
+                      for c in url)
+    return f"[{label}]({encoded})"

@@ -7,6 +7,10 @@ from collections import namedtuple
 # Anthropic's `input_tokens` is the *uncached* input; cache writes and reads are separate.
 USAGE_FIELDS = ("input", "output", "cache_creation", "cache_creation_5m", "cache_creation_1h",
                 "cache_read")
+# A request's count, or an estimate's, is below this, or it is no count: 2^32 is thousands
+# of times the largest context window, and keeps the index's 64-bit sums of four such
+# counts from overflowing short of 2^29 rows (a sum that overflows fails the whole query).
+MAX_COUNT = 1 << 32
 
 
 # The hook path imports neither `dataclasses` (which pulls in `inspect` and `ast`) nor
@@ -42,14 +46,6 @@ class Usage(_UsageFields):
     def prompt(self) -> int:
         """The whole prompt: what the long-context tier and most price tables call input."""
         return self.input + self.cache_creation + self.cache_read
-
-    def write_split(self) -> tuple[int, int]:
-        """Cache writes by lifetime as they are priced: (5-minute, 1-hour). A split that
-        sums to more than a stale total is trusted over it; writes outside the 1-hour part
-        (all of them, in older transcripts that give only the total) are 5-minute ones."""
-        writes = max(self.cache_creation, self.cache_creation_5m + self.cache_creation_1h)
-        hour = min(self.cache_creation_1h, writes)
-        return writes - hour, hour
 
     def __add__(self, other: tuple[object, ...]) -> Usage:
         """Field-wise sum (not tuple concatenation)."""

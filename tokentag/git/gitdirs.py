@@ -35,12 +35,40 @@ class Worktree(_WorktreeFields):
     def tokentag_dir(self) -> str:
         return os.path.join(self.common_dir, "tokentag")
 
+    @property
+    def name(self) -> str:
+        """The top level as records hold it: text that UTF-8 can encode, as Claude Code
+        writes paths (U+FFFD for bytes that are not UTF-8). Commands run in `top`."""
+        top = self.top
+        if top.isascii():
+            return top
+        return os.fsencode(top).decode("utf-8", "replace")
+
 
 def find_worktree(cwd: str | os.PathLike[str]) -> Worktree | None:
     """The worktree holding `cwd`, or None outside git. A `cwd` that no longer exists
     is looked up from its nearest existing parent (a deleted subdirectory still
     belonged to the repository around it)."""
-    return _find_worktree(os.path.realpath(os.fspath(cwd)))
+    return _find_worktree(os.path.realpath(on_disk(os.fspath(cwd))))
+
+
+def on_disk(path: str) -> str:
+    """`path` as the file system names it. Claude Code (Node.js) writes a path whose bytes
+    are not UTF-8 with U+FFFD in their place: each such name that does not exist is
+    matched against its directory's entries, read the same way; kept if none or several
+    match."""
+    if "\ufffd" not in path or os.path.lexists(path):
+        return path
+    parent, name = os.path.split(path)
+    if not name:
+        return path
+    parent = on_disk(parent)
+    try:
+        entries = os.listdir(os.fsencode(parent))
+    except OSError:
+        return os.path.join(parent, name)
+    found = [entry for entry in entries if entry.decode("utf-8", "replace") == name]
+    return os.path.join(parent, os.fsdecode(found[0]) if len(found) == 1 else name)
 
 
 @lru_cache(maxsize=256)
@@ -134,3 +162,14 @@ def _identity(path: str) -> str:
     except OSError:
         return "-"
     return f"{stat.st_ino} {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns}"
+
+
+def current_branch(worktree: Worktree) -> str | None:
+    """The branch checked out in `worktree` (its HEAD file), None when HEAD is detached."""
+    try:
+        with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
+            head = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    prefix = "ref: refs/heads/"
+    return head[len(prefix):] if head.startswith(prefix) else None

@@ -121,7 +121,8 @@ def resolve_commit(git: Git, ref: str) -> str:
 
 
 def read_blobs(git: Git, blobs: list[str]) -> dict[str, bytes]:
-    """Blob contents by id, all through one `git cat-file --batch`; missing ones left out."""
+    """Object contents (blobs, commits) by id, all through one `git cat-file --batch`;
+    missing ones left out."""
     if not blobs:
         return {}
     out = result(git, "cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs)).stdout
@@ -135,6 +136,67 @@ def read_blobs(git: Git, blobs: list[str]) -> dict[str, bytes]:
         found[header[0].decode()] = out[position:position + size]
         position += size + 1  # the content is followed by a newline
     return found
+
+
+class CommitInfo(NamedTuple):
+    """What a report shows of a commit: who wrote it, when it was committed (seconds
+    since the epoch), its subject; `place` orders commits of the same second (see
+    history_places)."""
+
+    author: str
+    committed: int
+    subject: str
+    place: int = 0
+
+
+def commit_infos(git: Git, commits: list[str]) -> dict[str, CommitInfo]:
+    """Author, commit time and subject of each commit, all through one `git cat-file
+    --batch`; ids that name no commit here are left out."""
+    found = {}
+    for commit, raw in read_blobs(git, commits).items():
+        info = _parse_commit(raw)
+        if info is not None:
+            found[commit] = info
+    return found
+
+
+def history_places(git: Git, commits: list[str]) -> dict[str, int]:
+    """The commits' order in history, parents before children: a rebase makes many in
+    one second, which their time cannot order. One walk, from the commits back to their
+    common ancestor (which itself comes first)."""
+    if len(commits) < 2:
+        return {}
+    base = run(git, "merge-base", "--octopus", *commits, check=False)
+    listed = run(git, "rev-list", "--topo-order", "--reverse", "--stdin",
+                 stdin="".join(f"{c}\n" for c in [*commits, *([f"^{base}"] if base else [])]))
+    places = {commit: place for place, commit in enumerate(listed.split(), start=1)}
+    return {commit: places.get(commit, 0) for commit in commits}
+
+
+def _parse_commit(raw: bytes) -> CommitInfo | None:
+    """A commit object's author, committer time and subject (its message's first
+    paragraph on one line, as git's `%s`), in the encoding its header names."""
+    if not raw.startswith(b"tree "):
+        return None
+    head, _, message = raw.partition(b"\n\n")
+    fields = dict(line.split(b" ", 1) for line in head.split(b"\n") if b" " in line)
+    encoding = fields.get(b"encoding", b"utf-8").decode("ascii", "replace")
+
+    def text(value: bytes) -> str:
+        try:
+            return value.decode(encoding, "replace")
+        except LookupError:  # an encoding Python does not know
+            return value.decode("utf-8", "replace")
+
+    author = fields.get(b"author", b"").rpartition(b" <")[0]
+    when = fields.get(b"committer", b"").rsplit(b" ", 2)
+    paragraph = message.lstrip(b"\n").split(b"\n\n", 1)[0]
+    subject = " ".join(text(line).strip() for line in paragraph.split(b"\n") if line.strip())
+    try:
+        committed = int(when[-2]) if len(when) == 3 else 0
+    except ValueError:
+        committed = 0
+    return CommitInfo(text(author), committed, subject)
 
 
 @contextmanager

@@ -2,8 +2,9 @@
 
 Claude Code keeps a session under `projects/<encoded cwd>/`, so a project dir whose name
 starts with the encoded top of one of this repository's worktrees is a candidate
-(subdirectories encode to the same prefix). A file's cursor (offset, size, mtime) in the
-index means a repeated import reads only what grew."""
+(subdirectories encode to the same prefix). Codex keeps its sessions by date, not by
+project: every rollout is a candidate, its requests routed by their cwd. A file's cursor
+(offset, size, mtime) in the index means a repeated import reads only what grew."""
 
 from __future__ import annotations
 
@@ -11,22 +12,24 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from tokentag.core import claude_paths
+from tokentag.core import claude_paths, codex_paths
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
-from tokentag.importer.options import Options
+from tokentag.importer.options import CLAUDE, CODEX, Options
 from tokentag.ledger.index import Cursor
 from tokentag.ledger.store import Store
 
 
 class Job(NamedTuple):
     """One transcript to read from `offset`, as `stat` found it; `restart` when it is read
-    again from its start (replaced or truncated since its cursor)."""
+    again from its start (replaced or truncated since its cursor); `carry`, what its reader
+    knew at `offset` (see Cursor)."""
 
     path: str
     offset: int
     stat: os.stat_result
     restart: bool = False
+    carry: str | None = None
 
     @property
     def size(self) -> int:
@@ -48,7 +51,10 @@ def plan(worktree: Worktree, options: Options) -> Plan:
     """Every candidate transcript, and the new bytes of each that has any."""
     with Store.of(worktree).writing() as writer:  # one quick query: no second connection
         cursors = writer.index.cursors()
-    files = candidate_files(project_dirs(worktree, options))
+    files = candidate_files(project_dirs(worktree, options)) if CLAUDE in options.agents \
+        else {}
+    if CODEX in options.agents:
+        files.update(codex_paths.rollouts())
     jobs = []
     for path, stat in files.items():
         job = _job(path, stat, cursors.get(path))
@@ -66,7 +72,7 @@ def _job(path: str, stat: os.stat_result, cursor: Cursor | None) -> Job | None:
     if (stat.st_size, stat.st_mtime_ns) == (cursor.size, cursor.mtime_ns) \
             or stat.st_size == cursor.offset:
         return None  # unchanged since last read (even a torn last line stays skipped)
-    return Job(path, cursor.offset, stat)
+    return Job(path, cursor.offset, stat, carry=cursor.carry)
 
 
 def repository_tops(worktree: Worktree) -> list[str]:

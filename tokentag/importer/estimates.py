@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import now_iso
-from tokentag.core.usage import Usage
+from tokentag.core.usage import MAX_COUNT, Usage
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import records
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 COUNT_FIELDS = ("tokens_in", "tokens_out", "cache_read", "cache_write")
 TEXT_FIELDS = ("model", "agent", "session_id", "commit", "task", "note", "id")
 REQUIRED = ("tokens_in", "tokens_out")
-MAX_COUNT = 1 << 63  # what the ledger's index can hold
 MAX_TEXT = 1000
 
 
@@ -91,7 +90,8 @@ def _count(name: str, value: object) -> int:
     if type(value) is not int:
         raise TokentagError(f"{name} must be a whole number, not {value!r}")
     if not 0 <= value < MAX_COUNT:
-        raise TokentagError(f"{name} must be a count of tokens (0 or more), not {value}")
+        raise TokentagError(f"{name} must be a count of tokens from 0 to {MAX_COUNT - 1:,}, "
+                            f"not {value}")
     return value
 
 
@@ -146,6 +146,6 @@ def _estimates(worktree: Worktree, events: Sequence[Event],
         pending = commit is None and event.task is None
         built.append(records.estimate(
             event.id or uuid.uuid4().hex, event.session_id, event.agent, event.model, ts,
-            worktree.top, branch if pending else None, commit, event.task, event.note,
+            worktree.name, branch if pending else None, commit, event.task, event.note,
             event.usage))
     return built

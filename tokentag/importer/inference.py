@@ -19,7 +19,7 @@ from tokentag.attribution.history import History
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso
 from tokentag.git import gitcmd, gitrepo
-from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint
+from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint, on_disk
 from tokentag.importer.options import Summary
 from tokentag.importer.writer import append
 from tokentag.ledger import records as ledger_records
@@ -82,8 +82,8 @@ class Inference:
         when the worktree is gone too."""
         if branch is not None and branch in self.tips:
             key, ref, runner = branch, f"refs/heads/{branch}", self.git
-        elif os.path.isdir(worktree):
-            key, ref, runner = f"HEAD of {worktree}", "HEAD", gitrepo.git_in(worktree)
+        elif os.path.isdir(on_disk(worktree)):
+            key, ref, runner = f"HEAD of {worktree}", "HEAD", gitrepo.git_in(on_disk(worktree))
         else:
             return None
         known = self.histories.get(key)
@@ -126,7 +126,7 @@ def assign_backlog(worktree: Worktree) -> tuple[int, int]:
     with store.reading(create=True) as index:
         with store.writing_to(index) as writer:
             backlog = [(p.key, p.worktree, p.branch, p.ts) for p in writer.index.pending(None)
-                       if p.ts and os.path.isdir(p.worktree)]
+                       if p.ts and os.path.isdir(on_disk(p.worktree))]
             writer.write(inference.records(backlog))
         failures = publish.publish(worktree, index, sorted(inference.touched), repairs=None)
     if failures:

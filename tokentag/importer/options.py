@@ -39,11 +39,16 @@ class PathMap(NamedTuple):
         return [old or "/" for old, _ in self.pairs]
 
 
+CLAUDE, CODEX = "claude", "codex"
+AGENTS = (CLAUDE, CODEX)  # whose sessions an import can read
+
+
 class Options(NamedTuple):
     since: str | None = None  # normalised UTC times, as transcripts write them
     until: str | None = None
     path_map: PathMap = PathMap()
     all_projects: bool = False
+    agents: tuple[str, ...] = (CLAUDE,)
 
     def in_range(self, timestamp: str) -> bool:
         """Same-format UTC strings compare as times; no timestamp is in no range."""
@@ -71,6 +76,8 @@ class Summary:
     out_of_range: int = 0
     inferred: int = 0
     inferred_commits: int = 0
+    progress_copies: int = 0  # subagent requests known only from progress lines, new
+    reconciled: int = 0  # records of usage running totals held beyond the request lines
 
     def as_json(self) -> dict[str, int]:
         return dict(self.__dict__)

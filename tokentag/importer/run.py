@@ -24,7 +24,7 @@ def execute(import_plan: Plan,
         importer.add(scan)
         if on_file is not None:
             on_file(done, scan.job.size - scan.job.offset)
-    importer.flush()
+    importer.finish()
     finish_attribution(import_plan.worktree, summary, inference)
     return summary
 

@@ -1,5 +1,8 @@
 """Writes what the readers found: batches of new requests and corrections, deduplicated
-against the index under the repository lock, with the cursors that may move after them."""
+against the index under the repository lock, with the cursors that may move after them.
+Then, once every request is in, what depends on them all: progress copies of subagent
+requests no file held, and the reconciliation of sessions' running totals (see
+capture.reconcile); the cursors of those files move only after it."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tokentag.capture import reconcile
+from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.importer.discovery import Job, Plan
 from tokentag.importer.options import Summary
@@ -33,7 +38,7 @@ class Batch:
 
     # key -> (index row, ledger line); no line once two files' counts were merged.
     requests: dict[str, tuple[Row, bytes | None]] = field(default_factory=dict)
-    cursors: list[tuple[Job, int]] = field(default_factory=list)
+    cursors: list[tuple[Job, int, str | None]] = field(default_factory=list)
 
 
 class Importer:
@@ -43,6 +48,7 @@ class Importer:
         self.summary, self.inference = summary, inference
         self.store = Store.of(import_plan.worktree)
         self.batch = Batch()
+        self.deferred: list[FileScan] = []  # scans with copies or a reading (see finish)
 
     def add(self, scan: FileScan) -> None:
         summary = self.summary
@@ -61,8 +67,10 @@ class Importer:
             else:
                 held[key] = request
                 summary.requests += 1
-        if not scan.out_of_range:  # a cursor means: every request before it is in the ledger
-            self.batch.cursors.append((scan.job, scan.end))
+        if scan.deferred:
+            self.deferred.append(scan)
+        elif not scan.out_of_range:  # a cursor means: all before it is in the ledger
+            self.batch.cursors.append((scan.job, scan.end, scan.carry))
         if len(held) >= BATCH_REQUESTS:
             self.flush()
 
@@ -84,8 +92,47 @@ class Importer:
                 (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)]
             data = b"".join(line or jsonl.encode_line(request_from_row(row)) for row, line in new)
             append(writer, written, data + jsonl.encode(written), rows)
-            for job, end in batch.cursors:  # only forward, unless the file was read anew
-                writer.index.set_cursor(job.path, Cursor.at(end, job.stat), job.restart)
+            for job, end, carry in batch.cursors:  # only forward, unless read anew
+                writer.index.set_cursor(job.path, Cursor.at(end, job.stat, carry), job.restart)
+
+    def finish(self) -> None:
+        """The last batch, then what waits for every request of the import: the progress
+        copies no file had, the readings of running totals, and those files' cursors."""
+        self.flush()
+        deferred, self.deferred = self.deferred, []
+        if not deferred:
+            return
+        with self.store.writing() as writer:
+            self._write_copies(writer, deferred)
+            for scan in deferred:
+                if scan.reading is not None:
+                    self._reconcile(writer, scan)
+            for scan in deferred:
+                if not scan.out_of_range:
+                    writer.index.set_cursor(scan.job.path,
+                                            Cursor.at(scan.end, scan.job.stat, scan.carry),
+                                            scan.job.restart)
+
+    def _write_copies(self, writer: Writer, scans: list[FileScan]) -> None:
+        """Copies of requests the ledger does not know, from a file or another copy."""
+        copies = {key: row for scan in scans for key, (row, _) in scan.copies.items()}
+        known = writer.index.known_usage(copies)
+        rows = [row for key, row in copies.items() if key not in known]
+        append(writer, self.inference.records(
+            (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows), rows=rows)
+        self.summary.progress_copies += len(rows)
+
+    def _reconcile(self, writer: Writer, scan: FileScan) -> None:
+        assert scan.reading is not None
+        reading, worktree = scan.reading
+        found = reconcile.reconciled(writer, reading, worktree, scan.job.path, now_iso(),
+                                     records.VIA_IMPORT)
+        known = writer.index.known_usage(record["key"] for record in found)
+        new = [record for record in found if record["key"] not in known]
+        if new:
+            writer.write([*new, *self.inference.records(
+                (r["key"], r["worktree"], r["branch"], r["ts"]) for r in new)])
+        self.summary.reconciled += len(new)
 
     def _split(self, index: Index, batch: Batch,
                ) -> tuple[list[tuple[Row, bytes | None]], list[CorrectionRecord]]:

@@ -25,7 +25,7 @@ import os
 from collections import namedtuple
 
 from tokentag.core.timefmt import now_iso
-from tokentag.core.usage import USAGE_FIELDS, Usage
+from tokentag.core.usage import MAX_COUNT, USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
 from tokentag.ledger.records import (
     ESTIMATED,
@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         mtime_ns: int
         dev: int | None
         ino: int | None
+        carry: str | None = None
 
     class _PendingFields(NamedTuple):
         key: str
@@ -94,7 +95,8 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         corrections: int
         superseded: int
 else:
-    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino"))
+    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino",
+                                                 "carry"), defaults=(None,))
     _PendingFields = namedtuple("_PendingFields", (
         "key", "via", "branch", "ts", "captured_at", "session_id", "seq", "worktree", "model",
         "tokens"))
@@ -102,6 +104,10 @@ else:
                                      "last_capture", "invalid_lines", "corrections",
                                      "superseded"))
 _CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
+# Whether a cursor written over another takes its place (see Index.set_cursor); its `?` is
+# the writer's `restart`.
+_CURSOR_MOVES = ("(? OR dev IS NOT excluded.dev OR ino IS NOT excluded.ino "
+                 "OR excluded.offset >= offset)")
 
 
 class Pending(_PendingFields):
@@ -112,13 +118,15 @@ class Pending(_PendingFields):
 
 class Cursor(_CursorFields):
     """How far a transcript has been read, and the file it was then: its size and mtime,
-    and its identity (device and inode; None in a cursor kept from before they were)."""
+    and its identity (device and inode; None in a cursor kept from before they were).
+    `carry` is what the reader knew at that offset and needs to go on from it (a running
+    total the file's later lines build on), as the reader encoded it; None for most files."""
 
     __slots__ = ()
 
     @classmethod
-    def at(cls, offset: int, stat: os.stat_result) -> Cursor:
-        return cls(offset, stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino)
+    def at(cls, offset: int, stat: os.stat_result, carry: str | None = None) -> Cursor:
+        return cls(offset, stat.st_size, stat.st_mtime_ns, stat.st_dev, stat.st_ino, carry)
 
     def continues(self, stat: os.stat_result) -> bool:
         """Whether `stat` is the file this cursor read, still as long at least; if not, it
@@ -160,13 +168,15 @@ _GROUPINGS = {
     "agent": "coalesce(agent_id, '(main)')",
 }
 GROUPINGS = tuple(_GROUPINGS)
-_PENDING_IMPORTED = "FROM requests WHERE commit_id IS NULL AND via='import'"
+_PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND (via='import' OR via LIKE "
+                     "'import:%')")
 _MAX_PARAMETERS = 500  # per statement: see _chunks
 _TOTAL = ("input", "output", "cache_creation", "cache_read")  # a request's `total` tokens
 _NOTES_WATERMARK = "notes_written_upto"
-INDEX_VERSION = 6  # 4: cursors and stamps moved to the state file; 5: notes, agent
-# commits, evidence, tasks; 6: the time index, added to a version 5 index in place
-_TIME_INDEX_ADDED = 6
+INDEX_VERSION = 7  # 4: cursors and stamps moved to the state file; 5: notes, agent
+# commits, evidence, tasks; 6: requests by session; 7: the time index, added to a version
+# 6 index in place
+_TIME_INDEX_ADDED = 7
 DROPPED = "(dropped)"  # the commit of a request set aside by `tokentag pending --drop`
 
 # A request record's fields, each a column; then its place in the ledger, its commit and
@@ -190,6 +200,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS requests (""" + ", ".join(map(_column, _REQUEST_COLUMNS)) + """);
 CREATE INDEX IF NOT EXISTS requests_pending ON requests (worktree) WHERE commit_id IS NULL;
 CREATE INDEX IF NOT EXISTS requests_commit ON requests (commit_id);
+CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
 """ + _TIME_INDEX + """;
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, transcript TEXT, cwd TEXT, worktree TEXT, seen_at TEXT,
@@ -258,12 +269,42 @@ class Index:
         index._open_files(":memory:", ":memory:")
         return index
 
+    @classmethod
+    def copied(cls, directory: StrPath) -> Index:
+        """The index of a tokentag dir this process cannot write (a read-only mount, another
+        user's repository): its files read into memory and caught up there with the ledger.
+        Nothing is written; a copy that will not open is dropped and the ledger folded whole."""
+        directory = os.fspath(directory)
+        index = cls.__new__(cls)
+        index.ledger, index._ahead, index._premerged = (
+            os.path.join(directory, "ledger.jsonl"), {}, set())
+        try:
+            index._open_copies(directory)
+            index.catch_up()
+        except sqlite3.DatabaseError:
+            index.close()
+            index._open_files(":memory:", ":memory:")
+            index.catch_up()
+        return index
+
+    def _open_copies(self, directory: str) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("ATTACH DATABASE ':memory:' AS state")
+        for name, file_name in (("main", INDEX_NAME), ("state", STATE_NAME)):
+            with contextlib.suppress(OSError), \
+                    open(os.path.join(directory, file_name), "rb") as copy:
+                self._db.deserialize(copy.read(), name=name)
+        _migrate(self._db)
+        self._to_current_version()
+
     def _open(self, directory: str) -> None:
         self._open_files(os.path.join(directory, INDEX_NAME),
                          os.path.join(directory, STATE_NAME))
 
     def _open_files(self, index_path: str, state_path: str) -> None:
-        self._db = sqlite3.connect(index_path, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(_uri(index_path), isolation_level=None, timeout=30,
+                                   uri=True)
         try:
             self._db.row_factory = sqlite3.Row
             # No fsync: the index is rebuilt from the ledger, the state costs a re-read (and
@@ -275,11 +316,7 @@ class Index:
             self._db.execute("PRAGMA journal_mode=TRUNCATE")
             self._db.execute("PRAGMA synchronous=OFF")
             _attach_state(self._db, state_path)
-            version = self._db.execute("PRAGMA main.user_version").fetchone()[0]
-            if version == _TIME_INDEX_ADDED - 1:
-                self._add_time_index()
-            elif version != INDEX_VERSION:
-                self._create()
+            self._to_current_version()
         except BaseException:
             self._db.close()
             raise
@@ -295,11 +332,16 @@ class Index:
             f"DROP TABLE IF EXISTS main.{t};" for t in (*_DERIVED, *_RETIRED)) + _SCHEMA)
         self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
 
-    def _add_time_index(self) -> None:
-        """Version 6 differs from 5 by one index: built from the rows there (about a
-        second per million requests), not by folding the whole ledger again."""
-        self._db.execute(_TIME_INDEX)
-        self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
+    def _to_current_version(self) -> None:
+        """An index of another version is made afresh, but for version 6, which differs
+        from 7 by one index: built from the rows there (about a second per million
+        requests), not by folding the whole ledger again."""
+        version = self._db.execute("PRAGMA main.user_version").fetchone()[0]
+        if version == _TIME_INDEX_ADDED - 1:
+            self._db.execute(_TIME_INDEX)
+            self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
+        elif version != INDEX_VERSION:
+            self._create()
 
     def _meta(self, name: str, default: str = "") -> str:
         row = self._db.execute("SELECT value FROM meta WHERE name=?", (name,)).fetchone()
@@ -418,7 +460,7 @@ class Index:
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
         self._db.execute(_UPSERT_REQUEST, _request_row(
-            (*texts, *[int(record.get(f) or 0) for f in USAGE_FIELDS]), seq, commit))
+            (*texts, *_counts(record)), seq, commit))
         if commit is not _UNATTRIBUTED:
             self._premerged.add(key)
 
@@ -434,7 +476,7 @@ class Index:
                  "worktree": worktree, "branch": branch, "version": None, "transcript": "",
                  "captured_at": ts, "via": RECORDED}
         self._db.execute(_INSERT_ESTIMATE, (
-            *map(texts.get, REQUEST_TEXT_FIELDS), *[int(record.get(f) or 0) for f in USAGE_FIELDS],
+            *map(texts.get, REQUEST_TEXT_FIELDS), *_counts(record),
             seq, commit, RECORDED if commit else None, ESTIMATED, task, note))
         if commit:  # the commit's note counts it now
             self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
@@ -451,8 +493,7 @@ class Index:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
         cursor = self._db.execute(f"UPDATE requests SET {sets} WHERE key=?",
-                                 [int(record.get(f) or 0) for f in USAGE_FIELDS]
-                                 + [*_texts(record["key"])])
+                                 [*_counts(record), *_texts(record["key"])])
         return cursor.rowcount > 0
 
     def _apply_session(self, record: Record, seq: int) -> None:
@@ -517,6 +558,19 @@ class Index:
         return self._db.execute("SELECT 1 FROM sessions WHERE session_id=?",
                                (session_id,)).fetchone() is not None
 
+    def session_usage_by_model(self, session_id: str, main: str,
+                               main_through: str | None) -> dict[str, Usage]:
+        """What the ledger holds of a session, per model, as far as the session's own running
+        totals at a point of its main transcript can cover: everything but the main file's
+        own requests after `main_through` (a timestamp; None: all of them are after it).
+        Its subagents' requests (files, progress copies) and usage reconciled before all
+        count. For the reconciliation of those totals (see capture.reconcile)."""
+        sums = ", ".join(f"sum({f})" for f in USAGE_FIELDS)
+        return {row[0]: Usage(*row[1:]) for row in self._db.execute(
+            f"SELECT model, {sums} FROM requests WHERE session_id=? AND (transcript IS NOT ? "
+            "OR via LIKE '%:reconciled' OR via LIKE '%:progress' OR ts <= ?) GROUP BY model",
+            (session_id, main, main_through))}
+
     def commit_of(self, key: str) -> str | None:
         """The commit a request is attributed to, if any."""
         row = self._db.execute("SELECT commit_id FROM requests WHERE key=?", (key,)).fetchone()
@@ -538,14 +592,16 @@ class Index:
 
     def set_cursor(self, path: str, cursor: Cursor, restart: bool = False) -> None:
         """Cursors only move forward, so a slower concurrent reader cannot rewind one;
-        unless the file was read again from its start (`restart`) or is another file."""
+        unless the file was read again from its start (`restart`) or is another file. The
+        carry goes with the offset it was made at (SET reads the row as it was)."""
         with _state_damage():
             self._db.execute(
-                f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(path) DO UPDATE SET offset=CASE WHEN ? OR dev IS NOT excluded.dev "
-                "OR ino IS NOT excluded.ino THEN excluded.offset ELSE max(offset, "
-                "excluded.offset) END, size=excluded.size, mtime_ns=excluded.mtime_ns, "
-                "dev=excluded.dev, ino=excluded.ino", (path, *cursor, restart))
+                f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                f"offset=CASE WHEN {_CURSOR_MOVES} THEN excluded.offset ELSE offset END, "
+                f"carry=CASE WHEN {_CURSOR_MOVES} THEN excluded.carry ELSE carry END, "
+                "size=excluded.size, mtime_ns=excluded.mtime_ns, dev=excluded.dev, "
+                "ino=excluded.ino", (path, *cursor, restart, restart))
 
     def drop_cursors(self, paths: Iterable[str]) -> None:
         with _state_damage():
@@ -742,13 +798,53 @@ class Index:
                 found.setdefault(row["commit_id"], []).append(row)
         return found
 
-    def price_groups_by(self, grouping: str, filters: Filters) -> list[tuple[str, Row]]:
+    def price_groups_by(self, grouping: str, filters: Filters,
+                        shifts: Sequence[tuple[str | None, int]] = ()) -> list[tuple[str, Row]]:
         """(value of `grouping`, price group) of the requests `filters` lets through;
-        `grouping` is one of GROUPINGS."""
+        `grouping` is one of GROUPINGS. Days, weeks and months are UTC's, or local ones
+        when `shifts` gives the zone's offsets: (until, seconds east of UTC) pieces in
+        order, `until` the UTC time stamp where the next piece starts (None: the last)."""
         where, params = _where(filters)
+        expression = _local_period(grouping, shifts) if shifts else _GROUPINGS[grouping]
         return [(str(row["k"]), row) for row in self._db.execute(
-            f"SELECT {_GROUPINGS[grouping]} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
+            f"SELECT {expression} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
             f"{where} GROUP BY k, {_PRICE_GROUP_BY}", params)]
+
+    def price_groups_each(self, each: Sequence[Filters]) -> list[list[dict[str, Any]]]:
+        """For each of `each`, the price groups of the requests it lets through: all in
+        one pass over the requests (`status` asks for four sets)."""
+        flags, params = [], []
+        for number, filters in enumerate(each):
+            where, bound = _where(filters)
+            flags.append(f"coalesce(({where.removeprefix(' WHERE ') or '1'}), 0) AS f{number}")
+            params += bound
+        sums = ", ".join(f"sum(f{n}) AS requests_{n}, " +
+                         ", ".join(f"sum({f} * f{n}) AS {f}_{n}" for f in USAGE_FIELDS)
+                         for n in range(len(each)))
+        rows = self._db.execute(
+            f"SELECT model, day, band, evidence, max(prompt) AS prompt, {sums} FROM (SELECT "
+            f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, evidence, {_PROMPT} AS prompt, "
+            f"{', '.join(USAGE_FIELDS)}, {', '.join(flags)} FROM requests) "
+            f"GROUP BY {_PRICE_GROUP_BY}", params).fetchall()
+        return [[{"model": row["model"], "day": row["day"], "evidence": row["evidence"],
+                  "prompt": row["prompt"], "requests": row[f"requests_{n}"],
+                  **{f: row[f"{f}_{n}"] for f in USAGE_FIELDS}}
+                 for row in rows if row[f"requests_{n}"]] for n in range(len(each))]
+
+    def time_span(self, filters: Filters) -> tuple[str | None, str | None]:
+        """The first and last time stamps of the requests `filters` lets through."""
+        where, params = _where(filters)
+        row = self._db.execute(f"SELECT min(ts), max(ts) FROM requests{where}",
+                               params).fetchone()
+        return row[0], row[1]
+
+    def commits_with_requests(self, commits: Iterable[str]) -> set[str]:
+        """Those of `commits` the ledger has requests of."""
+        found: set[str] = set()
+        for chunk, marks in _chunks(list(commits)):
+            found.update(row[0] for row in self._db.execute(
+                f"SELECT DISTINCT commit_id FROM requests WHERE commit_id IN ({marks})", chunk))
+        return found
 
     def first_seen_by(self, grouping: str, filters: Filters) -> dict[str, str]:
         """When each value of `grouping` (one of GROUPINGS) began: its first request's time."""
@@ -869,16 +965,29 @@ def _remove(path: str) -> None:
             os.unlink(f"{path}{suffix}")
 
 
+# Bytes a file name keeps as they are in an SQLite URI; the others are percent-encoded.
+_URI_KEPT = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-~")
+
+
+def _uri(path: str) -> str:
+    """A file as an SQLite URI, its bytes percent-encoded: SQLite takes a plain name as
+    UTF-8, which a path that is not (lone surrogates in Python) cannot be encoded to."""
+    if path == ":memory:":
+        return path
+    return "file:" + "".join(chr(byte) if byte in _URI_KEPT else f"%{byte:02X}"
+                             for byte in os.fsencode(path))
+
+
 def _reset_state(path: str) -> None:
     stamps: list[tuple[str, str]] = []
     with contextlib.suppress(sqlite3.DatabaseError):
-        readable = sqlite3.connect(path)
+        readable = sqlite3.connect(_uri(path), uri=True)
         try:
             stamps = readable.execute("SELECT name, value FROM stamps").fetchall()
         finally:
             readable.close()
     _remove(path)
-    fresh = sqlite3.connect(":memory:", isolation_level=None)
+    fresh = sqlite3.connect(":memory:", isolation_level=None, uri=True)
     try:
         _attach_state(fresh, path)
         fresh.executemany("INSERT INTO state.stamps VALUES (?, ?)", stamps)
@@ -891,7 +1000,7 @@ def _reset_state(path: str) -> None:
 
 def _attach_state(db: sqlite3.Connection, path: str) -> None:
     with _state_damage():
-        db.execute("ATTACH DATABASE ? AS state", (path,))
+        db.execute("ATTACH DATABASE ? AS state", (_uri(path),))
         db.execute("PRAGMA state.journal_mode=TRUNCATE")  # as the index's: see Index._open
         db.execute("PRAGMA state.synchronous=OFF")
         _migrate(db)
@@ -951,9 +1060,15 @@ def m004_notes_written(db: sqlite3.Connection) -> None:
                "seq INTEGER NOT NULL)")
 
 
+def m005_cursor_carry(db: sqlite3.Connection) -> None:
+    """What a reader knew at a cursor's offset (see Cursor)."""
+    db.execute("ALTER TABLE state.cursors ADD COLUMN carry TEXT")
+
+
 # Append only: a change to the state file is a new function here, never an edit of one
 # that has run somewhere.
-MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written)
+MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written,
+              m005_cursor_carry)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
@@ -964,11 +1079,36 @@ def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
         yield chunk, ",".join("?" * len(chunk))
 
 
+def _local_period(grouping: str, shifts: Sequence[tuple[str | None, int]]) -> str:
+    """A day, week or month expression over the local time `shifts` make of `ts`. The
+    offsets are integers and the stamps were made by the caller's zone code, never typed
+    by a person; both are checked all the same before they become SQL text."""
+    pieces = [(until, int(seconds)) for until, seconds in shifts]
+    if any(until is not None and not _is_stamp(until) for until, _ in pieces):
+        raise ValueError("shifts take UTC time stamps")
+    cases = " ".join(f"WHEN ts < '{until}' THEN '{seconds:+d} seconds'"
+                     for until, seconds in pieces[:-1])
+    last = f"'{pieces[-1][1]:+d} seconds'"
+    shift = f"CASE {cases} ELSE {last} END" if cases else last
+    day = f"date(ts, {shift})"
+    return {"day": day, "week": f"date({day}, '-6 days', 'weekday 1')",
+            "month": f"substr({day}, 1, 7)"}.get(grouping, _GROUPINGS[grouping])
+
+
+def _is_stamp(text: str) -> bool:
+    return len(text) == 24 and all(c.isdigit() or c in "-T:.Z" for c in text)
+
+
 def _where(filters: Filters) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    for column, value in (("session_id", filters.session), ("model", filters.model),
-                          ("branch", filters.branch), ("agent_id", filters.agent)):
+    if filters.session is not None:  # an id's first characters, as `log` shows them
+        clauses.append("substr(session_id, 1, ?) = ?")
+        params += [len(filters.session), filters.session]
+    if filters.model is not None:  # `opus` for claude-opus-4-6
+        clauses.append("instr(lower(model), lower(?)) > 0")
+        params.append(filters.model)
+    for column, value in (("branch", filters.branch), ("agent_id", filters.agent)):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -988,6 +1128,16 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append(f"commit_id IN ({','.join('?' * len(filters.commits))})")
         params.extend(filters.commits)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _counts(record: Record) -> list[int]:
+    """A record's counts, checked first: one at or above MAX_COUNT would make the sums of
+    every report overflow, so the line counts as invalid instead. A missing one is 0."""
+    counts = [record.get(name) or 0 for name in USAGE_FIELDS]
+    for count in counts:
+        if count.__class__ is not int or not 0 <= count < MAX_COUNT:
+            raise ValueError(f"not a token count: {count!r}")
+    return counts
 
 
 def _texts(*values: Any) -> tuple[Any, ...]:

@@ -52,7 +52,13 @@ def append(ledger: StrPath, records: Sequence[LedgerRecord]) -> None:
 def append_encoded(ledger: StrPath, data: bytes) -> None:
     """Append what `encode` made of some records (import makes it in its reading
     processes) with one write. Call with the lock held."""
-    fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(ledger, os.O_RDWR | os.O_APPEND)
+    except FileNotFoundError:  # the repository's first record: list it for --all-repos
+        from tokentag.core import repolist
+
+        fd = os.open(ledger, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        repolist.remember(os.path.dirname(os.path.dirname(os.path.abspath(ledger))))
     try:
         if _ends_torn(fd):
             data = b"\n" + data

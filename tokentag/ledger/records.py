@@ -80,14 +80,36 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 KINDS = tuple(FIELDS)
 
+# A request record's `via`: how it came to be known. "hook" or "import": read by live
+# capture or by `tokentag import`, from the request's own lines; attributed by the live rule
+# or the import rule. Either may go on with ":" and what the request was read from instead:
+# "progress", a subagent's request known only from the copies its session's
+# `agent_progress` lines echo, its own file being gone (never one a file holds);
+# "reconciled", usage an agent's own running totals of a session (Claude Code's
+# `cost-state` lines) hold beyond every request line of it, such as a compaction's: one
+# record per model for each reading of those totals that showed more (see `reconciled`).
+VIA_HOOK, VIA_IMPORT = "hook", "import"
+PROGRESS, RECONCILED = "progress", "reconciled"
+RECONCILED_SOURCE = "cost-state"  # the message id of "reconciled" requests starts so
+
+
+def via(capture: str, source: str | None = None) -> str:
+    """A `via`: `capture` (VIA_HOOK, VIA_IMPORT), and the source when it is one above."""
+    return f"{capture}:{source}" if source else capture
+
+
+def imported(via_: str) -> bool:
+    """Whether a request came by `tokentag import` (and goes by its attribution rule)."""
+    return via_ == VIA_IMPORT or via_.startswith(VIA_IMPORT + ":")
+
 # A request's fields in record order: its texts, then its counts. The index's `requests`
 # table has one column each, and the importer carries requests as rows in this order.
 REQUEST_FIELDS = tuple(name for name, _ in FIELDS["request"])
 REQUEST_TEXT_FIELDS = tuple(name for name, kind in FIELDS["request"] if kind != COUNT)
 
-OBSERVED, INFERRED, RECONCILED, ESTIMATED = "observed", "inferred", "reconciled", "estimated"
+# Evidence kinds; RECONCILED is also a `via` source (above), of the requests it names.
+OBSERVED, INFERRED, ESTIMATED = "observed", "inferred", "estimated"
 EVIDENCE_KINDS = (OBSERVED, INFERRED, RECONCILED, ESTIMATED)
-IMPORTED = "import"  # the `via` of requests `tokentag import` read
 RECORDED = "record"  # the `via` an estimate's request has in the index
 ESTIMATE_PREFIX = "estimate:"
 UNKNOWN_MODEL = "(unknown model)"  # an estimate's request without a model, never priced
@@ -98,9 +120,9 @@ def evidence_of(via: str | None, how: str | None) -> str:
     it (an attribution's `how`, None while pending)."""
     if via == RECORDED:
         return ESTIMATED
-    if via == RECONCILED:
+    if via is not None and via.endswith(":" + RECONCILED):
         return RECONCILED
-    return INFERRED if via == IMPORTED or how == INFERRED else OBSERVED
+    return INFERRED if (via is not None and imported(via)) or how == INFERRED else OBSERVED
 
 if TYPE_CHECKING:
     class RequestRecord(TypedDict):
@@ -212,6 +234,19 @@ if TYPE_CHECKING:
     RequestRow = tuple[Any, ...]
 
 
+def request_key(message_id: str, request_id: str) -> str:
+    """The key a request is known by: its message and request ids joined by "/". A "/" or
+    "%" inside either id is percent-escaped, so that ("a/b", "c") and ("a", "b/c") stay two
+    requests; ids as Claude Code writes them contain neither and read as they are."""
+    return f"{_key_part(message_id)}/{_key_part(request_id)}"
+
+
+def _key_part(text: str) -> str:
+    if "/" not in text and "%" not in text:
+        return text
+    return text.replace("%", "%25").replace("/", "%2F")
+
+
 def request(key: str, message_id: str, request_id: str, session_id: str, agent_id: str | None,
             model: str, ts: str, cwd: str, worktree: str, branch: str | None,
             version: str | None, transcript: str, captured_at: str, via: str,
@@ -224,6 +259,21 @@ def request(key: str, message_id: str, request_id: str, session_id: str, agent_i
             "via": via, "input": usage.input, "output": usage.output,
             "cache_creation": usage.cache_creation, "cache_creation_5m": usage.cache_creation_5m,
             "cache_creation_1h": usage.cache_creation_1h, "cache_read": usage.cache_read}
+
+
+def reconciled(session_id: str, model: str, reading: Usage, ts: str, cwd: str, worktree: str,
+               branch: str | None, version: str | None, transcript: str, captured_at: str,
+               capture: str, usage: Usage) -> RequestRecord:
+    """A `request` record of usage a session's running totals hold beyond its request
+    lines: `usage` of `model`, found when the totals read `reading` for it. The reading is
+    the key, so a session's totals read twice (a repeated line, a re-read file, an import
+    after the hooks) give one record, and a reading that shows more gives another."""
+    message_id = f"{RECONCILED_SOURCE}:{session_id}"
+    step = (f"{model}/{reading.input}/{reading.output}/{reading.cache_creation}/"
+            f"{reading.cache_read}")
+    return request(request_key(message_id, step), message_id, step, session_id, None, model,
+                   ts, cwd, worktree, branch, version, transcript, captured_at,
+                   via(capture, RECONCILED), usage)
 
 
 def correction(key: str, captured_at: str, usage: Usage) -> CorrectionRecord:
@@ -263,22 +313,6 @@ def settlement(commit: str, at: str) -> SettlementRecord:
 
 def drop(keys: list[str], reason: str, at: str) -> DropRecord:
     return {"v": SCHEMA_VERSION, "kind": "drop", "keys": keys, "reason": reason, "at": at}
-def reconciled(session_id: str, step: str, model: str, ts: str, cwd: str, worktree: str,
-               branch: str | None, version: str | None, transcript: str, captured_at: str,
-               usage: Usage, agent_id: str | None = None) -> RequestRecord:
-    """Usage of a session that Claude Code's running totals (`cost-state` lines) hold and
-    no assistant line shows, such as a compaction request: a `request` record with `via`
-    "reconciled", counted, attributed and priced like any other, of evidence `reconciled`.
-
-    Its key is `reconciled:<session_id>/<step>`. `step` names the difference it records
-    and must come out the same each time the same lines are read (say, the model and the
-    running totals that close it), so a re-read records it once; a larger difference
-    under the same key later raises it as a correction would, never adds to it."""
-    message_id = f"{RECONCILED}:{session_id}"
-    return request(f"{message_id}/{step}", message_id, step, session_id, agent_id, model, ts,
-                   cwd, worktree, branch, version, transcript, captured_at, RECONCILED, usage)
-
-
 def estimate(ident: str, session_id: str | None, agent_id: str | None, model: str | None,
              ts: str, worktree: str, branch: str | None, commit: str | None, task: str | None,
              note: str | None, usage: Usage) -> EstimateRecord:

@@ -61,7 +61,9 @@ class _RecordBase(BaseModel):
 
 def _key_names_the_request(record: Any) -> Any:
     # Dedup, corrections and attribution all join on `key`: it must be the pair.
-    if record.key != f"{record.message_id}/{record.request_id}":
+    # Keys written before ids were escaped joined them as they were: still the pair.
+    if record.key not in (records.request_key(record.message_id, record.request_id),
+                          f"{record.message_id}/{record.request_id}"):
         raise ValueError(f"key {record.key!r} is not message_id/request_id")
     return record
 

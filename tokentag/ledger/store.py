@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from contextlib import contextmanager
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from _typeshed import StrPath
 
     from tokentag.ledger.records import LedgerRecord
+
+
+# What opening the lock file for writing raises where this process may only read.
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 class Store:
@@ -69,7 +74,8 @@ class Store:
         """An index brought up to date under the lock, then read without holding it.
         `lock_wait`: at most so many seconds for the lock (LockTimeout), else unbounded.
         Where tokentag never ran (no tokentag dir), an empty index in memory unless the
-        caller is about to write (`create`): reading must not leave a dir behind."""
+        caller is about to write (`create`): reading must not leave a dir behind. Where
+        the dir is read-only to this process, a copy in memory (see Index.copied)."""
         if not create and not os.path.isdir(self.directory):
             index = Index.empty()
             try:
@@ -77,12 +83,17 @@ class Store:
             finally:
                 index.close()
             return
-        with jsonl.locked(self.directory, lock_wait):
-            index = self._current_index()
+        try:
+            with jsonl.locked(self.directory, lock_wait):
+                index = self._current_index()
+        except OSError as error:
+            if error.errno not in _READ_ONLY:
+                raise
+            index = Index.copied(self.directory)
         try:
             yield index
         except BaseException as error:
-            if is_damage(error):
+            if is_damage(error) and os.access(self.directory, os.W_OK):
                 index.close()
                 with jsonl.locked(self.directory):
                     self._remove_damaged(error)

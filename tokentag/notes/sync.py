@@ -74,13 +74,14 @@ class SyncResult:
     remote: str
     notes_head: str | None = None
     pushed: bool = False
+    pushed_notes: int = 0  # notes the remote did not have, or had otherwise, before the push
     attempts: int = 0
     merged: MergeStats = field(default_factory=MergeStats)
 
     def as_json(self) -> dict[str, Any]:
         return {"remote": self.remote, "notes_ref": NOTES_REF, "notes_head": self.notes_head,
-                "pushed": self.pushed, "attempts": self.attempts,
-                "merged": vars(self.merged).copy()}
+                "pushed": self.pushed, "pushed_notes": self.pushed_notes,
+                "attempts": self.attempts, "merged": vars(self.merged).copy()}
 
 
 class _RefMoved(Exception):
@@ -124,9 +125,18 @@ def _sync_attempts(worktree: Worktree, git: Git, name: str, attempts: int) -> Sy
         if push_notes(git, name):
             gitrepo.run(git, "update-ref", tracking_ref(name), local)
             result.pushed = True
+            result.pushed_notes = _notes_changed(git, remote_head, local)
             return result
     raise TokentagError(f"pushing the notes to {name} was rejected {attempts} times because "
                         f"the remote's notes kept changing; run `tokentag sync` again")
+
+
+def _notes_changed(git: Git, before: str | None, after: str) -> int:
+    """How many commits' notes `after` adds to or changes in `before` (None: no notes)."""
+    listed = gitrepo.run(git, "diff-tree", "-r", "--name-only", "--no-commit-id",
+                         "--diff-filter=AM", before, after) if before else \
+        gitrepo.run(git, "ls-tree", "-r", "--name-only", after)
+    return sum(1 for line in listed.split("\n") if line)
 
 
 def default_remote(repo: Repo) -> str:

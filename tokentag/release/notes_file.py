@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tokentag.core import locking, markdown
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import inside, write_atomic
+from tokentag.release import links
 from tokentag.report.costs import Totals
 
 if TYPE_CHECKING:
@@ -46,22 +48,54 @@ def end_marker(tag: str) -> str:
 # -- rendering --------------------------------------------------------------------------
 
 
-def render(release: Release, level: int = 2, newline: str = "\n") -> str:
+@dataclass(frozen=True)
+class Style:
+    """How the section looks: `compact` is one table line with the rest in a details
+    block; `commit_url` a template (`{commit}`: the full id) that links commit ids."""
+
+    compact: bool = False
+    commit_url: str | None = None
+
+
+def render(release: Release, level: int = 2, newline: str = "\n",
+           style: Style = Style()) -> str:
     """The section, markers included, without a final newline. At level 2 it is a
     release of its own (`## v1.2: tokens and cost`); deeper, it sits under the
     version's own heading, which already names the release."""
     tag = release.range.tag
     title = f"{tag}: tokens and cost" if level <= 2 else "Tokens and cost"
-    lines = [start_marker(tag), f"{'#' * level} {title}", "", _summary(release), ""]
-    if release.total.requests:
-        lines += [*_token_table(release.total), "", _evidence_line(release.total), "",
-                  "By model:", "", *_model_table(release),
-                  "", "Most expensive commits:", "", *_commit_table(release), ""]
-        lines += [_spikes_line(release), ""] if release.spikes() else []
+    lines = [start_marker(tag), f"{'#' * level} {title}", ""]
     caveats = _caveats(release)
-    lines += [*caveats, ""] if caveats else []
+    details = [*_tables(release, style), *([*caveats, ""] if caveats else [])]
+    if style.compact:
+        lines += [*_compact_table(release), ""]
+        if details:
+            lines += ["<details>", "<summary>By kind, model and commit</summary>", "",
+                      *details, "</details>", ""]
+    else:
+        lines += [_summary(release), "", *details]
     lines.append(end_marker(tag))
     return newline.join(lines)
+
+
+def _tables(release: Release, style: Style) -> list[str]:
+    if not release.total.requests:
+        return []
+    spikes = [_spikes_line(release), ""] if release.spikes() else []
+    return [*_token_table(release.total), "", _evidence_line(release.total), "",
+            "By model:", "", *_model_table(release), "",
+            "Most expensive commits:", "", *_commit_table(release, style), "", *spikes]
+
+
+def _compact_table(release: Release) -> list[str]:
+    rng, total = release.range, release.total
+    where = markdown.code(rng.spec)
+    if not rng.tagged:
+        where += f" ({markdown.text(rng.tag)} not tagged yet)"
+    return ["| Range | Commits | Sessions | Requests | Tokens | Cost |",
+            "|---|---:|---:|---:|---:|---:|",
+            f"| {where} | {len(rng.commits):,} | {_sessions(release)} | {total.requests:,} | "
+            f"{total.usage.total:,} | {_cost(total)} |"]
 
 
 def _summary(release: Release) -> str:
@@ -72,11 +106,18 @@ def _summary(release: Release) -> str:
     commits = _count(len(rng.commits), "commit")
     if not total.requests:
         return f"{where}: {commits}; no AI token usage was recorded."
-    sessions = _count(release.sessions, "session") + ("" if release.sessions_exact
-                                                      else " at most")
+    sessions = _count(release.sessions, "session") + _at_most(release)
     return (f"{where}: {commits} ({len(release.by_commit):,} with recorded usage), "
             f"{sessions}, {_count(total.requests, 'request')}, "
             f"**{total.usage.total:,} tokens**, **{_cost(total)}**.")
+
+
+def _sessions(release: Release) -> str:
+    return f"{release.sessions:,}{_at_most(release)}"
+
+
+def _at_most(release: Release) -> str:
+    return "" if release.sessions_exact else " at most"
 
 
 def _count(number: int, noun: str) -> str:
@@ -107,10 +148,13 @@ def _model_table(release: Release) -> list[str]:
     return rows
 
 
-def _commit_table(release: Release) -> list[str]:
+def _commit_table(release: Release, style: Style) -> list[str]:
     rows = ["| Commit | Subject | Tokens | Cost |", "|---|---|---:|---:|"]
     for item in release.most_expensive(TOP_COMMITS):
-        rows.append(f"| {markdown.code(item.commit[:10])} | {markdown.text(item.subject)} | "
+        shown = markdown.code(item.commit[:10])
+        if style.commit_url:
+            shown = markdown.link(shown, links.commit_url(style.commit_url, item.commit))
+        rows.append(f"| {shown} | {markdown.text(item.subject)} | "
                     f"{item.totals.usage.total:,} | {_cost(item.totals)} |")
     return rows
 
@@ -159,7 +203,7 @@ def _cost(totals: Totals) -> str:
 # -- placing the section in the file -----------------------------------------------------
 
 
-def update(worktree: Worktree, name: str, release: Release) -> Path:
+def update(worktree: Worktree, name: str, release: Release, style: Style = Style()) -> Path:
     """Write the release's section into the notes file `name` (relative to the worktree's
     top): replace its old one, else insert it. Returns the file written."""
     path = inside(worktree.top, name, "notes file")
@@ -167,7 +211,7 @@ def update(worktree: Worktree, name: str, release: Release) -> Path:
     with locking.locked(os.path.join(worktree.tokentag_dir, _LOCK), _LOCK_WAIT):
         old = _read(path)
         bom, codec, text = decode(old)
-        data = encode(place(text, release, path), bom, codec)
+        data = encode(place(text, release, path, style), bom, codec)
         if data != old:  # an unchanged file is not even touched
             write_atomic(path, data, scratch=os.path.join(worktree.tokentag_dir, "tmp"))
     return path
@@ -190,21 +234,21 @@ def _errors(codec: str) -> str:
     return "surrogateescape" if codec == "utf-8" else "strict"
 
 
-def place(text: str | None, release: Release, path: Path) -> str:
+def place(text: str | None, release: Release, path: Path, style: Style = Style()) -> str:
     """`text` with the section replaced or inserted; a new file when `text` is None."""
     tag = release.range.tag
     if text is None:
         title = "Changelog" if path.stem.lower() == "changelog" else "Release notes"
-        return f"# {title}\n\n{render(release)}\n"
+        return f"# {title}\n\n{render(release, style=style)}\n"
     newline = "\r\n" if "\r\n" in text else "\n"
     span = _marker_span(text, tag, path)
     if span is not None:
         start, end = span
         level = _section_level(text[start:end])
-        return text[:start] + render(release, level, newline) + text[end:]
+        return text[:start] + render(release, level, newline, style) + text[end:]
     lines = [line for line in re.split(r"(?<=\n)", text) if line]
     at, level = _insertion_point(lines, tag, _skipped_lines(lines))
-    return _insert(lines, at, render(release, level, newline), newline)
+    return _insert(lines, at, render(release, level, newline, style), newline)
 
 
 def _marker_span(text: str, tag: str, path: Path) -> tuple[int, int] | None:
@@ -283,18 +327,36 @@ def _fenced_lines(lines: list[str]) -> set[int]:
 
 
 def _insertion_point(lines: list[str], tag: str, skip: set[int]) -> tuple[int, int]:
-    """(line to insert before, heading level of the section)."""
+    """(line to insert before, heading level of the section): after the entries of the
+    tag's version heading (its own `### Added` and the like), before the next heading
+    of its level; else at the top, after a leading `# Title`."""
     wanted = _version_key(tag)
-    for number, line in enumerate(lines):
-        match = _HEADING.match(line.rstrip("\r\n"))
-        if number in skip or match is None:
+    for number in range(len(lines)):
+        match = _heading(lines, number, skip)
+        if match is None:
             continue
         version = _HEADING_VERSION.match(match.group(2))
         if version and _version_key(version.group(1)) == wanted:
-            return _after_blank(lines, number + 1), min(len(match.group(1)) + 1, 6)
+            level = len(match.group(1))
+            return _entries_end(lines, number + 1, level, skip), min(level + 1, 6)
     if lines and re.match(r"#[ \t]", lines[0]):
         return _after_blank(lines, 1), 2
     return 0, 2
+
+
+def _heading(lines: list[str], number: int, skip: set[int]) -> re.Match[str] | None:
+    return None if number in skip else _HEADING.match(lines[number].rstrip("\r\n"))
+
+
+def _entries_end(lines: list[str], start: int, level: int, skip: set[int]) -> int:
+    """Where a version's entries end: at the next heading of its level or above (or the
+    end of the file), before the blank lines that lead up to it."""
+    end = next((n for n in range(start, len(lines))
+                if (match := _heading(lines, n, skip)) and len(match.group(1)) <= level),
+               len(lines))
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return end
 
 
 def _after_blank(lines: list[str], number: int) -> int:

@@ -26,18 +26,15 @@ from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 from tokentag.release import carried
-from tokentag.report import costs, grouping, spikes
+from tokentag.report import costs, spikes
 from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
 from tokentag.report.spikes import Spike, SpikeRule
-from tokentag.report.workitems import NO_COMMIT
 
 if TYPE_CHECKING:
     from git import Git
 
 Prices = Mapping[str, PriceOverride]
-PENDING = "(pending)"
-UNTAGGED = "(untagged)"
 # Release tags when no tag_pattern is configured: versions, optionally with a `v` and a
 # pre-release or build suffix.
 VERSION_TAG = re.compile(r"[vV]?\d+(\.\d+)*([-+.][0-9A-Za-z][0-9A-Za-z.+-]*)?")
@@ -260,9 +257,22 @@ class Sources:
         """The groups of the evidence kinds asked for."""
         return [g for g in groups if self.evidence is None or g.evidence in self.evidence]
 
-    @property
-    def noted(self) -> dict[str, str]:
-        """Commit -> note blob, for every commit with a note."""
+    def noted(self) -> set[str]:
+        """Every commit that has a note."""
+        return set(self._listing())
+
+    def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not wanted:
+            return {}
+        listing = self._listing()
+        blobs = {c: listing[c] for c in wanted if c in listing}
+        texts = gitrepo.read_blobs(self.git, sorted(set(blobs.values())))
+        bodies = {c: content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
+                  for c, blob in blobs.items()}
+        return {c: body for c, body in bodies.items() if body is not None}
+
+    def _listing(self) -> dict[str, str]:
+        """Note blob by commit, from one `git notes list`."""
         if self._note_blobs is None:
             listing = gitrepo.run(self.git, "notes", "--ref", content.NOTES_REF, "list",
                                   check=False)
@@ -285,7 +295,7 @@ class Sources:
         is within the range's window, each with its price groups (ledger first)."""
         ledger = self.index.commits_with_usage() if self.index is not None else []
         inside = set(rng.commits)
-        candidates = [c for c in dict.fromkeys([*ledger, *self.noted]) if c not in inside]
+        candidates = [c for c in dict.fromkeys([*ledger, *self._listing()]) if c not in inside]
         since = _commit_time(self.git, rng.previous) - carried.WINDOW_SLACK if rng.previous \
             else 0
         recent = [c for c, when in _commit_times(self.git, candidates).items() if when >= since]
@@ -296,15 +306,6 @@ class Sources:
                                               and c not in known]).items():
             groups[commit] = [costs.group_from_row(g) for g in body["groups"]]
         return {c: groups[c] for c in found if groups.get(c)}
-
-    def note_bodies(self, wanted: Sequence[str]) -> dict[str, dict[str, Any]]:
-        if not wanted:
-            return {}
-        blobs = {c: self.noted[c] for c in wanted if c in self.noted}
-        texts = gitrepo.read_blobs(self.git, sorted(set(blobs.values())))
-        bodies = {c: content.parse_note(texts.get(blob, b"").decode("utf-8", "replace"))
-                  for c, blob in blobs.items()}
-        return {c: body for c, body in bodies.items() if body is not None}
 
 
 def collect(sources: Sources, rng: Range) -> Release:
@@ -438,7 +439,9 @@ def unfetched_notes(worktree: Worktree) -> str | None:
     """When a release found no usage in a clone without tokentag notes: the way to fetch
     them, if a remote has some (asked with a bounded wait, never a prompt)."""
     git = gitrepo.open_repo(worktree.top).git
-    if gitrepo.commit_of(git, content.NOTES_REF):
+    # Install starts the ref with a commit of no notes: that clone has none either.
+    if gitrepo.commit_of(git, content.NOTES_REF) and \
+            gitrepo.run(git, "ls-tree", content.NOTES_REF, check=False):
         return None
     quiet = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
     for remote in gitrepo.run(git, "remote", check=False).split():
@@ -446,7 +449,7 @@ def unfetched_notes(worktree: Worktree) -> str | None:
                              env=quiet, timeout=REMOTE_WAIT)
         if listed.strip():
             return (f"{remote} has tokentag notes this clone has not fetched: "
-                    f"git fetch {remote} {content.NOTES_REF}:{content.NOTES_REF}")
+                    f"git fetch {remote} +{content.NOTES_REF}:{content.NOTES_REF}")
     return None
 
 
@@ -482,18 +485,3 @@ def commit_owners(git: Git, pattern: str | None = None) -> dict[str, str]:
         for sha in resolve_range(git, tag, pattern=pattern, allow_empty=True).commits:
             owners.setdefault(sha, tag)
     return owners
-
-
-def grouped_by_tag(worktree: Worktree, index: Index, filters: grouping.Filters | None = None,
-                   prices: Prices | None = None, pattern: str | None = None) -> dict[str, Totals]:
-    """`report --by tag`: the ledger's totals per release, then untagged commits (after
-    the last tag, or no longer in history) and pending requests."""
-    owners = commit_owners(gitrepo.open_repo(worktree.top).git, pattern)
-    order = {tag: place for place, tag in enumerate(dict.fromkeys(owners.values()))}
-    order.update({UNTAGGED: len(order), PENDING: len(order) + 1, NO_COMMIT: len(order) + 2})
-    groups: dict[str, Totals] = {}
-    by_commit = grouping.grouped_totals(index, "commit", filters, prices)
-    for key, totals in by_commit.items():
-        name = key if key in (PENDING, NO_COMMIT) else owners.get(key, UNTAGGED)
-        groups.setdefault(name, Totals.empty()).add(totals)
-    return dict(sorted(groups.items(), key=lambda kv: order[kv[0]]))

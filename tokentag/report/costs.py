@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from tokentag.core.money import usd
 from tokentag.core.timefmt import parse_iso
@@ -20,8 +20,7 @@ from tokentag.ledger.index import Index
 from tokentag.ledger.records import EVIDENCE_KINDS
 
 
-@dataclass(frozen=True)
-class PriceGroup:
+class PriceGroup(NamedTuple):  # a NamedTuple: a dataclass costs `status` a millisecond
     """Requests of one model on one day in one prompt band, all of one evidence kind: one
     price lookup prices all."""
 
@@ -49,6 +48,16 @@ class Totals:
     @classmethod
     def empty(cls) -> Totals:
         return cls(Usage())
+
+    @classmethod
+    def of_group(cls, group: PriceGroup, cost: Decimal | None) -> Totals:
+        """A price group's totals at `cost`; None: no price is known for its model."""
+        totals = cls(group.usage, group.requests, cost or Decimal(0))
+        if cost is None:
+            totals.unpriced_requests, totals.unpriced_models = group.requests, \
+                frozenset({group.model})
+        totals.evidence[group.evidence] = group.usage.total
+        return totals
 
     def add(self, other: Totals) -> None:
         self.usage += other.usage
@@ -93,17 +102,11 @@ def priced(group: PriceGroup, prices: Mapping[str, Any] | None = None) -> Totals
         pricing,  # genai-prices loads its tables lazily; keep it off the hook
     )
 
-    cost = pricing.price_group(group.model, day_noon(group.day), group.usage, group.prompt,
-                               prices)
-    totals = Totals(group.usage, group.requests, cost or Decimal(0))
-    if cost is None:
-        totals.unpriced_requests, totals.unpriced_models = group.requests, frozenset({group.model})
-    totals.evidence[group.evidence] = group.usage.total
-    return totals
+    return Totals.of_group(group, pricing.price_group(group.model, day_noon(group.day),
+                                                      group.usage, group.prompt, prices))
 
 
 def day_noon(day: str) -> datetime:
-    """The moment a price group is priced at: noon (UTC) of its day."""
     moment = parse_iso(day)
     return moment.replace(hour=12) if moment is not None else datetime.now(UTC)
 

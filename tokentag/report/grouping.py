@@ -8,31 +8,30 @@ requests costs one price lookup per group instead of a million.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from tokentag.core.errors import TokentagError
 from tokentag.ledger.filters import Filters, normalise_time
 from tokentag.ledger.index import GROUPINGS, Index
 from tokentag.report import costs
-from tokentag.report.costs import Totals
+from tokentag.report.costs import PriceGroup, Totals
 
-__all__ = ["GROUP_KEYS", "Filters", "grouped_totals", "normalise_time", "overall"]
+__all__ = ["GROUP_KEYS", "Filters", "Pricer", "by_model", "normalise_time"]
 
 GROUP_KEYS = GROUPINGS  # what `report --by` can name, besides tag
+# Prices one group: costs.priced with the configured overrides, or a RateBook's.
+Pricer = Callable[[PriceGroup], Totals]
+ByModel = dict[str, dict[str, Totals]]  # group key -> model -> totals
 
 
-def grouped_totals(index: Index, by: str, filters: Filters | None = None,
-                   prices: Mapping[str, Any] | None = None) -> dict[str, Totals]:
-    """Totals per value of `by` (a GROUP_KEYS name), largest first."""
+def by_model(index: Index, by: str, filters: Filters, pricer: Pricer,
+             shifts: Sequence[tuple[str | None, int]] = ()) -> ByModel:
+    """Totals per value of `by` (a GROUP_KEYS name) and model, in no particular order;
+    periods in the zone whose offsets `shifts` gives (see Index.price_groups_by)."""
     if by not in GROUP_KEYS:
         raise TokentagError(f"cannot group by {by!r}; choose one of {', '.join(GROUP_KEYS)}")
-    groups: dict[str, Totals] = {}
-    for key, row in index.price_groups_by(by, filters or Filters()):
-        groups.setdefault(key, Totals.empty()).add(costs.priced(costs.group_from_row(row),
-                                                                prices))
-    return dict(sorted(groups.items(), key=lambda kv: (-kv[1].usage.total, kv[0])))
-
-
-def overall(groups: Mapping[str, Totals]) -> Totals:
-    return costs.overall(groups.values())
+    groups: ByModel = {}
+    for key, row in index.price_groups_by(by, filters, shifts):
+        group = costs.group_from_row(row)
+        groups.setdefault(key, {}).setdefault(group.model, Totals.empty()).add(pricer(group))
+    return groups

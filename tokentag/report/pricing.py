@@ -23,8 +23,7 @@ from tokentag.ledger.records import UNKNOWN_MODEL
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, TieredPrices
 
-__all__ = ["LONG_CONTEXT_THRESHOLD", "PriceOverride", "price_group", "price_request",
-           "tier_starts"]
+__all__ = ["LONG_CONTEXT_THRESHOLD", "PriceOverride", "price_group", "price_request"]
 
 # Anthropic bills every token of a request at the long-context rate once its prompt
 # (uncached input + cache reads + cache writes) exceeds this many tokens.
@@ -39,8 +38,9 @@ CACHE_READ_FACTOR = Decimal("0.1")
 # An estimate recorded without its model has no price either (never $0).
 _UNPRICED_MODELS = frozenset({"<synthetic>", UNKNOWN_MODEL})
 # Bedrock ids ("us.anthropic.claude-…-v1:0") are auto-detected as Anthropic's, whose table
-# does not list them; AWS's table does, with Bedrock's own prices.
-_LOOKUP_PROVIDERS: tuple[str | None, ...] = (None, "aws")
+# does not list them; AWS's table does, with Bedrock's own prices. Some of the names Codex
+# writes (`codex-mini-latest`) are found only in OpenAI's table, when it is named.
+_LOOKUP_PROVIDERS: tuple[str | None, ...] = (None, "aws", "openai")
 # Lets an override for "claude-sonnet-4-5" cover the dated "claude-sonnet-4-5-20250929".
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
 
@@ -110,20 +110,6 @@ def _model_price(model: str, when: datetime,
     return price
 
 
-def tier_starts(model: str, when: datetime,
-                overrides: Mapping[str, PriceOverride] | None = None) -> tuple[int, ...]:
-    """The prompt sizes past which the model's prices change tier, ascending: (200000,)
-    for Anthropic's long context; () for flat prices or no known price."""
-    from genai_prices.types import TieredPrices
-
-    price = _model_price(model, when, overrides)
-    if price is None:
-        return ()
-    return tuple(sorted({tier.start for name in _PRICE_FIELDS
-                         if isinstance(value := getattr(price, name, None), TieredPrices)
-                         for tier in value.tiers}))
-
-
 _PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_write_mtok", "cache_write_1h_mtok",
                  "cache_read_mtok")
 
@@ -170,16 +156,18 @@ def _library_model(name: str) -> ModelInfo | None:
 def _total(price: ModelPrice, usage: Usage) -> Decimal:
     from genai_prices import Usage as LibraryUsage
 
-    five_minutes, hour = usage.write_split()
-    writes = five_minutes + hour
+    # Writes split by lifetime may sum to more than a stale total; trust the larger.
+    writes = max(usage.cache_creation, usage.cache_creation_5m + usage.cache_creation_1h)
     counts = LibraryUsage(
         # genai-prices' input is the whole prompt, cache reads and writes being parts of it;
         # the uncached rest is priced at the input rate, and the whole sets the tier.
         input_tokens=usage.input + writes + usage.cache_read,
         output_tokens=usage.output,
         cache_read_tokens=usage.cache_read,
+        # Writes outside the 1h part are priced as 5m ones, which also covers older
+        # transcripts that give only the total.
         cache_write_tokens=writes,
-        cache_write_1h_tokens=hour,
+        cache_write_1h_tokens=min(usage.cache_creation_1h, writes),
     )
     return price.calc_price(counts)["total_price"]
 

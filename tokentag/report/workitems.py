@@ -12,8 +12,8 @@ has (rewritten away, or another clone's) is shown as such.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
@@ -21,6 +21,8 @@ from tokentag.ledger.filters import Filters
 from tokentag.ledger.index import Index
 from tokentag.report import costs
 from tokentag.report.costs import Totals
+from tokentag.report.grouping import ByModel, Pricer
+from tokentag.report.rows import NO_COMMIT, PENDING
 
 if TYPE_CHECKING:
     from git import Git
@@ -29,10 +31,8 @@ WORK_ITEM_KEYS = ("task", "author", "pr")
 # Jira-style keys (not UTF-8, SHA-256, ISO-8601, RFC-2119), `#123`, `gh-123`.
 DEFAULT_TASK_PATTERN = (r"\b(?!(?:UTF|SHA|ISO|RFC)-)[A-Z][A-Z0-9]+-\d+\b"
                         r"|(?<![\w&#])#\d+\b|\bgh-\d+\b")
-PENDING = "(pending)"  # requests no commit has taken yet
 NO_TASK = "(no task)"
 NO_PR = "(no pr)"
-NO_COMMIT = "(no commit)"  # recorded under a task, so no commit's
 GONE = "(commit not in repository)"
 # GitHub's merge commit subject, and the `(#12)` it ends a squash commit's title with.
 _PR_MERGE = re.compile(r"^Merge pull request #(\d+) from ")
@@ -44,15 +44,14 @@ class CommitInfo(NamedTuple):
     message: str
 
 
-def grouped_totals(worktree: Worktree, index: Index, by: str, filters: Filters,
-                   prices: Mapping[str, Any] | None = None,
-                   task_pattern: str | None = None) -> dict[str, Totals]:
-    """Totals per work item (`by` one of WORK_ITEM_KEYS), largest first."""
+def by_model(worktree: Worktree, index: Index, by: str, filters: Filters, pricer: Pricer,
+             task_pattern: str | None = None) -> ByModel:
+    """Totals per work item (`by` one of WORK_ITEM_KEYS) and model, in no particular order."""
     rows = index.work_item_price_groups(filters)
     commits = sorted({commit for commit, _, _, _ in rows if commit})
     infos = read_commits(gitrepo.open_repo(worktree.top).git, commits) if commits else {}
     pattern = re.compile(task_pattern or DEFAULT_TASK_PATTERN)
-    groups: dict[str, Totals] = {}
+    groups: ByModel = {}
     for commit, branch, task, row in rows:
         info = infos.get(commit) if commit else None
         if by == "task":
@@ -64,9 +63,9 @@ def grouped_totals(worktree: Worktree, index: Index, by: str, filters: Filters,
             key = GONE
         else:
             key = info.author if by == "author" else pull_request(info.message) or NO_PR
-        groups.setdefault(key, Totals.empty()).add(costs.priced(costs.group_from_row(row),
-                                                                prices))
-    return dict(sorted(groups.items(), key=lambda kv: (-kv[1].usage.total, kv[0])))
+        group = costs.group_from_row(row)
+        groups.setdefault(key, {}).setdefault(group.model, Totals.empty()).add(pricer(group))
+    return groups
 
 
 def task_in(pattern: re.Pattern[str], text: str | None) -> str | None:

@@ -10,6 +10,10 @@ user's, not ours.
     task_pattern = "PROJ-[0-9]+"     # work-item ids in branch names and commit messages, a
                                      # Python regex (its first group, if any, is the id);
                                      # default: `ABC-123`, `#123`, `gh-123`
+    compact_notes = true             # one table line and a details block (default false)
+    commit_url = "https://git.example.com/team/app/commit/{commit}"
+                                     # commit links in the notes (default: from the
+                                     # origin remote on GitHub or GitLab; "" for none)
     [prices."my-proxy-model"]        # USD per million tokens, see pricing.PriceOverride
     input_mtok = 2.0
     output_mtok = 8.0
@@ -65,6 +69,8 @@ class Config(BaseModel):
     notes_file: str = Field(default=DEFAULT_NOTES_FILE, min_length=1)
     tag_pattern: str | None = Field(default=None, min_length=1)
     task_pattern: str = Field(default=DEFAULT_TASK_PATTERN, min_length=1)
+    compact_notes: bool = False
+    commit_url: str | None = None
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     budgets: Budgets = Field(default_factory=Budgets)
     spikes: SpikeRule = Field(default_factory=SpikeRule)
@@ -91,6 +97,15 @@ class Config(BaseModel):
     def _inside_the_worktree(cls, value: str) -> str:
         # A cloned repository's settings must not point tokentag's writes elsewhere.
         relative_name(value, "notes_file")
+        return value
+
+    @field_validator("commit_url")
+    @classmethod
+    def _a_web_link(cls, value: str | None) -> str | None:
+        if value and (not value.lower().startswith(("https://", "http://"))
+                      or "{commit}" not in value):
+            raise ValueError("must be an https:// (or http://) URL with {commit} in it, "
+                             "or \"\" for no links")
         return value
 
 
@@ -170,7 +185,10 @@ def _config_error(first: Any, where: str) -> TokentagError:
 
 # -- `tokentag config set/unset` ---------------------------------------------------
 
-_STRING_KEYS = ("notes_file", "tag_pattern", "task_pattern")
+_STRING_KEYS = ("notes_file", "tag_pattern", "task_pattern", "commit_url")
+_BOOLEAN_KEYS = ("compact_notes",)
+_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+             "false": False, "no": False, "off": False, "0": False}
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
 _BUDGET_SCOPES = tuple(Budgets.model_fields)
 _LIMIT_FIELDS = tuple(Limit.model_fields)
@@ -179,7 +197,7 @@ _NUMBER_KEYS = ("prices.", "budgets.", "spikes.")
 
 
 def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
-    """Set `key` (`notes_file`, `tag_pattern`, `task_pattern` or `prices.<model>.<field>`)
+    """Set `key` (one of _STRING_KEYS or _BOOLEAN_KEYS, or `prices.<model>.<field>`)
     in .tokentag.toml, keeping the file's comments and layout. Returns the file and the keys
     still missing (a price needs input and output)."""
     data = _read_toml(Path(top, OWN_FILE))
@@ -211,7 +229,7 @@ def unset_value(top: StrPath, key: str) -> Path:
 
 
 def _parse_key(key: str) -> list[str]:
-    if key in _STRING_KEYS:
+    if key in (*_STRING_KEYS, *_BOOLEAN_KEYS):
         return [key]
     head, _, rest = key.partition(".")
     model, _, field = rest.rpartition(".")
@@ -221,13 +239,18 @@ def _parse_key(key: str) -> list[str]:
         return ["budgets", model, field]
     if head == "spikes" and rest in _SPIKE_FIELDS:
         return ["spikes", rest]
-    raise TokentagError(f"unknown config key {key!r}: use notes_file, tag_pattern, "
-                        f"task_pattern, prices.<model>.<{'|'.join(_PRICE_FIELDS)}>, "
+    raise TokentagError(f"unknown config key {key!r}: use "
+                        f"{', '.join((*_STRING_KEYS, *_BOOLEAN_KEYS))}, "
+                        f"prices.<model>.<{'|'.join(_PRICE_FIELDS)}>, "
                         f"budgets.<{'|'.join(_BUDGET_SCOPES)}>.<{'|'.join(_LIMIT_FIELDS)}> "
                         f"or spikes.<{'|'.join(_SPIKE_FIELDS)}>")
 
 
-def _parse_value(key: str, text: str) -> str | int | float:
+def _parse_value(key: str, text: str) -> str | int | float | bool:
+    if key in _BOOLEAN_KEYS:
+        if text.strip().lower() not in _BOOLEANS:
+            raise TokentagError(f"config {key} is true or false, not {text!r}")
+        return _BOOLEANS[text.strip().lower()]
     if not key.startswith(_NUMBER_KEYS):
         return text
     try:

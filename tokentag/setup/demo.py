@@ -35,6 +35,7 @@ from tokentag.git import gitcmd
 SAMPLE = "sample_session.jsonl"
 SAMPLE_CWD = "/home/user/greeter"
 SAMPLE_SESSION = "5e1f0c2a-7b3d-4c8e-9a61-2f4d8b0c3e17"
+FIRST_TAG = "v0.1.0"
 RELEASE_TAG = "v0.2.0"
 _TIMEOUT = 120  # seconds per child process: a hung child must not hang the demo forever
 
@@ -52,7 +53,7 @@ STEPS: tuple[Step, ...] = (
     Step("Add greet()", {
         "greeter.py": 'def greet(name: str) -> str:\n    """A friendly greeting."""\n'
                       '    return f"Hello, {name}!"\n',
-        "README.md": "# greeter\n\n`greet(name)` says hello.\n"}, tag="v0.1.0"),
+        "README.md": "# greeter\n\n`greet(name)` says hello.\n"}, tag=FIRST_TAG),
     Step("Add tests for greet()", {
         "tests/test_greeter.py": 'from greeter import greet\n\n\ndef test_greet() -> None:\n'
                                  '    assert greet("Ada") == "Hello, Ada!"\n'}),

@@ -2,11 +2,16 @@
 # tokentag-managed-hook v1
 # Written by `tokentag install` and removed by `tokentag uninstall`; edits here are lost.
 # Dispatch only: the work happens in `tokentag git-hook`, which must never fail git.
-# A hook that was here before is kept as "<this file>.tokentag-chained" and run first.
+# A hook that was here before is kept as "<hook name>.tokentag-chained" and run first,
+# found by the hook's name: a hook manager may have renamed this file (to "post-commit.legacy",
+# say) and run it from its own hook.
 tokentag_hook=@HOOK@
 tokentag_python=@PYTHON@
 tokentag_root=@ROOT@
-tokentag_chained="$0.tokentag-chained"
+case $0 in
+    */*) tokentag_chained="${0%/*}/$tokentag_hook.tokentag-chained" ;;
+    *) tokentag_chained="$tokentag_hook.tokentag-chained" ;;
+esac
 
 # Read stdin once, because post-rewrite and pre-push lines must reach both the chained hook
 # and tokentag. The "." keeps trailing newlines. A terminal means a manual run: no input.

@@ -38,6 +38,7 @@ DEFAULT_HOOKS = ("post-commit", "post-merge", "post-rewrite", "prepare-commit-ms
 
 _TEMPLATE = "git_hook_template.sh"
 _PYTHON_ASSIGNMENT = "tokentag_python="
+_HOOK_ASSIGNMENT = "tokentag_hook="
 # Only the first lines are searched, so a foreign script that merely mentions us is not ours.
 _MARKER_WINDOW = 512
 # `git config --unset-all` exits 5 when no value matched: nothing of ours to remove.
@@ -106,7 +107,20 @@ def _is_ours(path: Path) -> bool:
 
 
 def _chained(path: Path) -> Path:
-    return path.with_name(path.name + CHAINED_SUFFIX)
+    """Where the hook that was at `path` before install is kept: by the hook's name, which
+    is ours still when a hook manager renamed our file."""
+    hook = _assigned(path, _HOOK_ASSIGNMENT) if _is_ours(path) else None
+    return path.with_name((hook or path.name) + CHAINED_SUFFIX)
+
+
+def _moved_ours(directory: Path, hook: str) -> Path | None:
+    """Our hook for `hook` under another name: a hook manager (pre-commit, say) moved it to
+    `<hook>.legacy` and runs it from its own hook, which is now at `<hook>`."""
+    for path in sorted(directory.glob(f"{hook}.*")):
+        if not path.name.endswith(CHAINED_SUFFIX) and _is_ours(path) \
+                and _assigned(path, _HOOK_ASSIGNMENT) == hook:
+            return path
+    return None
 
 
 def _fingerprint(path: Path) -> tuple[bool, bytes, int]:
@@ -134,7 +148,8 @@ def _check_hook_names(hooks: Sequence[str]) -> None:
 def _check_no_conflict(path: Path) -> None:
     """Refuse to chain a foreign hook when an older, different chained hook is in the way."""
     chained = _chained(path)
-    if _is_ours(path) or not os.path.lexists(path) or not os.path.lexists(chained):
+    if _is_ours(path) or not os.path.lexists(path) or not os.path.lexists(chained) \
+            or _moved_ours(path.parent, path.name) is not None:
         return
     if _fingerprint(path) != _fingerprint(chained):
         raise TokentagError(
@@ -163,8 +178,13 @@ def _prepare_dir(repo: StrPath) -> Path:
 
 def _install_one(directory: Path, hook: str, python: str) -> str:
     path = directory / hook
-    chained = _chained(path)
     wanted = render_hook(hook, python)
+    moved = None if _is_ours(path) else _moved_ours(directory, hook)
+    if moved is not None:  # the manager's hook runs ours: keep it that way
+        if moved.read_bytes() != wanted or not os.access(moved, os.X_OK):
+            _write_hook(moved, wanted)
+        return f"{hook}: installed as {moved}, which the hook now at {hook} runs"
+    chained = _chained(path)
     if _is_ours(path):
         if path.read_bytes() == wanted and os.access(path, os.X_OK):
             return f"{hook}: already installed in {directory}"
@@ -182,12 +202,47 @@ def _install_one(directory: Path, hook: str, python: str) -> str:
 
 
 def _add_notes_rewrite_ref(repo: StrPath) -> str:
+    _start_notes_ref(repo)
     result = _git(repo, "config", "--get-all", "notes.rewriteRef", check=False)
     if NOTES_REF in result.text.split():
         return f"notes.rewriteRef: already includes {NOTES_REF}"
     # --add: other notes refs the user rewrites keep being rewritten.
     _git(repo, "config", "--add", "notes.rewriteRef", NOTES_REF)
     return f"notes.rewriteRef: added {NOTES_REF} (notes follow amend and rebase)"
+
+
+# Who made the notes ref's first commit, and when: the same in every repository, so that
+# every clone's first commit is the same commit and their notes merge on a common base.
+_NOTES_ROOT_IDENTITY = {
+    f"GIT_{role}_{field}": value for role in ("AUTHOR", "COMMITTER")
+    for field, value in (("NAME", "tokentag"), ("EMAIL", "tokentag"), ("DATE", "@0 +0000"))}
+_NOTES_ROOT_MESSAGE = "tokentag notes"
+_NO_REFLOG = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.logAllRefUpdates",
+              "GIT_CONFIG_VALUE_0": "false"}
+
+
+def _notes_root(repo: StrPath) -> str:
+    """The notes ref's first commit: no notes. Git warns on every rebase that a rewritten
+    notes ref which does not exist yet "is invalid"; this one always exists."""
+    git = gitrepo.git_in(repo)
+    tree = gitrepo.run(git, "mktree", stdin=b"")
+    return gitrepo.run(git, "commit-tree", "--no-gpg-sign", "-m", _NOTES_ROOT_MESSAGE, tree,
+                       env=_NOTES_ROOT_IDENTITY)
+
+
+def _start_notes_ref(repo: StrPath) -> None:
+    if _git(repo, "rev-parse", "--verify", "--quiet", NOTES_REF, check=False).status == 0:
+        return
+    # The empty old value: only if the ref is still absent (a first note may race us). No
+    # reflog entry for a commit of no notes: the notes' own entries start with the first.
+    gitrepo.result(gitrepo.git_in(repo), "update-ref", NOTES_REF, _notes_root(repo), "",
+                   env=_NO_REFLOG)
+
+
+def _remove_empty_notes_ref(repo: StrPath) -> None:
+    """The ref install started, if it never got a note: nothing recorded is lost."""
+    root = _notes_root(repo)
+    _git(repo, "update-ref", "-d", NOTES_REF, root, check=False)
 
 
 def install_git_hooks(repo: StrPath, python: str,
@@ -208,6 +263,8 @@ def install_git_hooks(repo: StrPath, python: str,
 def _uninstall_one(path: Path) -> str:
     chained = _chained(path)
     if os.path.lexists(chained):
+        # In our file's place, under whatever name it has now: a hook manager that runs
+        # our file runs the user's hook again.
         os.replace(chained, path)
         return f"{path.name}: removed from {path.parent}; restored the hook it had chained"
     path.unlink()
@@ -250,6 +307,7 @@ def _uninstall_dir(directory: Path) -> list[str]:
 
 
 def _remove_notes_rewrite_ref(repo: StrPath) -> str:
+    _remove_empty_notes_ref(repo)
     # Unset only our value; notes refs the user rewrites for other tools stay configured.
     result = _git(repo, "config", "--local", "--unset-all", "notes.rewriteRef",
                   "^refs/notes/tokentag$", check=False)
@@ -275,10 +333,11 @@ def uninstall_git_hooks(repo: StrPath) -> list[str]:
     return lines
 
 
-def _baked_python(path: Path) -> str | None:
+def _assigned(path: Path, assignment: str) -> str | None:
+    """The value our hook script gives a variable (`_PYTHON_ASSIGNMENT`, ...)."""
     for line in path.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
-        if line.startswith(_PYTHON_ASSIGNMENT):
-            words = shlex.split(line[len(_PYTHON_ASSIGNMENT):])
+        if line.startswith(assignment):
+            words = shlex.split(line[len(assignment):])
             return words[0] if words else None
     return None
 
@@ -287,12 +346,15 @@ def _hook_status(path: Path, python: str | None) -> str:
     if not os.path.lexists(path):
         return "missing"
     if not _is_ours(path):
-        return "foreign"
-    baked = _baked_python(path)
+        moved = _moved_ours(path.parent, path.name)
+        if moved is None:
+            return "foreign"
+        path = moved
+    baked = _assigned(path, _PYTHON_ASSIGNMENT)
     if baked is None or not (os.path.isfile(baked) and os.access(baked, os.X_OK)):
         return "ours (stale python)"
     # Stale too when a reinstall would rewrite it: other interpreter or older template.
-    wanted = render_hook(path.name, python or baked)
+    wanted = render_hook(_assigned(path, _HOOK_ASSIGNMENT) or path.name, python or baked)
     if path.read_bytes() != wanted or not os.access(path, os.X_OK):
         return "ours (stale python)"
     return "ours"

@@ -1,4 +1,5 @@
-"""`tokentag install` / `uninstall`: git hooks for attribution, Claude Code hooks for capture."""
+"""`tokentag install` / `uninstall`: git hooks for attribution, Claude Code hooks (and
+Codex's `notify`) for capture."""
 
 from __future__ import annotations
 
@@ -7,22 +8,28 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tokentag.core import repolist
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.store import Store
-from tokentag.setup import claude_settings, git_hooks, mcp_config, watch_settings
+from tokentag.setup import claude_settings, codex_config, git_hooks, mcp_config, watch_settings
 
 
 def install(worktree: Worktree, scope: str = "user", pre_push: bool = False,
-            extras: Sequence[str] = ()) -> list[str]:
+            codex: bool = False, extras: Sequence[str] = ()) -> list[str]:
     """Make capture and attribution work for this repository, with the `extras` asked for
     (EXTRAS). Running it twice changes nothing."""
     hooks = (*git_hooks.DEFAULT_HOOKS, "pre-push") if pre_push else git_hooks.DEFAULT_HOOKS
     lines = git_hooks.install_git_hooks(worktree.top, sys.executable, hooks)
     lines.append(_register_claude_hooks(worktree, scope))
+    if codex:
+        path = codex_config.config_path()
+        changed = codex_config.register(path)
+        lines.append(f"Codex: notify {'registered in' if changed else 'already in'} {path}")
     lines += [_install_extra(extra, worktree, scope) for extra in extras]
     _start_discovery_now(Store.of(worktree))
     lines += _assign_backlog(worktree)
+    repolist.remember(worktree.common_dir)  # a ledger made before the list was kept
     return lines
 
 
@@ -95,17 +102,24 @@ def _start_discovery_now(store: Store) -> None:
 
 
 def uninstall(worktree: Worktree | None, scope: str | None = None,
-              everything: bool = False) -> list[str]:
+              everything: bool = False, codex: bool = False) -> list[str]:
     """Remove what install added; the ledger and notes stay.
 
     Without a scope: this repository's git hooks and the hooks in its own settings files
     (project, local). The user's settings file serves every repository, so its hooks go
     only when asked for by `scope="user"` (which needs no repository) or `everything`. With
-    a scope alone, only that settings file changes: the git hooks serve every scope."""
+    a scope alone, only that settings file changes: the git hooks serve every scope.
+    Codex's `notify` serves every repository too: it goes with `codex` (alone, only it
+    changes) or `everything`."""
+    if codex and scope is None and not everything:
+        return [_unregister_codex()]
     if worktree is None and (scope != "user" or everything):
         raise TokentagError("not inside a git repository: outside one, only "
-                            "`tokentag uninstall --scope user` has something to remove")
+                            "`tokentag uninstall --scope user` or `--codex` has something "
+                            "to remove")
     lines: list[str] = []
+    if codex or everything:
+        lines.append(_unregister_codex())
     if scope is None or everything:
         assert worktree is not None
         lines += git_hooks.uninstall_git_hooks(worktree.top)
@@ -124,4 +138,13 @@ def uninstall(worktree: Worktree | None, scope: str | None = None,
         if claude_settings.registered_in(None):
             lines.append(f"Claude Code: the hooks in {user} stay: they capture in every "
                          f"repository (`tokentag uninstall --scope user` removes them)")
+        if codex_config.registered(codex_config.config_path()):
+            lines.append(f"Codex: the notify in {codex_config.config_path()} stays: it "
+                         f"captures in every repository (`tokentag uninstall --codex` removes it)")
     return lines
+
+
+def _unregister_codex() -> str:
+    path = codex_config.config_path()
+    changed = codex_config.unregister(path)
+    return f"Codex: notify {'given back in' if changed else 'not found in'} {path}"

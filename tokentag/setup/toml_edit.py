@@ -142,6 +142,10 @@ def _dotted(keys: list[str]) -> str:
 
 
 def _value(value: Any) -> str:
+    """`value` in TOML on one line: a long array too, which tomli_w would spread over
+    several (and an edit here is of one line)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_value, value)) + "]"
     return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
