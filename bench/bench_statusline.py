@@ -2,8 +2,8 @@
 
 Targets:
   1. statusline with a 1,000,000-request ledger and a 200 MB transcript  <= 4.0 x  bare
-     `python -c pass` (same interpreter, same run), the price cache warm (every call but
-     the first of a day or a model)
+     `python -c pass` (same interpreter, same run), its rates kept (every call but the
+     first of a day or a model, see report.ratebook)
   2. statusline  <= ccusage's `statusline --no-cache` on the same data, when ccusage runs
 
 The repository: `tokentag install` run, the 1,000,000-request ledger of bench_commit
@@ -63,7 +63,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=25, help="timed runs per command (25)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (3)")
     parser.add_argument("--cold-runs", type=int, default=5,
-                        help="runs with the price cache removed first (5)")
+                        help="runs with the kept rates removed first (5)")
     parser.add_argument("--no-ccusage", action="store_true", help="skip ccusage")
     parser.add_argument("--tokentag", help="path of the tokentag console script")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -148,7 +148,7 @@ def expected_line(tools: Tools, sandbox: Sandbox, repo: Path) -> str:
 
     commits, days = rows("commit"), rows("day")
     head = sandbox.git(repo, "rev-parse", "HEAD")
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+    today = time.strftime("%Y-%m-%d", time.localtime())  # report's days are local
     return (f"branch feature/statusline {cost(commits[head])} | pending "
             f"{cost(commits['(pending)'])} | today {cost(days[today])}")
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
     repo, writer = prepare(args, tools, sandbox)
     payload = status_input(repo, writer)
     ours = [tools.tokentag, "statusline"]
-    prices = repo / ".git" / "tokentag" / "unit-prices.json"
+    prices = repo / ".git" / "tokentag" / "rates"  # report.ratebook's
     prices.unlink(missing_ok=True)
     shown = run_checked(ours, cwd=repo, env=sandbox.env, stdin=payload).stdout.decode().strip()
     wanted = expected_line(tools, sandbox, repo)
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
               f"{log_failures(repo / '.git' / 'tokentag', sandbox)[:5]}")
         return 2
 
-    cold = Stats("tokentag statusline, price cache removed")
+    cold = Stats("tokentag statusline, rates removed")
     for _ in range(args.cold_runs):
         prices.unlink()
         cold.add(timed(ours, cwd=repo, env=sandbox.env, stdin=payload))
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
     ok_python = line / base <= TARGET_VS_PYTHON
     print(f"tokentag statusline  {ms(line)} = {line / base:.2f} x bare python "
           f"(target <= {TARGET_VS_PYTHON} x)   {verdict(ok_python)}")
-    print(f"  the first call of a day or model (price cache removed): {ms(cold.median)} "
+    print(f"  the first call of a day or model (rates removed): {ms(cold.median)} "
           f"= {cold.median / base:.2f} x bare python")
     ok_ccusage = True
     if "ccusage statusline --no-cache" in stats:

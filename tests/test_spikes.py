@@ -63,8 +63,9 @@ def test_the_costly_item_alone_is_flagged_in_report(history: tuple[Path, list[st
     assert spike["ratio"] == pytest.approx(rows[flagged[0]]["cost_usd"] / spike["median"],
                                            abs=0.01)
     text = tokentag("report", "--by", by, cwd=repo).stdout
-    [marked] = [line for line in text.splitlines() if "spike:" in line]
-    assert marked.startswith(keys[by][SPIKE_AT][:40])
+    [marked] = [line for line in text.splitlines() if line.startswith("spike:")]
+    assert marked == f"spike: {keys[by][SPIKE_AT]} cost {spike['ratio']:.1f}x median of the " \
+                     f"{SPIKE_AT} before it"
 
 
 def test_a_grouping_without_time_order_has_no_spike_key(history: tuple[Path, list[str]]) -> None:

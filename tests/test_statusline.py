@@ -69,8 +69,8 @@ def test_the_line_is_branch_pending_and_today_as_report_counts_them(
     expected = (f"branch feature/login {by_commit[feature]} | pending "
                 f"{by_commit['(pending)']} | today {by_day[TODAY]}\n")
     assert statusline(repo, status_input(repo, session)) == expected
-    assert (repo / ".git" / "tokentag" / "unit-prices.json").exists()
-    assert statusline(repo, status_input(repo, session)) == expected  # from the price cache
+    assert (repo / ".git" / "tokentag" / "rates").exists()
+    assert statusline(repo, status_input(repo, session)) == expected  # from the kept rates
     git(repo, "checkout", "-q", "main")
     assert statusline(repo, status_input(repo)) == \
         f"pending {by_commit['(pending)']} | today {by_day[TODAY]}\n"  # no branch of its own

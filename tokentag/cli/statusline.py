@@ -12,7 +12,7 @@ import click
 def statusline_command(also: str | None) -> int:
     """Read Claude Code's status-line JSON on stdin and print one line: this branch's spend
     since it left the default branch, what is pending since the last commit, and today's
-    total (UTC). Exits 0 whatever happens; failures go to the log."""
+    total (the local day). Exits 0 whatever happens; failures go to the log."""
     from tokentag.watch import statusline
 
     return statusline.run(["--also", also] if also is not None else [])

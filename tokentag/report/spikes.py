@@ -8,16 +8,17 @@ before it has no known price, in tokens (an unknown price is not zero).
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tokentag.ledger.filters import Filters
-from tokentag.ledger.index import Index
-from tokentag.report.costs import Totals
+if TYPE_CHECKING:  # the configuration imports this module for SpikeRule: kept light
+    from tokentag.git.gitdirs import Worktree
+    from tokentag.ledger.filters import Filters
+    from tokentag.report.costs import Totals
+    from tokentag.report.rows import Report
 
 MIN_HISTORY = 3  # fewer items before it and there is no telling what is usual
 SPIKE_GROUPS = ("commit", "day", "session")  # what `report --by` flags
@@ -66,28 +67,38 @@ def _spike(totals: Totals, before: Sequence[Totals], factor: float) -> Spike | N
     priced = all(t.cost_usd is not None for t in (totals, *before))
     measure = "cost_usd" if priced else "tokens"
     value = _value(totals, priced)
-    median = statistics.median(_value(t, priced) for t in before)
+    median = _median([_value(t, priced) for t in before])
     if median <= 0 or value <= factor * median:
         return None
     return Spike(value / median, round(median, 6), measure, len(before))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _value(totals: Totals, priced: bool) -> float:
     return float(totals.cost_usd or 0.0) if priced else float(totals.usage.total)
 
 
-def in_report(index: Index, by: str, groups: Mapping[str, Totals], filters: Filters,
+def in_report(worktree: Worktree, report: Report, filters: Filters,
               rule: SpikeRule | None = None) -> dict[str, Spike] | None:
-    """The spikes among a report's rows; None for a grouping that is not flagged."""
-    if by not in SPIKE_GROUPS:
+    """The spikes among a report's rows; None for a grouping that is not flagged. Days
+    and commits are in time order already; sessions go by their first request."""
+    from tokentag.ledger.store import Store
+    from tokentag.report import rows
+
+    if report.by not in SPIKE_GROUPS:
         return None
-    return flag(in_time_order(groups, index.first_seen_by(by, filters)), rule)
-
-
-def in_time_order(groups: Mapping[str, Totals], first_seen: Mapping[str, str]
-                  ) -> list[tuple[str, Totals]]:
-    """The groups a time is known for, oldest first; placeholders such as `(pending)` or
-    `(none)` are no commit, day or session of their own and are left out."""
-    timed = [(first_seen[key], key) for key in groups
-             if key in first_seen and not key.startswith("(")]
-    return [(key, groups[key]) for _, key in sorted(timed)]
+    if report.by == "session":
+        with Store.of(worktree).reading() as index:
+            began = index.first_seen_by("session", filters)
+        dated = sorted((began[row.key], row.key) for row in report.rows if row.key in began)
+        totals = {row.key: row.totals for row in report.rows}
+        return flag([(key, totals[key]) for _, key in dated if not key.startswith("(")], rule)
+    ordered = rows.ordered(list(report.rows), report.by, "asc")
+    return flag([(row.key, row.totals) for row in ordered
+                 if not row.timeless and (report.by != "commit" or row.commit is not None)],
+                rule)

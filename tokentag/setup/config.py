@@ -51,7 +51,7 @@ from tokentag.report.pricing import PriceOverride
 from tokentag.report.spikes import SpikeRule
 from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 from tokentag.setup import toml_edit
-from tokentag.watch.budgets import Budgets, Limit
+from tokentag.watch.limits import Budgets, Limit
 
 if TYPE_CHECKING:
     from _typeshed import StrPath

@@ -28,7 +28,7 @@ WARNING_MARKER = ": tokentag-budget-warning;"
 WARNING_TIMEOUT = 60  # seconds: pricing a release once, at the end of a turn
 _ORIGINAL = "tokentag_also"
 # As the capture hook starts Python (see claude_settings), but with `site`: the status
-# line prices through genai-prices when its price cache lacks a model.
+# line prices through genai-prices when the rates kept beside the index lack a model.
 _LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
            "from tokentag._entry import main; main()")
 _DRAIN = "cat >/dev/null"

@@ -13,7 +13,7 @@ import os
 from collections import namedtuple
 
 from tokentag.git import gitcmd
-from tokentag.git.gitdirs import Worktree
+from tokentag.git.gitdirs import Worktree, current_branch
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -40,16 +40,6 @@ class BranchWork(_BranchFields):
     @property
     def is_default(self) -> bool:
         return self.default is None or self.name == self.default
-
-
-def current_branch(worktree: Worktree) -> str | None:
-    """The branch checked out in the worktree, read from its HEAD; None when detached."""
-    try:
-        with open(os.path.join(worktree.git_dir, "HEAD"), encoding="utf-8") as handle:
-            head = handle.read().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return head[len("ref: refs/heads/"):] if head.startswith("ref: refs/heads/") else None
 
 
 def branch_work(worktree: Worktree) -> BranchWork | None:

@@ -9,7 +9,7 @@ What each is measured against:
              is pending here when the release is not tagged yet
     branch   the checked-out branch's own commits since it left the default branch, plus
              what is pending here (none on the default branch itself)
-    day      today's requests in the ledger (UTC, as `report --by day` counts days)
+    day      today's requests in the ledger (the local day, as `report --by day` counts)
     commit   each commit of that release, and what is pending here (the next commit's)
 
 `tokentag check` is the gate; `warnings` the opt-in message at the end of a turn.
@@ -17,56 +17,25 @@ What each is measured against:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from tokentag.core.money import usd
+from tokentag.core.timefmt import local_day_start
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
 from tokentag.release import releases
 from tokentag.report import costs
 from tokentag.report.costs import Totals
 from tokentag.watch.branch import branch_work
+from tokentag.watch.limits import SCOPES, Budgets, Limit
 
 if TYPE_CHECKING:
     from git import Git
 
-SCOPES = ("release", "branch", "day", "commit")
 NEXT_COMMIT = "(pending)"  # the commit-scope subject of what is pending here
-
-
-class Limit(BaseModel):
-    """At most so many dollars, at most so many tokens, or both."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    usd: Decimal | None = Field(default=None, gt=0)
-    tokens: int | None = Field(default=None, gt=0)
-
-    @model_validator(mode="after")
-    def _one_at_least(self) -> Limit:
-        if self.usd is None and self.tokens is None:
-            raise ValueError("set usd, tokens or both")
-        return self
-
-
-class Budgets(BaseModel):
-    """`[budgets]`: a limit per scope, each optional."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    release: Limit | None = None
-    branch: Limit | None = None
-    day: Limit | None = None
-    commit: Limit | None = None
-
-    def limits(self) -> dict[str, Limit]:
-        return {scope: limit for scope in SCOPES if (limit := getattr(self, scope)) is not None}
 
 
 @dataclass(frozen=True)
@@ -140,9 +109,8 @@ def evaluate(worktree: Worktree, settings: Settings, tag: str | None = None) -> 
         if "branch" in limits:
             verdicts += _branch_verdicts(worktree, sources, limits["branch"], pending)
         if "day" in limits:
-            day = time.strftime("%Y-%m-%d", time.gmtime())
-            spent = _priced(index.price_groups_since(f"{day}T00:00:00.000Z") if index else [],
-                            sources)
+            day, start = local_day_start()
+            spent = _priced(index.price_groups_since(start) if index else [], sources)
             verdicts.append(Verdict("day", day, limits["day"], spent))
     return sorted(verdicts, key=lambda v: SCOPES.index(v.scope))
 

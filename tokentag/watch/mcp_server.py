@@ -26,6 +26,7 @@ from tokentag import __version__
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.filters import Filters, parse_evidence
+from tokentag.report import zones
 from tokentag.watch import summary
 
 MAX_EVENTS = 1000
@@ -81,7 +82,7 @@ def build(worktree: Worktree) -> MCPServer:
             scope: Annotated[Scope, Field(description="What to total.")],
             id: Annotated[Text, Field(description=(
                 "Its id: a session id, commit (any revision), tag, branch, model, day "
-                "(YYYY-MM-DD, UTC) or task id. Left out: this session, HEAD, the checked-out "
+                "(YYYY-MM-DD, local) or task id. Left out: this session, HEAD, the checked-out "
                 "branch or today."))] = None,
     ) -> Annotated[CallToolResult, Summary]:
         """Tokens, requests and cost of one session, commit, tag, branch, model, day or
@@ -97,7 +98,7 @@ def build(worktree: Worktree) -> MCPServer:
             branch: Annotated[Text, Field(description="Only those made on this branch.")] = None,
             agent: Annotated[Text, Field(description="Only this subagent's.")] = None,
             commit: Annotated[Text, Field(description="Only this commit's.")] = None,
-            since: Annotated[Text, Field(description="From this date or time (UTC).")] = None,
+            since: Annotated[Text, Field(description="From this date or time (local).")] = None,
             until: Annotated[Text, Field(description="Up to this date (inclusive).")] = None,
             evidence: Annotated[Text, Field(description=(
                 "Only these evidence kinds, comma-separated: observed, inferred, "
@@ -111,7 +112,8 @@ def build(worktree: Worktree) -> MCPServer:
             commits = [_commit(worktree, commit)] if commit else None
             filters = Filters(since=since, until=until, session=session, model=model,
                               branch=branch, agent=agent, commits=commits,
-                              evidence=parse_evidence(evidence))
+                              evidence=parse_evidence(evidence),
+                              local=zones.resolve(None).utc_of)  # as `log` reads them
             return summary.events(worktree, filters, limit)
 
         return _answer(events)

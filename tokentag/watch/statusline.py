@@ -3,12 +3,13 @@
     branch feature/login $4.12 | pending $0.31 | today $12.40
 
 This branch's spend since it left the default branch (its own commits, see branch), what
-is pending here since the last commit, and the repository's total for today (UTC, the
-days of `report --by day`): all from the ledger's index, never a transcript.
+is pending here since the last commit, and the repository's total for today (the local
+day, as `report --by day` and `status` count days): all from the ledger's index, never a
+transcript.
 
 Claude Code runs it after every assistant message, so it is lean: no click, pydantic,
-genai-prices or GitPython; prices come from the price cache (report.rates), and only a
-model or day the cache lacks yet costs one pricing (then kept). With `--also CMD` (how
+genai-prices or GitPython; prices come from the rates kept beside the index
+(report.ratebook), and only a model or day they lack yet costs one pricing. With `--also CMD` (how
 `tokentag install --statusline` composes with a status line already set) CMD runs with
 the same input at the same time and its output comes first on the line.
 
@@ -20,17 +21,16 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from decimal import Decimal
-from functools import lru_cache
 
 from tokentag.core import faillog, fastjson
 from tokentag.core.errors import TokentagError
 from tokentag.core.money import usd
+from tokentag.core.timefmt import local_day_start
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.store import Store
-from tokentag.report import rates
+from tokentag.report.ratebook import RateBook
 from tokentag.watch.branch import branch_work
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
@@ -83,69 +83,44 @@ def line_for(raw: bytes) -> str:
         return ""  # not a repository, or tokentag never ran in it: nothing recorded
     work = branch_work(home)
     own = work if work is not None and not work.is_default else None  # a branch of its own
-    today = time.strftime("%Y-%m-%dT00:00:00.000Z", time.gmtime())
+    _, today = local_day_start()
     with Store.of(home).reading(LOCK_WAIT) as index:
         found = index.price_groups_of(own.commits) if own is not None else {}
         sets = [[row for rows in found.values() for row in rows],
                 index.pending_price_groups(home.top), index.price_groups_since(today)]
-    branch, pending, daily = _priced(home, sets)
+    book = RateBook(home.top, home.tokentag_dir)
+    branch, pending, daily = (Spend.of(book, rows) for rows in sets)
+    book.save()
     parts = [f"branch {own.name} {branch.text()}"] if own is not None else []
     return SEPARATOR.join([*parts, f"pending {pending.text()}", f"today {daily.text()}"])
 
 
 class Spend:
-    """What a set of price groups cost, printed as costs.Totals prints it (Totals is a
-    dataclass, and `dataclasses` alone is a third of this command's imports)."""
+    """What some price groups cost, printed as costs.Totals prints it: Totals is a
+    dataclass, and `dataclasses` (with `inspect` and `re`) would be a third of this
+    command's imports."""
 
     def __init__(self) -> None:
         self.cost = Decimal(0)
         self.requests = 0
         self.unpriced = 0
 
-    def add(self, cost: Decimal | None, requests: int) -> None:
-        self.requests += requests
-        if cost is None:
-            self.unpriced += requests
-        else:
-            self.cost += cost
+    @classmethod
+    def of(cls, book: RateBook, rows: Sequence[Row]) -> Spend:
+        spend = cls()
+        for row in rows:
+            usage = Usage(*(int(row[field] or 0) for field in USAGE_FIELDS))
+            cost = book.cost(str(row["model"]), str(row["day"]), int(row["prompt"]), usage)
+            spend.requests += int(row["requests"])
+            if cost is None:
+                spend.unpriced += int(row["requests"])
+            else:
+                spend.cost += cost
+        return spend
 
     def text(self) -> str:
         known = not self.requests or self.unpriced < self.requests
         return usd(float(round(self.cost, 6)) if known else None, self.unpriced > 0)
-
-
-def _priced(home: Worktree, sets: list[list[Row]]) -> list[Spend]:
-    """Each set's spend, from the price cache; a model and day it lacks is priced once by
-    pricing and kept."""
-    book = rates.RateBook.load(home.tokentag_dir, home.top)
-    missing = book.missing((row["model"], row["day"]) for rows in sets for row in rows)
-    if missing:
-        rates.refresh(book, missing, _configured_prices(home))
-    spends = []
-    for rows in sets:
-        spend = Spend()
-        for row in rows:
-            spend.add(_cost(book, row, home), int(row["requests"]))
-        spends.append(spend)
-    return spends
-
-
-def _cost(book: rates.RateBook, row: Row, home: Worktree) -> Decimal | None:
-    usage = Usage(*(int(row[field] or 0) for field in USAGE_FIELDS))
-    try:
-        return book.cost(row["model"], row["day"], int(row["prompt"]), usage)
-    except KeyError:  # a price that is not five rates (one per request, say): as reports do
-        from tokentag.report import costs
-
-        totals = costs.priced(costs.group_from_row(row), _configured_prices(home))
-        return None if totals.unpriced_requests else totals.cost
-
-
-@lru_cache(maxsize=4)
-def _configured_prices(home: Worktree) -> Any:
-    from tokentag.setup import config  # pydantic and genai-prices: only when pricing
-
-    return config.load(home.top).prices
 
 
 def _home(raw: bytes) -> Worktree | None:

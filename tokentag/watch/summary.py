@@ -10,20 +10,19 @@ index up to date, as every report does.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokentag.core.errors import TokentagError
 from tokentag.core.money import usd
-from tokentag.core.timefmt import now_iso
-from tokentag.git.gitdirs import Worktree
+from tokentag.core.timefmt import local_day_start, now_iso
+from tokentag.git.gitdirs import Worktree, current_branch
 from tokentag.ledger.filters import Filters
 from tokentag.ledger.store import Store
 from tokentag.release import releases
-from tokentag.report import costs, grouping, pricing, queries, workitems
+from tokentag.report import costs, pricing, queries, rows, workitems, zones
 from tokentag.report.costs import Totals
-from tokentag.watch.branch import current_branch
+from tokentag.report.ratebook import RateBook
 
 SCOPES = ("session", "commit", "tag", "branch", "model", "day", "task")
 # What a tag's summary takes from the release: its totals, and which commits it spans.
@@ -46,9 +45,9 @@ def summary(worktree: Worktree, scope: str, ident: str | None, settings: Any) ->
                                  prices=settings.prices).as_json()
         data = {key: release[key] for key in _RELEASE_KEYS if key in release}
     else:
-        by_model = _by_model(worktree, scope, ident, settings)
-        data = {**costs.overall(by_model.values()).as_json(),
-                "by_model": [{"model": m, **t.as_json()} for m, t in by_model.items()]}
+        models = _report_row(worktree, scope, ident, settings.task_pattern)
+        data = {**costs.overall(models.values()).as_json(),
+                "by_model": [{"model": m, **t.as_json()} for m, t in rows.by_cost(models)]}
     result = {"scope": scope, "id": ident, **data}
     result["table"] = summary_table(result)
     return result
@@ -63,41 +62,37 @@ def _default_id(worktree: Worktree, scope: str) -> str:
     elif scope == "branch":
         found = current_branch(worktree)
     elif scope == "day":
-        found = time.strftime("%Y-%m-%d", time.gmtime())
+        found = local_day_start()[0]
     if not found:
         raise TokentagError(f"give the {scope} (its id) to summarise")
     return found
 
 
-def _filters(scope: str, ident: str) -> Filters:
-    """The requests of one session, branch, model or day (a task's are found later)."""
-    if scope == "day":
-        return Filters(since=ident, until=ident)
-    return Filters(session=ident if scope == "session" else None,
-                   branch=ident if scope == "branch" else None,
-                   model=ident if scope == "model" else None)
-
-
-def _by_model(worktree: Worktree, scope: str, ident: str, settings: Any) -> dict[str, Totals]:
-    """Totals per model of the requests of one session, branch, model, day or task."""
-    with Store.of(worktree).reading(LOCK_WAIT) as index:
-        by_model = grouping.grouped_totals(index, "model", _filters(scope, ident),
-                                           settings.prices)
-        if scope != "task":
-            return by_model
-        # A task is read from branch names and commit messages (report.workitems): each
-        # model's requests grouped as `report --by task` groups them all.
-        found = {model: workitems.grouped_totals(worktree, index, "task", Filters(model=model),
-                                                 settings.prices, settings.task_pattern)
-                 .get(ident) for model in by_model}
-    return {model: totals for model, totals in found.items() if totals is not None}
+def _report_row(worktree: Worktree, scope: str, ident: str, task_pattern: str
+                ) -> dict[str, Totals]:
+    """By model, the row `report --by SCOPE` has for `ident` (none: nothing recorded)."""
+    store = Store.of(worktree)
+    book = RateBook(worktree.top, store.directory)
+    zone = zones.resolve(None)
+    with store.reading(LOCK_WAIT) as index:
+        if scope == "task":
+            found = workitems.by_model(worktree, index, "task", Filters(), book.priced,
+                                       task_pattern)
+        else:
+            found = {row.key: row.models for row in rows.ledger_rows(
+                index, scope, Filters(local=zone.utc_of), book.priced, zone)}
+    book.save()
+    return found.get(ident, {})
 
 
 def events(worktree: Worktree, filters: Filters, limit: int) -> dict[str, Any]:
     """The requests `filters` lets through, newest first, as `log --json` gives them."""
-    with Store.of(worktree).reading(LOCK_WAIT) as index:
-        rows = queries.requests_log(index, filters, limit)
-    return {"events": rows, "table": events_table(rows)}
+    store = Store.of(worktree)
+    book = RateBook(worktree.top, store.directory)
+    with store.reading(LOCK_WAIT) as index:
+        found = queries.requests_log(index, filters, limit, book.priced)
+    book.save()
+    return {"events": found, "table": events_table(found)}
 
 
 def record(worktree: Worktree, values: Mapping[str, Any], prices: Any) -> dict[str, Any]:
@@ -146,15 +141,15 @@ def events_table(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "No requests match."
     lines = ["| Time (UTC) | Session | Model | Input | Output | Cache writes | Cache reads | "
-             "Where | Evidence |", "|---|---|---|---:|---:|---:|---:|---|---|"]
+             "Cost | Where | Evidence |", "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for row in rows:
         t = row["tokens"]
         where = row["commit"][:10] if row["commit"] else \
             f"task {row['task']}" if row["task"] else "pending"
         lines.append(f"| {row['timestamp'][:19]} | {(row['session'] or '')[:8]} | "
                      f"{row['model']} | {t['input']:,} | {t['output']:,} | "
-                     f"{t['cache_creation']:,} | {t['cache_read']:,} | {where} | "
-                     f"{row['evidence']} |")
+                     f"{t['cache_creation']:,} | {t['cache_read']:,} | {_cost(row)} | "
+                     f"{where} | {row['evidence']} |")
     return "\n".join(lines)
 
 
