@@ -27,9 +27,11 @@ from tokentag.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from tokentag.git.gitdirs import Worktree
     from tokentag.ledger.filters import Filters
     from tokentag.report.costs import Totals
     from tokentag.report.rows import Report, ReportRow
+    from tokentag.report.spikes import Spike
     from tokentag.report.zones import Zone
 
 # `report --by`: grouping.GROUP_KEYS, and tag (a test holds them equal), spelled here so
@@ -73,21 +75,38 @@ def report_command(by: str | None, since: str | None, until: str | None,
     zone = zones.resolve(tz_name)
     filters = _filters(grouping, since, until, last, zone)._replace(
         evidence=evidence_kinds(evidence))
+    flagged = None
     if all_repos:
         report = _across_repositories(grouping, filters, zone)
     else:
         from tokentag.release import report_rows
 
-        report = rows.Report(grouping, zone, report_rows.gather(current_worktree(), grouping,
-                                                                filters, zone))
+        worktree = current_worktree()
+        report = rows.Report(grouping, zone, report_rows.gather(worktree, grouping, filters,
+                                                                zone))
+        flagged = _spikes(worktree, report, filters)
     report.rows = rows.ordered(report.rows, grouping, order)
     if chosen == "json":
-        dump_json(report.as_json(breakdown))
+        data = report.as_json(breakdown)
+        if flagged is not None:  # a commit, day or session row: null, or its spike
+            for row in data["rows"]:
+                row["spike"] = flagged[row["key"]].as_json() if row["key"] in flagged else None
+        dump_json(data)
     elif chosen == "csv":
         _print_csv(report, breakdown, all_repos)
     else:
         _print_table(report, breakdown, all_repos)
+        for key, spike in (flagged or {}).items():
+            click.echo(f"spike: {key} cost {spike.text()} of the {spike.history} before it")
     return 0
+
+
+def _spikes(worktree: Worktree, report: Report, filters: Filters) -> dict[str, Spike] | None:
+    """The commits, days or sessions far above their recent median (report.spikes)."""
+    from tokentag.report import spikes
+    from tokentag.setup import config
+
+    return spikes.in_report(worktree, report, filters, config.load(worktree.top).spikes)
 
 
 def _filters(by: str, since: str | None, until: str | None, last: int | None,
