@@ -12,6 +12,7 @@ import pytest
 from tests.claude_lines import Session
 from tests.conftest import git, tokentag
 from tests.test_attribution import commit
+from tests.test_dashboard import CHROMIUM, RenderedPage, chromium
 from tokentag.core.usage import Usage
 from tokentag.report.costs import Totals
 from tokentag.report.spikes import MIN_HISTORY, SpikeRule, flag
@@ -94,6 +95,23 @@ def test_the_release_json_and_notes_flag_it(history: tuple[Path, list[str]]) -> 
     [line] = [line for line in notes.splitlines() if line.startswith("Spikes")]
     assert f"`{shas[SPIKE_AT][:10]}` (change {SPIKE_AT}, " in line
     assert line.count("`") == 2  # one commit
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here: .ci/run installs Debian's "
+                    "chromium where it can run apt-get as root")
+def test_the_dashboard_marks_the_same_spikes(history: tuple[Path, list[str]],
+                                             tmp_path: Path) -> None:
+    repo, shas = history
+    page_file = tmp_path / "dashboard.html"
+    tokentag("dashboard", "-o", str(page_file), cwd=repo)
+    shown = RenderedPage(chromium(page_file, tmp_path / "profile", "--dump-dom").stdout)
+    for view, by in (("commits", "commit"), ("day", "day"), ("session", "session")):
+        expected = {key: f"{row['spike']['ratio']:.1f}\u00d7 median" if row["spike"] else ""
+                    for key, row in report_rows(repo, by).items() if key in shown.tables[view]}
+        assert len(expected) == len(OUTPUTS), view
+        assert {key: shown.tables[view][key]["spike"] for key in expected} == expected, view
+        assert sum(1 for text in expected.values() if text) == 1, view
+    assert shown.tables["commits"][shas[SPIKE_AT]]["spike"] != ""
 
 
 def totals(tokens: int, cost: float | None) -> Totals:

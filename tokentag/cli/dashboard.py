@@ -62,7 +62,7 @@ def _settings(worktree: Worktree) -> Settings:
     from tokentag.setup import config
 
     loaded = config.load(worktree.top)
-    return Settings(loaded.prices, loaded.tag_pattern)
+    return Settings(loaded.prices, loaded.tag_pattern, loaded.spikes.rule())
 
 
 def _write(worktree: Worktree, settings: Settings, zone: Zone, output: Path | None) -> Path:
@@ -78,11 +78,11 @@ def _write(worktree: Worktree, settings: Settings, zone: Zone, output: Path | No
 
 
 def _serve(worktree: Worktree, zone: Zone, port: int, open_page: bool) -> None:
+    from tokentag.core import config_files
     from tokentag.dashboard import figures, page, serve
-    from tokentag.setup import config
 
     # Read again for each build: a price changed meanwhile counts from the next one.
-    configs = [os.path.join(worktree.top, name) for name in (config.PYPROJECT, config.OWN_FILE)]
+    configs = config_files.paths(worktree.top)
     live = serve.LivePage(
         lambda version: page.render(figures.gather(worktree, _settings(worktree), zone),
                                     version),

@@ -87,11 +87,9 @@ def report_command(by: str | None, since: str | None, until: str | None,
         flagged = _spikes(worktree, report, filters)
     report.rows = rows.ordered(report.rows, grouping, order)
     if chosen == "json":
-        data = report.as_json(breakdown)
-        if flagged is not None:  # a commit, day or session row: null, or its spike
-            for row in data["rows"]:
-                row["spike"] = flagged[row["key"]].as_json() if row["key"] in flagged else None
-        dump_json(data)
+        from tokentag.report.spikes import marked
+
+        dump_json(marked(report.as_json(breakdown), flagged))
     elif chosen == "csv":
         _print_csv(report, breakdown, all_repos)
     else:
@@ -103,10 +101,17 @@ def report_command(by: str | None, since: str | None, until: str | None,
 
 def _spikes(worktree: Worktree, report: Report, filters: Filters) -> dict[str, Spike] | None:
     """The commits, days or sessions far above their recent median (report.spikes)."""
+    from tokentag.core import config_files
     from tokentag.report import spikes
-    from tokentag.setup import config
 
-    return spikes.in_report(worktree, report, filters, config.load(worktree.top).spikes)
+    if report.by not in spikes.SPIKE_GROUPS:
+        return None
+    rule = None
+    if config_files.any_present(worktree.top):  # else the defaults, without pydantic
+        from tokentag.setup import config
+
+        rule = config.load(worktree.top).spikes.rule()
+    return spikes.in_report(worktree, report, filters, rule)
 
 
 def _filters(by: str, since: str | None, until: str | None, last: int | None,

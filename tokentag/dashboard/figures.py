@@ -24,8 +24,9 @@ from tokentag.ledger.filters import Filters
 from tokentag.ledger.records import imported
 from tokentag.ledger.store import Store
 from tokentag.release import releases, report_rows
-from tokentag.report import pricing, queries, rows
+from tokentag.report import pricing, queries, rows, spikes
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.spikes import SpikeRule
 from tokentag.report.zones import Zone
 
 # The `report --by` groupings the page has a table of, in the order it shows them.
@@ -39,6 +40,7 @@ class Settings:
 
     prices: Mapping[str, PriceOverride] = field(default_factory=dict)
     tag_pattern: str | None = None
+    spike_rule: SpikeRule = field(default_factory=SpikeRule)
 
 
 def gather(worktree: Worktree, settings: Settings, zone: Zone) -> dict[str, Any]:
@@ -50,7 +52,7 @@ def gather(worktree: Worktree, settings: Settings, zone: Zone) -> dict[str, Any]
         "repository": os.path.basename(worktree.top),
         "generated_at": now_iso(),
         "zone": zone.describe(),
-        "reports": {by: report_json(worktree, by, zone) for by in VIEWS},
+        "reports": {by: report_json(worktree, by, zone, settings.spike_rule) for by in VIEWS},
         "releases": {"releases": [r.as_json() for r in tagged],
                      "unreleased": unreleased.as_json() if unreleased else None},
         "tag_dates": {r.range.tag: rows.utc_text(datetime.fromtimestamp(
@@ -59,12 +61,14 @@ def gather(worktree: Worktree, settings: Settings, zone: Zone) -> dict[str, Any]
     }
 
 
-def report_json(worktree: Worktree, by: str, zone: Zone) -> dict[str, Any]:
-    """What `report --by <by> --json` prints, in `zone` (its --tz)."""
-    report = rows.Report(by, zone, report_rows.gather(worktree, by, Filters(local=zone.utc_of),
-                                                      zone))
+def report_json(worktree: Worktree, by: str, zone: Zone,
+                rule: SpikeRule | None = None) -> dict[str, Any]:
+    """What `report --by <by> --json` prints, in `zone` (its --tz), spikes included."""
+    filters = Filters(local=zone.utc_of)
+    report = rows.Report(by, zone, report_rows.gather(worktree, by, filters, zone))
+    flagged = spikes.in_report(worktree, report, filters, rule)
     report.rows = rows.ordered(report.rows, by, None)
-    return report.as_json()
+    return spikes.marked(report.as_json(), flagged)
 
 
 def status_json(worktree: Worktree, zone: Zone) -> dict[str, Any]:
@@ -83,4 +87,5 @@ def _releases(worktree: Worktree,
               settings: Settings) -> tuple[list[releases.Release], releases.Release | None]:
     # Commits of many days share a model's day prices: each is worked out once.
     with pricing.memoised():
-        return releases.build_all(worktree, settings.tag_pattern, settings.prices)
+        return releases.build_all(worktree, settings.tag_pattern, settings.prices,
+                                  spike_rule=settings.spike_rule)

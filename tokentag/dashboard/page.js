@@ -166,13 +166,24 @@
     return columns;
   }
 
+  // Commits, days and sessions far above the median of those before them (report.spikes).
+  function spikeColumns(rows) {
+    if (!rows.some((r) => "spike" in r)) return [];
+    const ratio = (r) => (r.spike ? r.spike.ratio : null);
+    return [{ id: "spike", label: "Spike", num: true, value: ratio,
+              text: (r) => (r.spike ? r.spike.ratio.toFixed(1) + "\u00d7 median" : ""),
+              title: (r) => (r.spike ? "over the median of the " + r.spike.history
+                + " before it, in " + (r.spike.measure === "tokens" ? "tokens" : "dollars")
+                : null) }];
+  }
+
   function reportTable(by, label, sort, descending) {
     const report = reports[by];
     return table({
       view: by, caption: label + " totals", key: (r) => r.key, rows: report.rows,
       total: Object.assign({ key: "All" }, report.totals), sort, descending,
       columns: [{ id: "key", label, cls: "whole", value: (r) => r.key, text: (r) => r.key },
-                ...figureColumns(true)],
+                ...figureColumns(true), ...spikeColumns(report.rows)],
     });
   }
 
@@ -334,7 +345,7 @@
         { id: "date", label: "Committed", cls: "whole", value: (r) => r.date,
           text: (r) => moment(r.date) },
         { id: "source", label: "From", value: (r) => r.source, text: (r) => r.source },
-        ...figureColumns(false),
+        ...figureColumns(false), ...spikeColumns(commitRows()),
       ],
     });
   }

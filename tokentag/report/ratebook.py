@@ -23,6 +23,7 @@ import os
 import sys
 from decimal import Decimal, InvalidOperation
 
+from tokentag.core import config_files
 from tokentag.core.usage import Usage
 
 TYPE_CHECKING = False  # the status line reads rates without `typing` or costs' dataclass
@@ -145,8 +146,7 @@ def _fingerprint(top: str) -> str:
     """Each file the rates depend on, with its size, modification time and inode."""
     here = os.path.dirname(os.path.abspath(__file__))
     files = [_prices_data_file(), os.path.join(here, "pricing.py"),
-             os.path.join(here, "ratebook.py"), os.path.join(top, "pyproject.toml"),
-             os.path.join(top, ".tokentag.toml")]
+             os.path.join(here, "ratebook.py"), *config_files.paths(top)]
     return " ".join(f"{path!r}:{_stat(path)}" for path in files)
 
 

@@ -8,13 +8,11 @@ before it has no known price, in tokens (an unknown price is not zero).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:  # the configuration imports this module for SpikeRule: kept light
+if TYPE_CHECKING:  # `report --by day` flags spikes: kept light, no pydantic
     from tokentag.git.gitdirs import Worktree
     from tokentag.ledger.filters import Filters
     from tokentag.report.costs import Totals
@@ -24,13 +22,13 @@ MIN_HISTORY = 3  # fewer items before it and there is no telling what is usual
 SPIKE_GROUPS = ("commit", "day", "session")  # what `report --by` flags
 
 
-class SpikeRule(BaseModel):
-    """`[spikes]` in the configuration."""
+@dataclass(frozen=True)
+class SpikeRule:
+    """What counts as a spike: more than `factor` times the median of the `window` items
+    before it (`[spikes]` in the configuration, validated there)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    factor: float = Field(default=3.0, gt=1)
-    window: int = Field(default=10, ge=MIN_HISTORY)
+    factor: float = 3.0
+    window: int = 10
 
 
 @dataclass(frozen=True)
@@ -102,3 +100,14 @@ def in_report(worktree: Worktree, report: Report, filters: Filters,
     return flag([(row.key, row.totals) for row in ordered
                  if not row.timeless and (report.by != "commit" or row.commit is not None)],
                 rule)
+
+
+def marked(report_json: dict[str, Any], flagged: Mapping[str, Spike] | None
+           ) -> dict[str, Any]:
+    """`report --json` with each row's spike (null for none) where its grouping is
+    flagged at all (`flagged` not None)."""
+    if flagged is not None:
+        for row in report_json["rows"]:
+            spike = flagged.get(row["key"])
+            row["spike"] = spike.as_json() if spike is not None else None
+    return report_json

@@ -45,10 +45,11 @@ from pydantic import (
     field_validator,
 )
 
+from tokentag.core.config_files import OWN_FILE, PYPROJECT
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import relative_name
+from tokentag.report import spikes
 from tokentag.report.pricing import PriceOverride
-from tokentag.report.spikes import SpikeRule
 from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 from tokentag.setup import toml_edit
 from tokentag.watch.limits import Budgets, Limit
@@ -56,9 +57,19 @@ from tokentag.watch.limits import Budgets, Limit
 if TYPE_CHECKING:
     from _typeshed import StrPath
 
-PYPROJECT = "pyproject.toml"
-OWN_FILE = ".tokentag.toml"
 DEFAULT_NOTES_FILE = "RELEASE_NOTES.md"
+
+
+class SpikeSettings(BaseModel):
+    """`[spikes]`, validated; `rule()` is what report.spikes measures with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    factor: float = Field(default=spikes.SpikeRule.factor, gt=1)
+    window: int = Field(default=spikes.SpikeRule.window, ge=spikes.MIN_HISTORY)
+
+    def rule(self) -> spikes.SpikeRule:
+        return spikes.SpikeRule(self.factor, self.window)
 
 
 class Config(BaseModel):
@@ -73,7 +84,7 @@ class Config(BaseModel):
     commit_url: str | None = None
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
     budgets: Budgets = Field(default_factory=Budgets)
-    spikes: SpikeRule = Field(default_factory=SpikeRule)
+    spikes: SpikeSettings = Field(default_factory=SpikeSettings)
     # Models whose price is set only in part (input without output, say), with what each
     # lacks: unpriced until whole, and reported by `doctor`, rather than failing every
     # report meanwhile.
@@ -192,7 +203,7 @@ _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
 _BUDGET_SCOPES = tuple(Budgets.model_fields)
 _LIMIT_FIELDS = tuple(Limit.model_fields)
-_SPIKE_FIELDS = tuple(SpikeRule.model_fields)
+_SPIKE_FIELDS = tuple(SpikeSettings.model_fields)
 _NUMBER_KEYS = ("prices.", "budgets.", "spikes.")
 
 
