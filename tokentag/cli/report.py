@@ -94,8 +94,11 @@ def report_command(by: str | None, since: str | None, until: str | None,
         _print_csv(report, breakdown, all_repos)
     else:
         _print_table(report, breakdown, all_repos)
-        for key, spike in (flagged or {}).items():
-            click.echo(f"spike: {key} cost {spike.text()} of the {spike.history} before it")
+        terminal = Terminal.of()
+        for key, spike in (flagged or {}).items():  # a commit as the release notes show it
+            shown = key[:10] if grouping == "commit" else key
+            click.echo(terminal.line(f"spike: {shown} cost {spike.text()} of the "
+                                     f"{spike.history} before it"))
     return 0
 
 
