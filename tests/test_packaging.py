@@ -26,7 +26,14 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = {"tokentag/py.typed", "tokentag/setup/git_hook_template.sh",
-                "tokentag/setup/sample_session.jsonl"}
+                "tokentag/setup/sample_session.jsonl", "tokentag/dashboard/page.html",
+                "tokentag/dashboard/page.css", "tokentag/dashboard/page.js",
+                "tokentag/dashboard/chart_library.json",
+                "tokentag/dashboard/vendor/chart.umd.min.js",
+                "tokentag/dashboard/vendor/chart.js.LICENSE.md"}
+# Fetched by the build step (setup.py) into the working tree, ignored by git: copied with
+# the tree so that building here does not fetch it again.
+FETCHED = "tokentag/dashboard/vendor"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         if name and (ROOT / name).is_file():  # a deleted file is still in the git index
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / FETCHED, source / FETCHED)
     with pytest.MonkeyPatch.context() as monkeypatch:
         isolate(monkeypatch, work)  # pip's cache and config stay out of the real HOME
         run([sys.executable, "-m", "build", "--outdir", str(work / "dist"), str(source)],
@@ -136,3 +144,12 @@ def test_installed_git_hooks_and_the_plugin_hook_script_capture_and_attribute(
     assert rows[first] == totals(everything, first_keys)
     assert rows["(pending)"] == totals(everything, set(everything) - first_keys)
     assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()  # no hook failed
+
+
+def test_the_installed_dashboard_inlines_the_chart_library_the_build_fetched(
+        venv: Path, repo: Path) -> None:
+    pin = json.loads((ROOT / "tokentag" / "dashboard" / "chart_library.json").read_text())
+    result = run([str(venv / "bin" / "tokentag"), "dashboard", "-o", "page.html"], repo,
+                 venv_env(venv))
+    assert result.stderr == ""
+    assert f"Chart.js v{pin['version']}\n" in (repo / "page.html").read_text()

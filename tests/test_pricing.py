@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from pytest_mock import MockerFixture
 
 from tokentag.core.usage import Usage
-from tokentag.report.pricing import PriceOverride, price_request
+from tokentag.report import pricing
+from tokentag.report.pricing import PriceOverride, memoised, price_group, price_request
 
 WHEN = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
 SONNET_45 = "claude-sonnet-4-5-20250929"
@@ -173,6 +175,21 @@ def test_override_rejects_negative_and_unknown_fields() -> None:
         PriceOverride.model_validate({"input_mtok": -1, "output_mtok": 1})
     with pytest.raises(ValueError):
         PriceOverride.model_validate({"input_mtok": 1, "output_mtok": 1, "inptu_mtok": 2})
+
+
+def test_memoised_prices_each_group_once_and_alike(mocker: MockerFixture) -> None:
+    override = {SONNET_45: PriceOverride(input_mtok=Decimal(1), output_mtok=Decimal(2))}
+    plain = price_group(SONNET_45, WHEN, PLAIN, PLAIN.prompt)
+    overridden = price_group(SONNET_45, WHEN, PLAIN, PLAIN.prompt, override)
+    spy = mocker.spy(pricing, "_price_group")
+    with memoised():
+        assert price_group(SONNET_45, WHEN, PLAIN, PLAIN.prompt) == plain
+        with memoised():  # a nested scope shares the outer one's prices
+            assert price_group(SONNET_45, WHEN, PLAIN, PLAIN.prompt) == plain
+        assert price_group(SONNET_45, WHEN, PLAIN, PLAIN.prompt, override) == overridden
+        assert spy.call_count == 2  # the override is part of what decides a price
+    assert price_group(SONNET_45, WHEN, PLAIN, PLAIN.prompt) == plain
+    assert spy.call_count == 3  # outside the scope nothing is kept
 
 
 def test_import_is_lazy_and_pricing_never_uses_the_network() -> None:

@@ -73,7 +73,7 @@ def expected_without(corpus: Corpus, own: dict[str, dict[str, int]],
 
 def log(repo: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(
-        tokentag("log", "--json", "-n", "0", cwd=repo).stdout)["requests"]
+        tokentag("log", "--json", "--all", cwd=repo).stdout)["requests"]
     return rows
 
 

@@ -170,7 +170,7 @@ def by_model(repo: Path) -> dict[str, dict[str, int]]:
 
 def requests(repo: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(
-        tokentag("log", "--json", "-n", "0", cwd=repo).stdout)["requests"]
+        tokentag("log", "--json", "--all", cwd=repo).stdout)["requests"]
     return rows
 
 

@@ -529,7 +529,8 @@ def test_config_set_show_unset_and_precedence(repo: Path) -> None:
     shown = json.loads(tokentag("config", "show", "--json", cwd=repo).stdout)
     assert shown == {"notes_file": "HISTORY.md", "tag_pattern": "rel-*", "compact_notes": False,
                      "task_pattern": DEFAULT_TASK_PATTERN,
-                     "prices": {"m": {"input_mtok": 1, "output_mtok": 2}}}
+                     "prices": {"m": {"input_mtok": 1, "output_mtok": 2}},
+                     "budgets": {}, "spikes": {"factor": 3.0, "window": 10}}
     tokentag("config", "set", "notes_file", "CHANGELOG.md", cwd=repo)
     tokentag("config", "set", "prices.claude-3.5-x.output_mtok", "1.5", cwd=repo)
     tokentag("config", "set", "prices.claude-3.5-x.input_mtok", "0.5", cwd=repo)

@@ -12,6 +12,8 @@ holds and which others it may import, always ones listed before it here:
     importer     past transcripts to records and past commits
     report       totals, prices, reports, status, log, show
     release      release ranges, their totals, the release notes file
+    dashboard    one HTML page of every total, and a local server for it
+    watch        the status line, budgets, the MCP server an agent asks
     setup        install, uninstall, doctor, demo, configuration
     cli          parses the command line, calls the stages, prints
 

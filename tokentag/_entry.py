@@ -1,6 +1,6 @@
 """The `tokentag` console script. Hook commands take a path that imports no third-party
 package: they run on every tool call of every session, and click plus pydantic alone
-would triple their start-up time."""
+would triple their start-up time. So does the status line, after every assistant message."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def main() -> None:
         from tokentag.capture import codex_notify
 
         exit_now(codex_notify.run(args[1:]))
+    if args[:1] == ["statusline"] and "--help" not in args and "-h" not in args:
+        from tokentag.watch import statusline  # after every assistant message: lean too
+
+        exit_now(statusline.run(args[1:]))
     from tokentag.cli import main as cli_main
 
     try:

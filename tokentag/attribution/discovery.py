@@ -1,7 +1,8 @@
 """Which transcripts a commit reads before it takes what is pending: every transcript that
 grew since its cursor, and the new ones in the worktree's project dirs (sessions whose
-hooks never ran). The agent's own `git commit` runs mid-turn, before any hook fires, so
-the commit reads what the transcripts hold at that moment.
+hooks never ran), and the rollout of the Codex session a commit runs in. The agent's own
+`git commit` runs mid-turn, before any hook fires, so the commit reads what the
+transcripts hold at that moment.
 
 Cost grows with what changed, not with history: one listing per project dir, and pruned
 transcripts and sessions are looked at once, then dropped or marked gone.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from tokentag.capture import transcript
+from tokentag.capture import codex, transcript
 from tokentag.core import claude_paths
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Cursor, Index
@@ -23,6 +24,9 @@ def transcripts_to_read(index: Index, worktree: Worktree) -> tuple[set[str], lis
     transcripts Claude Code has pruned."""
     paths, vanished, gone = _grown_known_transcripts(index)
     paths.update(_new_project_transcripts(worktree, index.last_flush_ns(), paths))
+    rollout = codex.running_rollout()  # a Codex agent's own commit, mid-turn
+    if rollout is not None:
+        paths.add(rollout)
     return paths, vanished, gone
 
 

@@ -66,7 +66,7 @@ class Rollout:
     """One rollout read in order; `feed` each line, collect `requests`, keep `carry()`."""
 
     def __init__(self, path: str, carry: str | None = None) -> None:
-        state = _decode(carry)
+        state = fastjson.loads_object(carry)
         self.session_id = text_of(state.get("session")) or session_of_name(path)
         self.cwd = text_of(state.get("cwd")) or ""
         self.branch = text_of(state.get("branch"))
@@ -217,16 +217,6 @@ def _growth(total: Counts | None, before: Counts | None) -> Counts | None:
     inputs, cached, output, reasoning, whole = (max(0, now - then)
                                                 for now, then in zip(total, before, strict=True))
     return inputs, cached, output, reasoning, whole
-
-
-def _decode(carry: str | None) -> dict[str, object]:
-    if not carry:
-        return {}
-    try:
-        state = fastjson.loads(carry)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _list(value: object) -> list[object]:

@@ -64,7 +64,7 @@ class MainFile:
 
     def __init__(self, session_id: str, carry: str | None = None) -> None:
         self.session_id = session_id
-        state = _decode(carry)
+        state = fastjson.loads_object(carry)
         self.ts: str | None = text_of(state.get("ts"))
         self.cwd: str = text_of(state.get("cwd")) or ""
         self.branch: str | None = text_of(state.get("branch"))
@@ -172,16 +172,6 @@ def _added(one: Totals, other: Totals) -> Totals:
 def beyond(total: Usage, held: Usage) -> Usage:
     """Field-wise what `total` has more of than `held`."""
     return Usage(*(max(0, t - h) for t, h in zip(total, held, strict=True)))
-
-
-def _decode(carry: str | None) -> dict[str, object]:
-    if not carry:
-        return {}
-    try:
-        state = fastjson.loads(carry)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _totals_of(raw: object) -> Totals:

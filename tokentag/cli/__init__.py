@@ -24,7 +24,8 @@ COMMANDS = {
     "codex-notify": "hooks",
     "status": "status", "report": "report", "log": "log", "show": "show", "record": "record",
     "release": "release", "import": "import_", "sync": "sync", "config": "config",
-    "doctor": "doctor", "demo": "demo", "pending": "pending",
+    "doctor": "doctor", "demo": "demo", "pending": "pending", "dashboard": "dashboard",
+    "check": "check", "statusline": "statusline", "mcp": "mcp",
 }
 
 

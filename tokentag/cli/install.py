@@ -18,11 +18,21 @@ _SCOPE = click.option("--scope", type=click.Choice(["user", "project", "local"])
 @click.option("--codex", is_flag=True,
               help="Also capture OpenAI Codex CLI sessions: tokentag becomes the `notify` "
                    "program in $CODEX_HOME/config.toml (a program already there still runs).")
-def install_command(scope: str, pre_push: bool, codex: bool) -> int:
+@click.option("--mcp", is_flag=True,
+              help="Also register the MCP server (`tokentag mcp`) in the project's .mcp.json.")
+@click.option("--statusline", is_flag=True,
+              help="Also show `tokentag statusline` in Claude Code's status line (beside the "
+                   "status line set there, if any).")
+@click.option("--budget-warnings", is_flag=True,
+              help="Also tell the user at the end of a turn when a budget is newly exceeded.")
+def install_command(scope: str, pre_push: bool, codex: bool, mcp: bool, statusline: bool,
+                    budget_warnings: bool) -> int:
     """Install the git hooks here and register the Claude Code hooks."""
     from tokentag.setup import install
 
-    for line in install.install(current_worktree(), scope, pre_push, codex):
+    asked = {"mcp": mcp, "statusline": statusline, "budget-warnings": budget_warnings}
+    extras = [extra for extra in install.EXTRAS if asked[extra]]
+    for line in install.install(current_worktree(), scope, pre_push, codex, extras):
         click.echo(line)
     return 0
 

@@ -40,7 +40,7 @@ def release_command(tag: str | None, from_ref: str | None, to_stdout: bool, as_j
     worktree = current_worktree()
     settings = config.load(worktree.top)
     result = releases.build(worktree, tag, from_ref, settings.tag_pattern, settings.prices,
-                            evidence_kinds(evidence))
+                            evidence_kinds(evidence), settings.spikes)
     if not result.total.requests:
         hint = releases.unfetched_notes(worktree)
         if hint:
@@ -76,7 +76,7 @@ def _release_all(as_json: bool, evidence: tuple[str, ...] | None) -> int:
     worktree = current_worktree()
     settings = config.load(worktree.top)
     tagged, unreleased = releases.build_all(worktree, settings.tag_pattern, settings.prices,
-                                            evidence)
+                                            evidence, settings.spikes)
     if as_json:
         dump_json({"releases": [r.as_json() for r in tagged],
                    "unreleased": unreleased.as_json() if unreleased else None})

@@ -29,10 +29,9 @@ from tokentag.cli.output import (
 if TYPE_CHECKING:
     from tokentag.git.gitdirs import Worktree
     from tokentag.ledger.filters import Filters
-    from tokentag.ledger.index import Index
     from tokentag.report.costs import Totals
-    from tokentag.report.grouping import Pricer
     from tokentag.report.rows import Report, ReportRow
+    from tokentag.report.spikes import Spike
     from tokentag.report.zones import Zone
 
 # `report --by`: grouping.GROUP_KEYS, and tag (a test holds them equal), spelled here so
@@ -76,19 +75,38 @@ def report_command(by: str | None, since: str | None, until: str | None,
     zone = zones.resolve(tz_name)
     filters = _filters(grouping, since, until, last, zone)._replace(
         evidence=evidence_kinds(evidence))
+    flagged = None
     if all_repos:
         report = _across_repositories(grouping, filters, zone)
     else:
-        report = rows.Report(grouping, zone, _rows_of(current_worktree(), grouping, filters,
-                                                      zone))
+        from tokentag.release import report_rows
+
+        worktree = current_worktree()
+        report = rows.Report(grouping, zone, report_rows.gather(worktree, grouping, filters,
+                                                                zone))
+        flagged = _spikes(worktree, report, filters)
     report.rows = rows.ordered(report.rows, grouping, order)
     if chosen == "json":
-        dump_json(report.as_json(breakdown))
+        data = report.as_json(breakdown)
+        if flagged is not None:  # a commit, day or session row: null, or its spike
+            for row in data["rows"]:
+                row["spike"] = flagged[row["key"]].as_json() if row["key"] in flagged else None
+        dump_json(data)
     elif chosen == "csv":
         _print_csv(report, breakdown, all_repos)
     else:
         _print_table(report, breakdown, all_repos)
+        for key, spike in (flagged or {}).items():
+            click.echo(f"spike: {key} cost {spike.text()} of the {spike.history} before it")
     return 0
+
+
+def _spikes(worktree: Worktree, report: Report, filters: Filters) -> dict[str, Spike] | None:
+    """The commits, days or sessions far above their recent median (report.spikes)."""
+    from tokentag.report import spikes
+    from tokentag.setup import config
+
+    return spikes.in_report(worktree, report, filters, config.load(worktree.top).spikes)
 
 
 def _filters(by: str, since: str | None, until: str | None, last: int | None,
@@ -111,63 +129,10 @@ def _filters(by: str, since: str | None, until: str | None, last: int | None,
 # -- gathering --------------------------------------------------------------------------------
 
 
-def _rows_of(worktree: Worktree, by: str, filters: Filters, zone: Zone,
-             repository: str | None = None) -> list[ReportRow]:
-    """The rows of one repository; a repository without a ledger has only what its
-    notes say (--by commit or tag), and gets no tokentag dir made by a report."""
-    from tokentag.ledger.store import Store
-    from tokentag.report import rows
-    from tokentag.report.ratebook import RateBook
-
-    store = Store.of(worktree)
-    book = RateBook(worktree.top, store.directory)
-    if os.path.exists(store.ledger_path):
-        with store.reading() as index:
-            found = _gather(worktree, index, by, filters, zone, book.priced)
-    else:
-        found = _gather(worktree, None, by, filters, zone, book.priced) \
-            if by in ("commit", "tag") else []
-    book.save()
-    for row in found:
-        row.repository = repository
-    if by != REPOSITORY or not found:
-        return found
-    return [rows.ReportRow(repository or worktree.top, _merged(found), repository)]
-
-
-def _gather(worktree: Worktree, index: Index | None, by: str, filters: Filters, zone: Zone,
-            pricer: Pricer) -> list[ReportRow]:
-    from tokentag.report import rows
-
-    if by in ("commit", "tag"):
-        from tokentag.release import history
-        from tokentag.setup import config
-
-        pattern = config.load(worktree.top).tag_pattern
-        if by == "tag":
-            return rows.rows_of(history.by_tag(worktree, index, filters, pricer, pattern))
-        figures = history.by_commit(worktree, index, filters, pricer, pattern)
-        return [rows.ReportRow(commit, models, None, figures.infos.get(commit),
-                               commit in figures.from_notes)
-                for commit, models in figures.by_model.items()]
-    assert index is not None
-    if by in WORK_ITEM_GROUPS:
-        from tokentag.report import workitems
-        from tokentag.setup import config
-
-        pattern = config.load(worktree.top).task_pattern
-        return rows.rows_of(workitems.by_model(worktree, index, by, filters, pricer, pattern))
-    return rows.ledger_rows(index, "model" if by == REPOSITORY else by, filters, pricer, zone)
-
-
-def _merged(found: list[ReportRow]) -> dict[str, Totals]:
-    """One repository's rows (one per model) as one row's models."""
-    return {row.key: row.totals for row in found}
-
-
 def _across_repositories(by: str, filters: Filters, zone: Zone) -> Report:
     from tokentag.core import repolist
     from tokentag.git.gitdirs import find_worktree
+    from tokentag.release import report_rows
     from tokentag.report import rows
 
     report = rows.Report(by, zone)
@@ -178,7 +143,7 @@ def _across_repositories(by: str, filters: Filters, zone: Zone) -> Report:
         if worktree is None or os.path.realpath(worktree.common_dir) != common_dir:
             gone.append(common_dir)
             continue
-        report.rows += _rows_of(worktree, by, filters, zone, worktree.top)
+        report.rows += report_rows.gather(worktree, by, filters, zone, worktree.top)
     if gone:
         click.echo(f"tokentag: {counted(len(gone), 'listed repository', 'listed repositories')}"
                    f" no longer there: {', '.join(gone)}", err=True)

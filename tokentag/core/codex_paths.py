@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from tokentag.core import scan
+
 SESSION_DIRS = ("sessions", "archived_sessions")
 
 
@@ -27,20 +29,7 @@ def session_roots() -> list[str]:
 
 def rollouts() -> dict[str, os.stat_result]:
     """Every rollout file, live and archived, by path."""
-    found: dict[str, os.stat_result] = {}
-    stack = session_roots()
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.startswith("rollout-") and entry.name.endswith(".jsonl") \
-                    and entry.is_file():
-                found[entry.path] = entry.stat()
-    return found
+    return scan.jsonl_files(session_roots(), prefix="rollout-")
 
 
 def find_rollout(session_id: str) -> str | None:

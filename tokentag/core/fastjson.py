@@ -57,6 +57,18 @@ def loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
+def loads_object(text: str | None) -> dict[str, Any]:
+    """The JSON object `text` holds; {} for none, for bad JSON and for any other value
+    (state a reader kept between reads, which a damaged file must not stop)."""
+    if not text:
+        return {}
+    try:
+        value = loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 COMPACT = (",", ":")
 SPACED = (", ", ": ")  # `json.dumps`'s default
 

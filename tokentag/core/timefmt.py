@@ -37,3 +37,12 @@ def epoch_of(text: str) -> float | None:
     """Seconds since the epoch of an ISO time stamp, or None for anything else."""
     moment = parse_iso(text)
     return moment.timestamp() if moment is not None else None
+
+
+def local_day_start(epoch: float | None = None) -> tuple[str, str]:
+    """Today in the system's zone (the C library's, whose days reports show by default):
+    its date, and its first moment as a UTC stamp."""
+    now = time.localtime(epoch)
+    start = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, 0, 0, 0, 0, 0, -1))
+    return time.strftime("%Y-%m-%d", now), \
+        time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(start))

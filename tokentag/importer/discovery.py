@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from tokentag.core import claude_paths, codex_paths
+from tokentag.core import claude_paths, codex_paths, scan
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.importer.options import CLAUDE, CODEX, Options
@@ -124,19 +124,5 @@ def project_dirs(worktree: Worktree, options: Options) -> list[str]:
 
 
 def candidate_files(directories: Iterable[str]) -> dict[str, os.stat_result]:
-    """Every `*.jsonl` below the project dirs (sessions, subagents, workflows), keyed by
-    real path as capture keys its cursors."""
-    files: dict[str, os.stat_result] = {}
-    stack = list(directories)
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-            elif entry.name.endswith(".jsonl") and entry.is_file():
-                path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-                files.setdefault(path, entry.stat())
-    return files
+    """Every `*.jsonl` below the project dirs (sessions, subagents, workflows)."""
+    return scan.jsonl_files(directories)

@@ -45,12 +45,8 @@ class Store:
         with jsonl.locked(self.directory, lock_wait):
             index = self._current_index()
             try:
-                yield Writer(self, index)
-            except BaseException as error:
-                if is_damage(error):
-                    index.close()
-                    self._remove_damaged(error)
-                raise
+                with self._writer(index) as writer:
+                    yield writer
             finally:
                 index.close()
 
@@ -58,15 +54,20 @@ class Store:
     def writing_to(self, index: Index, lock_wait: float | None = None) -> Iterator[Writer]:
         """`writing` on an index already open (from `reading`): lock, catch it up with what
         others appended meanwhile, write. One open serves a whole hook call."""
-        with jsonl.locked(self.directory, lock_wait):
-            try:
-                index.catch_up()
-                yield Writer(self, index)
-            except BaseException as error:
-                if is_damage(error):
-                    index.close()
-                    self._remove_damaged(error)
-                raise
+        with jsonl.locked(self.directory, lock_wait), self._writer(index) as writer:
+            index.catch_up()
+            yield writer
+
+    @contextmanager
+    def _writer(self, index: Index) -> Iterator[Writer]:
+        """A writer on `index`; a file found damaged meanwhile is removed (see repair)."""
+        try:
+            yield Writer(self, index)
+        except BaseException as error:
+            if is_damage(error):
+                index.close()
+                self._remove_damaged(error)
+            raise
 
     @contextmanager
     def reading(self, lock_wait: float | None = None,

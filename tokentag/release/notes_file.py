@@ -81,9 +81,10 @@ def render(release: Release, level: int = 2, newline: str = "\n",
 def _tables(release: Release, style: Style) -> list[str]:
     if not release.total.requests:
         return []
+    spikes = [_spikes_line(release), ""] if release.spikes() else []
     return [*_token_table(release.total), "", _evidence_line(release.total), "",
             "By model:", "", *_model_table(release), "",
-            "Most expensive commits:", "", *_commit_table(release, style), ""]
+            "Most expensive commits:", "", *_commit_table(release, style), "", *spikes]
 
 
 def _compact_table(release: Release) -> list[str]:
@@ -156,6 +157,15 @@ def _commit_table(release: Release, style: Style) -> list[str]:
         rows.append(f"| {shown} | {markdown.text(item.subject)} | "
                     f"{item.totals.usage.total:,} | {_cost(item.totals)} |")
     return rows
+
+
+def _spikes_line(release: Release) -> str:
+    """The commits that cost far more than the commits before them (report.spikes)."""
+    items = [f"{markdown.code(item.commit[:10])} ({markdown.text(item.subject)}, "
+             f"{_cost(item.totals)}, {item.spike.text()})"
+             for item in release.spikes() if item.spike is not None]
+    return f"Spikes, commits that cost far more than the median of the commits before " \
+           f"them: {', '.join(items)}."
 
 
 def _caveats(release: Release) -> list[str]:

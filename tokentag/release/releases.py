@@ -26,9 +26,10 @@ from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
 from tokentag.notes import content
 from tokentag.release import carried
-from tokentag.report import costs
+from tokentag.report import costs, spikes
 from tokentag.report.costs import PriceGroup, Totals
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.spikes import Spike, SpikeRule
 
 if TYPE_CHECKING:
     from git import Git
@@ -68,9 +69,11 @@ class CommitTotals:
     by_model: dict[str, Totals]
     carried_from: tuple[str, ...] = ()  # the originals a server merge made this commit of
 
+    spike: Spike | None = None  # cost far above the median of the commits before it
+
     def as_json(self) -> dict[str, Any]:
         data = {"commit": self.commit, "subject": self.subject, "source": self.source,
-                **self.totals.as_json()}
+                **self.totals.as_json(), "spike": self.spike.as_json() if self.spike else None}
         if self.carried_from:
             data["carried_from"] = list(self.carried_from)
         return data
@@ -113,6 +116,10 @@ class Release:
 
     def most_expensive(self, count: int = 5) -> list[CommitTotals]:
         return sorted(self.by_commit, key=lambda c: _cost_order(c.totals))[:count]
+
+    def spikes(self) -> list[CommitTotals]:
+        """The commits flagged as spikes, oldest first."""
+        return [item for item in reversed(self.by_commit) if item.spike is not None]
 
 
 def _cost_order(totals: Totals) -> tuple[float, int]:
@@ -243,6 +250,7 @@ class Sources:
     index: Index | None
     prices: Prices = field(default_factory=dict)
     evidence: tuple[str, ...] | None = None
+    spike_rule: SpikeRule | None = None
     _note_blobs: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     def kept(self, groups: list[PriceGroup]) -> list[PriceGroup]:
@@ -333,12 +341,21 @@ def collect(sources: Sources, rng: Range) -> Release:
                   for c, found in carriers.items()]
     order = {commit: place for place, commit in enumerate(rng.commits)}
     by_commit.sort(key=lambda item: order[item.commit])
+    _flag_spikes(by_commit, sources.spike_rule)
     return Release(rng, costs.overall(c.totals for c in by_commit), _by_model(by_commit),
                    by_commit, len(session_ids) + unidentified_sessions,
                    unidentified_sessions == 0, len(from_notes), inferred,
                    costs.overall(costs.totals_by_model(
                        [g for gs in outside.values() for g in gs], sources.prices).values()),
                    tuple(outside))
+
+
+def _flag_spikes(by_commit: Sequence[CommitTotals], rule: SpikeRule | None) -> None:
+    """Mark the commits that cost far more than those before them in the range (the range
+    alone: a release costs O(its commits), so no history before it is read)."""
+    found = spikes.flag([(item.commit, item.totals) for item in reversed(by_commit)], rule)
+    for item in by_commit:
+        item.spike = found.get(item.commit)
 
 
 def _carried_totals(commit: str, subject: str, originals: dict[str, list[PriceGroup]],
@@ -394,24 +411,26 @@ def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[
 
 def build(worktree: Worktree, tag: str, from_ref: str | None = None,
           pattern: str | None = None, prices: Prices | None = None,
-          evidence: tuple[str, ...] | None = None) -> Release:
+          evidence: tuple[str, ...] | None = None,
+          spike_rule: SpikeRule | None = None) -> Release:
     """Release `tag`, from the previous release tag or from `from_ref`; of the `evidence`
     kinds only, when given."""
     git = gitrepo.open_repo(worktree.top).git
     rng = resolve_range(git, tag, from_ref, pattern)
     with ledger_index(worktree) as index:
-        return collect(Sources(git, index, prices or {}, evidence), rng)
+        return collect(Sources(git, index, prices or {}, evidence, spike_rule), rng)
 
 
 def build_all(worktree: Worktree, pattern: str | None = None, prices: Prices | None = None,
-              evidence: tuple[str, ...] | None = None) -> tuple[list[Release], Release | None]:
+              evidence: tuple[str, ...] | None = None, spike_rule: SpikeRule | None = None
+              ) -> tuple[list[Release], Release | None]:
     """Every release tag's release, oldest first, and what HEAD adds after the last one."""
     git = gitrepo.open_repo(worktree.top).git
     ranges = [resolve_range(git, tag, pattern=pattern, allow_empty=True)
               for tag in release_tags(git, pattern)]
     unreleased = untagged_range(git, pattern)
     with ledger_index(worktree) as index:
-        sources = Sources(git, index, prices or {}, evidence)
+        sources = Sources(git, index, prices or {}, evidence, spike_rule)
         releases = [collect(sources, rng) for rng in ranges]
         return releases, collect(sources, unreleased) if unreleased else None
 

@@ -9,7 +9,9 @@ must start fast and may never price anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -46,6 +48,9 @@ _DATE_SUFFIX = re.compile(r"-\d{8}$")
 
 PerMTok = Annotated[Decimal, Field(ge=0)]
 
+# Prices already worked out, by all that decides them, while `memoised` is in force.
+_MEMO: ContextVar[dict[Hashable, Decimal | None] | None] = ContextVar("_MEMO", default=None)
+
 
 class PriceOverride(BaseModel):
     """A user's prices for one model, in USD per million tokens.
@@ -76,11 +81,33 @@ def price_request(model: str, when: datetime, usage: Usage,
     return price_group(model, when, usage, usage.prompt, overrides)
 
 
+@contextmanager
+def memoised() -> Iterator[None]:
+    """Within it, a group priced once is not priced again: for a caller that totals the
+    same requests many ways (the dashboard prices each commit's groups for six views)."""
+    token = _MEMO.set(_MEMO.get() if _MEMO.get() is not None else {})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
 def price_group(model: str, when: datetime, usage: Usage, prompt: int,
                 overrides: Mapping[str, PriceOverride] | None = None) -> Decimal | None:
     """USD cost of requests summed into `usage`, all made on `when`'s prices and all in the
     context tier of a request whose prompt is `prompt` tokens. Pricing is linear within a
     tier, so this equals the sum of the requests priced one by one."""
+    memo = _MEMO.get()
+    if memo is None:
+        return _price_group(model, when, usage, prompt, overrides)
+    key = (model, when, usage, prompt, tuple(sorted((overrides or {}).items())))
+    if key not in memo:
+        memo[key] = _price_group(model, when, usage, prompt, overrides)
+    return memo[key]
+
+
+def _price_group(model: str, when: datetime, usage: Usage, prompt: int,
+                 overrides: Mapping[str, PriceOverride] | None) -> Decimal | None:
     price = _model_price(model, when, overrides)
     if price is None:
         return None

@@ -22,10 +22,14 @@ import contextlib
 import os
 import sys
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from tokentag.core.usage import Usage
-from tokentag.report.costs import PriceGroup, Totals
+
+TYPE_CHECKING = False  # the status line reads rates without `typing` or costs' dataclass
+if TYPE_CHECKING:
+    from typing import Any
+
+    from tokentag.report.costs import PriceGroup, Totals
 
 RATES_NAME = "rates"
 _HEADER = "tokentag-rates-1"
@@ -66,16 +70,22 @@ class RateBook:
         self._rates = loaded or {}
 
     def priced(self, group: PriceGroup) -> Totals:
-        rates = self.rates(group)
-        if rates is None:
-            return Totals.of_group(group, None)
-        return Totals.of_group(group, sum((n * r for n, r in zip(counts(group.usage), rates,
-                                                                  strict=True)), Decimal(0)))
+        from tokentag.report.costs import Totals
 
-    def rates(self, group: PriceGroup) -> Rates:
-        key = f"{group.model}\t{group.day}\t{band(group.prompt)}"
+        return Totals.of_group(group, self.cost(group.model, group.day, group.prompt,
+                                                group.usage))
+
+    def cost(self, model: str, day: str, prompt: int, usage: Usage) -> Decimal | None:
+        """What `usage` of one price group costs; None: no price is known for `model`."""
+        rates = self.rates(model, day, prompt)
+        if rates is None:
+            return None
+        return sum((n * r for n, r in zip(counts(usage), rates, strict=True)), Decimal(0))
+
+    def rates(self, model: str, day: str, prompt: int) -> Rates:
+        key = f"{model}\t{day}\t{band(prompt)}"
         if key not in self._rates:
-            self._rates[key] = self._derive(group)
+            self._rates[key] = self._derive(model, day, prompt)
             self._changed = True
         return self._rates[key]
 
@@ -86,13 +96,12 @@ class RateBook:
             self._overrides = config.load(self._top).prices
         return self._overrides
 
-    def _derive(self, group: PriceGroup) -> Rates:
+    def _derive(self, model: str, day: str, prompt: int) -> Rates:
         from tokentag.report import costs, pricing
 
         overrides = self._load_overrides()
-        when = costs.day_noon(group.day)
-        prices = [pricing.price_group(group.model, when, unit, group.prompt, overrides)
-                  for unit in _UNITS]
+        when = costs.day_noon(day)
+        prices = [pricing.price_group(model, when, unit, prompt, overrides) for unit in _UNITS]
         if any(price is None for price in prices):
             return None
         return tuple(Decimal(price) / _UNIT for price in prices if price is not None)

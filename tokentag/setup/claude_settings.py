@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -39,7 +40,7 @@ _MATCHERS = {"PostToolUse": "*"}
 JsonObject = dict[str, Any]
 
 
-class _Style(NamedTuple):
+class Style(NamedTuple):
     """How a settings file was written, so a rewrite changes only what we changed."""
 
     indent: int | str = 2
@@ -108,6 +109,10 @@ def baked_paths(command: str) -> tuple[str, str] | None:
     return (python, root.rstrip(";")) if python and root else None
 
 
+# Whether a hook entry is the one being registered or removed: (entry, command) -> bool.
+Recognise = Callable[[object, "str | None"], bool]
+
+
 def is_our_hook(hook: object, command: str | None = None) -> bool:
     """Whether a hook entry is tokentag's: exactly `command`, ours by its marker, or any
     `... tokentag ... hook` command an older install wrote."""
@@ -122,8 +127,10 @@ def is_our_hook(hook: object, command: str | None = None) -> bool:
     return text.startswith(MARKER) or (text.endswith(" hook") and "tokentag" in text)
 
 
-def register_hooks(path: Path, command: str) -> bool:
-    """Add `command` for every event in HOOK_EVENTS to the settings file at `path`.
+def register_hooks(path: Path, command: str, events: tuple[str, ...] = HOOK_EVENTS,
+                   ours: Recognise = is_our_hook, timeout: int = HOOK_TIMEOUT) -> bool:
+    """Add `command` for every event in `events` to the settings file at `path`; `ours`
+    tells an entry registered earlier (the capture hook's, unless another is given).
 
     Returns whether the file changed. An entry of ours with another path (a moved venv) is
     updated where it stands rather than duplicated.
@@ -131,18 +138,19 @@ def register_hooks(path: Path, command: str) -> bool:
     original, style = _load(path)
     data: JsonObject = copy.deepcopy(original) if original is not None else {}
     hooks = data.setdefault("hooks", {})
-    for event in HOOK_EVENTS:
-        _register_event(hooks.setdefault(event, []), event, command)
+    for event in events:
+        _register_event(hooks.setdefault(event, []), event, command, ours, timeout)
     if data == original:
         return False
-    _write(path, data, style)
+    write_object(path, data, style)
     return True
 
 
-def _register_event(groups: list[Any], event: str, command: str) -> None:
-    entry: JsonObject = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+def _register_event(groups: list[Any], event: str, command: str, recognise: Recognise,
+                    timeout: int) -> None:
+    entry: JsonObject = {"type": "command", "command": command, "timeout": timeout}
     ours = [hook for group in groups for hook in group.get("hooks", [])
-            if is_our_hook(hook, command)]
+            if recognise(hook, command)]
     for hook in ours:
         hook.update(entry)  # dict.update keeps key order, so an unchanged entry stays byte-equal
     if not ours:
@@ -152,7 +160,7 @@ def _register_event(groups: list[Any], event: str, command: str) -> None:
         groups.append(group)
 
 
-def unregister_hooks(path: Path) -> bool:
+def unregister_hooks(path: Path, ours: Recognise = is_our_hook) -> bool:
     """Remove tokentag's entries from the settings file at `path`; returns whether it changed.
 
     Matcher groups, event keys and `hooks` go only when removing ours empties them, so an
@@ -164,24 +172,30 @@ def unregister_hooks(path: Path) -> bool:
         return False
     data = copy.deepcopy(original)
     hooks: JsonObject = data["hooks"]
-    if not _remove_ours(hooks):
+    if not _remove_ours(hooks, ours):
         return False
     if not hooks:
         del data["hooks"]
-    if data or path.is_symlink():
-        _write(path, data, style)
-    else:
-        path.unlink()
+    write_or_remove(path, data, style)
     return True
 
 
-def _remove_ours(hooks: JsonObject) -> bool:
+def write_or_remove(path: Path, data: JsonObject, style: Style) -> None:
+    """Write what an uninstall left; a file left holding `{}` is deleted (tokentag created
+    it, or it said nothing anyway), unless it is a link to a file kept elsewhere."""
+    if data or path.is_symlink():
+        write_object(path, data, style)
+    else:
+        path.unlink()
+
+
+def _remove_ours(hooks: JsonObject, recognise: Recognise) -> bool:
     removed = False
     for event in list(hooks):
         kept_groups: list[Any] = []
         for group in hooks[event]:
             entries = group.get("hooks", [])
-            kept = [hook for hook in entries if not is_our_hook(hook)]
+            kept = [hook for hook in entries if not recognise(hook, None)]
             if len(kept) == len(entries):
                 kept_groups.append(group)
                 continue
@@ -261,23 +275,34 @@ def _plugin_installed(config_dir: Path) -> bool:
     return any(path.is_dir() for path in plugins_dir.glob(f"cache/*/{PLUGIN_NAME}"))
 
 
-def _load(path: Path) -> tuple[JsonObject | None, _Style]:
+def _load(path: Path) -> tuple[JsonObject | None, Style]:
     """The parsed settings (None if the file is absent) and how the file was written."""
+    data, style = load_object(path)
+    if data is not None:
+        _check_shape(path, data)
+    return data, style
+
+
+def load_object(path: Path) -> tuple[JsonObject | None, Style]:
+    """A JSON file that holds an object, as tokentag edits one (settings, `.mcp.json`):
+    parsed (None if absent) with how it was written, or a one-line error naming the file
+    when it is not JSON or not an object."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        return None, _Style()
+        return None, Style()
     except (OSError, UnicodeDecodeError) as exc:
         raise TokentagError(f"cannot read {path}: {_one_line(exc)}") from exc
     if not text.strip():
-        return {}, _Style()
+        return {}, Style()
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _malformed(path, f"not valid JSON ({exc.msg} at line {exc.lineno} "
-                               f"column {exc.colno})") from exc
-    _check_shape(path, data)
-    return data, _Style(_indent_unit(text), text.isascii())
+        raise malformed(path, f"not valid JSON ({exc.msg} at line {exc.lineno} "
+                              f"column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise malformed(path, "the top level is not a JSON object")
+    return data, Style(_indent_unit(text), text.isascii())
 
 
 def _load_quietly(path: Path) -> JsonObject | None:
@@ -287,22 +312,20 @@ def _load_quietly(path: Path) -> JsonObject | None:
         return None
 
 
-def _check_shape(path: Path, data: object) -> None:
+def _check_shape(path: Path, data: JsonObject) -> None:
     """Refuse to edit what we do not understand rather than guess and damage it."""
-    if not isinstance(data, dict):
-        raise _malformed(path, "the top level is not a JSON object")
     hooks = data.get("hooks", {})
     if not isinstance(hooks, dict):
-        raise _malformed(path, '"hooks" is not an object')
+        raise malformed(path, '"hooks" is not an object')
     for event, groups in hooks.items():
         name = json.dumps(event)
         if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-            raise _malformed(path, f"hooks.{name} is not a list of objects")
+            raise malformed(path, f"hooks.{name} is not a list of objects")
         if not all(isinstance(group.get("hooks", []), list) for group in groups):
-            raise _malformed(path, f"a hooks list under hooks.{name} is not a list")
+            raise malformed(path, f"a hooks list under hooks.{name} is not a list")
 
 
-def _malformed(path: Path, why: str) -> TokentagError:
+def malformed(path: Path, why: str) -> TokentagError:
     return TokentagError(f"{path}: {why}; fix the file by hand, it was left untouched")
 
 
@@ -320,7 +343,7 @@ def _indent_unit(text: str) -> int | str:
     return 2
 
 
-def _write(path: Path, data: JsonObject, style: _Style) -> None:
+def write_object(path: Path, data: JsonObject, style: Style) -> None:
     """Replace the file atomically, so Claude Code never reads half a settings file; a
     symlinked file (settings kept in a dotfiles repo) is written through the link."""
     text = json.dumps(data, indent=style.indent, ensure_ascii=style.ascii_only) + "\n"

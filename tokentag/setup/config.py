@@ -17,6 +17,13 @@ user's, not ours.
     [prices."my-proxy-model"]        # USD per million tokens, see pricing.PriceOverride
     input_mtok = 2.0
     output_mtok = 8.0
+    [budgets.release]                # `tokentag check` fails past these (watch.budgets):
+    usd = 50                         # release, branch, day and commit; usd, tokens or both
+    [budgets.day]
+    tokens = 20_000_000
+    [spikes]                         # flagged: costing more than `factor` times the median
+    factor = 3.0                     # of the `window` commits, days or sessions before
+    window = 10                      # (report.spikes)
 """
 
 from __future__ import annotations
@@ -41,8 +48,10 @@ from pydantic import (
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import relative_name
 from tokentag.report.pricing import PriceOverride
+from tokentag.report.spikes import SpikeRule
 from tokentag.report.workitems import DEFAULT_TASK_PATTERN
 from tokentag.setup import toml_edit
+from tokentag.watch.limits import Budgets, Limit
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -63,6 +72,8 @@ class Config(BaseModel):
     compact_notes: bool = False
     commit_url: str | None = None
     prices: dict[str, PriceOverride] = Field(default_factory=dict)
+    budgets: Budgets = Field(default_factory=Budgets)
+    spikes: SpikeRule = Field(default_factory=SpikeRule)
     # Models whose price is set only in part (input without output, say), with what each
     # lacks: unpriced until whole, and reported by `doctor`, rather than failing every
     # report meanwhile.
@@ -179,6 +190,10 @@ _BOOLEAN_KEYS = ("compact_notes",)
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
              "false": False, "no": False, "off": False, "0": False}
 _PRICE_FIELDS = tuple(PriceOverride.model_fields)
+_BUDGET_SCOPES = tuple(Budgets.model_fields)
+_LIMIT_FIELDS = tuple(Limit.model_fields)
+_SPIKE_FIELDS = tuple(SpikeRule.model_fields)
+_NUMBER_KEYS = ("prices.", "budgets.", "spikes.")
 
 
 def set_value(top: StrPath, key: str, text: str) -> tuple[Path, list[str]]:
@@ -220,9 +235,15 @@ def _parse_key(key: str) -> list[str]:
     model, _, field = rest.rpartition(".")
     if head == "prices" and model and field in _PRICE_FIELDS:
         return ["prices", model, field]  # model names contain dots: the field is the last part
+    if head == "budgets" and model in _BUDGET_SCOPES and field in _LIMIT_FIELDS:
+        return ["budgets", model, field]
+    if head == "spikes" and rest in _SPIKE_FIELDS:
+        return ["spikes", rest]
     raise TokentagError(f"unknown config key {key!r}: use "
-                        f"{', '.join((*_STRING_KEYS, *_BOOLEAN_KEYS))} or "
-                        f"prices.<model>.<{'|'.join(_PRICE_FIELDS)}>")
+                        f"{', '.join((*_STRING_KEYS, *_BOOLEAN_KEYS))}, "
+                        f"prices.<model>.<{'|'.join(_PRICE_FIELDS)}>, "
+                        f"budgets.<{'|'.join(_BUDGET_SCOPES)}>.<{'|'.join(_LIMIT_FIELDS)}> "
+                        f"or spikes.<{'|'.join(_SPIKE_FIELDS)}>")
 
 
 def _parse_value(key: str, text: str) -> str | int | float | bool:
@@ -230,13 +251,13 @@ def _parse_value(key: str, text: str) -> str | int | float | bool:
         if text.strip().lower() not in _BOOLEANS:
             raise TokentagError(f"config {key} is true or false, not {text!r}")
         return _BOOLEANS[text.strip().lower()]
-    if not key.startswith("prices."):
+    if not key.startswith(_NUMBER_KEYS):
         return text
     try:
         number = float(text)
     except ValueError:
-        raise TokentagError(f"config {key} must be a number of USD per million tokens, "
-                            f"not {text!r}") from None
+        what = " of USD per million tokens" if key.startswith("prices.") else ""
+        raise TokentagError(f"config {key} must be a number{what}, not {text!r}") from None
     return int(number) if number.is_integer() else number
 
 

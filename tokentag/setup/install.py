@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
 from tokentag.core import repolist
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.store import Store
-from tokentag.setup import claude_settings, codex_config, git_hooks
+from tokentag.setup import claude_settings, codex_config, git_hooks, mcp_config, watch_settings
 
 
 def install(worktree: Worktree, scope: str = "user", pre_push: bool = False,
-            codex: bool = False) -> list[str]:
-    """Make capture and attribution work for this repository. Running it twice changes nothing."""
+            codex: bool = False, extras: Sequence[str] = ()) -> list[str]:
+    """Make capture and attribution work for this repository, with the `extras` asked for
+    (EXTRAS). Running it twice changes nothing."""
     hooks = (*git_hooks.DEFAULT_HOOKS, "pre-push") if pre_push else git_hooks.DEFAULT_HOOKS
     lines = git_hooks.install_git_hooks(worktree.top, sys.executable, hooks)
     lines.append(_register_claude_hooks(worktree, scope))
@@ -23,9 +26,49 @@ def install(worktree: Worktree, scope: str = "user", pre_push: bool = False,
         path = codex_config.config_path()
         changed = codex_config.register(path)
         lines.append(f"Codex: notify {'registered in' if changed else 'already in'} {path}")
+    lines += [_install_extra(extra, worktree, scope) for extra in extras]
     _start_discovery_now(Store.of(worktree))
     lines += _assign_backlog(worktree)
     repolist.remember(worktree.common_dir)  # a ledger made before the list was kept
+    return lines
+
+
+# What `tokentag install` adds on request: the MCP server (.mcp.json), the status line
+# and the budget warning at the end of a turn (the settings file of the scope).
+EXTRAS = ("mcp", "statusline", "budget-warnings")
+
+
+def _install_extra(extra: str, worktree: Worktree, scope: str) -> str:
+    if extra == "mcp":
+        changed = mcp_config.register(worktree.top)
+        return f"Claude Code: MCP server {'registered in' if changed else 'already in'} " \
+               f"{mcp_config.mcp_path(worktree.top)}"
+    path = claude_settings.settings_path(scope, worktree.top)
+    if extra == "statusline":
+        changed, beside = watch_settings.register_statusline(path, scope)
+        also = f" (beside the one there: {beside})" if beside else ""
+        return f"Claude Code: status line {'set in' if changed else 'already in'} {path}{also}"
+    changed = watch_settings.register_warning(path, scope)
+    return f"Claude Code: budget warnings {'registered in' if changed else 'already in'} {path}"
+
+
+def _uninstall_mcp(worktree: Worktree) -> list[str]:
+    """tokentag's server out of .mcp.json; a file it cannot read is the project's own
+    business (it holds nothing tokentag could remove) and stops nothing else."""
+    try:
+        removed = mcp_config.unregister(worktree.top)
+    except TokentagError as error:
+        return [f"Claude Code: {error}"]
+    return [f"Claude Code: MCP server removed from {mcp_config.mcp_path(worktree.top)}"] \
+        if removed else []
+
+
+def _uninstall_extras(path: Path) -> list[str]:
+    lines = []
+    if watch_settings.unregister_statusline(path):
+        lines.append(f"Claude Code: status line removed from {path}")
+    if watch_settings.unregister_warning(path):
+        lines.append(f"Claude Code: budget warnings removed from {path}")
     return lines
 
 
@@ -80,6 +123,7 @@ def uninstall(worktree: Worktree | None, scope: str | None = None,
     if scope is None or everything:
         assert worktree is not None
         lines += git_hooks.uninstall_git_hooks(worktree.top)
+        lines += _uninstall_mcp(worktree)
     scopes = claude_settings.SCOPES if everything else (scope,) if scope else (
         "project", "local")
     for each in scopes:
@@ -88,6 +132,7 @@ def uninstall(worktree: Worktree | None, scope: str | None = None,
         if changed or scope is not None or everything:
             lines.append(f"Claude Code: hooks {'removed from' if changed else 'not found in'} "
                          f"{path}")
+        lines += _uninstall_extras(path)
     if scope is None and not everything:
         user = claude_settings.settings_path("user", None)
         if claude_settings.registered_in(None):

@@ -1,0 +1,31 @@
+"""The `.jsonl` files below some directories: one `scandir` per directory, each file with
+the stat that came with it; links to directories are not followed (no cycles), a linked
+file is found by its target's path, as capture keys its cursors."""
+
+from __future__ import annotations
+
+import os
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+def jsonl_files(roots: Iterable[str], prefix: str = "") -> dict[str, os.stat_result]:
+    """Every regular `<prefix>*.jsonl` file below `roots`, by real path; a directory that
+    cannot be read is passed over."""
+    found: dict[str, os.stat_result] = {}
+    stack = list(roots)
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.name.startswith(prefix) and entry.name.endswith(".jsonl") \
+                    and entry.is_file():
+                path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+                found.setdefault(path, entry.stat())
+    return found
