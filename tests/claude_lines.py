@@ -32,6 +32,24 @@ def compact(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
+def cost_state_line(session_id: str, totals: dict[str, dict[str, int]]) -> bytes:
+    """A `cost-state` line: the session's running totals, `{model: {"input", "output",
+    "cache_creation", "cache_read"}}` (cache writes all 5-minute ones)."""
+    usage = {model: {
+        "inputTokens": t["input"], "outputTokens": t["output"],
+        "cacheReadInputTokens": t["cache_read"],
+        "cacheCreationInputTokens": t["cache_creation"],
+        "cacheCreation": {"ephemeral5mInputTokens": t["cache_creation"],
+                          "ephemeral1hInputTokens": 0},
+        "webSearchRequests": 0, "costUSD": round(sum(t.values()) * 1e-6, 6),
+        "contextWindow": 200000, "maxOutputTokens": 32000} for model, t in totals.items()}
+    return compact({"type": "cost-state", "sessionId": session_id,
+                    "totalCostUSD": round(sum(u["costUSD"] for u in usage.values()), 6),
+                    "totalAPIDuration": 81234, "totalDuration": 312345,
+                    "totalLinesAdded": 12, "totalLinesRemoved": 3,
+                    "modelUsage": usage})
+
+
 @dataclass
 class Session:
     """One session's transcript in a temporary Claude config dir, grown request by request."""
@@ -123,21 +141,7 @@ class Session:
         return lines
 
     def cost_state_line(self, totals: dict[str, dict[str, int]]) -> bytes:
-        """A `cost-state` line: the session's running totals, `{model: {"input", "output",
-        "cache_creation", "cache_read"}}` (cache writes all 5-minute ones)."""
-        usage = {model: {
-            "inputTokens": t["input"], "outputTokens": t["output"],
-            "cacheReadInputTokens": t["cache_read"],
-            "cacheCreationInputTokens": t["cache_creation"],
-            "cacheCreation": {"ephemeral5mInputTokens": t["cache_creation"],
-                              "ephemeral1hInputTokens": 0},
-            "webSearchRequests": 0, "costUSD": round(sum(t.values()) * 1e-6, 6),
-            "contextWindow": 200000, "maxOutputTokens": 32000} for model, t in totals.items()}
-        return compact({"type": "cost-state", "sessionId": self.session_id,
-                        "totalCostUSD": round(sum(u["costUSD"] for u in usage.values()), 6),
-                        "totalAPIDuration": 81234, "totalDuration": 312345,
-                        "totalLinesAdded": 12, "totalLinesRemoved": 3,
-                        "modelUsage": usage})
+        return cost_state_line(self.session_id, totals)
 
     def system_line(self, subtype: str, timestamp: str) -> bytes:
         return compact({"parentUuid": None, "isSidechain": False, "userType": "external",

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TRANSCRIPTS = SHARED / "transcripts"
+from tests import corpora
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +33,20 @@ def subprocess_coverage(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     own: a test marked `without_coverage` counts what its subprocesses import."""
     if request.node.get_closest_marker("without_coverage"):
         monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
+
+
+@pytest.fixture(scope="session", params=["generated", "real"])
+def corpus(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> corpora.Corpus:
+    """Each corpus of transcripts the replaying tests run over: the generated one, and the
+    real sessions in ../shared/transcripts where they are."""
+    if request.param == "real":
+        if not corpora.TRANSCRIPTS.is_dir():
+            pytest.skip(corpora.REAL_MISSING)
+        return corpora.REAL
+    from tests import generated_corpus  # it builds on modules that import this one
+
+    return generated_corpus.write(tmp_path_factory.mktemp("generated-corpus"))
 
 
 def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:

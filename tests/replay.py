@@ -1,8 +1,8 @@
-"""Replay the real transcripts in ../shared/transcripts as Claude Code would write them.
+"""Replay a corpus of transcripts (tests/corpora.py) as Claude Code would write them.
 
 The sessions' `cwd` fields are pointed at temporary repositories; everything else in
 the files is left as recorded. Files are copied to a temporary Claude config dir at
-test time only: the transcripts never enter the project.
+test time only: the real transcripts never enter the project.
 """
 
 from __future__ import annotations
@@ -12,49 +12,42 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import TRANSCRIPTS, git, tokentag
-
-PROJECTS = TRANSCRIPTS / "claude" / "projects"
-ORIGINAL_CWDS = {
-    "-home-USER-projects-spotter-worktrees-spotter-dov":
-        "/home/USER/projects/spotter-worktrees/spotter-dov",
-    "-home-marco-projects-spotter": "/home/marco/projects/spotter",
-    "-path-to-Demo": "/path/to/Demo",
-}
-
+from tests.conftest import git, tokentag
+from tests.corpora import Corpus
 
 FIELDS = ("input", "output", "cache_creation", "cache_read")
 
 
-def expected_sessions() -> dict[str, dict[str, int]]:
+def expected_sessions(corpus: Corpus) -> dict[str, dict[str, int]]:
     """expected.json's totals, which count no progress line, plus the subagent requests
     only progress lines echo: those of subagents whose own file is not in the data."""
-    data = json.loads((TRANSCRIPTS / "expected.json").read_text())
+    data = json.loads((corpus.root / "expected.json").read_text())
     found = {}
     for session in data["sessions"]:
-        extra = progress_only(session["project_dir"], session["session_id"])
+        extra = progress_only(corpus, session["project_dir"], session["session_id"])
         tokens = {f: session[f] + sum(r[f] for r in extra.values()) for f in FIELDS}
         found[session["session_id"]] = {**tokens, "total": sum(tokens.values())}
     return found
 
 
-def progress_only(project_dir: str, session_id: str) -> dict[str, dict[str, int]]:
+def progress_only(corpus: Corpus, project_dir: str,
+                  session_id: str) -> dict[str, dict[str, int]]:
     """An independent count of the requests a session's `agent_progress` lines echo for
     subagents without a file of their own: each (message.id, requestId) once, the largest
     value of each field."""
     found: dict[str, dict[str, int]] = {}
-    for key, counts, _, _ in progress_only_lines(project_dir, session_id):
+    for key, counts, _, _ in progress_only_lines(corpus, project_dir, session_id):
         known = found.setdefault(key, dict.fromkeys(FIELDS, 0))
         for name in FIELDS:
             known[name] = max(known[name], counts[name])
     return found
 
 
-def progress_only_lines(project_dir: str, session_id: str,
+def progress_only_lines(corpus: Corpus, project_dir: str, session_id: str,
                         ) -> Iterator[tuple[str, dict[str, int], str, str | None]]:
-    """(request key, counts, timestamp, branch) of each progress line of a shared session
-    that echoes a request of a subagent whose file is not in the data."""
-    source = PROJECTS / project_dir
+    """(request key, counts, timestamp, branch) of each progress line of a session that
+    echoes a request of a subagent whose file is not in the data."""
+    source = corpus.projects / project_dir
     with_files = {path.stem.removeprefix("agent-") for path in source.rglob("agent-*.jsonl")}
     for line in (source / f"{session_id}.jsonl").read_bytes().splitlines():
         entry = json.loads(line)
@@ -73,12 +66,27 @@ def progress_only_lines(project_dir: str, session_id: str,
                    inner.get("timestamp") or entry["timestamp"], entry.get("gitBranch"))
 
 
-def progress_keys(session_id: str) -> set[str]:
-    """The keys `progress_only` counts for a shared session, wherever its project dir."""
-    for project_dir in ORIGINAL_CWDS:
-        if (PROJECTS / project_dir / f"{session_id}.jsonl").exists():
-            return set(progress_only(project_dir, session_id))
+def progress_keys(corpus: Corpus, session_id: str) -> set[str]:
+    """The keys `progress_only` counts for a session, wherever its project dir."""
+    for project_dir in corpus.cwds:
+        if (corpus.projects / project_dir / f"{session_id}.jsonl").exists():
+            return set(progress_only(corpus, project_dir, session_id))
     return set()
+
+
+def session_mains(corpus: Corpus, project_dir: str) -> list[Path]:
+    """The sessions' own files in a project dir (the flat layout's agent files are not)."""
+    return sorted(path for path in (corpus.projects / project_dir).glob("*.jsonl")
+                  if not path.name.startswith("agent-"))
+
+
+def session_files(main: Path) -> list[Path]:
+    """A session's own file, its subagents' under `<session>/` and the flat layout's
+    agent files beside it whose first line names the session."""
+    names_it = f'"sessionId":"{main.stem}"'.encode()
+    flat = [path for path in sorted(main.parent.glob("agent-*.jsonl"))
+            if names_it in path.read_bytes().split(b"\n", 1)[0]]
+    return [main, *sorted(main.with_suffix("").rglob("*.jsonl")), *flat]
 
 
 @dataclass
@@ -95,16 +103,15 @@ class Session:
         return [p for p in self.files if p != self.main]
 
 
-def prepare(project_dir: str, session_id: str, repo: Path, config_dir: Path) -> Session:
+def prepare(corpus: Corpus, project_dir: str, session_id: str, repo: Path,
+            config_dir: Path) -> Session:
     """Rewrite one session's files so their cwd points into `repo`; nothing written yet."""
-    source = PROJECTS / project_dir
+    source = corpus.projects / project_dir
     target = config_dir / "projects" / str(repo).replace("/", "-").replace("_", "-")
-    old = f'"cwd":"{ORIGINAL_CWDS[project_dir]}'.encode()
+    old = f'"cwd":"{corpus.cwds[project_dir]}'.encode()
     new = f'"cwd":"{repo}'.encode()
-    files: dict[Path, bytes] = {}
-    main = source / f"{session_id}.jsonl"
-    for path in [main, *sorted((source / session_id).rglob("*.jsonl"))]:
-        files[target / path.relative_to(source)] = path.read_bytes().replace(old, new)
+    files = {target / path.relative_to(source): path.read_bytes().replace(old, new)
+             for path in session_files(source / f"{session_id}.jsonl")}
     return Session(session_id, repo, target / f"{session_id}.jsonl", files)
 
 
@@ -114,13 +121,13 @@ def make_repo(path: Path) -> Path:
     return path
 
 
-def all_sessions(tmp: Path, config_dir: Path) -> list[Session]:
-    """Every session in the shared transcripts, each project in its own repository."""
+def all_sessions(corpus: Corpus, tmp: Path, config_dir: Path) -> list[Session]:
+    """Every session of the corpus, each project in its own repository."""
     sessions = []
-    for project_dir in ORIGINAL_CWDS:
+    for project_dir in corpus.cwds:
         repo = make_repo(tmp / project_dir.strip("-"))
-        for main in sorted((PROJECTS / project_dir).glob("*.jsonl")):
-            sessions.append(prepare(project_dir, main.stem, repo, config_dir))
+        for main in session_mains(corpus, project_dir):
+            sessions.append(prepare(corpus, project_dir, main.stem, repo, config_dir))
     return sessions
 
 

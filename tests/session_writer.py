@@ -1,5 +1,6 @@
-"""Write a real recorded session into a temporary Claude config dir, line by line, as
-Claude Code would while it works, and compute independently what each commit should get.
+"""Write a session of a corpus (tests/corpora.py) into a temporary Claude config dir, line
+by line, as Claude Code would while it works, and compute independently what each commit
+should get.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.conftest import tokentag
-from tests.replay import PROJECTS, payload_for
+from tests.corpora import Corpus
+from tests.replay import payload_for
 
-SOURCE = PROJECTS / "-home-USER-projects-spotter-worktrees-spotter-dov"
-SESSION = "4d5611e5-241a-462a-8d15-5122611a9569"
-SUBAGENT = "a2898e3"
-ORIGINAL_CWD = b'"cwd":"/home/USER/projects/spotter-worktrees/spotter-dov'
 FIELDS = ("input", "output", "cache_creation", "cache_read")
 USAGE_KEYS = {"input": "input_tokens", "output": "output_tokens",
               "cache_creation": "cache_creation_input_tokens",
@@ -28,30 +26,35 @@ def encoded(path: Path) -> str:
 
 @dataclass
 class SessionWriter:
-    """Appends the real session's lines to a transcript whose cwd is `worktree`."""
+    """Appends the lines of the corpus's big session to a transcript whose cwd is
+    `worktree`, as session `session_id` (the big session's own by default)."""
 
     worktree: Path
-    session_id: str = SESSION
+    corpus: Corpus
+    session_id: str = ""
     lines: list[bytes] = field(default_factory=list)
     written: int = 0
 
     def __post_init__(self) -> None:
+        source = self.corpus.big
+        self.session_id = self.session_id or source
         config = Path(os.environ["CLAUDE_CONFIG_DIR"])
         self.path = config / "projects" / encoded(self.worktree) / f"{self.session_id}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_bytes(b"")
-        # The subagent's own file exists, as in the real session, but stays empty: its
+        # The subagent's own file exists, as in the recorded session, but stays empty: its
         # requests are no part of these tests, and the main file's progress lines that
         # echo them are not counted while it exists.
-        agent = self.path.with_suffix("") / "subagents" / f"agent-{SUBAGENT}.jsonl"
+        agent = self.path.with_suffix("") / "subagents" / f"agent-{self.corpus.agent}.jsonl"
         agent.parent.mkdir(parents=True, exist_ok=True)
         agent.write_bytes(b"")
+        old_cwd = f'"cwd":"{self.corpus.cwds[self.corpus.worktree]}'.encode()
         new_cwd = f'"cwd":"{self.worktree}'.encode()
-        old_sid, new_sid = SESSION.encode(), self.session_id.encode()
-        raw = (SOURCE / f"{SESSION}.jsonl").read_bytes()
-        self.lines = [line.replace(ORIGINAL_CWD, new_cwd).replace(old_sid, new_sid) + b"\n"
+        old_sid, new_sid = source.encode(), self.session_id.encode()
+        raw = (self.corpus.projects / self.corpus.worktree / f"{source}.jsonl").read_bytes()
+        self.lines = [line.replace(old_cwd, new_cwd).replace(old_sid, new_sid) + b"\n"
                       for line in raw.splitlines()]
-        if self.session_id != SESSION:  # a second session must not share request ids
+        if self.session_id != source:  # a second session must not share request ids
             tag = self.session_id[:8].encode()
             self.lines = [line.replace(b'"id":"msg_', b'"id":"msg_' + tag) for line in self.lines]
 

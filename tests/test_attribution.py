@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, tokentag
+from tests.corpora import Corpus
 from tests.session_writer import SessionWriter, requests_in, totals
 
 
@@ -56,9 +57,9 @@ def by_commit(repo: Path) -> dict[str, dict[str, int]]:
     return {row["key"]: row["tokens"] for row in data["rows"]}
 
 
-def test_commits_take_what_was_spent_before_them(installed_repo: Path) -> None:
+def test_commits_take_what_was_spent_before_them(corpus: Corpus, installed_repo: Path) -> None:
     repo = installed_repo
-    writer, expected = SessionWriter(repo), Expected()
+    writer, expected = SessionWriter(repo, corpus), Expected()
     writer.write(40)
     writer.hook("SessionStart")
     first = commit(repo, "initial commit")  # the root commit
@@ -82,9 +83,9 @@ def test_commits_take_what_was_spent_before_them(installed_repo: Path) -> None:
     assert found["(pending)"] == totals(expected.requests, pending)
 
 
-def test_show_and_note_agree_with_ledger(installed_repo: Path) -> None:
+def test_show_and_note_agree_with_ledger(corpus: Corpus, installed_repo: Path) -> None:
     repo = installed_repo
-    writer, expected = SessionWriter(repo), Expected()
+    writer, expected = SessionWriter(repo, corpus), Expected()
     writer.write(120)
     sha = commit(repo, "one")
     expected.commit(sha, writer)
@@ -96,9 +97,9 @@ def test_show_and_note_agree_with_ledger(installed_repo: Path) -> None:
     assert sum(m["output"] for m in note["models"].values()) == expected.totals(sha)["output"]
 
 
-def test_amend_moves_tokens_and_takes_pending(installed_repo: Path) -> None:
+def test_amend_moves_tokens_and_takes_pending(corpus: Corpus, installed_repo: Path) -> None:
     repo = installed_repo
-    writer, expected = SessionWriter(repo), Expected()
+    writer, expected = SessionWriter(repo, corpus), Expected()
     commit(repo, "base")
     writer.write(150)
     original = commit(repo, "work")
@@ -116,9 +117,9 @@ def test_amend_moves_tokens_and_takes_pending(installed_repo: Path) -> None:
     assert shown["tokens"] == totals(expected.requests, keys)
 
 
-def test_interactive_rebase_squash_sums_commits(installed_repo: Path) -> None:
+def test_interactive_rebase_squash_sums_commits(corpus: Corpus, installed_repo: Path) -> None:
     repo = installed_repo
-    writer, expected = SessionWriter(repo), Expected()
+    writer, expected = SessionWriter(repo, corpus), Expected()
     base = commit(repo, "base")
     shas = []
     for step in range(3):
@@ -140,13 +141,14 @@ def test_interactive_rebase_squash_sums_commits(installed_repo: Path) -> None:
     assert note["requests"] == len(folded)  # rewritten, not git's concatenation
 
 
-def test_worktrees_attribute_separately(installed_repo: Path, tmp_path: Path) -> None:
+def test_worktrees_attribute_separately(corpus: Corpus,
+                                        installed_repo: Path, tmp_path: Path) -> None:
     repo = installed_repo
     commit(repo, "base")
     other = tmp_path / "other-worktree"
     git(repo, "worktree", "add", "-q", "-b", "feature", str(other))
-    main_writer = SessionWriter(repo)
-    side_writer = SessionWriter(other, session_id="11111111-2222-3333-4444-555555555555")
+    main_writer = SessionWriter(repo, corpus)
+    side_writer = SessionWriter(other, corpus, session_id="11111111-2222-3333-4444-555555555555")
     expected_main, expected_side = Expected(), Expected()
     main_writer.write(100)
     side_writer.write(200)
@@ -162,9 +164,9 @@ def test_worktrees_attribute_separately(installed_repo: Path, tmp_path: Path) ->
     assert found[main_commit] == expected_main.totals(main_commit)
 
 
-def test_merge_commit_and_cherry_pick(installed_repo: Path) -> None:
+def test_merge_commit_and_cherry_pick(corpus: Corpus, installed_repo: Path) -> None:
     repo = installed_repo
-    writer, expected = SessionWriter(repo), Expected()
+    writer, expected = SessionWriter(repo, corpus), Expected()
     commit(repo, "base")
     git(repo, "checkout", "-q", "-b", "topic")
     writer.write(80)
@@ -186,7 +188,8 @@ def test_merge_commit_and_cherry_pick(installed_repo: Path) -> None:
     assert found[pick] == expected.totals(pick)
 
 
-def test_submodule_session_attributes_to_submodule(repo: Path, tmp_path: Path) -> None:
+def test_submodule_session_attributes_to_submodule(corpus: Corpus,
+                                                   repo: Path, tmp_path: Path) -> None:
     library = tmp_path / "library"
     library.mkdir()
     git(library, "init", "-q")
@@ -197,7 +200,7 @@ def test_submodule_session_attributes_to_submodule(repo: Path, tmp_path: Path) -
     sub = repo / "lib"
     install(repo)
     install(sub)
-    writer, expected = SessionWriter(sub), Expected()
+    writer, expected = SessionWriter(sub, corpus), Expected()
     writer.write(100)
     writer.hook()
     sub_commit = commit(sub, "library change", name="lib.txt")
@@ -206,9 +209,10 @@ def test_submodule_session_attributes_to_submodule(repo: Path, tmp_path: Path) -
     assert sub_commit not in by_commit(repo)
 
 
-def test_failure_in_git_hook_is_logged_and_commit_succeeds(installed_repo: Path) -> None:
+def test_failure_in_git_hook_is_logged_and_commit_succeeds(corpus: Corpus,
+                                                           installed_repo: Path) -> None:
     repo = installed_repo
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(50)
     tokentag_dir = repo / ".git" / "tokentag"
     (tokentag_dir / "index.sqlite").unlink()
@@ -219,7 +223,8 @@ def test_failure_in_git_hook_is_logged_and_commit_succeeds(installed_repo: Path)
     assert "git-hook post-commit" in log
 
 
-def test_foreign_hook_still_runs_and_uninstall_restores(repo: Path, tmp_path: Path) -> None:
+def test_foreign_hook_still_runs_and_uninstall_restores(corpus: Corpus,
+                                                        repo: Path, tmp_path: Path) -> None:
     hooks = repo / ".git" / "hooks"
     marker = tmp_path / "foreign-ran"
     foreign = f"#!/bin/sh\necho ran >> '{marker}'\nexit 3\n"
@@ -227,7 +232,7 @@ def test_foreign_hook_still_runs_and_uninstall_restores(repo: Path, tmp_path: Pa
     (hooks / "post-commit").chmod(0o755)
     before = {p.name: (p.read_bytes(), p.stat().st_mode) for p in hooks.iterdir()}
     install(repo)
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(60)
     sha = commit(repo, "with a foreign hook")
     assert marker.read_text() == "ran\n"
@@ -241,9 +246,10 @@ def test_foreign_hook_still_runs_and_uninstall_restores(repo: Path, tmp_path: Pa
 
 
 @pytest.mark.parametrize("event", ["Stop", "SessionEnd"])
-def test_requests_never_followed_by_a_commit_stay_pending(installed_repo: Path, event: str) -> None:
+def test_requests_never_followed_by_a_commit_stay_pending(corpus: Corpus,
+                                                          installed_repo: Path, event: str) -> None:
     repo = installed_repo
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(90)
     writer.hook(event)
     found = by_commit(repo)
@@ -252,13 +258,14 @@ def test_requests_never_followed_by_a_commit_stay_pending(installed_repo: Path, 
                                         set(requests_in(writer.path.read_bytes())))
 
 
-def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(installed_repo: Path) -> None:
+def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(corpus: Corpus,
+                                                                    installed_repo: Path) -> None:
     """Claude Code deletes transcripts after 30 days: the ledger keeps what they held, and
     commits stop looking at them."""
     import sqlite3
 
     repo = installed_repo
-    writer, expected = SessionWriter(repo), Expected()
+    writer, expected = SessionWriter(repo, corpus), Expected()
     writer.write(100)
     writer.hook()
     first = commit(repo, "first")
@@ -279,11 +286,12 @@ def test_pruned_transcripts_keep_their_tokens_and_drop_their_cursor(installed_re
     assert not (repo / ".git" / "tokentag" / "tokentag.log").exists()
 
 
-def test_a_count_raised_after_the_commit_updates_its_note(installed_repo: Path) -> None:
+def test_a_count_raised_after_the_commit_updates_its_note(corpus: Corpus,
+                                                          installed_repo: Path) -> None:
     """Commit while a request's output is still a streaming placeholder; its final line
     arrives later. The ledger and the commit's note both end with the final count."""
     repo = installed_repo
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     final = requests_in(b"".join(writer.lines))
     cut = next(n for n in range(1, len(writer.lines))
                if any(usage["output"] < final[key]["output"]
@@ -300,12 +308,12 @@ def test_a_count_raised_after_the_commit_updates_its_note(installed_repo: Path) 
 
 
 def test_a_note_that_cannot_be_written_is_written_by_the_next_commit(
-        installed_repo: Path) -> None:
+        corpus: Corpus, installed_repo: Path) -> None:
     """A stale notes ref lock (a killed git left it) fails one commit's note: the commit
     still takes what is pending, the failure is logged, and the next commit writes the
     note it missed."""
     repo = installed_repo
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     commit(repo, "initial commit")
     writer.write(300)
     writer.hook("Stop")

@@ -1,9 +1,9 @@
 """Capture under stress: concurrent and killed hooks, bad input, torn ledgers, routing,
 what the ledger may hold, and whether the commands that read it agree with each other.
 
-Everything goes through real `tokentag` subprocesses fed the real transcripts in
-../shared/transcripts (copied into temporary dirs by tests/replay.py), except the
-reader unit tests, which call the ledger and index directly.
+Everything goes through real `tokentag` subprocesses fed each corpus of transcripts
+(tests/corpora.py, copied into temporary dirs by tests/replay.py), except the reader unit
+tests, which call the ledger and index directly.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from tests import replay
 from tests.conftest import git, tokentag
+from tests.corpora import Corpus
 from tests.session_writer import requests_in, totals
 from tokentag.capture import catch_up, transcript
 from tokentag.core.usage import USAGE_FIELDS
@@ -39,11 +40,6 @@ from tokentag.ledger.records import SCHEMA_VERSION
 from tokentag.ledger.store import Store
 
 EXE = Path(sys.executable).with_name("tokentag")
-BIG_PROJECT = "-home-USER-projects-spotter-worktrees-spotter-dov"
-BIG_SESSION = "4d5611e5-241a-462a-8d15-5122611a9569"
-MARCO = "-home-marco-projects-spotter"
-SMALL_SESSION = "d6e0bada-1959-4eec-a9d2-0bfade768d8f"
-ROUTED_SESSION = "491e126e-1e71-469c-ade2-fcc8af567c74"
 EVENTS = ("PostToolUse", "Stop", "SubagentStop", "UserPromptSubmit", "PreCompact",
           "SessionStart", "PostToolUse", "Stop")
 TOKEN_FIELDS = ("input", "output", "cache_creation", "cache_read", "total")
@@ -118,17 +114,20 @@ def all_totals(sessions: list[replay.Session]) -> dict[str, dict[str, int]]:
     return found
 
 
-def expected_for(sessions: list[replay.Session]) -> dict[str, dict[str, int]]:
-    expected = replay.expected_sessions()
+def expected_for(corpus: Corpus, sessions: list[replay.Session]) -> dict[str, dict[str, int]]:
+    expected = replay.expected_sessions(corpus)
     return {s.session_id: expected[s.session_id] for s in sessions}
 
 
-def keys_in(session: replay.Session) -> set[str]:
-    """Request keys of a session, counted independently of tokentag's own parser: its
-    files' and those of its subagents only progress lines echo."""
-    keys: set[str] = replay.progress_keys(session.session_id)
-    for content in session.files.values():
-        keys |= set(requests_in(content))
+def keys_in(corpus: Corpus, *sessions: replay.Session) -> set[str]:
+    """Request keys of sessions, counted independently of tokentag's own parser: their
+    files' and those of their subagents only progress lines echo (a resumed session's
+    file repeats its origin's requests: each counts once)."""
+    keys: set[str] = set()
+    for session in sessions:
+        keys |= replay.progress_keys(corpus, session.session_id)
+        for content in session.files.values():
+            keys |= set(requests_in(content))
     return keys
 
 
@@ -183,8 +182,9 @@ def delete_index(repo: Path) -> None:
 # --- exactly once, whatever runs at the same time ---------------------------------------
 
 
-def test_eight_concurrent_hooks_per_session_count_every_request_once(tmp_path: Path) -> None:
-    sessions = replay.all_sessions(tmp_path, config_dir())
+def test_eight_concurrent_hooks_per_session_count_every_request_once(corpus: Corpus,
+                                                                     tmp_path: Path) -> None:
+    sessions = replay.all_sessions(corpus, tmp_path, config_dir())
     steps = 3
     for step in range(1, steps + 1):
         for session in sessions:
@@ -193,9 +193,9 @@ def test_eight_concurrent_hooks_per_session_count_every_request_once(tmp_path: P
             first = [start_hook(session, event) for event in EVENTS[:4]]
             grow(session, 2 * step, 2 * steps)
             finish_quietly(first + [start_hook(session, event) for event in EVENTS[4:]])
-    assert all_totals(sessions) == expected_for(sessions)
+    assert all_totals(sessions) == expected_for(corpus, sessions)
     for repo in {s.repo for s in sessions}:
-        expected_keys = set().union(*(keys_in(s) for s in sessions if s.repo == repo))
+        expected_keys = keys_in(corpus, *(s for s in sessions if s.repo == repo))
         counted = request_keys(repo)
         assert set(counted) == expected_keys
         assert set(counted.values()) == {1}
@@ -203,9 +203,10 @@ def test_eight_concurrent_hooks_per_session_count_every_request_once(tmp_path: P
         assert not (tokentag_dir(repo) / "tokentag.log").exists()
 
 
-def test_sigkilled_writers_and_torn_lines_never_change_totals(tmp_path: Path) -> None:
+def test_sigkilled_writers_and_torn_lines_never_change_totals(corpus: Corpus,
+                                                              tmp_path: Path) -> None:
     repo = replay.make_repo(tmp_path / "repo")
-    session = replay.prepare(BIG_PROJECT, BIG_SESSION, repo, config_dir())
+    session = replay.prepare(corpus, corpus.worktree, corpus.big, repo, config_dir())
     grow(session, 1, KILL_STEPS)
     started = time.monotonic()
     replay.fire(session, "PostToolUse")  # one whole run: the ledger exists, and its duration
@@ -216,9 +217,9 @@ def test_sigkilled_writers_and_torn_lines_never_change_totals(tmp_path: Path) ->
     replay.fire(session, "Stop")
     assert ledger_file(repo).read_bytes() == before  # caught up: nothing left to write
     _append_torn_record(repo, random.Random(1))  # and a torn tail that nobody ended yet
-    assert replay.session_totals(repo) == {BIG_SESSION: replay.expected_sessions()[BIG_SESSION]}
+    assert replay.session_totals(repo) == expected_for(corpus, [session])
     counted = request_keys(repo)
-    assert set(counted) == keys_in(session) and set(counted.values()) == {1}
+    assert set(counted) == keys_in(corpus, session) and set(counted.values()) == {1}
     stats["invalid"] = unparsable_lines(repo)
     assert stats["killed"] >= 15 and stats["torn"] >= 3, stats
     assert 1 <= stats["invalid"] <= stats["torn"]  # torn pieces in a row make one line
@@ -266,12 +267,12 @@ def _append_torn_record(repo: Path, rng: random.Random) -> int:
 
 
 def test_a_rival_hook_between_the_read_and_the_lock_costs_nothing_twice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hooks read before they lock: a rival that reads and writes the same new bytes, and
     more, while this one waits for the lock leaves every request once and the cursor at
     the end the rival reached (cursors never move back)."""
     repo = replay.make_repo(tmp_path / "repo")
-    session = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
+    session = replay.prepare(corpus, corpus.main, corpus.small, repo, config_dir())
     grow(session, 1, 2)
     replay.fire(session, "PostToolUse")
     real_writing_to = Store.writing_to
@@ -290,7 +291,7 @@ def test_a_rival_hook_between_the_read_and_the_lock_costs_nothing_twice(
     result = catch_up.catch_up([session.main], worktree, session.session_id)
     assert events == ["rival"] and result.new == 0
     assert max(request_keys(repo).values()) == 1
-    assert replay.session_totals(repo) == expected_for([session])
+    assert replay.session_totals(repo) == expected_for(corpus, [session])
     with Store.of(worktree).reading() as index:
         cursor = index.cursor(str(session.main))
     assert cursor is not None and cursor.offset == session.main.stat().st_size
@@ -302,13 +303,13 @@ def test_a_rival_hook_between_the_read_and_the_lock_costs_nothing_twice(
 SAFE_TEXT = re.compile(r"[A-Za-z0-9 .,:;()\[\]{}<>=+*/_#@!?'-]{32}")
 
 
-def content_samples() -> dict[str, set[str]]:
+def content_samples(corpus: Corpus) -> dict[str, set[str]]:
     """32-character pieces of text that only the transcripts' message content holds, by
     kind of content: text, thinking, tool_use input and tool_result output."""
     samples: dict[str, set[str]] = {"text": set(), "thinking": set(), "tool_use": set(),
                                     "tool_result": set()}
     skeleton: list[str] = []
-    for path in sorted(replay.PROJECTS.rglob("*.jsonl")):
+    for path in sorted(corpus.projects.rglob("*.jsonl")):
         for line in path.read_bytes().splitlines():
             entry = json.loads(line)
             message = entry.get("message")
@@ -356,14 +357,15 @@ def _leaves(value: object) -> Iterator[str]:
             yield from _leaves(item)
 
 
-def test_no_prompt_response_or_tool_text_in_ledger_or_index(tmp_path: Path) -> None:
-    samples = content_samples()
+def test_no_prompt_response_or_tool_text_in_ledger_or_index(corpus: Corpus,
+                                                            tmp_path: Path) -> None:
+    samples = content_samples(corpus)
     assert {kind: len(found) > 3 for kind, found in samples.items()} == dict.fromkeys(
         samples, True)
-    sessions = replay.all_sessions(tmp_path, config_dir())
+    sessions = replay.all_sessions(corpus, tmp_path, config_dir())
     for session in sessions:
         replay.replay_in_chunks(session, chunks=3)
-    assert all_totals(sessions) == expected_for(sessions)
+    assert all_totals(sessions) == expected_for(corpus, sessions)
     for repo in {s.repo for s in sessions}:
         ledger_bytes = ledger_file(repo).read_bytes()
         index_bytes = (tokentag_dir(repo) / "index.sqlite").read_bytes()
@@ -378,8 +380,9 @@ def test_no_prompt_response_or_tool_text_in_ledger_or_index(tmp_path: Path) -> N
 # --- every record the hook and the git hooks write matches tokentag/schema.py ---------------
 
 
-def test_every_record_written_validates_against_the_models(tmp_path: Path) -> None:
-    sessions = replay.all_sessions(tmp_path, config_dir())
+def test_every_record_written_validates_against_the_models(corpus: Corpus,
+                                                           tmp_path: Path) -> None:
+    sessions = replay.all_sessions(corpus, tmp_path, config_dir())
     for session in sessions:
         replay.replay_in_chunks(session, chunks=5)
     repo = sessions[0].repo
@@ -396,7 +399,7 @@ def test_every_record_written_validates_against_the_models(tmp_path: Path) -> No
         assert valid == len(ledger_lines(repo))
         kinds.update(schema.validate_record(r).kind for r in parsed_records(repo))
     assert set(kinds) == {"request", "correction", "session", "attribution", "rewrite"}
-    assert kinds["request"] == sum(len(keys_in(s)) for s in sessions)
+    assert kinds["request"] == len(keys_in(corpus, *sessions))
 
 
 def _a_request_record() -> dict[str, Any]:
@@ -442,12 +445,12 @@ def test_validate_ledger_reports_each_bad_line(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def captured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> replay.Session:
+def captured(corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> replay.Session:
     """A repository whose ledger holds half a session; the transcript has grown since."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     (tmp_path / "outside").mkdir()
     repo = replay.make_repo(tmp_path / "repo")
-    session = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
+    session = replay.prepare(corpus, corpus.main, corpus.small, repo, config_dir())
     grow(session, 1, 2)
     replay.fire(session, "Stop")
     grow(session, 2, 2)
@@ -498,7 +501,8 @@ def test_bad_payload_exits_0_silently_and_logs_one_line(captured: replay.Session
         assert status(captured.repo)["logged_failures"] == 1
 
 
-def test_unwritable_ledger_logs_one_line_and_loses_nothing(captured: replay.Session) -> None:
+def test_unwritable_ledger_logs_one_line_and_loses_nothing(corpus: Corpus,
+                                                           captured: replay.Session) -> None:
     """The ledger path is a directory (tests run as root: permissions would not stop us)."""
     path = ledger_file(captured.repo)
     kept = path.with_name("kept.jsonl")
@@ -516,7 +520,7 @@ def test_unwritable_ledger_logs_one_line_and_loses_nothing(captured: replay.Sess
     assert path.read_bytes() == before
     replay.fire(captured, "Stop")  # writable again: the missed bytes are caught up
     assert path.read_bytes().startswith(before)
-    assert replay.session_totals(captured.repo) == expected_for([captured])
+    assert replay.session_totals(captured.repo) == expected_for(corpus, [captured])
     assert set(request_keys(captured.repo).values()) == {1}
 
 
@@ -625,8 +629,9 @@ def test_a_count_too_large_for_sqlite_counts_as_zero() -> None:
     assert request is not None and (request.usage.input, request.usage.output) == (3, 0)
 
 
-def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(tmp_path: Path) -> None:
-    sessions = replay.all_sessions(tmp_path, config_dir())[:4]  # two repositories
+def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(corpus: Corpus,
+                                                                     tmp_path: Path) -> None:
+    sessions = replay.all_sessions(corpus, tmp_path, config_dir())[:4]  # two repositories
     for session in sessions:
         replay.replay_in_chunks(session, chunks=3)
     repos = sorted({s.repo for s in sessions})
@@ -646,10 +651,11 @@ def test_rebuilt_index_and_reread_transcripts_give_identical_numbers(tmp_path: P
             k: v for k, v in old_status.items() if k != "last_capture"}
         assert cli_json(repo, "report", "--by", "model") == old_report
     assert status(repos[0])["invalid_lines"] == 1
-    assert all_totals(sessions) == expected_for(sessions)
+    assert all_totals(sessions) == expected_for(corpus, sessions)
 
 
-def test_corrupt_index_is_rebuilt_and_capture_goes_on(captured: replay.Session) -> None:
+def test_corrupt_index_is_rebuilt_and_capture_goes_on(corpus: Corpus,
+                                                       captured: replay.Session) -> None:
     """The index is a cache: garbage in its place must not stop every hook and command."""
     before = ledger_file(captured.repo).read_bytes()
     delete_index(captured.repo)
@@ -658,7 +664,7 @@ def test_corrupt_index_is_rebuilt_and_capture_goes_on(captured: replay.Session) 
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
     assert not (tokentag_dir(captured.repo) / "tokentag.log").exists()
     assert ledger_file(captured.repo).read_bytes().startswith(before)
-    assert replay.session_totals(captured.repo) == expected_for([captured])
+    assert replay.session_totals(captured.repo) == expected_for(corpus, [captured])
     assert set(request_keys(captured.repo).values()) == {1}
 
 
@@ -674,9 +680,9 @@ def test_out_of_range_date_is_one_line_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_truncated_or_replaced_transcript_is_reread_without_double_counting(
-        tmp_path: Path) -> None:
+        corpus: Corpus, tmp_path: Path) -> None:
     repo = replay.make_repo(tmp_path / "repo")
-    session = replay.prepare(MARCO, ROUTED_SESSION, repo, config_dir())
+    session = replay.prepare(corpus, corpus.main, corpus.routed, repo, config_dir())
     content = session.files[session.main]
     replay.write_whole(session)
     replay.fire(session, "Stop")
@@ -693,30 +699,31 @@ def test_truncated_or_replaced_transcript_is_reread_without_double_counting(
     os.replace(replacement, session.main)
     replay.fire(session, "Stop")
     assert ledger_file(repo).read_bytes() == full  # nothing new: every request was known
-    assert replay.session_totals(repo) == expected_for([session])
+    assert replay.session_totals(repo) == expected_for(corpus, [session])
     # Replaced by a shorter file with other requests: read from its start, all of them.
-    other = replay.prepare(MARCO, SMALL_SESSION, repo, config_dir())
+    other = replay.prepare(corpus, corpus.main, corpus.small, repo, config_dir())
     assert len(other.files[other.main]) < len(content)
     session.main.write_bytes(other.files[other.main])
     replay.fire(session, "Stop")
-    assert replay.session_totals(repo) == expected_for([session, other])
+    assert replay.session_totals(repo) == expected_for(corpus, [session, other])
     assert set(request_keys(repo).values()) == {1}
 
 
 # --- routing by each line's own cwd --------------------------------------------------------
 
 
-def test_requests_go_to_the_repository_of_their_own_cwd(tmp_path: Path) -> None:
+def test_requests_go_to_the_repository_of_their_own_cwd(corpus: Corpus, tmp_path: Path) -> None:
     repo_a = replay.make_repo(tmp_path / "a")
     repo_b = replay.make_repo(tmp_path / "b" / "nested")
     outside = tmp_path / "outside" / "work"
     outside.mkdir(parents=True)
     assert find_worktree(outside) is None
-    session = replay.prepare(MARCO, ROUTED_SESSION, repo_a, config_dir())
+    routed = corpus.routed
+    session = replay.prepare(corpus, corpus.main, routed, repo_a, config_dir())
     usage = requests_in(session.files[session.main])
     order = list(usage)
     to_b, dropped = set(order[1::3]), set(order[2::3])  # interleaved with A's requests
-    copies = replay.progress_only(MARCO, ROUTED_SESSION)  # their progress lines stay in A
+    copies = replay.progress_only(corpus, corpus.main, routed)  # their progress lines stay in A
     to_a = set(order) - to_b - dropped | set(copies)
     usage.update(copies)
     session.files[session.main] = _moved(session.files[session.main], repo_a,
@@ -725,11 +732,11 @@ def test_requests_go_to_the_repository_of_their_own_cwd(tmp_path: Path) -> None:
     replay.replay_in_chunks(session, chunks=3)
     assert request_keys(repo_a) == Counter(to_a)
     assert request_keys(repo_b) == Counter(to_b)
-    assert replay.session_totals(repo_a) == {ROUTED_SESSION: totals(usage, to_a)}
-    assert replay.session_totals(repo_b) == {ROUTED_SESSION: totals(usage, to_b)}
-    assert totals(usage, set(usage)) == replay.expected_sessions()[ROUTED_SESSION]
+    assert replay.session_totals(repo_a) == {routed: totals(usage, to_a)}
+    assert replay.session_totals(repo_b) == {routed: totals(usage, to_b)}
+    assert totals(usage, set(usage)) == replay.expected_sessions(corpus)[routed]
     sessions_b = [r for r in parsed_records(repo_b) if r["kind"] == "session"]
-    assert [r["session_id"] for r in sessions_b] == [ROUTED_SESSION]
+    assert [r["session_id"] for r in sessions_b] == [routed]
 
 
 def _moved(content: bytes, home: Path, where: dict[str, Path]) -> bytes:
@@ -747,13 +754,12 @@ def _moved(content: bytes, home: Path, where: dict[str, Path]) -> bytes:
 # --- status, log and report agree ------------------------------------------------------------
 
 
-def mixed_repo(tmp: Path) -> tuple[Path, list[replay.Session], set[str]]:
-    """Every shared session in one repository; some committed, the rest pending."""
+def mixed_repo(corpus: Corpus, tmp: Path) -> tuple[Path, list[replay.Session], set[str]]:
+    """Every session of the corpus in one repository; some committed, the rest pending."""
     repo = replay.make_repo(tmp / "repo")
-    sessions = [replay.prepare(project, main.stem, repo, config_dir())
-                for project in replay.ORIGINAL_CWDS
-                for main in sorted((replay.PROJECTS / project).glob("*.jsonl"))]
-    pending = {s.session_id for s in sessions if s.session_id.startswith(("4", "5", "d"))}
+    sessions = [replay.prepare(corpus, project, main.stem, repo, config_dir())
+                for project in corpus.cwds for main in replay.session_mains(corpus, project)]
+    pending = {s.session_id for s in sessions[::2]}
     for session in sorted(sessions, key=lambda s: s.session_id in pending):
         replay.write_whole(session)
         replay.fire(session, "Stop")
@@ -772,13 +778,13 @@ def _log(repo: Path, *args: str) -> list[dict[str, Any]]:
     return rows
 
 
-def test_status_log_and_report_agree(tmp_path: Path) -> None:
-    repo, sessions, pending = mixed_repo(tmp_path)
-    expected = replay.expected_sessions()
+def test_status_log_and_report_agree(corpus: Corpus, tmp_path: Path) -> None:
+    repo, sessions, pending = mixed_repo(corpus, tmp_path)
+    expected = replay.expected_sessions(corpus)
     grand = {f: sum(expected[s.session_id][f] for s in sessions) for f in TOKEN_FIELDS}
     state = status(repo)
     every = _log(repo)
-    assert len(every) == state["requests"] == sum(len(keys_in(s)) for s in sessions)
+    assert len(every) == state["requests"] == len(keys_in(corpus, *sessions))
     assert _sum_tokens(every) == grand
     assert (state["sessions"], state["commits"]) == (len(sessions), len(sessions) - len(pending))
     pending_rows = _log(repo, "--pending")

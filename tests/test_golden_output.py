@@ -1,8 +1,9 @@
 """Golden output of the tables people read: `report` (every --by), `log`, `status` and
 `show`, at 60, 100 and 160 columns, piped (COLUMNS) and on a pseudo-terminal (its own
-size), from real recorded sessions committed and tagged through the real hooks.
+size), from each corpus's sessions committed and tagged through the real hooks: the real
+recorded ones (tests/golden/output) and the generated ones (tests/golden/output/generated).
 
-TOKENTAG_UPDATE_GOLDEN=1 rewrites the files in tests/golden/output (then review the diff).
+TOKENTAG_UPDATE_GOLDEN=1 rewrites the files (then review the diff).
 """
 
 from __future__ import annotations
@@ -22,19 +23,25 @@ import pytest
 
 from tests import replay
 from tests.conftest import git
+from tests.corpora import Corpus
 from tokentag.cli.report import REPORT_GROUPS
 
 GOLDEN = Path(__file__).parent / "golden" / "output"
 UPDATE = os.environ.get("TOKENTAG_UPDATE_GOLDEN") == "1"
 WIDTHS = (60, 100, 160)
 TOKENTAG = str(Path(sys.executable).with_name("tokentag"))
-SESSIONS = ("-home-marco-projects-spotter", "-path-to-Demo")
+
+
+def golden_dir(corpus: Corpus) -> Path:
+    return GOLDEN if corpus.name == "real" else GOLDEN / corpus.name
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
-    """Six real sessions, five commits on fixed dates, two tags, one session pending; and
-    the environment every command here runs in (times shown in Berlin)."""
+def recorded(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory,
+             ) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The sessions of every project but the linked worktree's (six real ones), a commit
+    after each on fixed dates, two tags, the last session pending; and the environment
+    every command here runs in (times shown in Berlin)."""
     base = tmp_path_factory.mktemp("golden")
     home = base / "home"
     env = {**os.environ, "HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"),
@@ -50,20 +57,21 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
     with pytest.MonkeyPatch.context() as patch:  # replay's helpers read os.environ
         for name, value in env.items():
             patch.setenv(name, value)
-        yield _record(base / "repo", home / ".claude", env), env
+        yield _record(corpus, base / "repo", home / ".claude", env), env
 
 
-def _record(repo: Path, claude: Path, env: dict[str, str]) -> Path:
+def _record(corpus: Corpus, repo: Path, claude: Path, env: dict[str, str]) -> Path:
     replay.make_repo(repo)
     subprocess.run([TOKENTAG, "install"], cwd=repo, env=env, check=True, capture_output=True)
-    sessions = [replay.prepare(project, main.stem, repo, claude) for project in SESSIONS
-                for main in sorted((replay.PROJECTS / project).glob("*.jsonl"))]
+    sessions = [replay.prepare(corpus, project, main.stem, repo, claude)
+                for project in corpus.cwds if project != corpus.worktree
+                for main in replay.session_mains(corpus, project)]
     for number, session in enumerate(sessions):
         replay.write_whole(session)
         replay.fire(session, "Stop")
         if number == len(sessions) - 1:
             break  # the last session stays pending
-        stamp = f"2026-02-{12 + number}T09:{number}0:00+00:00"
+        stamp = f"2026-02-{12 + number}T{9 + number // 6:02d}:{number % 6}0:00+00:00"
         os.environ["GIT_AUTHOR_DATE"] = os.environ["GIT_COMMITTER_DATE"] = stamp
         (repo / f"step{number}.txt").write_text(f"{number}\n")
         git(repo, "add", ".")
@@ -82,7 +90,7 @@ def _commands() -> dict[str, list[str]]:
 
 
 @pytest.mark.parametrize("name", list(_commands()))
-def test_golden_output(recorded: tuple[Path, dict[str, str]], name: str) -> None:
+def test_golden_output(corpus: Corpus, recorded: tuple[Path, dict[str, str]], name: str) -> None:
     repo, env = recorded
     argv = [TOKENTAG, *_commands()[name]]
     sections = []
@@ -96,7 +104,7 @@ def test_golden_output(recorded: tuple[Path, dict[str, str]], name: str) -> None
         assert all(_cells(line) <= width for line in _plain(text).splitlines()
                    if not line.startswith("ledger:")), title  # a path is printed whole
     check("".join(f"## {title}\n\n{_normal(text, repo)}\n" for title, text in sections),
-          f"{name}.txt")
+          golden_dir(corpus) / f"{name}.txt")
 
 
 def test_no_color_keeps_the_terminal_s_width_and_unicode(
@@ -133,8 +141,7 @@ def on_terminal(argv: list[str], cwd: Path, env: dict[str, str], width: int) -> 
     return output.decode().replace("\r\n", "\n")
 
 
-def check(text: str, name: str) -> None:
-    path = GOLDEN / name
+def check(text: str, path: Path) -> None:
     if UPDATE:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

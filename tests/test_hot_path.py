@@ -1,5 +1,6 @@
 """The hook paths' imports, and the stand-ins that keep costly modules off them: fastjson
-against the `json` module on real transcript lines, now_iso against `datetime`."""
+against the `json` module on every line of each corpus of transcripts, now_iso against
+`datetime`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRANSCRIPTS, git
+from tests.conftest import git
+from tests.corpora import Corpus
 from tokentag.capture import transcript
 from tokentag.capture.catch_up import request_record
 from tokentag.cli import report as report_cli
@@ -28,10 +30,10 @@ from tokentag.report import grouping, workitems
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def transcript_lines() -> list[bytes]:
-    files = sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl"))
+def transcript_lines(corpus: Corpus) -> list[bytes]:
+    files = sorted(corpus.projects.rglob("*.jsonl"))
     lines = [line for path in files for line in path.read_bytes().splitlines() if line]
-    assert len(lines) > 1000  # all seven sessions, subagents included
+    assert len(lines) > 1000  # every session, subagents included
     return lines
 
 
@@ -44,8 +46,8 @@ def outcome(parse: object, data: object) -> str:
         return f"error {type(error)} {error}"
 
 
-def test_every_real_transcript_line_parses_as_json_parses_it() -> None:
-    for line in transcript_lines():
+def test_every_transcript_line_parses_as_json_parses_it(corpus: Corpus) -> None:
+    for line in transcript_lines(corpus):
         assert fastjson.loads(line) == json.loads(line)
         assert fastjson.loads(line.decode()) == json.loads(line.decode())
 
@@ -66,12 +68,12 @@ def test_odd_and_broken_input_gets_json_s_value_or_json_s_error(data: bytes) -> 
     assert outcome(fastjson.loads, text) == outcome(json.loads, text)
 
 
-def test_records_and_notes_encode_byte_for_byte_as_json_does() -> None:
+def test_records_and_notes_encode_byte_for_byte_as_json_does(corpus: Corpus) -> None:
     tree = Worktree("/work/ünïcode tree", "/work/ünïcode tree/.git", "/work/ünïcode tree/.git")
     records = [request_record(request, tree, "/t/s.jsonl", "2026-01-01T00:00:00.000Z", "hook")
-               for line in transcript_lines()
+               for line in transcript_lines(corpus)
                if (request := transcript.parse_request(line)) is not None]
-    assert len(records) > 500
+    assert len(records) > corpus.requests  # a line per content block of each request
     odd: list[object] = [{"f": 0.1, "g": 1e300, "h": -0.0, "s": 'q"\\\n\t\u2028😀', "n": None},
                          "text", 7, [], {}, {"z": 1, "a": [{"y": True, "b": False}]}]
     for value in [*records, *odd]:

@@ -1,8 +1,9 @@
-"""`tokentag import`: the real transcripts, real repositories and commits, real subprocesses.
+"""`tokentag import`: each corpus of transcripts, real repositories and commits, real
+subprocesses.
 
-The shared transcripts are copied into the temporary Claude config dir at test time; their
-sessions ran in /home/marco/projects/spotter, /home/USER/projects/spotter-worktrees/
-spotter-dov and /path/to/Demo, which `--path-map` points at temporary repositories.
+A corpus is copied into the temporary Claude config dir at test time; its sessions ran in
+a checkout on master, a linked worktree and other projects (tests/corpora.py), which
+`--path-map` points at temporary repositories.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 import pytest
 
 from tests import replay
-from tests.conftest import TRANSCRIPTS, git, tokentag
+from tests.conftest import git, tokentag
+from tests.corpora import Corpus
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
 from tokentag.attribution.history import History
 from tokentag.capture import transcript
@@ -41,16 +43,12 @@ from tokentag.ledger.records import (
 )
 from tokentag.notes import bulk, content
 
-SPOTTER = "/home/marco/projects/spotter"  # branch master, 2026-02-10
-DOV = "/home/USER/projects/spotter-worktrees/spotter-dov"  # branch spotter-dov, 2026-02-12
-DEMO = "/path/to/Demo"  # no branch, or "main", 2025-09
-
 
 @pytest.fixture
-def config() -> Path:
-    """The shared transcripts as this test's Claude config dir (writable copies)."""
+def config(corpus: Corpus) -> Path:
+    """The corpus as this test's Claude config dir (writable copies)."""
     target = Path(os.environ["CLAUDE_CONFIG_DIR"])
-    shutil.copytree(TRANSCRIPTS / "claude", target, dirs_exist_ok=True)
+    shutil.copytree(corpus.root / "claude", target, dirs_exist_ok=True)
     for path in target.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
@@ -72,86 +70,112 @@ def report(repo: Path, by: str) -> dict[str, dict[str, int]]:
     return {row["key"]: row["tokens"] for row in data["rows"]}
 
 
-def all_into(repo: Path) -> list[str]:
-    return maps((SPOTTER, repo), (DOV, repo / "dov"), (DEMO, repo / "demo"))
+def all_into(corpus: Corpus, repo: Path, linked: Path | None = None) -> list[str]:
+    """Path maps of every project: the checkout on master to `repo`, the linked worktree's
+    to `linked` (or a dir in `repo`), any other into `repo`."""
+    def target(project: str, cwd: str) -> Path:
+        if project == corpus.main:
+            return repo
+        if project == corpus.worktree:
+            return linked or repo / "dov"
+        return repo / Path(cwd).name.lower()
+
+    return maps(*((cwd, target(project, cwd)) for project, cwd in corpus.cwds.items()))
+
+
+def main_into(corpus: Corpus, repo: Path) -> list[str]:
+    """The path map of the checkout on master's sessions alone."""
+    return maps((corpus.cwds[corpus.main], repo))
 
 
 # -- totals and exactly once ----------------------------------------------------------
 
 
-def test_import_gives_expected_totals_and_a_second_adds_nothing(repo: Path, config: Path) -> None:
-    first = run_import(repo, *all_into(repo))
-    assert report(repo, "session") == replay.expected_sessions()
-    assert first["files"] == first["files_read"] == 9  # subagent files included
-    assert first["new"] == first["requests"] == 366
+def test_import_gives_expected_totals_and_a_second_adds_nothing(corpus: Corpus, repo: Path,
+                                                                 config: Path) -> None:
+    first = run_import(repo, *all_into(corpus, repo))
+    assert report(repo, "session") == replay.expected_sessions(corpus)
+    assert first["files"] == first["files_read"] == corpus.files  # subagent files included
+    assert first["new"] == first["requests"] == corpus.requests
     assert first["skipped_lines"] == first["other_repository"] == 0
-    second = run_import(repo, *all_into(repo))
+    second = run_import(repo, *all_into(corpus, repo))
     assert second["files_read"] == second["new"] == second["requests"] == 0
-    assert report(repo, "session") == replay.expected_sessions()
+    assert report(repo, "session") == replay.expected_sessions(corpus)
 
 
-def test_copies_in_a_second_config_dir_are_known(repo: Path, config: Path,
+def test_copies_in_a_second_config_dir_are_known(corpus: Corpus, repo: Path, config: Path,
                                                   tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A colon-separated CLAUDE_CONFIG_DIR; the same requests at other paths count once."""
-    run_import(repo, *all_into(repo))
+    run_import(repo, *all_into(corpus, repo))
     copy = tmp_path / "copy"
     shutil.copytree(config, copy)
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", f"{config}{os.pathsep}{copy}")
-    again = run_import(repo, *all_into(repo))
-    assert again["files_read"] == 9 and again["requests"] == 366
-    assert again["new"] == 0 and again["known"] == 366
-    assert report(repo, "session") == replay.expected_sessions()
+    again = run_import(repo, *all_into(corpus, repo))
+    assert again["files_read"] == corpus.files and again["requests"] == corpus.requests
+    assert again["new"] == 0 and again["known"] == corpus.requests
+    assert report(repo, "session") == replay.expected_sessions(corpus)
 
 
-def test_import_after_live_capture_adds_nothing(tmp_path: Path) -> None:
-    sessions = replay.all_sessions(tmp_path, Path(os.environ["CLAUDE_CONFIG_DIR"]))
+def test_import_after_live_capture_adds_nothing(corpus: Corpus, tmp_path: Path) -> None:
+    sessions = replay.all_sessions(corpus, tmp_path, Path(os.environ["CLAUDE_CONFIG_DIR"]))
     for session in sessions:
         replay.replay_in_chunks(session, chunks=3)
     for repo in {s.repo for s in sessions}:
         summary = run_import(repo)
         assert summary["new"] == summary["corrected"] == 0
     found = {k: v for r in {s.repo for s in sessions} for k, v in replay.session_totals(r).items()}
-    assert found == replay.expected_sessions()
+    assert found == replay.expected_sessions(corpus)
 
 
-def test_hooks_rereading_imported_sessions_count_once(tmp_path: Path) -> None:
+def test_hooks_rereading_imported_sessions_count_once(corpus: Corpus, tmp_path: Path) -> None:
     """Import first; then Claude Code rewrites the files as hooks fire; then import again."""
-    sessions = replay.all_sessions(tmp_path, Path(os.environ["CLAUDE_CONFIG_DIR"]))
+    sessions = replay.all_sessions(corpus, tmp_path, Path(os.environ["CLAUDE_CONFIG_DIR"]))
     for session in sessions:
         replay.write_whole(session)
     repos = {s.repo for s in sessions}
-    assert sum(run_import(r)["new"] for r in repos) == 366
+    assert sum(run_import(r)["new"] for r in repos) == corpus.requests
     for session in sessions:
         replay.replay_in_chunks(session, chunks=3)  # truncates, regrows: hooks read it all
     assert sum(run_import(r)["new"] for r in repos) == 0
     found = {k: v for r in repos for k, v in replay.session_totals(r).items()}
-    assert found == replay.expected_sessions()
+    assert found == replay.expected_sessions(corpus)
 
 
-def test_since_until_then_everything(repo: Path, config: Path) -> None:
-    early = run_import(repo, "--until", "2026-02-11", *all_into(repo))
+def test_since_until_then_everything(corpus: Corpus, repo: Path, config: Path) -> None:
+    expected = replay.expected_sessions(corpus)
+    worktree_files = sorted((config / "projects" / corpus.worktree).rglob("*.jsonl"))
+    late_keys = set().union(*(requests_in(path.read_bytes()) for path in worktree_files))
+    early = run_import(repo, "--until", "2026-02-11", *all_into(corpus, repo))
     sessions = report(repo, "session")
-    assert "4d5611e5-241a-462a-8d15-5122611a9569" not in sessions  # 2026-02-12
-    assert sessions["491e126e-1e71-469c-ade2-fcc8af567c74"]["total"] == 456290 + 109659
-    assert early["progress_copies"] == 5  # its subagent's file is not in the data
-    assert early["new"] == 366 - 152 and early["out_of_range"] == 152
-    late = run_import(repo, "--since", "2026-02-12T00:00:00Z", *all_into(repo))
-    assert late["files_read"] == 3  # the ones a range kept cursors from; the rest are done
-    assert late["new"] == 152 and late["out_of_range"] == 0
-    assert run_import(repo, *all_into(repo))["files_read"] == 0
-    assert report(repo, "session") == replay.expected_sessions()
+    assert corpus.big not in sessions  # 2026-02-12
+    assert sessions[corpus.routed] == expected[corpus.routed]  # its progress copies in
+    assert early["progress_copies"] == corpus.progress_copies  # its subagent's file is gone
+    assert early["new"] == corpus.requests - len(late_keys)
+    assert early["out_of_range"] == len(late_keys)
+    late = run_import(repo, "--since", "2026-02-12T00:00:00Z", *all_into(corpus, repo))
+    # The files a range kept cursors from; the rest are done.
+    assert late["files_read"] == len(worktree_files)
+    assert late["new"] == len(late_keys) and late["out_of_range"] == 0
+    assert run_import(repo, *all_into(corpus, repo))["files_read"] == 0
+    assert report(repo, "session") == expected
 
 
-def test_other_repositories_are_left_alone(repo: Path, config: Path) -> None:
+def test_other_repositories_are_left_alone(corpus: Corpus, repo: Path, config: Path) -> None:
     summary = run_import(repo, "--all-projects")  # no path map: nothing ran in `repo`
-    assert summary["files_read"] == 9
-    assert summary["other_repository"] == 366 + 5 and summary["new"] == 0  # 5 progress copies
+    assert summary["files_read"] == corpus.files
+    # Each file's requests (a resumed session's file repeats its origin's), the progress
+    # copies, and each session's last running totals.
+    files = [path.read_bytes() for path in (config / "projects").rglob("*.jsonl")]
+    readings = sum(b'"type":"cost-state"' in content for content in files)
+    assert summary["other_repository"] == sum(len(requests_in(content)) for content in files) \
+        + corpus.progress_copies + readings
+    assert summary["new"] == 0
     assert report(repo, "session") == {}
 
 
-def test_torn_last_line_waits_for_its_end(repo: Path) -> None:
-    writer = SessionWriter(repo)
+def test_torn_last_line_waits_for_its_end(corpus: Corpus, repo: Path) -> None:
+    writer = SessionWriter(repo, corpus)
     writer.write(300, torn_tail=True)
     first = run_import(repo)
     writer.write(10_000)
@@ -162,8 +186,8 @@ def test_torn_last_line_waits_for_its_end(repo: Path) -> None:
     assert report(repo, "session")[writer.session_id] == totals(expected, set(expected))
 
 
-def test_replaced_file_is_read_again_without_double_counting(repo: Path) -> None:
-    writer = SessionWriter(repo)
+def test_replaced_file_is_read_again_without_double_counting(corpus: Corpus, repo: Path) -> None:
+    writer = SessionWriter(repo, corpus)
     writer.write(400)
     run_import(repo)
     content = writer.path.read_bytes()
@@ -174,9 +198,10 @@ def test_replaced_file_is_read_again_without_double_counting(repo: Path) -> None
     assert report(repo, "session")[writer.session_id] == totals(expected, set(expected))
 
 
-def test_human_summary(repo: Path, config: Path) -> None:
-    result = tokentag("import", *all_into(repo), cwd=repo)
-    assert "366 of this repository: 366 new" in result.stdout
+def test_human_summary(corpus: Corpus, repo: Path, config: Path) -> None:
+    result = tokentag("import", *all_into(corpus, repo), cwd=repo)
+    count = corpus.requests
+    assert f"{count:,} of this repository: {count:,} new" in result.stdout
     assert result.stderr == ""
 
 
@@ -198,18 +223,19 @@ def commit_at(worktree: Path, when: str, message: str) -> str:
     return git(worktree, "rev-parse", "HEAD")
 
 
-def shared_progress_only() -> Iterator[tuple[str, dict[str, int], str, str | None]]:
-    """The requests of the shared sessions that only progress lines echo."""
-    for project in replay.ORIGINAL_CWDS:
-        for main in sorted((replay.PROJECTS / project).glob("*.jsonl")):
-            yield from replay.progress_only_lines(project, main.stem)
+def progress_only_requests(corpus: Corpus,
+                           ) -> Iterator[tuple[str, dict[str, int], str, str | None]]:
+    """The requests of the corpus's sessions that only progress lines echo."""
+    for project in corpus.cwds:
+        for main in replay.session_mains(corpus, project):
+            yield from replay.progress_only_lines(corpus, project, main.stem)
 
 
-def first_seen(paths: list[Path]) -> dict[str, tuple[float, str | None]]:
+def first_seen(corpus: Corpus, paths: list[Path]) -> dict[str, tuple[float, str | None]]:
     """Independently of tokentag: each request's first line's time and branch (a request
     only progress lines echo: the first of those)."""
     seen: dict[str, tuple[float, str | None]] = {}
-    for key, _, stamp, branch in shared_progress_only():
+    for key, _, stamp, branch in progress_only_requests(corpus):
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         seen.setdefault(key, (when.timestamp(), branch or None))
     for path in paths:
@@ -224,14 +250,14 @@ def first_seen(paths: list[Path]) -> dict[str, tuple[float, str | None]]:
     return seen
 
 
-def expected_by_commit(config: Path, commits: dict[str, list[tuple[str, str]]],
+def expected_by_commit(corpus: Corpus, config: Path, commits: dict[str, list[tuple[str, str]]],
                        gone_branch: str = "master") -> dict[str, set[str]]:
     """The rule: the first commit on the request's branch at or after its time; for a
     branch that does not exist (none recorded, or another clone's), on the history of its
     worktree's HEAD (`gone_branch`: all such requests here are the main worktree's)."""
     files = sorted((config / "projects").rglob("*.jsonl"))
     by_commit: dict[str, set[str]] = {}
-    for key, (when, branch) in first_seen(files).items():
+    for key, (when, branch) in first_seen(corpus, files).items():
         on = branch if branch in commits else gone_branch
         made = sorted((datetime.fromisoformat(t + "+00:00").timestamp(), sha)
                       for t, sha in commits[on])
@@ -240,9 +266,9 @@ def expected_by_commit(config: Path, commits: dict[str, list[tuple[str, str]]],
     return by_commit
 
 
-def all_requests(config: Path) -> dict[str, dict[str, int]]:
+def all_requests(corpus: Corpus, config: Path) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
-    for key, counts, _, _ in shared_progress_only():
+    for key, counts, _, _ in progress_only_requests(corpus):
         known = found.setdefault(key, dict.fromkeys(FIELDS, 0))
         for name in FIELDS:
             known[name] = max(known[name], counts[name])
@@ -254,10 +280,10 @@ def all_requests(config: Path) -> dict[str, dict[str, int]]:
     return found
 
 
-def test_commits_interleaved_with_imported_requests(repo: Path, config: Path,
+def test_commits_interleaved_with_imported_requests(corpus: Corpus, repo: Path, config: Path,
                                                     tmp_path: Path) -> None:
     git(repo, "checkout", "-q", "-b", "master")
-    made: dict[str, list[tuple[str, str]]] = {"master": [], "spotter-dov": []}
+    made: dict[str, list[tuple[str, str]]] = {"master": [], corpus.branch: []}
     made["master"].append(("2026-02-10T20:00:00", commit_at(repo, "2026-02-10T20:00:00", "root")))
     git(repo, "checkout", "-q", "-b", "other")
     other = commit_at(repo, "2026-02-10T21:20:00", "another branch: takes nothing")
@@ -265,14 +291,14 @@ def test_commits_interleaved_with_imported_requests(repo: Path, config: Path,
     for when in ("2026-02-10T21:30:00", "2026-02-10T22:30:00", "2026-02-10T22:58:30"):
         made["master"].append((when, commit_at(repo, when, f"master at {when}")))
     dov = tmp_path / "dov-worktree"
-    git(repo, "worktree", "add", "-q", "-b", "spotter-dov", str(dov))
+    git(repo, "worktree", "add", "-q", "-b", corpus.branch, str(dov))
     for when in ("2026-02-12T17:00:00", "2026-02-12T19:00:00", "2026-02-12T20:27:00",
                  "2026-02-12T21:00:00"):
-        made["spotter-dov"].append((when, commit_at(dov, when, f"dov at {when}")))
+        made[corpus.branch].append((when, commit_at(dov, when, f"dov at {when}")))
 
-    summary = run_import(repo, *maps((SPOTTER, repo), (DOV, dov), (DEMO, repo / "demo")))
-    expected = expected_by_commit(config, made)
-    counts = all_requests(config)
+    summary = run_import(repo, *all_into(corpus, repo, dov))
+    expected = expected_by_commit(corpus, config, made)
+    counts = all_requests(corpus, config)
     found = report(repo, "commit")
     assert set(found) == set(expected) and other not in found
     for sha, keys in expected.items():
@@ -280,16 +306,16 @@ def test_commits_interleaved_with_imported_requests(repo: Path, config: Path,
     assert summary["inferred"] == sum(len(k) for c, k in expected.items() if c != "(pending)")
     assert summary["inferred_commits"] == len(expected) - 1
     _check_marks_and_notes(repo, expected)
-    _live_commit_takes_only_its_branch(repo, expected, counts)
+    _live_commit_takes_only_its_branch(corpus, repo, expected, counts)
 
 
 def test_a_repeated_import_attributes_what_a_branch_that_moved_now_takes(
-        repo: Path, config: Path) -> None:
+        corpus: Corpus, repo: Path, config: Path) -> None:
     """The second import has nothing new to read; only the branch moved (git alone, no
     hooks), and that must be seen, packed refs or loose."""
     git(repo, "checkout", "-q", "-b", "master")
     commit_at(repo, "2026-02-10T20:00:00", "before every request")
-    args = maps((SPOTTER, repo))
+    args = main_into(corpus, repo)
     first = run_import(repo, *args)
     assert first["new"] > 0 and first["inferred"] == 0  # no commit after them yet
     assert run_import(repo, *args)["inferred"] == 0  # nothing moved: the same answer
@@ -302,12 +328,12 @@ def test_a_repeated_import_attributes_what_a_branch_that_moved_now_takes(
 
 
 def test_a_repeated_import_that_finds_the_same_tips_never_imports_gitpython(
-        repo: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        corpus: Corpus, repo: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Its ~100 ms import would be most of a repeated import's time; only reading a
     branch's history (after a branch moved) may pay it."""
     git(repo, "checkout", "-q", "-b", "master")
     commit_at(repo, "2026-02-10T20:00:00", "before every request")
-    args = maps((SPOTTER, repo))
+    args = main_into(corpus, repo)
     assert run_import(repo, *args)["inferred"] == 0  # pending: no commit after them yet
 
     def imported_by_an_import() -> set[str]:
@@ -326,7 +352,7 @@ def test_a_repeated_import_that_finds_the_same_tips_never_imports_gitpython(
 
 
 def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
-        repo: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        corpus: Corpus, repo: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The import read the tips before the move; what it stores must not claim the
     ref files as they are after it."""
     git(repo, "checkout", "-q", "-b", "master")
@@ -342,10 +368,10 @@ def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
 
     monkeypatch.setattr(run, "finish_attribution", moved_meanwhile)
     first = run.run_import(worktree, Options(
-        path_map=PathMap.parse([f"{SPOTTER}={repo}"])))
+        path_map=PathMap.parse([f"{corpus.cwds[corpus.main]}={repo}"])))
     assert first.new > 0 and first.inferred == 0
     monkeypatch.setattr(run, "finish_attribution", finish)
-    again = run_import(repo, *maps((SPOTTER, repo)))
+    again = run_import(repo, *main_into(corpus, repo))
     assert again["new"] == 0 and again["inferred"] == first.new + first.progress_copies
     assert set(report(repo, "commit")) == set(made)
 
@@ -412,7 +438,8 @@ def _note_from_three_queries(repo: Path, commit: str) -> dict[str, Any]:
             "groups": groups}
 
 
-def _live_commit_takes_only_its_branch(repo: Path, expected: dict[str, set[str]],
+def _live_commit_takes_only_its_branch(corpus: Corpus, repo: Path,
+                                       expected: dict[str, set[str]],
                                        counts: dict[str, dict[str, int]]) -> None:
     """The hooks' next commit on master takes master's pending imports, and only those:
     the spotter-dov worktree's stay pending (Demo's, on no branch or one not here, went
@@ -422,7 +449,7 @@ def _live_commit_takes_only_its_branch(repo: Path, expected: dict[str, set[str]]
     git(repo, "add", "f.txt")
     git(repo, "commit", "-q", "-m", "live commit")
     live = git(repo, "rev-parse", "HEAD")
-    seen = first_seen(sorted(Path(os.environ["CLAUDE_CONFIG_DIR"]).rglob("*.jsonl")))
+    seen = first_seen(corpus, sorted(Path(os.environ["CLAUDE_CONFIG_DIR"]).rglob("*.jsonl")))
     taken = {k for k in expected["(pending)"] if seen[k][1] == "master"}
     assert taken, "the test needs master requests after its last old commit"
     found = report(repo, "commit")
@@ -430,12 +457,13 @@ def _live_commit_takes_only_its_branch(repo: Path, expected: dict[str, set[str]]
     assert found["(pending)"] == totals(counts, expected["(pending)"] - taken)
 
 
-def test_linked_worktree_sessions_found_from_main_worktree(repo: Path, tmp_path: Path) -> None:
+def test_linked_worktree_sessions_found_from_main_worktree(corpus: Corpus, repo: Path,
+                                                           tmp_path: Path) -> None:
     """No path map: the project dir named after a linked worktree is found from the main one."""
     commit_at(repo, "2026-01-01T00:00:00", "base")
     linked = tmp_path / "linked"
     git(repo, "worktree", "add", "-q", "-b", "spotter-dov", str(linked))
-    writer = SessionWriter(linked)
+    writer = SessionWriter(linked, corpus)
     writer.write(10_000)
     summary = run_import(repo)
     expected = requests_in(writer.path.read_bytes())
@@ -465,8 +493,8 @@ EDGE_LINES = [
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_reader_agrees_with_parse_request(fast: bool) -> None:
-    files = sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl"))
+def test_reader_agrees_with_parse_request(corpus: Corpus, fast: bool) -> None:
+    files = sorted(corpus.projects.rglob("*.jsonl"))
     for path in files:
         reference: dict[str, transcript.Request] = {}
         agent = transcript.agent_id_of(path)
@@ -505,7 +533,7 @@ def test_reader_agrees_with_parse_request_on_a_file_name_that_is_not_unicode(
     assert _requests_of(bulk) == expected and list(expected) == ["m2/r"]
 
 
-def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
+def test_worker_processes_give_the_same_totals(corpus: Corpus, repo: Path, config: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "PARALLEL_BYTES", 0)
     monkeypatch.setattr(reader, "FAST_JSON_BYTES", 0)
@@ -513,14 +541,14 @@ def test_worker_processes_give_the_same_totals(repo: Path, config: Path,
     monkeypatch.setattr(writer, "IDLE_BATCH_REQUESTS", 1)  # and more while workers read
     worktree = find_worktree(repo)
     assert worktree is not None
-    options = Options(path_map=PathMap.parse(arg for arg in all_into(repo)
-                                                              if arg != "--path-map"))
+    options = Options(path_map=PathMap.parse(arg for arg in all_into(corpus, repo)
+                                             if arg != "--path-map"))
     summary = run.run_import(worktree, options)
-    assert summary.new == 366
-    assert report(repo, "session") == replay.expected_sessions()
+    assert summary.new == corpus.requests
+    assert report(repo, "session") == replay.expected_sessions(corpus)
     by_commit = report(repo, "commit")
     Path(worktree.tokentag_dir, "index.sqlite").unlink()  # folded from memory: refold the ledger
-    assert report(repo, "session") == replay.expected_sessions()
+    assert report(repo, "session") == replay.expected_sessions(corpus)
     assert report(repo, "commit") == by_commit
 
 
@@ -567,17 +595,19 @@ def test_earlier_requests_within_a_month_reuse_the_branch_history(repo: Path,
     assert [r["commit"] for r in older] == [first] and loads.call_count == 2
 
 
-def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> None:
+def test_rows_and_lines_made_in_the_worker_are_request_record_s(corpus: Corpus,
+                                                                repo: Path) -> None:
     """scan_file builds index rows and ledger lines itself: they must be what
     request_record (in REQUEST_FIELDS' order) and jsonl.encode_line make of the same
     request."""
     worktree = find_worktree(repo)
     assert worktree is not None
-    options = Options(path_map=PathMap.parse(arg for arg in all_into(repo)
-                                                              if arg != "--path-map"))
+    options = Options(path_map=PathMap.parse(arg for arg in all_into(corpus, repo)
+                                             if arg != "--path-map"))
     scope = reader.Scope(worktree.common_dir, options)
-    checked = 0
-    for path in sorted((TRANSCRIPTS / "claude" / "projects").rglob("*.jsonl")):
+    checked, in_files = 0, 0
+    for path in sorted(corpus.projects.rglob("*.jsonl")):
+        in_files += len(requests_in(path.read_bytes()))
         job = Job(str(path), 0, path.stat())
         for key, (row, line) in reader.scan_file(job, scope, fast_json=True).requests.items():
             request = _merged_request(path, key)
@@ -589,7 +619,7 @@ def test_rows_and_lines_made_in_the_worker_are_request_record_s(repo: Path) -> N
             assert row == tuple(map(record.get, REQUEST_FIELDS))
             assert line == jsonl.encode_line(record)
             checked += 1
-    assert checked == 366
+    assert checked == in_files >= corpus.requests  # a resumed session's file repeats some
 
 
 def _merged_request(path: Path, key: str) -> transcript.Request:
@@ -616,10 +646,11 @@ def test_request_line_is_encode_line_byte_for_byte(texts: tuple[str | None, ...]
     assert request_line(row) == jsonl.encode_line(record)
 
 
-def test_a_lone_surrogate_in_a_recorded_text_skips_that_request_alone(repo: Path) -> None:
+def test_a_lone_surrogate_in_a_recorded_text_skips_that_request_alone(corpus: Corpus,
+                                                                      repo: Path) -> None:
     """JSON may escape half of a surrogate pair, which no UTF-8 ledger line can hold: the
     request is skipped and counted, not a crash of the import or a hook stuck on it."""
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(200)
     good = requests_in(writer.path.read_bytes())
     bad = (b'{"type":"assistant","cwd":"%s","sessionId":"%s","gitBranch":"b\\ud800",'
@@ -651,8 +682,10 @@ def test_notes_import_retries_when_a_hook_moved_the_notes_ref(repo: Path, mocker
     third = commit_at(repo, "2026-01-03T00:00:00", "three")
     content.write_note(repo, first, {"tokentag": 1, "from": "before"})
     with bulk.NotesImport(str(repo)) as written:
-        content.write_note(repo, third, {"tokentag": 1, "from": "a hook, meanwhile"})
+        # The first note waits for the import's read of the notes tip, which runs in a git
+        # of its own: only a hook that moves the ref after that read makes it retry.
         written.add(second, {"tokentag": 1, "from": "the import"})
+        content.write_note(repo, third, {"tokentag": 1, "from": "a hook, meanwhile"})
     assert _notes_on(repo) == {first: {"tokentag": 1, "from": "before"},
                                second: {"tokentag": 1, "from": "the import"},
                                third: {"tokentag": 1, "from": "a hook, meanwhile"}}
@@ -671,8 +704,9 @@ def test_notes_import_writes_nothing_on_an_error_or_with_no_notes(repo: Path) ->
         os.waitpid(-1, os.WNOHANG)
 
 
-def test_a_transcript_whose_name_is_not_utf8_is_counted_unreadable(repo: Path) -> None:
-    writer = SessionWriter(repo)
+def test_a_transcript_whose_name_is_not_utf8_is_counted_unreadable(corpus: Corpus,
+                                                                   repo: Path) -> None:
+    writer = SessionWriter(repo, corpus)
     writer.write(50)
     odd = os.fsencode(writer.path.parent) + b"/agent-\xff.jsonl"
     with open(odd, "wb") as handle:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
+from tests.corpora import Corpus
 from tests.replay import payload_for
 from tests.session_writer import SessionWriter, requests_in, totals
 
@@ -47,7 +48,8 @@ def registered_commands(settings: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_install_sh_end_to_end(repo: Path, tmp_path: Path, isolated_home: Path) -> None:
+def test_install_sh_end_to_end(corpus: Corpus,
+                               repo: Path, tmp_path: Path, isolated_home: Path) -> None:
     settings = Path(os.environ["CLAUDE_CONFIG_DIR"]) / "settings.json"
     settings.parent.mkdir(parents=True)
     settings.write_text(json.dumps(ORIGINAL_SETTINGS, indent=2) + "\n")
@@ -63,7 +65,7 @@ def test_install_sh_end_to_end(repo: Path, tmp_path: Path, isolated_home: Path) 
     run(["sh", str(ROOT / "install.sh")], repo, env)  # idempotent
     assert registered_commands(settings) == commands
 
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     hook_env = {k: v for k, v in env.items() if k != "VIRTUAL_ENV"}
 
     def fire(event: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import isolate
+from tests.corpora import Corpus
 from tests.replay import payload_for
 from tests.session_writer import SessionWriter, requests_in, totals
 from tests.test_demo import expected
@@ -108,7 +109,7 @@ def test_the_installed_demo_runs(venv: Path, tmp_path: Path) -> None:
 
 
 def test_installed_git_hooks_and_the_plugin_hook_script_capture_and_attribute(
-        venv: Path, repo: Path) -> None:
+        corpus: Corpus, venv: Path, repo: Path) -> None:
     env = venv_env(venv)
     run([str(venv / "bin" / "tokentag"), "install"], repo, env)
     where = run([str(venv / "bin" / "python"), "-c",
@@ -118,7 +119,7 @@ def test_installed_git_hooks_and_the_plugin_hook_script_capture_and_attribute(
     hook = (repo / ".git" / "hooks" / "post-commit").read_text()
     assert f"tokentag_python={venv / 'bin' / 'python'}\n" in hook
     assert f"tokentag_root={Path(where).parent}\n" in hook  # the installed package's
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
 
     def plugin_hook(event: str) -> None:
         """As Claude Code runs it, here with no plugin root: only the install can answer."""

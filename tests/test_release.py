@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import git, tokentag
+from tests.corpora import Corpus
 from tests.replay import payload_for
 from tests.session_writer import SessionWriter, encoded, requests_in, totals
 from tests.test_attribution import Expected, commit, install
@@ -103,12 +104,13 @@ def outside_markers(text: str, tag: str) -> str:
 
 
 @pytest.fixture
-def three_tags(installed_repo: Path) -> tuple[Path, Expected, dict[str, str], dict[str, int]]:
+def three_tags(corpus: Corpus,
+               installed_repo: Path) -> tuple[Path, Expected, dict[str, str], dict[str, int]]:
     """v1.0 (root, two commits), v1.1 (a merged topic branch, annotated tag), v1.2 (a
     second session), then pending requests. Returns the expected attribution."""
     repo = installed_repo
-    writer = SessionWriter(repo)
-    other = SessionWriter(repo, session_id="22222222-3333-4444-5555-666666666666")
+    writer = SessionWriter(repo, corpus)
+    other = SessionWriter(repo, corpus, session_id="22222222-3333-4444-5555-666666666666")
     expected, shas = Expected(), {}
     writer.write(60)
     writer.hook("SessionStart")

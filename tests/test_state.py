@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, tokentag
+from tests.corpora import Corpus
 from tests.session_writer import SessionWriter, requests_in, totals
 from tests.test_attribution import Expected, by_commit, commit, install
 from tokentag.ledger.index import INDEX_NAME, INDEX_VERSION, MIGRATIONS, STATE_NAME, Cursor
@@ -48,9 +49,9 @@ def filler_line(size: int) -> bytes:
         {"type": "tool_result", "content": "x" * size}]}}).encode() + b"\n"
 
 
-def long_session(repo: Path, expected: Expected) -> SessionWriter:
+def long_session(corpus: Corpus, repo: Path, expected: Expected) -> SessionWriter:
     """Several hook calls and commits, one tool result of 8 MB among them."""
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     for step in range(6):
         writer.write(120)
         if step == 1:
@@ -90,14 +91,14 @@ SPOILS: dict[str, Callable[[Path], None]] = {
 @pytest.mark.skipif(not PROC_IO.exists(), reason="counts bytes read through /proc/self/io")
 @pytest.mark.parametrize("spoil", SPOILS)
 def test_a_rebuilt_index_costs_the_next_commit_only_the_new_transcript_bytes(
-        repo: Path, spoil: str) -> None:
+        corpus: Corpus, repo: Path, spoil: str) -> None:
     install(repo)
     expected = Expected()
-    writer = long_session(repo, expected)
+    writer = long_session(corpus, repo, expected)
     already_read = writer.path.stat().st_size
     SPOILS[spoil](repo)
     writer.write(200)  # no hook: the agent commits mid-turn
-    unseen = SessionWriter(repo, session_id=OTHER_SESSION)  # its hooks never ran
+    unseen = SessionWriter(repo, corpus, session_id=OTHER_SESSION)  # its hooks never ran
     unseen.write(300)
     read = bytes_read(lambda: commit(repo, "after the index was spoilt"))
     sha = git(repo, "rev-parse", "HEAD")
@@ -137,14 +138,15 @@ def request_records(repo: Path) -> list[str]:
     return [r["key"] for r in map(json.loads, ledger) if r["kind"] == "request"]
 
 
-def test_a_transcript_replaced_by_a_longer_file_is_read_from_its_start(repo: Path) -> None:
+def test_a_transcript_replaced_by_a_longer_file_is_read_from_its_start(corpus: Corpus,
+                                                                       repo: Path) -> None:
     """The cursor knows the file it read: another one at the same path, even one longer
     than the cursor, is read whole."""
     install(repo)
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(150)
     writer.hook()
-    other = SessionWriter(repo, session_id=OTHER_SESSION)
+    other = SessionWriter(repo, corpus, session_id=OTHER_SESSION)
     other.write(600)
     assert other.path.stat().st_size > writer.path.stat().st_size
     os.replace(other.path, writer.path)  # a new file at the same path
@@ -179,11 +181,12 @@ def damage_pages(path: Path, keep: set[int]) -> None:
             handle.write(b"\xa5" * page_size)
 
 
-def test_damage_found_in_use_fails_that_call_once_and_the_next_rebuilds(repo: Path) -> None:
+def test_damage_found_in_use_fails_that_call_once_and_the_next_rebuilds(corpus: Corpus,
+                                                                        repo: Path) -> None:
     """The header and the index's bookkeeping read fine, its requests do not: the hook
     that meets them logs one line and removes the index; nothing is lost."""
     install(repo)
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(300)
     writer.hook()
     index = tokentag_dir(repo) / INDEX_NAME
@@ -196,9 +199,10 @@ def test_damage_found_in_use_fails_that_call_once_and_the_next_rebuilds(repo: Pa
     assert len(hook_log(repo)) == 1
 
 
-def test_a_state_file_that_is_not_a_database_is_reset_and_read_again(repo: Path) -> None:
+def test_a_state_file_that_is_not_a_database_is_reset_and_read_again(corpus: Corpus,
+                                                                     repo: Path) -> None:
     install(repo)
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(300)
     writer.hook()
     before = request_records(repo)
@@ -216,9 +220,10 @@ def test_a_state_file_that_is_not_a_database_is_reset_and_read_again(repo: Path)
                                                     writer.path.stat())
 
 
-def test_a_damaged_state_file_keeps_the_stamps_it_can_still_read(repo: Path) -> None:
+def test_a_damaged_state_file_keeps_the_stamps_it_can_still_read(corpus: Corpus,
+                                                                 repo: Path) -> None:
     install(repo)
-    writer = SessionWriter(repo)
+    writer = SessionWriter(repo, corpus)
     writer.write(300)
     writer.hook()
     commit(repo, "first")  # sets when commits last looked for transcripts

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RepoTemplate, git, tokentag
+from tests.corpora import Corpus
 from tests.session_writer import SessionWriter
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import find_worktree
@@ -92,7 +93,7 @@ def team_template(tmp_path_factory: pytest.TempPathFactory) -> RepoTemplate:
 
 
 @pytest.fixture
-def team(team_template: RepoTemplate, tmp_path: Path, isolated_home: Path,
+def team(corpus: Corpus, team_template: RepoTemplate, tmp_path: Path, isolated_home: Path,
          monkeypatch: pytest.MonkeyPatch) -> Team:
     """The team, copied into this test: the clones' origin is this test's remote."""
     for name in IDENTITY_VARS:
@@ -101,8 +102,8 @@ def team(team_template: RepoTemplate, tmp_path: Path, isolated_home: Path,
     remote, alice, bob = tmp_path / "remote.git", tmp_path / "alice", tmp_path / "bob"
     for clone in (tmp_path / "seed", alice, bob):
         git(clone, "remote", "set-url", "origin", str(remote))
-    return Team(remote, Member(alice, SessionWriter(alice), "main"),
-                Member(bob, SessionWriter(bob, session_id=BOB_SESSION), "bob"), tmp_path)
+    return Team(remote, Member(alice, SessionWriter(alice, corpus), "main"),
+                Member(bob, SessionWriter(bob, corpus, session_id=BOB_SESSION), "bob"), tmp_path)
 
 
 def show(repo: Path, sha: str) -> dict[str, Any]:
