@@ -124,6 +124,7 @@ def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
     assert costly_after(f"import {module}", site=True) == ([], [])
 
 
+@pytest.mark.without_coverage
 def test_codex_s_notify_runs_on_the_lean_path(repo: Path) -> None:
     """Codex runs it after every turn: the entry's dispatch, without click, and a capture
     that imports nothing costly either."""
