@@ -138,6 +138,8 @@ def _utc(epoch: int) -> str:
 
 BERLIN = zones.resolve("Europe/Berlin")
 KOLKATA = zones.resolve("Asia/Kolkata")
+# Local midnights in UTC: on the hour (Berlin), on the half hour (Kolkata), and a day's.
+SINCE = ("2026-03-28T23:00:00.000Z", "2026-03-28T18:30:00.000Z", "2026-03-29T00:00:00.000Z")
 FILTERS = {
     "all": Filters(),
     "since a day": Filters(since="2026-03-28"),
@@ -176,6 +178,14 @@ def answers(index: Index, commits: list[str]) -> dict[str, Any]:
                 found[f"{zone.name} {grouping}, {name}"] = _rows(
                     index.price_groups_by(grouping, FILTERS[name], shifts))
     found["status"] = index.price_groups_each(list(FILTERS.values()))
+    some = Filters(commits=commits[::3])
+    for grouping in ("day", "model", "commit"):
+        found[f"{grouping}, some commits"] = _rows(index.price_groups_by(grouping, some))
+    for moment in SINCE:  # a local day's start: the status line's and the day budget's
+        found[f"since {moment}"] = _rows(index.price_groups_since(moment))
+    for worktree in WORKTREES:
+        found[f"pending in {worktree}"] = _rows(index.pending_price_groups(worktree))
+    found["last captures"] = index.last_captures()
     found["by commit"] = {commit: _rows(groups)
                           for commit, groups in index.price_groups_of(commits).items()}
     found["with requests"] = index.commits_with_requests([*commits, DROPPED, "nope"])

@@ -216,7 +216,8 @@ CREATE TABLE IF NOT EXISTS agent_commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, session_id TEXT, at TEXT, settled INTEGER);
 CREATE INDEX IF NOT EXISTS agent_commits_open ON agent_commits (worktree) WHERE settled IS NULL;
 """
-_DERIVED = ("requests", "sessions", "commits", "agent_commits", "rollups", "rollup_minus")
+_DERIVED = ("requests", "sessions", "commits", "agent_commits", "rollups", "rollup_minus",
+            "captures")
 _RETIRED = ("cursors",)  # in the state file since version 4
 # Evidence after an attribution taking the request `how`: records.evidence_of on the row's
 # `via`, which only an inferred attribution of an observed request changes.
@@ -319,11 +320,12 @@ CREATE TABLE IF NOT EXISTS rollups (grain TEXT, {', '.join(_SLOTS)}, requests IN
 CREATE INDEX IF NOT EXISTS rollups_empty ON rollups (grain) WHERE requests = 0;
 CREATE INDEX IF NOT EXISTS rollups_stale ON rollups (grain) WHERE prompt IS NULL;
 CREATE TABLE IF NOT EXISTS rollup_minus (id INTEGER PRIMARY KEY, {', '.join(_MINUS_COLUMNS)});
+CREATE TABLE IF NOT EXISTS captures (via TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
 """
 # Grains whose keys status counts (commits, sessions), and the meta value kept of each: how
 # many of its keys are not NULL, changed as the roll-up adds and removes keys.
 _COUNTED = {"commits": "commits_counted", "sessions": "sessions_counted"}
-_ROLLUP_META = ("rolled_up_to", "last_capture", *_COUNTED.values())
+_ROLLUP_META = ("rolled_up_to", *_COUNTED.values())
 # A price group's columns over the request view (see _FROM_REQUESTS and _rollup_view).
 _VIEW_GROUP_COLUMNS = ("model, substr(ts, 1, 10) AS day, band, evidence, max(prompt) AS prompt, "
                        "sum(n) AS requests, " + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
@@ -705,10 +707,11 @@ class Index:
             self._add_to_rollups("rollup_minus WHERE true", (), -1)
         self._add_to_rollups("requests WHERE rowid > ?" + (
             " OR rowid IN (SELECT id FROM rollup_minus)" if changed else ""), (upto,), 1)
+        # A request's way and time of capture never change once it is folded.
         self._db.execute(
-            "INSERT OR REPLACE INTO meta SELECT 'last_capture', max(at) FROM (SELECT value AS "
-            "at FROM meta WHERE name = 'last_capture' UNION ALL SELECT max(captured_at) FROM "
-            "requests WHERE rowid > ?) HAVING max(at) IS NOT NULL", (upto,))
+            "INSERT INTO captures SELECT via, max(captured_at) FROM requests WHERE rowid > ? "
+            "AND via IS NOT NULL AND captured_at IS NOT NULL GROUP BY via "
+            "ON CONFLICT(via) DO UPDATE SET at = max(at, excluded.at)", (upto,))
         for grain, name in _COUNTED.items():
             self._count(name, -self._db.execute(
                 "SELECT count(*) FROM rollups WHERE requests = 0 AND grain = ? AND "
@@ -1071,29 +1074,34 @@ class Index:
         return [(row["k0"], row["k1"], row["k2"], row) for row in self._price_groups(
             ["commit_id", "branch", "task"], {"commit_id", "branch", "task"}, filters, _DAY)]
 
-    def _price_groups(self, keys: Sequence[str], needs: set[str], filters: Filters,
-                      bucket: int) -> list[Row]:
-        """The price groups of the requests `filters` lets through, also grouped by `keys`
-        (expressions of request columns, as `k0`, `k1`, ...); `needs` are the columns they
-        read besides model and time, `bucket` the longest time bucket they can be read
-        from (see _view_sources)."""
+    def _price_groups(self, keys: Sequence[str], needs: set[str], filters: Filters | None,
+                      bucket: int, span: tuple[str | None, str | None] = (None, None)
+                      ) -> list[Row]:
+        """The price groups of the requests `filters` lets through (None: those in `span`,
+        [since, until) as UTC stamps), also grouped by `keys` (expressions of request
+        columns, as `k0`, `k1`, ...); `needs` are the columns they read besides model and
+        time, `bucket` the longest time bucket they can be read from (see _view_sources)."""
         self.roll_up()
-        sources, params = self._view_sources(needs | _filter_columns(filters), filters,
-                                             bucket)
-        where, bound = _where(filters, times=False)
+        where = ""
+        bound: list[Any] = []
+        if filters is not None:
+            needs, span = needs | _filter_columns(filters), filters.time_range()
+            where, bound = _where(filters, times=False)
+        sources, params = self._view_sources(needs, filters, bucket, span)
         named = "".join(f"{key} AS k{number}, " for number, key in enumerate(keys))
         by = ", ".join([*(f"k{number}" for number in range(len(keys))), _PRICE_GROUP_BY])
         return self._db.execute(
             f"SELECT {named}{_VIEW_GROUP_COLUMNS} FROM ({' UNION ALL '.join(sources)}){where} "
             f"GROUP BY {by} ORDER BY {by}", [*params, *bound]).fetchall()
 
-    def _view_sources(self, needs: set[str], filters: Filters,
-                      bucket: int) -> tuple[list[str], list[Any]]:
+    def _view_sources(self, needs: set[str], filters: Filters | None, bucket: int,
+                      span: tuple[str | None, str | None]) -> tuple[list[str], list[Any]]:
         """SELECTs of the request view (`_FROM_REQUESTS`' columns) whose union holds each
-        request in the time range of `filters` once: from the smallest grain that has the
-        columns `needs` in buckets no longer than `bucket`, the buckets the range covers
-        part of from requests. None such: from requests."""
-        since, until = filters.time_range()
+        request in `span` ([since, until)) once: from the smallest grain that has the
+        columns `needs` in buckets no longer than `bucket` (narrowed by `filters` where
+        its key can), the buckets the range covers part of from requests. None such: from
+        requests."""
+        since, until = span
         grain = _grain_for(needs, bucket) if self.rollups else None
         if grain is None:
             clauses, params = _time_clauses(since, until)
@@ -1138,10 +1146,9 @@ class Index:
             params)}
 
     def price_groups_since(self, moment: str) -> list[Row]:
-        """Price groups of the requests made at or after `moment` (a UTC stamp)."""
-        return list(self._db.execute(
-            f"SELECT {_PRICE_GROUP_COLUMNS} FROM requests WHERE ts >= ? "
-            f"GROUP BY {_PRICE_GROUP_BY}", (moment,)))
+        """Price groups of the requests made at or after `moment` (a UTC stamp): a local
+        day's start is on the hour in most zones, where hourly roll-ups hold it whole."""
+        return self._price_groups([], set(), None, _HOUR, (moment, None))
 
     def pending_price_groups(self, worktree: str) -> list[Row]:
         """Price groups of the worktree's requests that no commit has taken yet."""
@@ -1179,7 +1186,7 @@ class Index:
                                  for grain in ("sessions", "commits"))
             pending = self._db.execute("SELECT count(*) FROM requests WHERE commit_id IS NULL "
                                        "AND task IS NULL").fetchone()[0]
-            last_capture = self._meta("last_capture") or None
+            last_capture = self._db.execute("SELECT max(at) FROM captures").fetchone()[0]
         else:
             requests, pending, sessions, commits, last_capture = self._db.execute(
                 "SELECT count(*), coalesce(sum(commit_id IS NULL AND task IS NULL), 0), "
@@ -1200,8 +1207,11 @@ class Index:
     def last_captures(self) -> dict[str, str]:
         """When a request was last captured, per way of capture (`via`: hook, import,
         record, ...)."""
-        return {str(row[0]): str(row[1]) for row in self._db.execute(
-            "SELECT via, max(captured_at) FROM requests GROUP BY via")}
+        self.roll_up()
+        sql = "SELECT via, at FROM captures" if self.rollups else \
+            "SELECT via, max(captured_at) FROM requests WHERE via IS NOT NULL AND " \
+            "captured_at IS NOT NULL GROUP BY via"
+        return {str(row[0]): str(row[1]) for row in self._db.execute(sql)}
 
     def requests_newest_first(self, filters: Filters, limit: int | None) -> list[Row]:
         """Requests with their ids, context, commit, evidence and counts, newest first."""
@@ -1419,12 +1429,14 @@ def _decoded(slot: str) -> str:
     return f"CASE WHEN typeof({slot}) = 'text' THEN {slot} END"
 
 
-def _hinted_view(grain: str, filters: Filters) -> tuple[str, list[Any]]:
+def _hinted_view(grain: str, filters: Filters | None) -> tuple[str, list[Any]]:
     """A grain's view, narrowed by what of `filters` its key holds first, so that the
     rows come from a range of its primary key (the filters still apply after)."""
     view = _rollup_view(grain)
     if grain in ("day", "hour"):
         return view + " AND k1 = 0 AND k2 = 0 AND k3 = 0 AND k4 = 0", []
+    if filters is None:
+        return view, []
     first = {"branch": filters.branch, "agent": filters.agent}.get(grain)
     if first is not None:
         return view + " AND k1 = ?", [first]
@@ -1475,7 +1487,8 @@ def _filter_columns(filters: Filters) -> set[str]:
     columns = {column for column, value in (("session_id", filters.session),
                                             ("branch", filters.branch),
                                             ("agent_id", filters.agent)) if value is not None}
-    return columns | ({"commit_id", "task"} if filters.state is not None else set())
+    return columns | ({"commit_id", "task"} if filters.state is not None else set()) | (
+        {"commit_id"} if filters.commits is not None else set())
 
 
 def _whole_hours(shifts: Sequence[tuple[str | None, int]]) -> bool:
