@@ -488,12 +488,15 @@ class Index:
     def _fold(self, pairs: Iterable[tuple[Record | None, int]], offset: int,
               rows: Sequence[tuple[Any, ...]] = ()) -> int:
         seq = int(self._meta("seq", "0"))
-        self._rolled_mark = self._rolled_up_to()
         folded = invalid = 0
         # Records of a request, and corrections: beside the requests they fold into, they
         # tell how many records a later one superseded (see summary).
         tally = {"request_records": len(rows), "corrections": 0}
-        with self._transaction():
+        # A write transaction from the start: a read may roll up without the lock, and the
+        # mark must be what the roll-ups hold while this fold changes rows (read before,
+        # a roll-up in between would hold changed rows without their old values kept).
+        with self._transaction("IMMEDIATE"):
+            self._rolled_mark = self._rolled_up_to()
             if rows:
                 self._insert_rows(rows, seq)
                 seq += len(rows)
