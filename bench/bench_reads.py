@@ -13,17 +13,25 @@ target: `report --by day` in Europe/Berlin (local days, read from hourly roll-up
 `--by session` and `--by commit`. Before timing, the big ledger's `report --by day --json`
 must equal the same command reading every request.
 
+`--before DIR` also times the code of another checkout (a worktree of the commit before
+the roll-ups, say) on the same two ledgers, in the same rounds: its commands run with
+PYTHONPATH=DIR, and its own index (an older version, which the other would rebuild) is
+moved in under the index's name for each of its runs and out again after.
+
 Run:  .venv/bin/python bench/bench_reads.py [--large 1000000] [--small 10000] [--runs 15]
+                                            [--before /tmp/base-checkout]
 Exit status: 0 when every target is met, 1 when one is missed, 2 on a broken setup.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,6 +70,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (2)")
     parser.add_argument("--tokentag", help="path of the tokentag console script")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--before", help="a checkout of earlier code to time beside this one")
     args = parser.parse_args()
     tools = find_tools(args.tokentag)
     sandbox = Sandbox("tokentag-bench-reads-", keep=args.keep)
@@ -71,8 +80,10 @@ def main() -> int:
         sandbox.close()
 
 
-def make_repo(sandbox: Sandbox, tools: Tools, name: str, requests: int, days: float) -> Path:
-    """An installed repository with one commit and a generated ledger, folded once."""
+def make_repo(sandbox: Sandbox, tools: Tools, name: str, requests: int, days: float,
+              before: dict[str, str] | None) -> Path:
+    """An installed repository with one commit and a generated ledger, folded once (and
+    once more by the earlier code, into its own index, when there is `before`'s env)."""
     repo = sandbox.new_repo(name)
     run_checked([tools.tokentag, "install"], cwd=repo, env=sandbox.env)
     sandbox.git(repo, "commit", "-q", "--allow-empty", "-m", "first")
@@ -86,7 +97,31 @@ def make_repo(sandbox: Sandbox, tools: Tools, name: str, requests: int, days: fl
           f"{counts['attribution']:,} commits, {ledger.stat().st_size / 1e6:.0f} MB "
           f"(generated in {made:.1f} s); first `tokentag status` (fold and roll-ups): "
           f"{fold:.1f} s")
+    if before is not None:
+        with own_index(repo, True):
+            fold = timed([tools.tokentag, "status"], cwd=repo, env=before)
+        print(f"{name}: first `tokentag status` of the earlier code (its fold): {fold:.1f} s")
     return repo
+
+
+@contextlib.contextmanager
+def own_index(repo: Path, earlier: bool) -> Iterator[None]:
+    """The earlier code's index under the index's name while it runs, this code's aside:
+    each would take the other's version for one to rebuild."""
+    if not earlier:
+        yield
+        return
+    directory = repo / ".git" / "tokentag"
+    live, theirs, ours = (directory / name for name in (
+        "index.sqlite", "index.before.sqlite", "index.after.sqlite"))
+    live.replace(ours)
+    if theirs.exists():
+        theirs.replace(live)
+    try:
+        yield
+    finally:
+        live.replace(theirs)
+        ours.replace(live)
 
 
 def same_as_scan(tools: Tools, sandbox: Sandbox, repo: Path) -> bool:
@@ -104,43 +139,56 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
     print("tokentag bench: reading commands, small and large ledger")
     print(tools.describe())
     print(machine_line())
-    small = make_repo(sandbox, tools, "small", args.small, args.days)
-    large = make_repo(sandbox, tools, "large", args.large, args.days)
+    before = {**sandbox.env, "PYTHONPATH": str(Path(args.before).resolve())} \
+        if args.before else None
+    small = make_repo(sandbox, tools, "small", args.small, args.days, before)
+    large = make_repo(sandbox, tools, "large", args.large, args.days, before)
     if not same_as_scan(tools, sandbox, large):
         return 2
     commands = {**TIMED, **SHOWN}
+    codes = {"": sandbox.env, **({"before: ": before} if before is not None else {})}
     baseline = Stats("bare python -c pass")
-    stats = {(name, repo.name): Stats(f"{name}, {repo.name}") for name in commands
-             for repo in (small, large)}
-    steps = [("python", small)] + [(name, repo) for name in commands for repo in (small, large)]
+    stats = {(code, name, repo.name): Stats(f"{code}{name}, {repo.name}") for code in codes
+             for name in commands for repo in (small, large)}
+    steps = [("", "python", small)] + [(code, name, repo) for code in codes
+                                       for name in commands for repo in (small, large)]
     for turn in range(args.warmup + args.runs):
         recording = turn >= args.warmup
         shift = turn % len(steps)
-        for name, repo in steps[shift:] + steps[:shift]:  # rotate the order every round
+        for code, name, repo in steps[shift:] + steps[:shift]:  # rotate the order each round
             if name == "python":
                 seconds = timed([tools.python, "-c", "pass"], cwd=repo, env=sandbox.env)
                 if recording:
                     baseline.add(seconds)
                 continue
-            seconds = timed([tools.tokentag, *commands[name]], cwd=repo, env=sandbox.env)
+            with own_index(repo, bool(code)):
+                seconds = timed([tools.tokentag, *commands[name]], cwd=repo, env=codes[code])
             if recording:
-                stats[name, repo.name].add(seconds)
+                stats[code, name, repo.name].add(seconds)
     problems = [line for repo in (small, large)
                 for line in log_failures(repo / ".git" / "tokentag", sandbox)]
     print(f"after timing: {machine_line()}")
     print()
     for item in (baseline, *stats.values()):
         print(item.line())
-    print()
     ok = True
-    for name in commands:
-        ratio = stats[name, "large"].median / stats[name, "small"].median
-        target = name in TIMED
-        ok = ok and (ratio <= TARGET or not target)
-        print(f"{name:<26} large/small {ratio:.2f} x" + (
-            f"  (target <= {TARGET} x)   {verdict(ratio <= TARGET)}" if target else
-            "  (no target)") + f"   large = {stats[name, 'large'].median / baseline.median:.1f} x "
-              f"bare python ({ms(baseline.median)})")
+    for code in codes:
+        print()
+        for name in commands:
+            large_median = stats[code, name, "large"].median
+            ratio = large_median / stats[code, name, "small"].median
+            target = name in TIMED and not code
+            ok = ok and (ratio <= TARGET or not target)
+            print(f"{code}{name:<26} large/small {ratio:.2f} x" + (
+                f"  (target <= {TARGET} x)   {verdict(ratio <= TARGET)}" if target else
+                "  (no target)") + f"   large = {large_median / baseline.median:.1f} x "
+                  f"bare python ({ms(baseline.median)})")
+    if before is not None:
+        print()
+        for name in commands:
+            now, then = (stats[code, name, "large"].median for code in codes)
+            print(f"{name:<26} large, this code / the earlier: {ms(now)} / {ms(then)} = "
+                  f"{now / then:.2f} x")
     if problems:
         print("\nsetup broken, figures are not valid:")
         for line in problems[:20]:
