@@ -1187,8 +1187,8 @@ class Index:
                                         "WHERE grain = 'all'").fetchone()[0]
             sessions, commits = (int(self._meta(_COUNTED[grain], "0"))
                                  for grain in ("sessions", "commits"))
-            pending = self._db.execute("SELECT count(*) FROM requests WHERE commit_id IS NULL "
-                                       "AND task IS NULL").fetchone()[0]
+            pending = self._db.execute("SELECT coalesce(sum(requests), 0) FROM rollups WHERE "
+                                       "grain = 'work' AND k1 = 0 AND k2 = 0").fetchone()[0]
             last_capture = self._db.execute("SELECT max(at) FROM captures").fetchone()[0]
         else:
             requests, pending, sessions, commits, last_capture = self._db.execute(
