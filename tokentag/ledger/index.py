@@ -1547,6 +1547,9 @@ def _where(filters: Filters, times: bool = True) -> tuple[str, list[Any]]:
     if filters.session is not None:  # an id's first characters, as `log` shows them
         clauses.append("substr(session_id, 1, ?) = ?")
         params += [len(filters.session), filters.session]
+        if filters.session and filters.session[-1] < chr(0x10FFFF):  # the same as a range,
+            clauses.append("session_id >= ? AND session_id < ?")  # which the index serves
+            params += [filters.session, _after_prefix(filters.session)]
     if filters.model is not None:  # `opus` for claude-opus-4-6
         clauses.append("instr(lower(model), lower(?)) > 0")
         params.append(filters.model)
