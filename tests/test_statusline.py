@@ -16,6 +16,7 @@ from tests.conftest import git, tokentag
 from tests.test_attribution import commit
 from tests.test_hot_path import COSTLY
 from tokentag.core.money import usd
+from tokentag.ledger.index import INDEX_VERSION
 
 NOW = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
 TODAY = NOW[:10]
@@ -150,10 +151,11 @@ def test_unknown_arguments_are_logged_not_shown(repo: Path, isolated_home: Path)
     assert "statusline" in log.read_text()
 
 
-def test_a_version_6_index_gains_the_time_index_in_place(
-        branch_work: tuple[Path, Session, str]) -> None:
-    """Today's total is a lookup by time: the index an older tokentag made gets its time
-    index where it stands, without folding the ledger again."""
+@pytest.mark.parametrize("version", [6, 7])
+def test_an_older_index_gains_the_time_index_and_roll_ups_in_place(
+        branch_work: tuple[Path, Session, str], version: int) -> None:
+    """Today's total is a lookup by time, and totals read roll-ups: the index an older
+    tokentag made gets both where it stands, without folding the ledger again."""
     import sqlite3
 
     repo, session, _ = branch_work
@@ -162,14 +164,19 @@ def test_a_version_6_index_gains_the_time_index_in_place(
     index = sqlite3.connect(path)
     with index:
         index.execute("DROP INDEX requests_time")
+        if version == 7:  # its index on time alone
+            index.execute("CREATE INDEX requests_time ON requests (ts)")
+        index.execute("DROP TABLE rollups")
+        index.execute("DROP TABLE rollup_minus")
         index.execute("UPDATE meta SET value = '-1' WHERE name = 'seq'")  # a re-fold resets it
-    index.execute("PRAGMA user_version=6")
+    index.execute(f"PRAGMA user_version={version}")
     index.close()
     assert statusline(repo, status_input(repo, session)) == before
     index = sqlite3.connect(path)
-    assert index.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert index.execute("PRAGMA user_version").fetchone()[0] == INDEX_VERSION
     assert index.execute("SELECT value FROM meta WHERE name = 'seq'").fetchone()[0] == "-1"
+    assert index.execute("SELECT count(*) FROM rollups").fetchone()[0] > 0
     plan = " ".join(str(row) for row in index.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM requests WHERE ts >= '2026'"))
+        "EXPLAIN QUERY PLAN SELECT * FROM requests ORDER BY ts DESC, seq DESC LIMIT 20"))
     index.close()
-    assert "requests_time" in plan
+    assert "requests_time" in plan and "TEMP B-TREE" not in plan

@@ -259,16 +259,15 @@ def _worktree_of(cwd: str, home: Worktree) -> Worktree | None:
 
 def record(writer: Writer, reads: list[FileRead], home: Worktree, session_id: str | None,
            via: str) -> CaptureResult:
-    """Write what the home repository gets of every read, then move the cursors. Hold
-    the home store's lock (`writer`)."""
+    """Write what the home repository gets of every read, then move the cursors, all in
+    one transaction. Hold the home store's lock (`writer`)."""
     result = _write_all(writer, reads, home.common_dir, session_id, via)
     for read in reads:
         result.lines += read.lines
         result.dropped += read.dropped
         result.tool_request = result.tool_request or read.tool_request
         result.bytes_read += read.end - read.start
-    for read in reads:
-        writer.index.set_cursor(read.path, read.cursor, read.restart)
+    writer.index.set_cursors([(read.path, read.cursor, read.restart) for read in reads])
     return result
 
 
@@ -298,15 +297,15 @@ def _record_in(common_dir: str, reads: list[FileRead], home: Worktree, session_i
 
 def _write_all(writer: Writer, reads: list[FileRead], common_dir: str, session_id: str | None,
                via: str) -> CaptureResult:
-    """One repository's part of every read: requests first, then the progress copies no
-    file had, then the readings of running totals, which take what the others left."""
-    result = CaptureResult()
-    for read in reads:
-        result += _write_repo(writer, read.by_repo.get(common_dir, []), read.path,
-                              session_id, via)
-    for read in reads:
-        result += _write_repo(writer, read.copies.get(common_dir, []), read.path, session_id,
-                              records.via(via, records.PROGRESS), copies=True)
+    """One repository's part of every read: the requests of all of them in one write, then
+    the progress copies no file had, then the readings of running totals, which take what
+    the others left."""
+    result = _write_repo(writer, [(*routed, read.path) for read in reads
+                                  for routed in read.by_repo.get(common_dir, [])],
+                         session_id, via)
+    result += _write_repo(writer, [(*routed, read.path) for read in reads
+                                   for routed in read.copies.get(common_dir, [])],
+                          session_id, records.via(via, records.PROGRESS), copies=True)
     for read in reads:
         if read.reading is not None and read.reading[1].common_dir == common_dir:
             result.reconciled += _reconcile(writer, read.reading, read.path, via)
@@ -323,19 +322,25 @@ def _reconcile(writer: Writer, reading: tuple[Reading, Worktree], path: str, via
     return len(new)
 
 
-def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
+def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree, str]],
                 session_id: str | None, via: str, copies: bool = False) -> CaptureResult:
     """Append what this repository does not know yet: new requests and raised counts (not
-    from `copies`, whose requests a file has counted when the ledger knows them)."""
+    from `copies`, whose requests a file has counted when the ledger knows them). Each
+    request is read from the file that had it first, at the largest counts any had."""
     result = CaptureResult()
     if not requests:
         return result
-    known = writer.index.known_usage(r.key for r, _ in requests)
+    merged: dict[str, tuple[Request, Worktree, str]] = {}
+    for request, worktree, path in requests:
+        held = merged.get(request.key)
+        merged[request.key] = (held[0].merged(request), *held[1:]) if held else \
+            (request, worktree, path)
+    known = writer.index.known_usage(merged)
     captured_at = now_iso()
-    written: list[LedgerRecord] = [*_session_records(writer, requests, path, session_id,
+    written: list[LedgerRecord] = [*_session_records(writer, merged.values(), session_id,
                                                      captured_at)]
     raised: dict[str, Worktree] = {}
-    for request, worktree in requests:
+    for request, worktree, path in merged.values():
         before = known.get(request.key)
         if before is None:
             written.append(request_record(request, worktree, path, captured_at, via))
@@ -352,11 +357,11 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree]], path: 
     return result
 
 
-def _session_records(writer: Writer, requests: list[tuple[Request, Worktree]], path: str,
+def _session_records(writer: Writer, requests: Iterable[tuple[Request, Worktree, str]],
                      session_id: str | None, seen_at: str) -> list[SessionRecord]:
     """Remember each session's transcript once, so commits can flush it later."""
     sessions: list[SessionRecord] = []
-    for request, worktree in requests:
+    for request, worktree, path in requests:
         sid = request.session_id or session_id
         if not sid or any(r["session_id"] == sid for r in sessions):
             continue

@@ -92,8 +92,8 @@ class Importer:
                 (row[0], row[_WORKTREE], row[_BRANCH], row[_TS]) for row in rows)]
             data = b"".join(line or jsonl.encode_line(request_from_row(row)) for row, line in new)
             append(writer, written, data + jsonl.encode(written), rows)
-            for job, end, carry in batch.cursors:  # only forward, unless read anew
-                writer.index.set_cursor(job.path, Cursor.at(end, job.stat, carry), job.restart)
+            writer.index.set_cursors([(job.path, Cursor.at(end, job.stat, carry), job.restart)
+                                      for job, end, carry in batch.cursors])
 
     def finish(self) -> None:
         """The last batch, then what waits for every request of the import: the progress
@@ -107,11 +107,9 @@ class Importer:
             for scan in deferred:
                 if scan.reading is not None:
                     self._reconcile(writer, scan)
-            for scan in deferred:
-                if not scan.out_of_range:
-                    writer.index.set_cursor(scan.job.path,
-                                            Cursor.at(scan.end, scan.job.stat, scan.carry),
-                                            scan.job.restart)
+            writer.index.set_cursors([(scan.job.path, Cursor.at(scan.end, scan.job.stat,
+                                                                 scan.carry), scan.job.restart)
+                                      for scan in deferred if not scan.out_of_range])
 
     def _write_copies(self, writer: Writer, scans: list[FileScan]) -> None:
         """Copies of requests the ledger does not know, from a file or another copy."""

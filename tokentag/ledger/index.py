@@ -1,7 +1,7 @@
 """A SQLite index folded from the ledger: the fast way to answer questions about it.
 
 Every SQL statement of tokentag is in this module: the rest of the package asks the index
-by name (`pending`, `price_groups_of`, `set_cursor`, ...), and a test holds it to that.
+by name (`pending`, `price_groups_of`, `set_cursors`, ...), and a test holds it to that.
 
 The ledger is the record; `index.sqlite` is a cache that can always be rebuilt from it.
 It remembers how far into the ledger it has folded (`ledger_offset`), so catching up
@@ -104,7 +104,7 @@ else:
                                      "last_capture", "invalid_lines", "corrections",
                                      "superseded"))
 _CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
-# Whether a cursor written over another takes its place (see Index.set_cursor); its `?` is
+# Whether a cursor written over another takes its place (see Index.set_cursors); its `?` is
 # the writer's `restart`.
 _CURSOR_MOVES = ("(? OR dev IS NOT excluded.dev OR ino IS NOT excluded.ino "
                  "OR excluded.offset >= offset)")
@@ -173,10 +173,11 @@ _PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND (via='import' OR
 _MAX_PARAMETERS = 500  # per statement: see _chunks
 _TOTAL = ("input", "output", "cache_creation", "cache_read")  # a request's `total` tokens
 _NOTES_WATERMARK = "notes_written_upto"
-INDEX_VERSION = 7  # 4: cursors and stamps moved to the state file; 5: notes, agent
-# commits, evidence, tasks; 6: requests by session; 7: the time index, added to a version
-# 6 index in place
-_TIME_INDEX_ADDED = 7
+INDEX_VERSION = 8  # 4: cursors and stamps moved to the state file; 5: notes, agent
+# commits, evidence, tasks; 6: requests by session; 7: requests by time; 8: roll-ups, and
+# requests by time and seq. From 6 and 7 an index is brought to 8 in place (see
+# Index._to_current_version).
+_UPGRADED_IN_PLACE = (6, 7)
 DROPPED = "(dropped)"  # the commit of a request set aside by `tokentag pending --drop`
 
 # A request record's fields, each a column; then its place in the ledger, its commit and
@@ -193,8 +194,9 @@ def _column(name: str) -> str:
     return f"{name} {'INTEGER' if counted else 'TEXT'}{' PRIMARY KEY' if name == 'key' else ''}"
 
 
-# A day's requests, for the status line and the day budget, without a scan of them all.
-_TIME_INDEX = "CREATE INDEX IF NOT EXISTS requests_time ON requests (ts)"
+# A day's requests, for the status line and the day budget, without a scan of them all;
+# and `log -n 20`, newest first, by reading the last 20 entries.
+_TIME_INDEX = "CREATE INDEX IF NOT EXISTS requests_time ON requests (ts, seq)"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS requests (""" + ", ".join(map(_column, _REQUEST_COLUMNS)) + """);
@@ -214,7 +216,8 @@ CREATE TABLE IF NOT EXISTS agent_commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, session_id TEXT, at TEXT, settled INTEGER);
 CREATE INDEX IF NOT EXISTS agent_commits_open ON agent_commits (worktree) WHERE settled IS NULL;
 """
-_DERIVED = ("requests", "sessions", "commits", "agent_commits")
+_DERIVED = ("requests", "sessions", "commits", "agent_commits", "rollups", "rollup_minus",
+            "captures")
 _RETIRED = ("cursors",)  # in the state file since version 4
 # Evidence after an attribution taking the request `how`: records.evidence_of on the row's
 # `via`, which only an inferred attribution of an observed request changes.
@@ -239,9 +242,108 @@ _VIA = REQUEST_FIELDS.index("via")
 _TALLIED = {"request": "request_records", "estimate": "request_records",
             "correction": "corrections"}
 
+# -- roll-ups: what reports read instead of every request ---------------------------------
+#
+# Each grain keeps the requests' count and sums (and the largest prompt, which prices a
+# group's tier) per value of its key: a few slots of request columns, then the time bucket,
+# model, prompt band and evidence kind that make a price group. A report asks the smallest
+# grain that holds every column it groups or filters by, so it reads a row per group and
+# bucket instead of a row per request. Grains are brought up to date by `Index.roll_up`, on
+# the first read after the fold added or changed requests, never on a hook's path: rows past
+# `rolled_up_to` are added as they are, and before the fold first changes a row already
+# rolled up it keeps what the row was (`rollup_minus`), to be taken out again. (A trigger
+# would do that too, but its mere presence made every upsert and update of the fold about
+# twice as slow.)
+#
+# Time buckets are the first 10 (a day) or 13 (an hour) characters of a time stamp in the
+# form transcripts write; any other stamp is a bucket of its own, `~` and the whole stamp,
+# so that every comparison of `ts` gives on a bucket what it gives on each of its requests.
+_REGULAR_TS = ("'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:"
+               "[0-9][0-9].[0-9][0-9][0-9]Z'")
+_DAY, _HOUR = 10, 13  # a bucket's length
+_BUCKET_START = {_DAY: "T00:00:00.000Z", _HOUR: ":00:00.000Z"}  # the rest of its first stamp
+
+
+def _bucket(length: int) -> str:
+    return f"CASE WHEN ts GLOB {_REGULAR_TS} THEN substr(ts, 1, {length}) ELSE '~' || ts END"
+
+
+_SLOTS = ("k1", "k2", "k3", "k4", "period", "model", "band", "evidence")
+_PRICED = {"model": "model", "band": _BAND, "evidence": "evidence"}
+# Grain -> slot -> what a request puts there; a slot not named holds 0. `all`, `commits` and
+# `sessions` only count (status): their largest prompt is not kept. In the order they are
+# rolled up: the first four from requests, the others from one before them (_DERIVED).
+_GRAINS: dict[str, dict[str, str]] = {
+    "hour": {"period": _bucket(_HOUR), **_PRICED},
+    "work": {"k1": "commit_id", "k2": "task", "k3": "branch", "k4": "worktree",
+             "period": _bucket(_DAY), **_PRICED},
+    "session": {"k1": "session_id", "period": _bucket(_DAY), **_PRICED},
+    "agent": {"k1": "agent_id", "period": _bucket(_DAY), **_PRICED},
+    "day": {"period": _bucket(_DAY), **_PRICED},
+    "all": {"evidence": "evidence"},
+    "branch": {"k1": "branch", "period": _bucket(_DAY), **_PRICED},
+    "commits": {"k1": "commit_id"},
+    "sessions": {"k1": "session_id"},
+}
+# A day from an hour's bucket: its first 10 characters, if it is one of the regular form.
+_DAY_OF_HOUR = ("CASE WHEN typeof(period) = 'text' AND substr(period, 1, 1) != '~' "
+                "THEN substr(period, 1, 10) ELSE period END")
+_DERIVED_FROM = {"day": "hour", "all": "day", "branch": "work", "commits": "work",
+                 "sessions": "session"}
+
+
+def _derived(grain: str) -> dict[str, str]:
+    """Slot -> the expression over the rows of the grain it is summed from that gives it."""
+    source = _GRAINS[_DERIVED_FROM[grain]]
+    found = {}
+    for slot, expression in _GRAINS[grain].items():
+        same = [theirs for theirs, held in source.items() if held == expression]
+        found[slot] = same[0] if same else _DAY_OF_HOUR
+    return found
+
+
+# The grains a report may read, smallest first (as they usually are), and their buckets.
+_READABLE = {"day": _DAY, "branch": _DAY, "agent": _DAY, "session": _DAY, "work": _DAY,
+             "hour": _HOUR}
+# The columns of a request reports read, the same from requests and from roll-ups (`n`: how
+# many requests a row stands for).
+_VIEW_TEXTS = ("session_id", "agent_id", "model", "ts", "worktree", "branch", "commit_id",
+               "task")
+_FROM_REQUESTS = (f"SELECT {', '.join(_VIEW_TEXTS)}, evidence, {_BAND} AS band, "
+                  f"{_PROMPT} AS prompt, 1 AS n, {', '.join(USAGE_FIELDS)} FROM requests")
+# What a request was before the fold first changed it, while it is rolled up as it was.
+_MINUS_COLUMNS = (*_VIEW_TEXTS, "evidence", *USAGE_FIELDS)
+_ROLLUP_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS rollups (grain TEXT, {', '.join(_SLOTS)}, requests INTEGER,
+    {', '.join(f"{f} INTEGER" for f in USAGE_FIELDS)}, prompt INTEGER,
+    PRIMARY KEY (grain, {', '.join(_SLOTS)})) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollups_empty ON rollups (grain) WHERE requests = 0;
+CREATE INDEX IF NOT EXISTS rollups_stale ON rollups (grain) WHERE prompt IS NULL;
+CREATE TABLE IF NOT EXISTS rollup_minus (id INTEGER PRIMARY KEY, {', '.join(_MINUS_COLUMNS)});
+CREATE TABLE IF NOT EXISTS captures (via TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
+"""
+# Grains whose keys status counts (commits, sessions), and the meta value kept of each: how
+# many of its keys are not NULL, changed as the roll-up adds and removes keys.
+_COUNTED = {"commits": "commits_counted", "sessions": "sessions_counted"}
+_ROLLUP_META = ("rolled_up_to", *_COUNTED.values())
+# A price group's columns over the request view (see _FROM_REQUESTS and _rollup_view).
+_VIEW_GROUP_COLUMNS = ("model, substr(ts, 1, 10) AS day, band, evidence, max(prompt) AS prompt, "
+                       "sum(n) AS requests, " + ", ".join(f"sum({f}) AS {f}" for f in USAGE_FIELDS))
+_PERIOD_GROUPINGS = ("day", "week", "month")
+# The columns each grouping reads besides model and time (see _grain_for).
+_GROUPING_COLUMNS = {"session": {"session_id"}, "model": set(), "branch": {"branch"},
+                     "day": set(), "week": set(), "month": set(),
+                     "commit": {"commit_id", "task"}, "agent": {"agent_id"}}
+_NO_BUCKET = 99  # a time bucket no grain has: read every request
+
 
 class Index:
     """The folded view of one repository's ledger."""
+
+    # Whether reports read the roll-ups (see roll_up); without them, every request. Off for
+    # a copy in memory, which would roll up the whole ledger for the one read it serves.
+    rollups = True
+    _rolled_mark = 0  # during a fold: the last request the roll-ups hold
 
     def __init__(self, directory: StrPath) -> None:
         self.ledger = os.path.join(directory, "ledger.jsonl")
@@ -278,6 +380,7 @@ class Index:
         index = cls.__new__(cls)
         index.ledger, index._ahead, index._premerged = (
             os.path.join(directory, "ledger.jsonl"), {}, set())
+        index.rollups = False
         try:
             index._open_copies(directory)
             index.catch_up()
@@ -329,16 +432,21 @@ class Index:
         # with pages of 16 KiB than 4 KiB, and point lookups do not notice.
         self._db.execute("PRAGMA page_size=16384")
         self._db.executescript("DROP TABLE IF EXISTS main.meta;" + "".join(
-            f"DROP TABLE IF EXISTS main.{t};" for t in (*_DERIVED, *_RETIRED)) + _SCHEMA)
+            f"DROP TABLE IF EXISTS main.{t};" for t in (*_DERIVED, *_RETIRED)) + _SCHEMA
+            + _ROLLUP_SCHEMA)
         self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
 
     def _to_current_version(self) -> None:
-        """An index of another version is made afresh, but for version 6, which differs
-        from 7 by one index: built from the rows there (about a second per million
-        requests), not by folding the whole ledger again."""
+        """An index of another version is made afresh, but for versions 6 and 7, which
+        differ from 8 by the index on time and the roll-up tables: the index built from the
+        rows there (about a second per million requests), the roll-ups left empty for the
+        first read to fill, not the whole ledger folded again."""
         version = self._db.execute("PRAGMA main.user_version").fetchone()[0]
-        if version == _TIME_INDEX_ADDED - 1:
-            self._db.execute(_TIME_INDEX)
+        if version in _UPGRADED_IN_PLACE:
+            self._db.executescript("DROP INDEX IF EXISTS main.requests_time;" + _TIME_INDEX
+                                   + ";" + _ROLLUP_SCHEMA)
+            self._db.executemany("DELETE FROM meta WHERE name=?",
+                                 ((name,) for name in _ROLLUP_META))
             self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
         elif version != INDEX_VERSION:
             self._create()
@@ -384,8 +492,11 @@ class Index:
         # Records of a request, and corrections: beside the requests they fold into, they
         # tell how many records a later one superseded (see summary).
         tally = {"request_records": len(rows), "corrections": 0}
-        self._db.execute("BEGIN")
-        try:
+        # A write transaction from the start: a read may roll up without the lock, and the
+        # mark must be what the roll-ups hold while this fold changes rows (read before,
+        # a roll-up in between would hold changed rows without their old values kept).
+        with self._transaction("IMMEDIATE"):
+            self._rolled_mark = self._rolled_up_to()
             if rows:
                 self._insert_rows(rows, seq)
                 seq += len(rows)
@@ -403,16 +514,24 @@ class Index:
             self._set_meta("ledger_offset", offset)
             self._set_meta("seq", seq)
             for name, added in (("invalid_lines", invalid), *tally.items()):
-                if added:
-                    self._set_meta(name, int(self._meta(name, "0")) + added)
-            self._db.execute("COMMIT")
+                self._count(name, added)
+        return folded
+
+    @contextlib.contextmanager
+    def _transaction(self, kind: str = "") -> Iterator[None]:
+        self._db.execute(f"BEGIN {kind}")
+        try:
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return folded
+        self._db.execute("COMMIT")
 
     def _insert_rows(self, rows: Sequence[tuple[Any, ...]], seq: int) -> None:
         ahead = self._ahead
+        if self._rolled_mark:  # new requests, as the caller found them: kept all the same
+            for chunk, marks in _chunks([row[0] for row in rows]):
+                self._keep_rolled_up(f"key IN ({marks})", chunk)
         self._db.executemany(_UPSERT_REQUEST, (
             _request_row(row, number, ahead.get(row[0], _UNATTRIBUTED))
             for number, row in enumerate(rows, seq + 1)))
@@ -436,7 +555,8 @@ class Index:
     def _reset_derived(self) -> None:
         for table in _DERIVED:
             self._db.execute(f"DELETE FROM {table}")
-        for name in ("ledger_offset", "seq", "invalid_lines", *_TALLIED.values()):
+        for name in ("ledger_offset", "seq", "invalid_lines", *_TALLIED.values(),
+                     *_ROLLUP_META):
             self._db.execute("DELETE FROM meta WHERE name=?", (name,))
 
     def _apply(self, record: Record, seq: int) -> bool:
@@ -459,6 +579,7 @@ class Index:
         if key is None:  # SQLite would take a NULL key as a new row
             raise TypeError("request record without a key")
         commit = self._ahead.get(key, _UNATTRIBUTED) if self._ahead else _UNATTRIBUTED
+        self._keep_rolled_up("key = ?", (key,))
         self._db.execute(_UPSERT_REQUEST, _request_row(
             (*texts, *_counts(record)), seq, commit))
         if commit is not _UNATTRIBUTED:
@@ -492,6 +613,7 @@ class Index:
     def _raise_usage(self, record: Record) -> bool:
         """Take the field-wise maximum into a known request; False if it is unknown."""
         sets = ", ".join(f"{f}=max({f}, ?)" for f in USAGE_FIELDS)
+        self._keep_rolled_up("key = ?", _texts(record["key"]))
         cursor = self._db.execute(f"UPDATE requests SET {sets} WHERE key=?",
                                  [*_counts(record), *_texts(record["key"])])
         return cursor.rowcount > 0
@@ -505,13 +627,15 @@ class Index:
     def _apply_attribution(self, record: Record, seq: int) -> None:
         commit, how = _attribution_of(record)
         worktree, at = _texts(record.get("worktree"), record.get("at"))
+        keys = [key for key in map(str, record["keys"]) if key not in self._premerged]
+        for chunk, marks in _chunks(keys) if self._rolled_mark else ():
+            self._keep_rolled_up(f"key IN ({marks}) AND commit_id IS NULL", chunk)
         # One statement per key: with `key IN (...)` SQLite updates several times slower
         # (an import attributes tens of thousands of requests at once).
         self._db.executemany("UPDATE requests SET commit_id=?, attribution=?, evidence="
                             + _EVIDENCE_AFTER.format(how="?")
                             + " WHERE key=? AND commit_id IS NULL",
-                            ((commit, how, how, key) for key in map(str, record["keys"])
-                             if key not in self._premerged))
+                            ((commit, how, how, key) for key in keys))
         self._db.execute("INSERT INTO commits (commit_id, worktree, attributed_at, how, "
                          "note_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT(commit_id) DO UPDATE "
                          "SET note_seq=excluded.note_seq", (commit, worktree, at, how, seq))
@@ -519,6 +643,7 @@ class Index:
     def _apply_rewrite(self, record: Record, seq: int) -> None:
         pairs = [_texts(old, new) for old, new in record["pairs"]]
         for old, new in pairs:
+            self._keep_rolled_up("commit_id = ?", (old,))
             self._db.execute("UPDATE requests SET commit_id=? WHERE commit_id=?", (new, old))
             # Both notes change: the new commit's counts what the old one's did, which must
             # count nothing any more (or a release reading both would count it twice).
@@ -538,9 +663,116 @@ class Index:
                          _texts(record["commit"]))
 
     def _apply_drop(self, record: Record, seq: int) -> None:
+        keys = list(map(str, record["keys"]))
+        for chunk, marks in _chunks(keys) if self._rolled_mark else ():
+            self._keep_rolled_up(f"key IN ({marks}) AND commit_id IS NULL", chunk)
         self._db.executemany("UPDATE requests SET commit_id=?, attribution='dropped' WHERE "
                              "key=? AND commit_id IS NULL",
-                             ((DROPPED, key) for key in map(str, record["keys"])))
+                             ((DROPPED, key) for key in keys))
+
+    # -- roll-ups ---------------------------------------------------------------------
+
+    def _keep_rolled_up(self, condition: str, params: Sequence[Any]) -> None:
+        """Before the fold changes requests the roll-ups hold, keep what they were: the
+        next roll-up takes that out and adds what they became. The first change counts."""
+        if self._rolled_mark:
+            self._db.execute(f"INSERT OR IGNORE INTO rollup_minus SELECT rowid, "
+                             f"{', '.join(_MINUS_COLUMNS)} FROM requests WHERE rowid <= ? AND "
+                             f"{condition}", (self._rolled_mark, *params))
+
+    def roll_up(self) -> None:
+        """Bring the roll-ups up to date with the requests: add those folded since the last
+        roll-up, and for those the fold changed since, take out what they were and add what
+        they are. A read does this on its first question, in one write transaction."""
+        if not self.rollups or self._rolled_up():
+            return
+        with self._transaction("IMMEDIATE"):
+            if not self._rolled_up():  # another process may have rolled up meanwhile
+                self._roll_up_changes()
+
+    def _rolled_up(self) -> bool:
+        return self._rolled_up_to() == self._last_rowid() and self._db.execute(
+            "SELECT 1 FROM rollup_minus LIMIT 1").fetchone() is None
+
+    def _rolled_up_to(self) -> int:
+        return int(self._meta("rolled_up_to", "0"))
+
+    def _last_rowid(self) -> int:
+        return int(self._db.execute("SELECT coalesce(max(rowid), 0) FROM requests"
+                                    ).fetchone()[0])
+
+    def _roll_up_changes(self) -> None:
+        upto, last = self._rolled_up_to(), self._last_rowid()
+        changed = self._db.execute("SELECT 1 FROM rollup_minus LIMIT 1").fetchone() is not None
+        self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta (grain, "
+                         f"{', '.join(_SLOTS)}, requests, {', '.join(USAGE_FIELDS)}, prompt)")
+        if changed:
+            self._add_to_rollups("rollup_minus WHERE true", (), -1)
+        self._add_to_rollups("requests WHERE rowid > ?" + (
+            " OR rowid IN (SELECT id FROM rollup_minus)" if changed else ""), (upto,), 1)
+        # A request's way and time of capture never change once it is folded.
+        self._db.execute(
+            "INSERT INTO captures SELECT via, max(captured_at) FROM requests WHERE rowid > ? "
+            "AND via IS NOT NULL AND captured_at IS NOT NULL GROUP BY via "
+            "ON CONFLICT(via) DO UPDATE SET at = max(at, excluded.at)", (upto,))
+        for grain, name in _COUNTED.items():
+            self._count(name, -self._db.execute(
+                "SELECT count(*) FROM rollups WHERE requests = 0 AND grain = ? AND "
+                "typeof(k1) = 'text'", (grain,)).fetchone()[0])
+        self._db.execute("DELETE FROM rollups WHERE requests = 0")
+        self._refresh_stale_prompts()
+        self._db.execute("DELETE FROM rollup_minus")
+        self._set_meta("rolled_up_to", last)
+
+    def _add_to_rollups(self, rows: str, params: Sequence[Any], sign: int) -> None:
+        """Add (`sign` 1) or take out (-1) the requests `rows` names (`table WHERE ...`): each
+        grain's part of them summed in a scratch table, the grains that can be from one
+        summed before them, then all in one statement."""
+        self._db.execute("DELETE FROM temp.rollup_delta")
+        for grain in _GRAINS:
+            if grain in _DERIVED_FROM:
+                self._db.execute(_summed_delta(grain, _derived(grain), "sum(requests)",
+                                               f"temp.rollup_delta WHERE grain = "
+                                               f"'{_DERIVED_FROM[grain]}'", "max(prompt)", ""))
+            else:
+                minus = "-" if sign < 0 else ""
+                self._db.execute(_summed_delta(grain, _GRAINS[grain], f"{minus}count(*)", rows,
+                                               f"max({_PROMPT})", minus), params)
+        # A group that loses the request with its largest prompt does not know its largest
+        # one any more: NULL (which max() keeps) until _refresh_stale_prompts. A group whose
+        # largest is 0 has only prompts of 0 (and the grains that keep none, 0 throughout).
+        for grain, name in _COUNTED.items() if sign > 0 else ():
+            self._count(name, self._db.execute(
+                "SELECT count(*) FROM temp.rollup_delta d WHERE grain = ? AND typeof(k1) = "
+                "'text' AND NOT EXISTS (SELECT 1 FROM rollups r WHERE " + " AND ".join(
+                    f"r.{slot} = d.{slot}" for slot in ("grain", *_SLOTS)) + ")",
+                (grain,)).fetchone()[0])
+        prompt = "max(prompt, excluded.prompt)" if sign > 0 else \
+            "CASE WHEN prompt > 0 AND excluded.prompt >= prompt THEN NULL ELSE prompt END"
+        key = ", ".join(_SLOTS)
+        self._db.execute(
+            f"INSERT INTO rollups SELECT * FROM temp.rollup_delta WHERE true ON CONFLICT "
+            f"(grain, {key}) DO UPDATE SET "
+            + ", ".join(f"{f} = {f} + excluded.{f}" for f in ("requests", *USAGE_FIELDS))
+            + f", prompt = {prompt}")
+
+    def _count(self, name: str, added: int) -> None:
+        if added:
+            self._set_meta(name, int(self._meta(name, "0")) + added)
+
+    def _refresh_stale_prompts(self) -> None:
+        """The largest prompt of each group that lost the request holding it, looked up
+        again among the group's requests (found by its time bucket)."""
+        stale = self._db.execute(f"SELECT grain, {', '.join(_SLOTS)} FROM rollups "
+                                 "WHERE prompt IS NULL").fetchall()
+        for row in stale:
+            grain, key = row[0], dict(zip(_SLOTS, row[1:], strict=True))
+            members, params = _members(grain, key)
+            self._db.execute(
+                f"UPDATE rollups SET prompt = (SELECT max({_PROMPT}) FROM requests WHERE "
+                f"{members}) WHERE grain = ? AND "
+                + " AND ".join(f"{slot} = ?" for slot in _SLOTS),
+                (*params, grain, *row[1:]))
 
     # -- capture ---------------------------------------------------------------------
 
@@ -590,18 +822,32 @@ class Index:
             return {row[0]: Cursor(*row[1:]) for row in self._db.execute(
                 f"SELECT path, {_CURSOR_COLUMNS} FROM state.cursors").fetchall()}
 
-    def set_cursor(self, path: str, cursor: Cursor, restart: bool = False) -> None:
-        """Cursors only move forward, so a slower concurrent reader cannot rewind one;
-        unless the file was read again from its start (`restart`) or is another file. The
-        carry goes with the offset it was made at (SET reads the row as it was)."""
+    def cursors_of(self, paths: Sequence[str]) -> dict[str, Cursor]:
+        """The cursors of those of `paths` that have one: a session's files in one query."""
+        found: dict[str, Cursor] = {}
         with _state_damage():
-            self._db.execute(
+            for chunk, marks in _chunks(paths):
+                found.update((row[0], Cursor(*row[1:])) for row in self._db.execute(
+                    f"SELECT path, {_CURSOR_COLUMNS} FROM state.cursors WHERE path IN "
+                    f"({marks})", chunk))
+        return found
+
+    def set_cursors(self, moved: Sequence[tuple[str, Cursor, bool]]) -> None:
+        """(path, cursor, restart) each, in one transaction. Cursors only move forward, so a
+        slower concurrent reader cannot rewind one; unless the file was read again from its
+        start (`restart`) or is another file. The carry goes with the offset it was made at
+        (SET reads the row as it was)."""
+        if not moved:
+            return
+        with _state_damage(), self._transaction():
+            self._db.executemany(
                 f"INSERT INTO state.cursors (path, {_CURSOR_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET "
                 f"offset=CASE WHEN {_CURSOR_MOVES} THEN excluded.offset ELSE offset END, "
                 f"carry=CASE WHEN {_CURSOR_MOVES} THEN excluded.carry ELSE carry END, "
                 "size=excluded.size, mtime_ns=excluded.mtime_ns, dev=excluded.dev, "
-                "ino=excluded.ino", (path, *cursor, restart, restart))
+                "ino=excluded.ino", ((path, *cursor, restart, restart)
+                                     for path, cursor, restart in moved))
 
     def drop_cursors(self, paths: Iterable[str]) -> None:
         with _state_damage():
@@ -754,9 +1000,11 @@ class Index:
 
     def commits_with_usage(self) -> list[str]:
         """Every commit the ledger gives requests to."""
-        return [row[0] for row in self._db.execute(
-            "SELECT DISTINCT commit_id FROM requests WHERE commit_id IS NOT NULL AND "
-            "commit_id != ?", (DROPPED,))]
+        self.roll_up()
+        sql = "SELECT k1 FROM rollups WHERE grain = 'commits' AND typeof(k1) = 'text' AND " \
+            "k1 != ?" if self.rollups else \
+            "SELECT DISTINCT commit_id FROM requests WHERE commit_id IS NOT NULL AND commit_id != ?"
+        return [row[0] for row in self._db.execute(sql, (DROPPED,))]
 
     def is_attributed(self, commit: str) -> bool:
         return self._db.execute("SELECT 1 FROM commits WHERE commit_id=?",
@@ -790,11 +1038,15 @@ class Index:
 
     def price_groups_of(self, commits: Iterable[str]) -> dict[str, list[Row]]:
         """Each commit's price groups, for the commits the ledger has requests of."""
+        self.roll_up()
         found: dict[str, list[Row]] = {}
         for chunk, marks in _chunks(list(commits)):
+            source = _rollup_view("work") + f" AND k1 IN ({marks})" if self.rollups else \
+                f"{_FROM_REQUESTS} WHERE commit_id IN ({marks})"
             for row in self._db.execute(
-                    f"SELECT commit_id, {_PRICE_GROUP_COLUMNS} FROM requests "
-                    f"WHERE commit_id IN ({marks}) GROUP BY commit_id, {_PRICE_GROUP_BY}", chunk):
+                    f"SELECT commit_id, {_VIEW_GROUP_COLUMNS} FROM ({source}) "
+                    f"GROUP BY commit_id, {_PRICE_GROUP_BY} "
+                    f"ORDER BY commit_id, {_PRICE_GROUP_BY}", chunk):
                 found.setdefault(row["commit_id"], []).append(row)
         return found
 
@@ -803,47 +1055,90 @@ class Index:
         """(value of `grouping`, price group) of the requests `filters` lets through;
         `grouping` is one of GROUPINGS. Days, weeks and months are UTC's, or local ones
         when `shifts` gives the zone's offsets: (until, seconds east of UTC) pieces in
-        order, `until` the UTC time stamp where the next piece starts (None: the last)."""
-        where, params = _where(filters)
-        expression = _local_period(grouping, shifts) if shifts else _GROUPINGS[grouping]
-        return [(str(row["k"]), row) for row in self._db.execute(
-            f"SELECT {expression} AS k, {_PRICE_GROUP_COLUMNS} FROM requests"
-            f"{where} GROUP BY k, {_PRICE_GROUP_BY}", params)]
+        order, `until` the UTC time stamp where the next piece starts (None: the last).
+        Local periods need hourly roll-ups, and every request where the zone's offsets are
+        not whole hours or change at other times."""
+        local = bool(shifts) and grouping in _PERIOD_GROUPINGS
+        expression = _local_period(grouping, shifts) if local else _GROUPINGS[grouping]
+        bucket = _DAY if not local else _HOUR if _whole_hours(shifts) else _NO_BUCKET
+        return [(str(row["k0"]), row) for row in self._price_groups(
+            [expression], _GROUPING_COLUMNS[grouping], filters, bucket)]
 
     def price_groups_each(self, each: Sequence[Filters]) -> list[list[dict[str, Any]]]:
-        """For each of `each`, the price groups of the requests it lets through: all in
-        one pass over the requests (`status` asks for four sets)."""
-        flags, params = [], []
-        for number, filters in enumerate(each):
-            where, bound = _where(filters)
-            flags.append(f"coalesce(({where.removeprefix(' WHERE ') or '1'}), 0) AS f{number}")
-            params += bound
-        sums = ", ".join(f"sum(f{n}) AS requests_{n}, " +
-                         ", ".join(f"sum({f} * f{n}) AS {f}_{n}" for f in USAGE_FIELDS)
-                         for n in range(len(each)))
-        rows = self._db.execute(
-            f"SELECT model, day, band, evidence, max(prompt) AS prompt, {sums} FROM (SELECT "
-            f"model, substr(ts, 1, 10) AS day, {_BAND} AS band, evidence, {_PROMPT} AS prompt, "
-            f"{', '.join(USAGE_FIELDS)}, {', '.join(flags)} FROM requests) "
-            f"GROUP BY {_PRICE_GROUP_BY}", params).fetchall()
-        return [[{"model": row["model"], "day": row["day"], "evidence": row["evidence"],
-                  "prompt": row["prompt"], "requests": row[f"requests_{n}"],
-                  **{f: row[f"{f}_{n}"] for f in USAGE_FIELDS}}
-                 for row in rows if row[f"requests_{n}"]] for n in range(len(each))]
+        """For each of `each`, the price groups of the requests it lets through (`status`
+        asks for four sets)."""
+        return [[dict(row) for row in self._price_groups([], set(), filters, _DAY)]
+                for filters in each]
+
+    def work_item_price_groups(self, filters: Filters
+                               ) -> list[tuple[str | None, str | None, str | None, Row]]:
+        """(commit, branch, task, price group) of the requests `filters` lets through: what
+        a work item is read from (see report.workitems)."""
+        return [(row["k0"], row["k1"], row["k2"], row) for row in self._price_groups(
+            ["commit_id", "branch", "task"], {"commit_id", "branch", "task"}, filters, _DAY)]
+
+    def _price_groups(self, keys: Sequence[str], needs: set[str], filters: Filters | None,
+                      bucket: int, span: tuple[str | None, str | None] = (None, None)
+                      ) -> list[Row]:
+        """The price groups of the requests `filters` lets through (None: those in `span`,
+        [since, until) as UTC stamps), also grouped by `keys` (expressions of request
+        columns, as `k0`, `k1`, ...); `needs` are the columns they read besides model and
+        time, `bucket` the longest time bucket they can be read from (see _view_sources)."""
+        self.roll_up()
+        where = ""
+        bound: list[Any] = []
+        if filters is not None:
+            needs, span = needs | _filter_columns(filters), filters.time_range()
+            where, bound = _where(filters, times=False)
+        sources, params = self._view_sources(needs, filters, bucket, span)
+        named = "".join(f"{key} AS k{number}, " for number, key in enumerate(keys))
+        by = ", ".join([*(f"k{number}" for number in range(len(keys))), _PRICE_GROUP_BY])
+        return self._db.execute(
+            f"SELECT {named}{_VIEW_GROUP_COLUMNS} FROM ({' UNION ALL '.join(sources)}){where} "
+            f"GROUP BY {by} ORDER BY {by}", [*params, *bound]).fetchall()
+
+    def _view_sources(self, needs: set[str], filters: Filters | None, bucket: int,
+                      span: tuple[str | None, str | None]) -> tuple[list[str], list[Any]]:
+        """SELECTs of the request view (`_FROM_REQUESTS`' columns) whose union holds each
+        request in `span` ([since, until)) once: from the smallest grain that has the
+        columns `needs` in buckets no longer than `bucket` (narrowed by `filters` where
+        its key can), the buckets the range covers part of from requests. None such: from
+        requests."""
+        since, until = span
+        grain = _grain_for(needs, bucket) if self.rollups else None
+        if grain is None:
+            clauses, params = _time_clauses(since, until)
+            return [_FROM_REQUESTS + "".join(f" {word} {clause}" for word, clause in zip(
+                ("WHERE", "AND"), clauses, strict=False))], params
+        view, params = _hinted_view(grain, filters)
+        if since is None and until is None:
+            return [view], params
+        inside, inside_params, edges = _bucket_split(since, until, _READABLE[grain])
+        irregular, irregular_params = _irregular_in(since, until)
+        sources = [f"{view} AND {inside}", f"{view} AND {irregular}"]
+        bound = [*params, *inside_params, *params, *irregular_params]
+        for start, end in edges:
+            sources.append(f"{_FROM_REQUESTS} WHERE ts >= ? AND ts < ? AND ts GLOB {_REGULAR_TS}")
+            bound += [start, end]
+        return sources, bound
 
     def time_span(self, filters: Filters) -> tuple[str | None, str | None]:
-        """The first and last time stamps of the requests `filters` lets through."""
+        """The first and last time stamps of the requests `filters` lets through, each
+        found along the index on time."""
         where, params = _where(filters)
-        row = self._db.execute(f"SELECT min(ts), max(ts) FROM requests{where}",
-                               params).fetchone()
-        return row[0], row[1]
+        where += " AND ts IS NOT NULL" if where else " WHERE ts IS NOT NULL"
+        first, last = (self._db.execute(f"SELECT ts FROM requests{where} ORDER BY ts {order} "
+                                        "LIMIT 1", params).fetchone() for order in ("", "DESC"))
+        return (first[0] if first else None), (last[0] if last else None)
 
     def commits_with_requests(self, commits: Iterable[str]) -> set[str]:
         """Those of `commits` the ledger has requests of."""
+        self.roll_up()
+        sql = "SELECT k1 FROM rollups WHERE grain = 'commits' AND k1 IN ({})" if self.rollups \
+            else "SELECT DISTINCT commit_id FROM requests WHERE commit_id IN ({})"
         found: set[str] = set()
         for chunk, marks in _chunks(list(commits)):
-            found.update(row[0] for row in self._db.execute(
-                f"SELECT DISTINCT commit_id FROM requests WHERE commit_id IN ({marks})", chunk))
+            found.update(row[0] for row in self._db.execute(sql.format(marks), chunk))
         return found
 
     def first_seen_by(self, grouping: str, filters: Filters) -> dict[str, str]:
@@ -854,10 +1149,9 @@ class Index:
             params)}
 
     def price_groups_since(self, moment: str) -> list[Row]:
-        """Price groups of the requests made at or after `moment` (a UTC stamp)."""
-        return list(self._db.execute(
-            f"SELECT {_PRICE_GROUP_COLUMNS} FROM requests WHERE ts >= ? "
-            f"GROUP BY {_PRICE_GROUP_BY}", (moment,)))
+        """Price groups of the requests made at or after `moment` (a UTC stamp): a local
+        day's start is on the hour in most zones, where hourly roll-ups hold it whole."""
+        return self._price_groups([], set(), None, _HOUR, (moment, None))
 
     def pending_price_groups(self, worktree: str) -> list[Row]:
         """Price groups of the worktree's requests that no commit has taken yet."""
@@ -887,11 +1181,20 @@ class Index:
         """Requests, pending ones, sessions, commits, the last capture, invalid lines, and
         what folded into requests already known: corrections, and request records
         superseded by a later one of the same request (each counted once all the same)."""
-        row = self._db.execute(
-            "SELECT count(*), coalesce(sum(commit_id IS NULL AND task IS NULL), 0), "
-            "count(DISTINCT session_id), count(DISTINCT commit_id), max(captured_at) "
-            "FROM requests").fetchone()
-        requests, pending, sessions, commits, last_capture = row
+        self.roll_up()
+        if self.rollups:
+            requests = self._db.execute("SELECT coalesce(sum(requests), 0) FROM rollups "
+                                        "WHERE grain = 'all'").fetchone()[0]
+            sessions, commits = (int(self._meta(_COUNTED[grain], "0"))
+                                 for grain in ("sessions", "commits"))
+            pending = self._db.execute("SELECT coalesce(sum(requests), 0) FROM rollups WHERE "
+                                       "grain = 'work' AND k1 = 0 AND k2 = 0").fetchone()[0]
+            last_capture = self._db.execute("SELECT max(at) FROM captures").fetchone()[0]
+        else:
+            requests, pending, sessions, commits, last_capture = self._db.execute(
+                "SELECT count(*), coalesce(sum(commit_id IS NULL AND task IS NULL), 0), "
+                "count(DISTINCT session_id), count(DISTINCT commit_id), max(captured_at) "
+                "FROM requests").fetchone()
         records = int(self._meta("request_records", "0"))
         return Summary(requests, pending, sessions, commits, last_capture,
                        int(self._meta("invalid_lines", "0")),
@@ -899,23 +1202,19 @@ class Index:
 
     def evidence_totals(self) -> dict[str, int]:
         """Tokens of each evidence kind in the whole ledger."""
+        self.roll_up()
+        source = "rollups WHERE grain = 'all'" if self.rollups else "requests"
         return {str(row[0]): int(row[1]) for row in self._db.execute(
-            f"SELECT evidence, sum({'+'.join(_TOTAL)}) FROM requests GROUP BY evidence")}
+            f"SELECT evidence, sum({'+'.join(_TOTAL)}) FROM {source} GROUP BY evidence")}
 
     def last_captures(self) -> dict[str, str]:
         """When a request was last captured, per way of capture (`via`: hook, import,
         record, ...)."""
-        return {str(row[0]): str(row[1]) for row in self._db.execute(
-            "SELECT via, max(captured_at) FROM requests GROUP BY via")}
-
-    def work_item_price_groups(self, filters: Filters
-                               ) -> list[tuple[str | None, str | None, str | None, Row]]:
-        """(commit, branch, task, price group) of the requests `filters` lets through: what
-        a work item is read from (see report.workitems)."""
-        where, params = _where(filters)
-        return [(row["commit_id"], row["branch"], row["task"], row) for row in self._db.execute(
-            f"SELECT commit_id, branch, task, {_PRICE_GROUP_COLUMNS} FROM requests{where} "
-            f"GROUP BY commit_id, branch, task, {_PRICE_GROUP_BY}", params)]
+        self.roll_up()
+        sql = "SELECT via, at FROM captures" if self.rollups else \
+            "SELECT via, max(captured_at) FROM requests WHERE via IS NOT NULL AND " \
+            "captured_at IS NOT NULL GROUP BY via"
+        return {str(row[0]): str(row[1]) for row in self._db.execute(sql)}
 
     def requests_newest_first(self, filters: Filters, limit: int | None) -> list[Row]:
         """Requests with their ids, context, commit, evidence and counts, newest first."""
@@ -1101,16 +1400,156 @@ def _local_period(grouping: str, shifts: Sequence[tuple[str | None, int]]) -> st
             "month": f"substr({day}, 1, 7)"}.get(grouping, _GROUPINGS[grouping])
 
 
+def _grain_for(needs: set[str], bucket: int) -> str | None:
+    """The first readable grain with the columns `needs` and buckets at most `bucket` long."""
+    for grain, length in _READABLE.items():
+        if length >= bucket and needs <= _grain_columns(grain):
+            return grain
+    return None
+
+
+def _grain_columns(grain: str) -> set[str]:
+    return {column for slot, column in _GRAINS[grain].items() if slot.startswith("k")}
+
+
+def _rollup_view(grain: str) -> str:
+    """A grain's rows as the request view: its slots under their columns' names (0 back to
+    NULL), a bucket's first time stamp (a stamp of its own: the stamp), NULL for columns
+    the grain does not keep; each row stands for `n` requests."""
+    columns = {column: slot for slot, column in _GRAINS[grain].items() if slot.startswith("k")}
+    start = _BUCKET_START[_READABLE[grain]]
+    texts = {name: _decoded(columns[name]) if name in columns else "NULL"
+             for name in _VIEW_TEXTS}
+    texts["model"] = _decoded("model")
+    texts["ts"] = (f"CASE WHEN typeof(period) != 'text' THEN NULL WHEN substr(period, 1, 1) = "
+                   f"'~' THEN substr(period, 2) ELSE period || '{start}' END")
+    return (f"SELECT {', '.join(f'{texts[name]} AS {name}' for name in _VIEW_TEXTS)}, "
+            f"evidence, band, prompt, requests AS n, {', '.join(USAGE_FIELDS)} "
+            f"FROM rollups WHERE grain = '{grain}'")
+
+
+def _decoded(slot: str) -> str:
+    return f"CASE WHEN typeof({slot}) = 'text' THEN {slot} END"
+
+
+def _hinted_view(grain: str, filters: Filters | None) -> tuple[str, list[Any]]:
+    """A grain's view, narrowed by what of `filters` its key holds first, so that the
+    rows come from a range of its primary key (the filters still apply after)."""
+    view = _rollup_view(grain)
+    if grain in ("day", "hour"):
+        return view + " AND k1 = 0 AND k2 = 0 AND k3 = 0 AND k4 = 0", []
+    if filters is None:
+        return view, []
+    first = {"branch": filters.branch, "agent": filters.agent}.get(grain)
+    if first is not None:
+        return view + " AND k1 = ?", [first]
+    if grain == "session" and filters.session:
+        return view + " AND k1 >= ? AND k1 < ?", [filters.session,
+                                                  _after_prefix(filters.session)]
+    if grain == "work" and filters.state == "pending":
+        return view + " AND k1 = 0 AND k2 = 0", []
+    return view, []
+
+
+def _bucket_split(since: str | None, until: str | None, length: int
+                  ) -> tuple[str, list[Any], list[tuple[str, str]]]:
+    """[since, until) in buckets of `length` characters: the condition on `period` that
+    holds the regular buckets wholly inside, and the ranges of time stamps in the buckets
+    the range cuts (to read from requests)."""
+    start = _BUCKET_START[length]
+    conditions, params, edges = ["period >= ?", "period < ?"], ["", "~"], []
+    if since is not None:
+        params[0] = since[:length]
+        if since[length:] != start:
+            conditions[0] = "period > ?"
+            after = _after_prefix(since[:length])
+            edges.append((since, min(after, until) if until is not None else after))
+    if until is not None:
+        params[1] = until[:length]
+        cut_alone = since is None or since[:length] != until[:length] or \
+            since[length:] == start
+        if until[length:] != start and cut_alone:
+            edges.append((max(until[:length], since) if since is not None else until[:length],
+                          until))
+    return " AND ".join(conditions), params, [(a, b) for a, b in edges if a < b]
+
+
+def _irregular_in(since: str | None, until: str | None) -> tuple[str, list[Any]]:
+    """The condition on `period` that holds the buckets of time stamps of another form
+    whose stamp is in [since, until)."""
+    conditions, params = ["period >= '~'"], []
+    for clause, moment in (("substr(period, 2) >= ?", since), ("substr(period, 2) < ?", until)):
+        if moment is not None:
+            conditions.append(clause)
+            params.append(moment)
+    return " AND ".join(conditions), params
+
+
+def _filter_columns(filters: Filters) -> set[str]:
+    """The columns `filters` reads besides model, time and evidence."""
+    columns = {column for column, value in (("session_id", filters.session),
+                                            ("branch", filters.branch),
+                                            ("agent_id", filters.agent)) if value is not None}
+    return columns | ({"commit_id", "task"} if filters.state is not None else set()) | (
+        {"commit_id"} if filters.commits is not None else set())
+
+
+def _whole_hours(shifts: Sequence[tuple[str | None, int]]) -> bool:
+    """Whether a zone's offsets are whole hours that change on the hour: then an hour's
+    requests all fall on one local day."""
+    return all(int(seconds) % 3600 == 0 and (until is None or until[13:] == ":00:00.000Z")
+               for until, seconds in shifts)
+
+
+def _summed_delta(grain: str, slots: dict[str, str], requests: str, rows: str, prompt: str,
+                  sign: str) -> str:
+    """The statement that sums `rows` (`table WHERE ...`) into a grain's part of the scratch
+    table: its slots from `slots`' expressions, `requests` and `prompt` as given (the
+    grains that keep no prompt, 0), the counts with `sign`."""
+    keys = [f"ifnull({slots[slot]}, 0)" if slot in slots else "0" for slot in _SLOTS]
+    priced = "model" in _GRAINS[grain]
+    return (f"INSERT INTO temp.rollup_delta SELECT '{grain}', {', '.join(keys)}, {requests}, "
+            + ", ".join(f"{sign}sum({f})" for f in USAGE_FIELDS)
+            + f", {prompt if priced else '0'} FROM {rows} "
+            f"GROUP BY {', '.join(map(str, range(2, 2 + len(_SLOTS))))}")
+
+
+def _members(grain: str, key: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The condition that selects the requests of one roll-up row of a priced grain: its
+    time bucket first, which the index on time finds, then every slot of its key."""
+    slots = _GRAINS[grain]
+    period = key["period"]
+    if not isinstance(period, str):  # no time stamp
+        when, params = "ts IS NULL", []
+    elif period.startswith("~"):
+        when, params = "ts = ?", [period[1:]]
+    else:
+        when, params = "ts >= ? AND ts < ?", [period, _after_prefix(period)]
+    return (" AND ".join([when, *(f"ifnull({expression}, 0) = ?"
+                                  for expression in slots.values())]),
+            [*params, *(key[slot] for slot in slots)])
+
+
+def _after_prefix(prefix: str) -> str:
+    """The first text after every text that starts with `prefix`."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def _is_stamp(text: str) -> bool:
     return len(text) == 24 and all(c.isdigit() or c in "-T:.Z" for c in text)
 
 
-def _where(filters: Filters) -> tuple[str, list[Any]]:
+def _where(filters: Filters, times: bool = True) -> tuple[str, list[Any]]:
+    """`filters` as a WHERE clause on request columns; without its time range if not
+    `times`."""
     clauses: list[str] = []
     params: list[Any] = []
     if filters.session is not None:  # an id's first characters, as `log` shows them
         clauses.append("substr(session_id, 1, ?) = ?")
         params += [len(filters.session), filters.session]
+        if filters.session and filters.session[-1] < chr(0x10FFFF):  # the same as a range,
+            clauses.append("session_id >= ? AND session_id < ?")  # which the index serves
+            params += [filters.session, _after_prefix(filters.session)]
     if filters.model is not None:  # `opus` for claude-opus-4-6
         clauses.append("instr(lower(model), lower(?)) > 0")
         params.append(filters.model)
@@ -1118,11 +1557,10 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
-    since, until = filters.time_range()
-    for clause, moment in (("ts >= ?", since), ("ts < ?", until)):
-        if moment is not None:
-            clauses.append(clause)
-            params.append(moment)
+    if times:
+        timed, moments = _time_clauses(*filters.time_range())
+        clauses += timed
+        params += moments
     if filters.state == "pending":
         clauses.append("commit_id IS NULL AND task IS NULL")
     elif filters.state == "committed":
@@ -1134,6 +1572,12 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append(f"commit_id IN ({','.join('?' * len(filters.commits))})")
         params.extend(filters.commits)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _time_clauses(since: str | None, until: str | None) -> tuple[list[str], list[Any]]:
+    pairs = [(clause, moment) for clause, moment in (("ts >= ?", since), ("ts < ?", until))
+             if moment is not None]
+    return [clause for clause, _ in pairs], [moment for _, moment in pairs]
 
 
 def _counts(record: Record) -> list[int]:

@@ -133,8 +133,10 @@ def ordered(rows: list[ReportRow], by: str, order: str | None) -> list[ReportRow
     oldest first for points in time and largest first for everything else. Timeless
     rows stay last; with several repositories, rows of one period stay together."""
     descending = order == "desc" if order else by not in CHRONOLOGICAL
-    last = [row for row in rows if row.timeless or (by == "commit" and row.commit is None)]
-    dated = [row for row in rows if row not in last]
+    last: list[ReportRow] = []
+    dated: list[ReportRow] = []
+    for row in rows:  # one pass: `row not in last` compared rows field by field, n x n
+        (last if row.timeless or (by == "commit" and row.commit is None) else dated).append(row)
     if by == "tag":  # already in release order, repository by repository
         dated = dated[::-1] if descending else dated
     else:
