@@ -166,7 +166,7 @@ def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "models": _by_model(groups), "groups": groups}
 
 
-# Sync (issue: Teams) --------------------------------------------------------------------
+# Sync: notes merged from teammates ---------------------------------------------------------------
 
 _JOINED_FIELDS = ("prompt", "requests", *USAGE_FIELDS)
 
