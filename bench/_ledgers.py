@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODELS = ("claude-opus-4-6", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")
+from _benchlib import MODELS
+
 BATCH = 20_000
 
 

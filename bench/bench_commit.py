@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _benchlib import (
-    MODELS,
     Sandbox,
     SessionWriter,
     Stats,
@@ -46,6 +43,7 @@ from _benchlib import (
     timed,
     verdict,
 )
+from _ledgers import generate_ledger
 
 TARGET_VS_PYTHON = 3.0
 TARGET_BIG_VS_EMPTY = 1.2
@@ -86,94 +84,6 @@ def main() -> int:
 
 
 # --- the big ledger -------------------------------------------------------------------------
-
-
-def generate_ledger(ledger: Path, top: Path, project_dir: Path, requests: int,
-                    per_session: int, per_commit: int, pending_elsewhere: int) -> dict[str, int]:
-    """Write `requests` request records, as capture.py would have, into a new ledger.
-
-    Records come from the project's own builders (`capture.request_record`,
-    `ledger.encode`), so the format follows the code. Sessions get their `session` record
-    first, like `_session_records`; their transcripts are gone (Claude Code deletes them
-    after 30 days). All but `pending_elsewhere` requests are attributed, `per_commit` at a
-    time, to made-up earlier commit ids; the pending ones belong to another worktree of the
-    same repository, so the timed commits here have only their own few to attribute.
-    """
-    from tokentag.capture.catch_up import request_record
-    from tokentag.capture.transcript import Request
-    from tokentag.core.usage import Usage
-    from tokentag.git.gitdirs import Worktree
-    from tokentag.ledger import records
-    from tokentag.ledger.jsonl import encode
-
-    rng = random.Random(7)
-    main_tree = Worktree(str(top), str(top / ".git"), str(top / ".git"))
-    other_top = top.with_name(top.name + "-feature")
-    other_tree = Worktree(str(other_top), str(top / ".git" / "worktrees" / other_top.name),
-                          str(top / ".git"))
-    other_project = project_dir.with_name(project_dir.name + "-feature")
-    clock = time.time() - 365 * 86_400
-    counts = {"request": 0, "session": 0, "attribution": 0}
-    unattributed: list[str] = []
-    batch: list[Any] = []
-
-    def stamp(seconds: float) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
-            f".{int(seconds * 1000) % 1000:03d}Z"
-
-    def flush_attribution(force: bool = False) -> None:
-        while len(unattributed) >= per_commit or (force and unattributed):
-            keys = unattributed[:per_commit]
-            del unattributed[:per_commit]
-            batch.append(records.attribution(f"{rng.getrandbits(160):040x}", str(top), keys,
-                                             "observed", stamp(clock)))
-            counts["attribution"] += 1
-
-    with ledger.open("wb") as out:
-        made = 0
-        main_requests = requests - pending_elsewhere
-        session_no = 0
-        while made < requests:
-            session_no += 1
-            elsewhere = made >= main_requests
-            tree, pdir = (other_tree, other_project) if elsewhere else (main_tree, project_dir)
-            sid = (f"{rng.getrandbits(32):08x}-{session_no % 65536:04x}-"
-                   f"4{rng.getrandbits(12):03x}-8{rng.getrandbits(12):03x}-"
-                   f"{rng.getrandbits(48):012x}")
-            transcript = pdir / f"{sid}.jsonl"
-            batch.append(records.session(sid, str(transcript), str(tree.top), str(tree.top),
-                                         stamp(clock)))
-            counts["session"] += 1
-            limit = requests if elsewhere else main_requests
-            for _ in range(min(per_session, limit - made)):
-                clock += rng.uniform(2, 40)
-                cache = rng.randrange(10_000, 180_000)
-                write = rng.choice((0, 0, 0, 350, 1_800, 9_000))
-                message_id = f"msg_01{made:012d}{rng.getrandbits(48):012x}"
-                request_id = f"req_011C{made:012d}{rng.getrandbits(40):010x}"
-                key = f"{message_id}/{request_id}"  # what transcript.parse_request makes
-                request = Request(
-                    key=key, message_id=message_id, request_id=request_id,
-                    session_id=sid, agent_id=None if made % 9 else "a1b2c3d",
-                    model=MODELS[1] if made % 7 == 0 else MODELS[0], timestamp=stamp(clock),
-                    cwd=str(tree.top),
-                    branch="main" if not elsewhere else "feature", version="2.1.38",
-                    usage=Usage(input=rng.choice((1, 2, 3, 6, 120)),
-                                output=rng.randrange(40, 2_500), cache_creation=write,
-                                cache_creation_5m=0, cache_creation_1h=write, cache_read=cache))
-                batch.append(request_record(request, tree, transcript, stamp(clock + 1),
-                                            "hook"))
-                counts["request"] += 1
-                made += 1
-                if not elsewhere:
-                    unattributed.append(key)
-                    flush_attribution()
-            if len(batch) > 20_000:
-                out.write(encode(batch))
-                batch.clear()
-        flush_attribution(force=True)
-        out.write(encode(batch))
-    return counts
 
 
 def add_stale_cursors(tokentag_dir: Path) -> int:
@@ -239,8 +149,9 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
 
     start = time.perf_counter()
     counts = generate_ledger(big.ledger, big.path, sandbox.project_dir(big.path), args.requests,
-                             args.requests_per_session, args.requests_per_commit,
-                             args.pending_elsewhere)
+                             per_session=args.requests_per_session,
+                             per_commit=args.requests_per_commit,
+                             pending_elsewhere=args.pending_elsewhere)
     generated = time.perf_counter() - start
     size = big.ledger.stat().st_size
     print(f"big ledger: {counts['request']:,} requests, {counts['session']:,} sessions, "

@@ -47,7 +47,7 @@ from _benchlib import (
     timed,
     verdict,
 )
-from bench_commit import generate_ledger
+from _ledgers import generate_ledger
 from bench_import import install_ccusage
 
 TARGET_VS_PYTHON = 4.0
@@ -85,7 +85,7 @@ def prepare(args: argparse.Namespace, tools: Tools, sandbox: Sandbox
     start = time.perf_counter()
     # None pending in another worktree (bench_commit has some): `report`, which the line is
     # checked against, does not tell worktrees apart.
-    counts = generate_ledger(ledger, repo, sandbox.project_dir(repo), args.requests, 150, 40, 0)
+    counts = generate_ledger(ledger, repo, sandbox.project_dir(repo), args.requests)
     print(f"ledger: {counts['request']:,} requests, {ledger.stat().st_size / 1e6:.0f} MB "
           f"(generated in {time.perf_counter() - start:.1f} s)")
     fold = timed([tools.tokentag, "status"], cwd=repo, env=sandbox.env)
