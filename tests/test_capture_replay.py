@@ -11,6 +11,7 @@ import pytest
 from tests import replay
 from tests.conftest import git, tokentag
 from tests.corpora import Corpus
+from tokentag.ledger.store import Store
 
 
 @pytest.fixture
@@ -64,6 +65,21 @@ def test_flat_agent_files_are_caught_when_the_turn_ends(corpus: Corpus,
     assert session.agent_files and all(p.parent == session.main.parent
                                        for p in session.agent_files)
     replay.replay_in_chunks(session, chunks=3)
+    expected = replay.expected_sessions(corpus)[session.session_id]
+    assert replay.session_totals(session.repo)[session.session_id] == expected
+
+
+def test_the_turn_end_remembers_whose_each_flat_agent_file_is(
+        corpus: Corpus, sessions: list[replay.Session]) -> None:
+    session = _flatten(_big(corpus, sessions))
+    other = session.main.parent / "agent-0ther.jsonl"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b'{"type":"user","sessionId":"another-session","cwd":"/x"}\n')
+    replay.replay_in_chunks(session, chunks=3)
+    with Store(session.repo / ".git" / "tokentag").reading() as index:
+        remembered = index.agent_file_sessions(str(session.main.parent))
+    assert remembered == {**{str(p): session.session_id for p in session.agent_files},
+                          str(other): "another-session"}
     expected = replay.expected_sessions(corpus)[session.session_id]
     assert replay.session_totals(session.repo)[session.session_id] == expected
 

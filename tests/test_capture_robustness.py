@@ -846,3 +846,24 @@ def _check_report(report: dict[str, Any], grand: dict[str, int], requests: int) 
     assert len({r["key"] for r in rows}) == len(rows)
     costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
     assert sum(costs) == pytest.approx(total["cost_usd"], abs=1e-5)
+
+
+def test_a_flat_agent_file_is_opened_until_its_first_line_is_whole_then_never(
+        tmp_path: Path, mocker: Any) -> None:
+    mine, theirs, growing = (tmp_path / f"agent-{n}.jsonl" for n in ("a1", "b2", "c3"))
+    mine.write_bytes(b'{"type":"user","sessionId":"s-1"}\n')
+    theirs.write_bytes(b'{"type":"user","sessionId":"s-2"}\n')
+    growing.write_bytes(b'{"type":"user","sessio')
+    opened = mocker.spy(transcript, "_first_line")
+
+    own, learned = transcript.flat_agent_files(str(tmp_path), "s-1", {})
+    assert own == [str(mine)]
+    assert learned == {str(mine): "s-1", str(theirs): "s-2"}  # not the partial one
+    assert opened.call_count == 3
+
+    growing.write_bytes(b'{"type":"user","sessionId":"s-1"}\n')
+    opened.reset_mock()
+    own, learned = transcript.flat_agent_files(str(tmp_path), "s-1", learned)
+    assert own == [str(mine), str(growing)]
+    assert learned == {str(growing): "s-1"}
+    assert opened.call_count == 1

@@ -64,7 +64,7 @@ def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[st
         if main in cursors and main not in grown:
             continue  # a subagent at work writes progress lines into its session's file
         project_dirs.add(os.path.dirname(main))
-        for path in transcript.session_files(main, None):
+        for path in transcript.session_files(main):
             if path not in cursors and _size(path) > 0:
                 grown.add(path)
     grown.update(_new_flat_agent_files(project_dirs, cursors))
@@ -119,7 +119,7 @@ def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
         # The listing also has flat-layout agent files (they sit beside the sessions),
         # so no session needs its flat agents looked up: that opens every agent file.
         for main in _listing(directory):
-            for path in transcript.session_files(main, None):
+            for path in transcript.session_files(main):
                 if path not in known and _mtime_ns(path) > since_ns:
                     found.add(path)
     return found

@@ -129,16 +129,25 @@ class FileRead:
 
 def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = None,
              via: str = "hook", final: bool = False, lock_wait: float | None = LOCK_WAIT,
-             tool_use_id: str | None = None) -> CaptureResult:
+             tool_use_id: str | None = None, flat_agents_in: str | None = None,
+             ) -> CaptureResult:
     """Read what `paths` gained since their cursors and record it. A missing file has
     nothing to read (Claude Code writes some only later, some never); one that cannot be
-    read is named in the result's `failures`, the others read all the same."""
+    read is named in the result's `failures`, the others read all the same.
+    `flat_agents_in`: a project dir whose flat-layout agent files of `session_id` are read
+    too (see transcript.flat_agent_files)."""
     store = Store.of(home)
     with store.reading(lock_wait, create=True) as index:
+        learned: dict[str, str] = {}
+        if flat_agents_in is not None and session_id:
+            own, learned = transcript.flat_agent_files(
+                flat_agents_in, session_id, index.agent_file_sessions(flat_agents_in))
+            paths = [*paths, *own]
         reads, failures = read_new(paths, index, home, final, tool_use_id)
         result = CaptureResult()
-        if reads:
+        if reads or learned:
             with store.writing_to(index, lock_wait) as writer:
+                index.remember_agent_files(learned)
                 result = record(writer, reads, home, session_id, via)
         result.open_agent_commits = bool(index.unsettled_agent_commits(home.name))
     result += record_elsewhere(reads, home, session_id, via)
@@ -153,25 +162,26 @@ def read_new(paths: Iterable[StrPath], index: Index, home: Worktree, final: bool
     `tool_use_id`: note which request holds that tool call."""
     reads: list[FileRead] = []
     failures: list[str] = []
-    for given in dict.fromkeys(os.path.realpath(p) for p in paths):
+    given = list(dict.fromkeys(os.path.realpath(p) for p in paths))
+    cursors = index.cursors_of(given)
+    for path in given:
         try:
-            read = _read_one(given, index, home, final, tool_use_id)
+            read = _read_one(path, cursors.get(path), home, final, tool_use_id)
         except FileNotFoundError:
             continue
         except OSError as error:  # one unreadable file must not stop the others
-            failures.append(f"{given}: {error.strerror or error}")
+            failures.append(f"{path}: {error.strerror or error}")
             continue
         if read is not None:
             reads.append(read)
     return reads, failures
 
 
-def _read_one(path: str, index: Index, home: Worktree, final: bool,
+def _read_one(path: str, cursor: Cursor | None, home: Worktree, final: bool,
               tool_use_id: str | None) -> FileRead | None:
     stat = os.stat(path)
     if not stat_module.S_ISREG(stat.st_mode):
         raise OSError(0, "not a regular file")
-    cursor = index.cursor(path)
     restart = cursor is not None and not cursor.continues(stat)
     start = cursor.offset if cursor is not None and not restart else 0
     if start == stat.st_size:

@@ -83,10 +83,10 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     """Read every transcript of the session: its own file and its subagents'."""
     main = os.path.expanduser(payload["transcript_path"])
     session_id = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
-    # Flat-layout agent files (2.0.28-2.1.1) are found by opening every agent file in the
-    # project dir: only when a subagent or the turn ends, not on every tool call.
+    # Flat-layout agent files (2.0.28-2.1.1) are found by listing the project dir: only when
+    # a subagent or the turn ends, not on every tool call.
     flat = payload.get("hook_event_name") in _SUBAGENTS_SETTLED
-    files = transcript.session_files(main, session_id if flat else None)
+    files = transcript.session_files(main)
     agent_path = payload.get("agent_transcript_path")
     if isinstance(agent_path, str) and agent_path and agent_path not in files:
         files.append(agent_path)
@@ -94,7 +94,8 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     tool_use_id = payload.get("tool_use_id") if isinstance(payload.get("tool_use_id"), str) \
         else None
     result = catch_up(files, home, session_id, final=event == "SessionEnd",
-                      tool_use_id=tool_use_id)
+                      tool_use_id=tool_use_id,
+                      flat_agents_in=os.path.dirname(main) if flat else None)
     raised = dict(result.raised_commits)
     if result.open_agent_commits and event in _SETTLING:
         raised.update(dict.fromkeys(_settle(home, session_id, result.tool_request,

@@ -32,7 +32,7 @@ ASSISTANT_MARKER = b'"type":"assistant"'
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag/__init__.py)
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from typing import NamedTuple
 
     from _typeshed import StrPath
@@ -251,19 +251,18 @@ def agent_id_of(path: StrPath) -> str | None:
     return None
 
 
-def session_files(transcript: str, session_id: str | None) -> list[str]:
-    """The session's own file and every subagent file Claude Code keeps for it.
+def session_files(transcript: str) -> list[str]:
+    """The session's own file and its subagent files in their own folder.
 
     Since 2.1.2: `<session>/subagents/**/agent-*.jsonl` (with nested `workflows/`);
-    2.0.28-2.1.1: flat `agent-*.jsonl` beside the session file, tied by `sessionId`;
-    earlier versions put subagent lines inline, so the main file covers them.
+    2.0.28-2.1.1: flat `agent-*.jsonl` beside the session file, tied by `sessionId`
+    (see flat_agent_files); earlier versions put subagent lines inline, so the main file
+    covers them.
     """
     files = [transcript]
     nested = os.path.join(os.path.splitext(transcript)[0], "subagents")
     if os.path.isdir(nested):
         files.extend(sorted(_agent_files_under(nested)))
-    if session_id:
-        files.extend(flat_agent_files(os.path.dirname(transcript), session_id))
     return files
 
 
@@ -301,10 +300,30 @@ def _is_agent_file(name: str) -> bool:
     return name.startswith("agent-") and name.endswith(".jsonl")
 
 
-def flat_agent_files(project_dir: str, session_id: str) -> list[str]:
-    """Flat-layout agent files of one session: the first line names the session."""
-    needle = f'"sessionId":"{session_id}"'.encode()
-    return sorted(path for path in agent_files_in(project_dir) if needle in _first_line(path))
+def flat_agent_files(project_dir: str, session_id: str, known: Mapping[str, str],
+                     ) -> tuple[list[str], dict[str, str]]:
+    """Flat-layout agent files of one session, whose first line names it; and the session
+    of each file not in `known` (path -> session) that this looked at, once its first
+    line is whole. Only those are opened: a project dir keeps every session's files."""
+    own: list[str] = []
+    learned: dict[str, str] = {}
+    for path in agent_files_in(project_dir):
+        owner = known.get(path)
+        if owner is None:
+            owner = _session_named(_first_line(path))
+            if owner is not None:
+                learned[path] = owner
+        if owner == session_id:
+            own.append(path)
+    return sorted(own), learned
+
+
+def _session_named(first_line: bytes) -> str | None:
+    """The `sessionId` a whole first line names ("" if none); None while it is partial."""
+    if not first_line.endswith(b"\n"):
+        return None
+    _, found, rest = first_line.partition(b'"sessionId":"')
+    return rest.partition(b'"')[0].decode(errors="replace") if found else ""
 
 
 def agent_files_in(project_dir: str) -> list[str]:

@@ -854,6 +854,25 @@ class Index:
             self._db.executemany("DELETE FROM state.cursors WHERE path=?",
                                  ((p,) for p in paths))
 
+    def agent_file_sessions(self, directory: str) -> dict[str, str]:
+        """The session each flat-layout agent file directly in `directory` belongs to, for
+        the files looked at before ("" for one whose first line names none)."""
+        low = directory.rstrip(os.sep) + os.sep
+        high = low[:-1] + chr(ord(os.sep) + 1)
+        with _state_damage():
+            return dict(self._db.execute(
+                "SELECT path, session_id FROM state.agent_files WHERE path > ? AND path < ?",
+                (low, high)).fetchall())
+
+    def remember_agent_files(self, sessions: Mapping[str, str]) -> None:
+        """Which session each of these flat-layout agent files belongs to: a first line,
+        once written, never changes, so it is read once, not on every turn's end."""
+        if not sessions:
+            return
+        with _state_damage(), self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO state.agent_files VALUES (?, ?)",
+                                 sessions.items())
+
     def last_flush_ns(self) -> int | None:
         """When a commit last looked for transcripts (install counts as the first)."""
         return int(self._stamp("last_flush_ns") or 0) or None
@@ -1370,10 +1389,17 @@ def m005_cursor_carry(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE state.cursors ADD COLUMN carry TEXT")
 
 
+def m006_agent_files(db: sqlite3.Connection) -> None:
+    """The session of each flat-layout agent file, from its first line (see
+    Index.agent_file_sessions)."""
+    db.execute("CREATE TABLE state.agent_files (path TEXT PRIMARY KEY, "
+               "session_id TEXT NOT NULL) WITHOUT ROWID")
+
+
 # Append only: a change to the state file is a new function here, never an edit of one
 # that has run somewhere.
 MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written,
-              m005_cursor_carry)
+              m005_cursor_carry, m006_agent_files)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
