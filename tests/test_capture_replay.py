@@ -4,6 +4,7 @@ sessions, ccusage's exact ones)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from tests import replay
 from tests.conftest import git, tokentag
 from tests.corpora import Corpus
+from tests.session_writer import requests_in, totals
 from tokentag.ledger.store import Store
 
 
@@ -72,16 +74,42 @@ def test_flat_agent_files_are_caught_when_the_turn_ends(corpus: Corpus,
 def test_the_turn_end_remembers_whose_each_flat_agent_file_is(
         corpus: Corpus, sessions: list[replay.Session]) -> None:
     session = _flatten(_big(corpus, sessions))
-    other = session.main.parent / "agent-0ther.jsonl"
-    other.parent.mkdir(parents=True, exist_ok=True)
+    project_dir = session.main.parent
+    other = project_dir / "agent-0ther.jsonl"
+    project_dir.mkdir(parents=True, exist_ok=True)
     other.write_bytes(b'{"type":"user","sessionId":"another-session","cwd":"/x"}\n')
     replay.replay_in_chunks(session, chunks=3)
-    with Store(session.repo / ".git" / "tokentag").reading() as index:
-        remembered = index.agent_file_sessions(str(session.main.parent))
-    assert remembered == {**{str(p): session.session_id for p in session.agent_files},
-                          str(other): "another-session"}
+    assert _remembered(session) == (
+        {**{str(p): session.session_id for p in session.agent_files},
+         str(other): "another-session"}, None)  # the dir changed a moment ago: no stamp
+
+    settled = time.time_ns() - 60 * 10**9
+    os.utime(project_dir, ns=(settled, settled))
+    replay.fire(session, "Stop")
+    assert _remembered(session)[1] == settled  # later Stops list nothing while it holds
+
+    # A subagent that starts later gets a new file, which changes the dir.
+    late = _renamed_copy(session.agent_files[0], project_dir / "agent-late.jsonl")
+    replay.fire(session, "Stop")
     expected = replay.expected_sessions(corpus)[session.session_id]
-    assert replay.session_totals(session.repo)[session.session_id] == expected
+    added = totals(requests_in(late.read_bytes()), set(requests_in(late.read_bytes())))
+    assert added["total"] > 0
+    assert replay.session_totals(session.repo)[session.session_id] == {
+        field: expected[field] + added[field] for field in expected}
+
+
+def _remembered(session: replay.Session) -> tuple[dict[str, str], int | None]:
+    project_dir = str(session.main.parent)
+    with Store(session.repo / ".git" / "tokentag").reading() as index:
+        return index.agent_file_sessions(project_dir), index.agent_dir_listed_ns(project_dir)
+
+
+def _renamed_copy(source: Path, target: Path) -> Path:
+    """A subagent file like `source` whose requests are other requests."""
+    data = source.read_bytes().replace(b'"id":"msg_', b'"id":"msg_late').replace(
+        b'"requestId":"req_', b'"requestId":"req_late')
+    target.write_bytes(data)
+    return target
 
 
 def test_flat_agent_files_are_caught_by_a_commit(corpus: Corpus,

@@ -856,14 +856,16 @@ def test_a_flat_agent_file_is_opened_until_its_first_line_is_whole_then_never(
     growing.write_bytes(b'{"type":"user","sessio')
     opened = mocker.spy(transcript, "_first_line")
 
-    own, learned = transcript.flat_agent_files(str(tmp_path), "s-1", {})
+    own, learned, whole = transcript.flat_agent_files(str(tmp_path), "s-1", {})
     assert own == [str(mine)]
     assert learned == {str(mine): "s-1", str(theirs): "s-2"}  # not the partial one
+    assert not whole
     assert opened.call_count == 3
 
     growing.write_bytes(b'{"type":"user","sessionId":"s-1"}\n')
     opened.reset_mock()
-    own, learned = transcript.flat_agent_files(str(tmp_path), "s-1", learned)
+    own, learned, whole = transcript.flat_agent_files(str(tmp_path), "s-1", learned)
     assert own == [str(mine), str(growing)]
     assert learned == {str(growing): "s-1"}
+    assert whole
     assert opened.call_count == 1

@@ -127,6 +127,41 @@ class FileRead:
         return found
 
 
+class FlatAgents:
+    """A session's flat-layout agent files (see transcript.flat_agent_files), looked up by
+    what the index remembers: while the project dir's mtime stays what it was when every
+    file in it was known, no listing and no file opened."""
+
+    # A dir changed within this long of its listing may gain a file with the same mtime.
+    SETTLED_NS = 2_000_000_000
+
+    def __init__(self, directory: str, own: list[str], learned: dict[str, str],
+                 listed_ns: int | None) -> None:
+        self.directory, self.own, self.learned, self.listed_ns = \
+            directory, own, learned, listed_ns
+
+    @classmethod
+    def look(cls, index: Index, directory: str, session_id: str) -> FlatAgents:
+        try:
+            mtime_ns = os.stat(directory).st_mtime_ns
+        except OSError:
+            return cls(directory, [], {}, None)
+        if index.agent_dir_listed_ns(directory) == mtime_ns:
+            return cls(directory, index.agent_files_of(directory, session_id), {}, None)
+        own, learned, whole = transcript.flat_agent_files(
+            directory, session_id, index.agent_file_sessions(directory))
+        settled = whole and time.time_ns() - mtime_ns > cls.SETTLED_NS
+        return cls(directory, own, learned, mtime_ns if settled else None)
+
+    @property
+    def news(self) -> bool:
+        return bool(self.learned) or self.listed_ns is not None
+
+    def remember(self, index: Index) -> None:
+        if self.news:
+            index.remember_agent_files(self.learned, self.directory, self.listed_ns)
+
+
 def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = None,
              via: str = "hook", final: bool = False, lock_wait: float | None = LOCK_WAIT,
              tool_use_id: str | None = None, flat_agents_in: str | None = None,
@@ -138,16 +173,16 @@ def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = 
     too (see transcript.flat_agent_files)."""
     store = Store.of(home)
     with store.reading(lock_wait, create=True) as index:
-        learned: dict[str, str] = {}
-        if flat_agents_in is not None and session_id:
-            own, learned = transcript.flat_agent_files(
-                flat_agents_in, session_id, index.agent_file_sessions(flat_agents_in))
-            paths = [*paths, *own]
+        flat = FlatAgents.look(index, flat_agents_in, session_id) \
+            if flat_agents_in is not None and session_id else None
+        if flat is not None:
+            paths = [*paths, *flat.own]
         reads, failures = read_new(paths, index, home, final, tool_use_id)
         result = CaptureResult()
-        if reads or learned:
+        if reads or (flat and flat.news):
             with store.writing_to(index, lock_wait) as writer:
-                index.remember_agent_files(learned)
+                if flat is not None:
+                    flat.remember(index)
                 result = record(writer, reads, home, session_id, via)
         result.open_agent_commits = bool(index.unsettled_agent_commits(home.name))
     result += record_elsewhere(reads, home, session_id, via)

@@ -301,21 +301,25 @@ def _is_agent_file(name: str) -> bool:
 
 
 def flat_agent_files(project_dir: str, session_id: str, known: Mapping[str, str],
-                     ) -> tuple[list[str], dict[str, str]]:
-    """Flat-layout agent files of one session, whose first line names it; and the session
-    of each file not in `known` (path -> session) that this looked at, once its first
-    line is whole. Only those are opened: a project dir keeps every session's files."""
+                     ) -> tuple[list[str], dict[str, str], bool]:
+    """Flat-layout agent files of one session, whose first line names it; the session of
+    each file not in `known` (path -> session) that this looked at, once its first line is
+    whole; and whether every file's is. Only those are opened: a project dir keeps every
+    session's files."""
     own: list[str] = []
     learned: dict[str, str] = {}
+    whole = True
     for path in agent_files_in(project_dir):
         owner = known.get(path)
         if owner is None:
             owner = _session_named(_first_line(path))
-            if owner is not None:
+            if owner is None:
+                whole = False
+            else:
                 learned[path] = owner
         if owner == session_id:
             own.append(path)
-    return sorted(own), learned
+    return sorted(own), learned, whole
 
 
 def _session_named(first_line: bytes) -> str | None:

@@ -857,21 +857,32 @@ class Index:
     def agent_file_sessions(self, directory: str) -> dict[str, str]:
         """The session each flat-layout agent file directly in `directory` belongs to, for
         the files looked at before ("" for one whose first line names none)."""
-        low = directory.rstrip(os.sep) + os.sep
-        high = low[:-1] + chr(ord(os.sep) + 1)
         with _state_damage():
             return dict(self._db.execute(
                 "SELECT path, session_id FROM state.agent_files WHERE path > ? AND path < ?",
-                (low, high)).fetchall())
+                _within(directory)).fetchall())
 
-    def remember_agent_files(self, sessions: Mapping[str, str]) -> None:
-        """Which session each of these flat-layout agent files belongs to: a first line,
-        once written, never changes, so it is read once, not on every turn's end."""
-        if not sessions:
-            return
+    def agent_files_of(self, directory: str, session_id: str) -> list[str]:
+        """The flat-layout agent files in `directory` known to be `session_id`'s."""
+        with _state_damage():
+            return [row[0] for row in self._db.execute(
+                "SELECT path FROM state.agent_files WHERE path > ? AND path < ? "
+                "AND session_id=? ORDER BY path", (*_within(directory), session_id))]
+
+    def agent_dir_listed_ns(self, directory: str) -> int | None:
+        """The mtime `directory` had when every agent file in it was last known whole."""
+        return int(self._stamp(f"agent_dir:{directory}") or 0) or None
+
+    def remember_agent_files(self, sessions: Mapping[str, str], directory: str,
+                             listed_ns: int | None) -> None:
+        """Which session each of these flat-layout agent files in `directory` belongs to: a
+        first line, once written, never changes, so it is read once, not on every turn's
+        end; and, with `listed_ns`, that the files in `directory` at that mtime are all known."""
         with _state_damage(), self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO state.agent_files VALUES (?, ?)",
                                  sessions.items())
+            if listed_ns is not None:
+                self._set_stamps({f"agent_dir:{directory}": str(listed_ns)})
 
     def last_flush_ns(self) -> int | None:
         """When a commit last looked for transcripts (install counts as the first)."""
@@ -1400,6 +1411,12 @@ def m006_agent_files(db: sqlite3.Connection) -> None:
 # that has run somewhere.
 MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_notes_written,
               m005_cursor_carry, m006_agent_files)
+
+
+def _within(directory: str) -> tuple[str, str]:
+    """The bounds of the paths directly or deeper in `directory`, for `path > ? AND path < ?`."""
+    low = directory.rstrip(os.sep) + os.sep
+    return low, low[:-1] + chr(ord(os.sep) + 1)
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
