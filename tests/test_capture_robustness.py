@@ -869,3 +869,18 @@ def test_a_flat_agent_file_is_opened_until_its_first_line_is_whole_then_never(
     assert learned == {str(growing): "s-1"}
     assert whole
     assert opened.call_count == 1
+
+
+def test_paths_resolve_as_realpath_does_with_one_lookup_per_dir(tmp_path: Path) -> None:
+    real_dir = tmp_path / "real" / "project"
+    (real_dir / "s1" / "subagents").mkdir(parents=True)
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (real_dir / "s1.jsonl").write_bytes(b"")
+    (real_dir / "s1" / "subagents" / "agent-a.jsonl").write_bytes(b"")
+    (real_dir / "s1" / "subagents" / "agent-b.jsonl").symlink_to(real_dir / "s1.jsonl")
+    via_link = tmp_path / "linked" / "project"
+    given = [via_link / "s1.jsonl", via_link / "s1" / "subagents" / "agent-a.jsonl",
+             via_link / "s1" / "subagents" / "agent-b.jsonl", via_link / "gone.jsonl"]
+    expected = list(dict.fromkeys(os.path.realpath(p) for p in given))
+    assert catch_up._real_paths(given) == expected
+    assert len(expected) == 3  # the linked agent file is the session file itself

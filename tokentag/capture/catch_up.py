@@ -33,10 +33,10 @@ import os
 import stat as stat_module
 import time
 
-from tokentag.capture import codex, reconcile, transcript
+from tokentag.capture import reconcile, transcript
 from tokentag.capture.reconcile import Reading
 from tokentag.capture.transcript import Request
-from tokentag.core import faillog
+from tokentag.core import codex_paths, faillog
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import now_iso
 from tokentag.git.gitdirs import Worktree, find_worktree
@@ -197,7 +197,7 @@ def read_new(paths: Iterable[StrPath], index: Index, home: Worktree, final: bool
     `tool_use_id`: note which request holds that tool call."""
     reads: list[FileRead] = []
     failures: list[str] = []
-    given = list(dict.fromkeys(os.path.realpath(p) for p in paths))
+    given = _real_paths(paths)
     cursors = index.cursors_of(given)
     for path in given:
         try:
@@ -212,6 +212,21 @@ def read_new(paths: Iterable[StrPath], index: Index, home: Worktree, final: bool
     return reads, failures
 
 
+def _real_paths(paths: Iterable[StrPath]) -> list[str]:
+    """`os.path.realpath` of each path, without duplicates; a dir shared by many paths (a
+    session's subagent files) resolved once, not once for each of them."""
+    real_dirs: dict[str, str] = {}
+    found: dict[str, None] = {}
+    for given in paths:
+        head, name = os.path.split(os.path.abspath(given))
+        real_dir = real_dirs.get(head)
+        if real_dir is None:
+            real_dir = real_dirs[head] = os.path.realpath(head)
+        path = os.path.join(real_dir, name)
+        found[os.path.realpath(path) if os.path.islink(path) else path] = None
+    return list(found)
+
+
 def _read_one(path: str, cursor: Cursor | None, home: Worktree, final: bool,
               tool_use_id: str | None) -> FileRead | None:
     stat = os.stat(path)
@@ -224,7 +239,7 @@ def _read_one(path: str, cursor: Cursor | None, home: Worktree, final: bool,
     read = FileRead(path, start, stat, restart)
     final = final or time.time() - stat.st_mtime > transcript.FINAL_AFTER
     carry = cursor.carry if cursor is not None and not restart else None
-    if codex.is_rollout(path):
+    if codex_paths.is_rollout(path):
         found = _parse_rollout(read, final, carry)
     else:
         found = _parse(read, final, carry, home, tool_use_id)
@@ -272,6 +287,8 @@ def _parse(read: FileRead, final: bool, carry: str | None, home: Worktree,
 
 
 def _parse_rollout(read: FileRead, final: bool, carry: str | None) -> list[Request]:
+    from tokentag.capture import codex  # Codex's reader: not on a Claude hook's path
+
     rollout = codex.Rollout(read.path, carry)
     lines = transcript.Lines(read.path, read.start, final=final)
     for line, _ in lines:

@@ -44,11 +44,6 @@ _COUNTS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_ou
 Counts = tuple[int, int, int, int, int]  # in _COUNTS' order
 
 
-def is_rollout(path: str) -> bool:
-    name = os.path.basename(path)
-    return name.startswith("rollout-") and name.endswith(".jsonl")
-
-
 def running_rollout() -> str | None:
     """The rollout of the Codex session this process runs under, if any: Codex gives the
     commands it runs (an agent's `git commit`, and so its git hooks) CODEX_THREAD_ID."""

@@ -15,7 +15,6 @@ from tokentag.capture import transcript
 from tokentag.capture.catch_up import LOCK_WAIT, CaptureResult, catch_up
 from tokentag.core import faillog, fastjson
 from tokentag.git.gitdirs import Worktree, find_worktree
-from tokentag.notes import publish
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -100,10 +99,18 @@ def catch_up_session(payload: dict[str, Any], home: Worktree) -> CaptureResult:
     if result.open_agent_commits and event in _SETTLING:
         raised.update(dict.fromkeys(_settle(home, session_id, result.tool_request,
                                             final=event != "PostToolUse"), home.top))
-    failures = publish.refresh(raised) if raised else []
+    failures = _refresh_notes(raised) if raised else []
     if result.failures or failures:
         raise PayloadError("capture failed for " + "; ".join([*result.failures, *failures]))
     return result
+
+
+def _refresh_notes(commits: dict[str, str]) -> list[str]:
+    """Rewrite the notes of commits whose counts rose: rare, so git's module is loaded only
+    then."""
+    from tokentag.notes import publish
+
+    return publish.refresh(commits)
 
 
 def _settle(home: Worktree, session_id: str | None, tool_request: str | None,

@@ -11,6 +11,11 @@ from tokentag.core import scan
 SESSION_DIRS = ("sessions", "archived_sessions")
 
 
+def is_rollout(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.startswith("rollout-") and name.endswith(".jsonl")
+
+
 def codex_home() -> str:
     configured = os.environ.get("CODEX_HOME", "")
     if configured.strip():

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from tokentag.capture import codex, reconcile, transcript
 from tokentag.capture.reconcile import Reading
 from tokentag.capture.transcript import Request, text_of
-from tokentag.core import fastjson
+from tokentag.core import codex_paths, fastjson
 from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import MAX_COUNT
 from tokentag.git.gitdirs import Worktree, find_worktree
@@ -278,7 +278,7 @@ def scan_file(job: Job, scope: Scope, fast_json: bool = False) -> FileScan:
     if not transcript.is_unicode(job.path):  # no ledger line or cursor could name it
         return FileScan(job, job.offset, unreadable=True)
     final = time.time_ns() - job.stat.st_mtime_ns > transcript.FINAL_AFTER * 1_000_000_000
-    if codex.is_rollout(job.path):
+    if codex_paths.is_rollout(job.path):
         return _scan_rollout(job, scope, final)
     agent_id = transcript.agent_id_of(job.path)
     main = reconcile.MainFile(os.path.basename(job.path)[:-len(".jsonl")], job.carry) \
