@@ -162,6 +162,11 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         return 2
 
     baseline = Stats("bare python -c pass")
+    # Not a target: what any hook that keeps its state in SQLite pays before its first line
+    # of its own (the shell Claude Code starts, python -S, os and the sqlite3 extension,
+    # which loads functools and collections).
+    floor = Stats("floor: sh, python -S, import os, _sqlite3")
+    floor_command = ["sh", "-c", f'exec "{tools.python}" -S -c "import os, _sqlite3"']
     stats = {"small": Stats("hook, small transcript"),
              "large": Stats(f"hook, {args.size_mb:.0f} MB transcript"),
              "agents": Stats(f"hook, {SUBAGENT_FILES} subagent files"),
@@ -173,6 +178,11 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         if recording:
             baseline.add(seconds)
 
+    def floor_run() -> None:
+        seconds = timed(floor_command, cwd=small_repo, env=sandbox.env)
+        if recording:
+            floor.add(seconds)
+
     def hook_run(name: str) -> None:
         writer, repo = cases[name]
         writer.append_requests(1)
@@ -182,7 +192,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         if recording:
             stats[name].add(seconds)
 
-    steps: list[Callable[[], None]] = [baseline_run] + [
+    steps: list[Callable[[], None]] = [baseline_run, floor_run] + [
         (lambda name=name: hook_run(name)) for name in cases]  # type: ignore[misc]
     for turn in range(args.warmup + args.runs):
         recording = turn >= args.warmup
@@ -213,14 +223,16 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
 
     print(f"after timing: {machine_line()}")
     print()
-    for row in (baseline, *stats.values()):
+    for row in (baseline, floor, *stats.values()):
         print(row.line())
     print()
     print(f"baseline (bare python)  {ms(baseline.median)}")
     for label, ratio, against, target in checks:
         print(f"{label:<36} = {ratio:.2f} x {against}  (target <= {target} x)   "
               f"{verdict(ratio <= target)}")
-    print(f"hook cost above bare python: {ms(small_median - baseline.median)}")
+    print(f"hook cost above bare python: {ms(small_median - baseline.median)}; "
+          f"the floor is {floor.median / baseline.median:.2f} x bare python, the hook "
+          f"{ms(small_median - floor.median)} above it")
     ok = all(ratio <= target for _, ratio, _, target in checks)
 
     if checks[0][1] > TARGET_VS_PYTHON or args.importtime:
