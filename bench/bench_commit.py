@@ -3,16 +3,18 @@
 Targets:
   1. overhead = commit with hooks - commit without   <= 3.0 x  bare `python -c pass`
   2. overhead with a 1,000,000-request ledger         <= 1.2 x  overhead with an empty ledger
+  3. overhead when 20 sessions grew since the last commit  <= 1.3 x  when one did
 
-Three temp repositories are committed to in interleaved rounds: `plain` (no hooks),
-`empty` and `big` (`tokentag install` run in them, with HOME and CLAUDE_CONFIG_DIR in a
+Four temp repositories are committed to in interleaved rounds: `plain` (no hooks),
+`empty`, `big` and `many` (`tokentag install` run in them, with HOME and CLAUDE_CONFIG_DIR in a
 temp dir). Before every timed commit, each repository's session transcript gains a few
 new requests (the session is known to the hook: a SessionStart hook ran first), so the
 post-commit hook has to flush the transcript and attribute those requests, and write
 the commit's note. The big ledger is written directly in the record format
 capture.py writes (session, request and attribution records; nearly every request
 attributed to an earlier commit, a few pending in another worktree), then folded into
-the index once by `tokentag status` (timed and printed).
+the index once by `tokentag status` (timed and printed). In `many`, 20 sessions are
+known and each gains one request before every commit (the others gain --per-commit).
 
 Run:  .venv/bin/python bench/bench_commit.py [--requests 1000000] [--runs 25]
       .venv/bin/python bench/bench_commit.py --requests 50000 --runs 10   (quick)
@@ -47,6 +49,8 @@ from _ledgers import generate_ledger
 
 TARGET_VS_PYTHON = 3.0
 TARGET_BIG_VS_EMPTY = 1.2
+TARGET_MANY_VS_ONE = 1.3
+MANY_SESSIONS = 20
 
 
 def main() -> int:
@@ -111,15 +115,21 @@ class Repo:
     """One timed repository: a file to change and a session transcript to grow."""
 
     def __init__(self, sandbox: Sandbox, tools: Tools, name: str, seed: int,
-                 install: bool) -> None:
+                 install: bool, per_commit: int, sessions: int = 1) -> None:
         self.sandbox, self.name = sandbox, name
+        # Requests each session gains before a commit: one each when many sessions grow.
+        self.requests_per_commit = 1 if sessions > 1 else per_commit
         self.path = sandbox.new_repo(name)
         self.installed = install
         if install:
             run_checked([tools.tokentag, "install"], cwd=self.path, env=sandbox.env)
-        session = f"c0de{seed:04d}-0000-4000-8000-{seed:012d}"
-        self.writer = SessionWriter(sandbox.project_dir(self.path) / f"{session}.jsonl",
-                                    session, self.path, seed=seed)
+        self.writers = []
+        for n in range(sessions):
+            number = seed * 100 + n
+            session = f"c0de{number:04d}-0000-4000-8000-{number:012d}"
+            self.writers.append(SessionWriter(
+                sandbox.project_dir(self.path) / f"{session}.jsonl", session, self.path,
+                seed=number))
         self.file = self.path / "work.txt"
         self.commits = 0
 
@@ -127,9 +137,10 @@ class Repo:
     def ledger(self) -> Path:
         return self.path / ".git" / "tokentag" / "ledger.jsonl"
 
-    def prepare_commit(self, requests: int) -> None:
-        """What happens between two commits: the agent works, a file changes."""
-        self.writer.append_requests(requests)
+    def prepare_commit(self) -> None:
+        """What happens between two commits: the agents work, a file changes."""
+        for writer in self.writers:
+            writer.append_requests(self.requests_per_commit)
         with self.file.open("a") as handle:
             handle.write(f"change {self.commits}\n")
         self.commits += 1
@@ -143,9 +154,13 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
     print("tokentag bench: `git commit` with and without the tokentag git hooks")
     print(tools.describe())
     print(machine_line())
-    plain = Repo(sandbox, tools, "plain", 1, install=False)
-    empty = Repo(sandbox, tools, "empty", 2, install=True)
-    big = Repo(sandbox, tools, "big", 3, install=True)
+    per_commit = args.per_commit
+    plain = Repo(sandbox, tools, "plain", 1, install=False, per_commit=per_commit)
+    empty = Repo(sandbox, tools, "empty", 2, install=True, per_commit=per_commit)
+    big = Repo(sandbox, tools, "big", 3, install=True, per_commit=per_commit)
+    many = Repo(sandbox, tools, "many", 4, install=True, per_commit=per_commit,
+                sessions=MANY_SESSIONS)
+    timed_repos = (plain, empty, big, many)
 
     start = time.perf_counter()
     counts = generate_ledger(big.ledger, big.path, sandbox.project_dir(big.path), args.requests,
@@ -174,19 +189,20 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         print(f"big index: added {added:,} cursors of pruned transcripts (--stale-cursors)")
 
     # The session starts: its hooks register it, so commits know its transcript.
-    for repo in (plain, empty, big):
-        repo.prepare_commit(args.per_commit)
-        if repo.installed:
+    for repo in timed_repos:
+        repo.prepare_commit()
+        for writer in repo.writers if repo.installed else ():
             run_checked([tools.tokentag, "hook"], cwd=repo.path, env=sandbox.env,
-                        stdin=repo.writer.hook_payload("SessionStart"))
+                        stdin=writer.hook_payload("SessionStart"))
         run_checked(["git", "add", "work.txt"], cwd=repo.path, env=sandbox.env)
         run_checked(["git", "commit", "-q", "-m", "initial"], cwd=repo.path, env=sandbox.env)
-    starts = {repo.name: repo.ledger.stat().st_size for repo in (empty, big)}
+    starts = {repo.name: repo.ledger.stat().st_size for repo in (empty, big, many)}
 
     baseline = Stats("bare python -c pass")
     stats = {repo.name: Stats(f"git commit, {label}") for repo, label in (
         (plain, "no hooks"), (empty, "hooks, empty ledger"),
-        (big, f"hooks, {counts['request']:,}-request ledger"))}
+        (big, f"hooks, {counts['request']:,}-request ledger"),
+        (many, f"hooks, {MANY_SESSIONS} sessions grew"))}
     recording = False
 
     def baseline_run() -> None:
@@ -195,25 +211,29 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
             baseline.add(seconds)
 
     def commit_run(repo: Repo) -> None:
-        repo.prepare_commit(args.per_commit)
+        repo.prepare_commit()
         seconds = repo.commit()
         if recording:
             stats[repo.name].add(seconds)
 
-    steps = [baseline_run, *(lambda r=r: commit_run(r) for r in (plain, empty, big))]
+    steps = [baseline_run, *(lambda r=r: commit_run(r) for r in timed_repos)]
     for turn in range(args.warmup + args.runs):
         recording = turn >= args.warmup
-        for step in steps[turn % 4:] + steps[:turn % 4]:  # rotate the order every round
+        shift = turn % len(steps)
+        for step in steps[shift:] + steps[:shift]:  # rotate the order every round
             step()
 
-    problems = _check_attribution(sandbox, (empty, big), starts, args)
+    problems = _check_attribution(sandbox, (empty, big, many), starts, args)
 
     overhead_empty = stats["empty"].median - stats["plain"].median
     overhead_big = stats["big"].median - stats["plain"].median
     ratio_python = overhead_empty / baseline.median
     ratio_big = overhead_big / overhead_empty if overhead_empty > 0 else float("inf")
+    overhead_many = stats["many"].median - stats["plain"].median
+    ratio_many = overhead_many / overhead_empty if overhead_empty > 0 else float("inf")
     ok_python = ratio_python <= TARGET_VS_PYTHON
     ok_big = ratio_big <= TARGET_BIG_VS_EMPTY
+    ok_many = ratio_many <= TARGET_MANY_VS_ONE
 
     print(f"after timing: {machine_line()}")
     print()
@@ -225,13 +245,15 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
           f"baseline  (target <= {TARGET_VS_PYTHON} x)   {verdict(ok_python)}")
     print(f"overhead, {counts['request']:>9,}-request ledger  {ms(overhead_big)}   = "
           f"{ratio_big:.2f} x empty  (target <= {TARGET_BIG_VS_EMPTY} x)   {verdict(ok_big)}")
+    print(f"overhead, {MANY_SESSIONS} sessions grew          {ms(overhead_many)}   = "
+          f"{ratio_many:.2f} x one  (target <= {TARGET_MANY_VS_ONE} x)   {verdict(ok_many)}")
     print(f"one-off fold of the big ledger       {fold:.1f} s")
     if problems:
         print("\nsetup broken, figures are not valid:")
         for line in problems[:20]:
             print("  " + line)
         return 2
-    return 0 if ok_python and ok_big else 1
+    return 0 if ok_python and ok_big and ok_many else 1
 
 
 def _check_attribution(sandbox: Sandbox, repos: tuple[Repo, ...], starts: dict[str, int],
@@ -242,11 +264,11 @@ def _check_attribution(sandbox: Sandbox, repos: tuple[Repo, ...], starts: dict[s
     for repo in repos:
         new, attributions = count_ledger(repo.ledger, starts[repo.name])
         sizes = sorted({len(a["keys"]) for a in attributions})  # type: ignore[arg-type]
-        if new != commits * args.per_commit or len(attributions) != commits \
-                or sizes != [args.per_commit]:
+        each = repo.requests_per_commit * len(repo.writers)
+        if new != commits * each or len(attributions) != commits or sizes != [each]:
             problems.append(f"{repo.name}: {new} new requests and {len(attributions)} "
-                            f"attributions of sizes {sizes}; expected {commits * args.per_commit}"
-                            f" and {commits} of {args.per_commit}")
+                            f"attributions of sizes {sizes}; expected {commits * each}"
+                            f" and {commits} of {each}")
         notes = sandbox.git(repo.path, "notes", "--ref", "refs/notes/tokentag", "list")
         if len(notes.splitlines()) != commits + 1:
             problems.append(f"{repo.name}: {len(notes.splitlines())} notes, "
