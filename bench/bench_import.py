@@ -9,7 +9,9 @@ under a temporary CLAUDE_CONFIG_DIR, for a temporary git repository with commits
 over the same weeks. Then, in one run: installs ccusage from the npm registry and times
 `ccusage claude session --json --offline`, times a cold `tokentag import`, a repeated
 one, measures the import's peak RSS, and checks that both tools and the generator's
-own count agree. Exits 1 when a target is missed or the totals differ.
+own count agree. Then `tokentag report --by day --json` against `ccusage claude daily
+--json --offline`: the first report after the import (which rolls up and prices what
+the import brought) and later ones. Exits 1 when a target is missed or the totals differ.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 FIELDS = ("input", "output", "cache_creation", "cache_read")
-COLD_RATIO, WARM_RATIO, RSS_LIMIT_MB = 2.0, 0.1, 150.0
+COLD_RATIO, WARM_RATIO, RSS_LIMIT_MB = 1.5, 0.05, 100.0
+DAILY_RATIO = 0.2  # a later `report --by day` against `ccusage claude daily`
 CCUSAGE_VERSION = "20.0.24"  # the release whose native linux build matches its wrapper
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 DAYS = 30
@@ -405,6 +408,15 @@ class Setup:
         return timed([str(self.ccusage), "claude", "session", "--json", "--offline"], self.work,
                      self.env, sample_memory)
 
+    def our_daily(self) -> Run:
+        return timed([str(self.tokentag), "report", "--by", "day", "--json"], self.repo,
+                     self.env, False)
+
+    def their_daily(self) -> Run:
+        assert self.ccusage is not None
+        return timed([str(self.ccusage), "claude", "daily", "--json", "--offline"], self.work,
+                     self.env, False)
+
 
 def environment(work: Path, config: Path) -> dict[str, str]:
     """Both tools see the generated config dir. Python gets a bytecode cache (in the work
@@ -423,6 +435,9 @@ class Best:
     cold: Run | None = None
     warm: Run | None = None
     theirs: Run | None = None
+    first_daily: Run | None = None  # the first report after a cold import
+    daily: Run | None = None
+    their_daily: Run | None = None
 
     def take(self, name: str, run: Run) -> None:
         """The fastest run's times, and the largest memory of any run."""
@@ -456,6 +471,14 @@ def rounds(setup: Setup, count: int) -> Best:
         setup.reset()
         best.take("cold", setup.ours())
         best.take("warm", setup.ours())
+    # Reports by day: the first after a cold import, then later ones, each round.
+    for _ in range(count):
+        setup.reset()
+        setup.ours()
+        best.take("first_daily", setup.our_daily())
+        best.take("daily", setup.our_daily())
+        if setup.ccusage is not None:
+            best.take("their_daily", setup.their_daily())
     # Then one round for memory alone.
     if setup.ccusage is not None:
         best.memory("theirs", setup.theirs(sample_memory=True))
@@ -511,7 +534,10 @@ def report(truth: Totals, ours: dict[str, int], best: Best, why: str) -> int:
     failures = []
     for label, run in (("tokentag import, cold", best.cold),
                        ("tokentag import, repeated", best.warm),
-                       ("ccusage claude session", best.theirs)):
+                       ("ccusage claude session", best.theirs),
+                       ("report --by day, first", best.first_daily),
+                       ("report --by day, later", best.daily),
+                       ("ccusage claude daily", best.their_daily)):
         if run is not None:
             print(f"{label:<27} {run.seconds:7.3f} s wall {run.cpu_seconds:7.3f} s CPU  "
                   f"peak {run.peak_mb:6.1f} MB PSS ({run.peak_rss_mb:6.1f} MB summed RSS)")
@@ -527,6 +553,7 @@ def report(truth: Totals, ours: dict[str, int], best: Best, why: str) -> int:
         print(f"ccusage comparison skipped: {why}")
     else:
         failures += _compare(best.theirs, best.cold, best.warm, truth)
+        failures += _compare_daily(best)
     for failure in failures:
         print(f"MISSED: {failure}")
     print("all targets met" if not failures else f"{len(failures)} target(s) missed")
@@ -547,6 +574,15 @@ def _compare(theirs: Run, cold: Run, warm: Run, truth: Totals) -> list[str]:
     if totals != truth.tokens:
         failures.append("ccusage totals differ from the generated ones")
     return failures
+
+
+def _compare_daily(best: Best) -> list[str]:
+    assert best.daily and best.first_daily and best.their_daily
+    later = best.daily.seconds / best.their_daily.seconds
+    first = best.first_daily.seconds / best.their_daily.seconds
+    print(f"ratios: report --by day/ccusage daily {later:.3f} (target <= {DAILY_RATIO}); "
+          f"the first after an import {first:.2f} (no target)")
+    return [f"report --by day {later:.3f}x ccusage daily"] if later > DAILY_RATIO else []
 
 
 if __name__ == "__main__":
