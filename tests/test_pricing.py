@@ -192,6 +192,32 @@ def test_memoised_prices_each_group_once_and_alike(mocker: MockerFixture) -> Non
     assert spy.call_count == 3  # outside the scope nothing is kept
 
 
+UNITS = (Usage(input=10**6), Usage(output=10**6),
+         Usage(cache_creation=10**6, cache_creation_5m=10**6),
+         Usage(cache_creation=10**6, cache_creation_1h=10**6), Usage(cache_read=10**6))
+
+
+def test_unit_prices_are_price_group_of_each_unit_priced_once_per_entry_and_tier(
+        mocker: MockerFixture) -> None:
+    override = {SONNET_45: PriceOverride(input_mtok=Decimal(1), output_mtok=Decimal(2),
+                                         long_context_input_mtok=Decimal(3))}
+    days = [datetime(2026, 3, 10, 12, tzinfo=UTC) + timedelta(days=n) for n in range(6)]
+    prompts = (8_000, 150_000, 200_000, 200_001, 900_000)
+    cases = [(model, day, prompt, given) for model in (OPUS_46, SONNET_45, "no-such-model")
+             for day in days for prompt in prompts for given in (None, override)]
+    expected = [[price_group(model, day, unit, prompt, given) for unit in UNITS]
+                for model, day, prompt, given in cases]
+    pricing._UNIT_PRICES.clear()
+    spy = mocker.spy(pricing, "_priced")
+    for (model, day, prompt, given), prices in zip(cases, expected, strict=True):
+        found = pricing.unit_prices(model, day, UNITS, prompt, given)
+        assert found == (None if None in prices else tuple(prices))
+    # Opus 4.6 has two entries (its price changed on 2026-03-13), the first tiered at 200k;
+    # Sonnet 4.5 has one, tiered; so has the override: 3 + 2 + 2 (entry, tier) pairs
+    # priced, one unit at a time, for the 90 (model, day, prompt) groups priced.
+    assert spy.call_count == 5 * (3 + 2 + 2)
+
+
 def test_import_is_lazy_and_pricing_never_uses_the_network() -> None:
     script = """
 import socket, sys

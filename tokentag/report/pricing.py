@@ -106,12 +106,35 @@ def price_group(model: str, when: datetime, usage: Usage, prompt: int,
     return memo[key]
 
 
+def unit_prices(model: str, when: datetime, units: tuple[Usage, ...], prompt: int,
+                overrides: Mapping[str, PriceOverride] | None = None,
+                ) -> tuple[Decimal, ...] | None:
+    """`price_group` of each of `units` (one model, day and prompt), but the price table
+    entry is looked up once, and an entry at one tier is priced once per process: most days
+    of a model share one entry, and pricing through the library costs ~0.4 ms a call."""
+    price = _model_price(model, when, overrides)
+    if price is None:
+        return None
+    key = (id(price), _tiers_passed(price, prompt), units)
+    known = _UNIT_PRICES.get(key)
+    if known is None or known[0] is not price:  # the entry itself is kept: ids are reused
+        flat = _at_prompt(price, prompt)
+        known = _UNIT_PRICES[key] = (price, tuple(_priced(flat, unit) for unit in units))
+    return known[1]
+
+
+_UNIT_PRICES: dict[Hashable, tuple[ModelPrice, tuple[Decimal, ...]]] = {}
+
+
 def _price_group(model: str, when: datetime, usage: Usage, prompt: int,
                  overrides: Mapping[str, PriceOverride] | None) -> Decimal | None:
     price = _model_price(model, when, overrides)
     if price is None:
         return None
-    flat = _at_prompt(price, prompt)
+    return _priced(_at_prompt(price, prompt), usage)
+
+
+def _priced(flat: ModelPrice, usage: Usage) -> Decimal:
     try:
         return _total(_with_1h_writes(flat), usage)
     except ValueError:
@@ -156,6 +179,16 @@ def _at_prompt(price: ModelPrice, prompt: int) -> ModelPrice:
                     chosen = tier.price
             fixed[name] = chosen
     return ModelPrice(**{**price.__dict__, **fixed}) if fixed else price
+
+
+def _tiers_passed(price: ModelPrice, prompt: int) -> tuple[tuple[bool, ...], ...]:
+    """For each tiered field of `price`, which of its tiers a `prompt`-token request
+    passes: what `_at_prompt` chooses by."""
+    from genai_prices.types import TieredPrices
+
+    return tuple(tuple(prompt > tier.start for tier in value.tiers)
+                 for value in (getattr(price, name, None) for name in _PRICE_FIELDS)
+                 if isinstance(value, TieredPrices))
 
 
 def _find_override(name: str,

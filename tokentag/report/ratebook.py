@@ -100,12 +100,9 @@ class RateBook:
     def _derive(self, model: str, day: str, prompt: int) -> Rates:
         from tokentag.report import costs, pricing
 
-        overrides = self._load_overrides()
-        when = costs.day_noon(day)
-        prices = [pricing.price_group(model, when, unit, prompt, overrides) for unit in _UNITS]
-        if any(price is None for price in prices):
-            return None
-        return tuple(Decimal(price) / _UNIT for price in prices if price is not None)
+        prices = pricing.unit_prices(model, costs.day_noon(day), _UNITS, prompt,
+                                     self._load_overrides())
+        return None if prices is None else tuple(Decimal(price) / _UNIT for price in prices)
 
     def save(self) -> None:
         """Keep new rates for the next run, if the tokentag dir exists; a failure only
