@@ -1,8 +1,9 @@
 """Benchmark: what people read every day costs what the answer holds, not the ledger.
 
 Targets, each a median over interleaved rounds in one run:
-  `tokentag report --by day`, `tokentag status` and `tokentag log -n 20` with a
-  1,000,000-request ledger  <= 1.1 x  the same with a 10,000-request ledger
+  `tokentag report --by day`, `tokentag status`, `tokentag log -n 20` and `tokentag
+  statusline` with a 1,000,000-request ledger  <= 1.1 x  the same with a 10,000-request
+  ledger
 
 Both ledgers cover the same year up to now (so a report by day has the same rows, and
 today and this week have requests), written directly in capture's record format
@@ -52,7 +53,7 @@ from _ledgers import generate_ledger
 
 TARGET = 1.1
 TIMED = {"report --by day": ["report", "--by", "day"], "status": ["status"],
-         "log -n 20": ["log", "-n", "20"]}
+         "log -n 20": ["log", "-n", "20"], "statusline": ["statusline"]}
 SHOWN = {"report --by day, Berlin": ["report", "--by", "day", "--tz", "Europe/Berlin"],
          "report --by session": ["report", "--by", "session"],
          "report --by commit": ["report", "--by", "commit"]}
@@ -124,6 +125,16 @@ def own_index(repo: Path, earlier: bool) -> Iterator[None]:
         ours.replace(live)
 
 
+def status_input(repo: Path) -> bytes:
+    """Claude Code's status-line JSON for a session that has just started in `repo`."""
+    return json.dumps({
+        "hook_event_name": "Status", "session_id": "5a7e11ee-0000-4000-8000-000000000001",
+        "transcript_path": str(repo / "no-transcript-yet.jsonl"), "cwd": str(repo),
+        "model": {"id": "claude-sonnet-4-5-20250929", "display_name": "Sonnet 4.5"},
+        "workspace": {"current_dir": str(repo), "project_dir": str(repo)},
+        "version": "2.1.90"}).encode()
+
+
 def same_as_scan(tools: Tools, sandbox: Sandbox, repo: Path) -> bool:
     argv = ["report", "--by", "day", "--json"]
     rolled = run_checked([tools.tokentag, *argv], cwd=repo, env=sandbox.env).stdout
@@ -161,8 +172,10 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
                 if recording:
                     baseline.add(seconds)
                 continue
+            stdin = status_input(repo) if name == "statusline" else None
             with own_index(repo, bool(code)):
-                seconds = timed([tools.tokentag, *commands[name]], cwd=repo, env=codes[code])
+                seconds = timed([tools.tokentag, *commands[name]], cwd=repo, env=codes[code],
+                                stdin=stdin)
             if recording:
                 stats[code, name, repo.name].add(seconds)
     problems = [line for repo in (small, large)
