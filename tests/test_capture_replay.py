@@ -97,6 +97,10 @@ def test_the_turn_end_remembers_whose_each_flat_agent_file_is(
     assert replay.session_totals(session.repo)[session.session_id] == {
         field: expected[field] + added[field] for field in expected}
 
+    other.unlink()  # Claude Code prunes old sessions' files
+    replay.fire(session, "Stop")
+    assert str(other) not in _remembered(session)[0]
+
 
 def _remembered(session: replay.Session) -> tuple[dict[str, str], int | None]:
     project_dir = str(session.main.parent)

@@ -293,7 +293,7 @@ def test_a_rival_hook_between_the_read_and_the_lock_costs_nothing_twice(
     assert max(request_keys(repo).values()) == 1
     assert replay.session_totals(repo) == expected_for(corpus, [session])
     with Store.of(worktree).reading() as index:
-        cursor = index.cursor(str(session.main))
+        cursor = index.cursors_of([str(session.main)]).get(str(session.main))
     assert cursor is not None and cursor.offset == session.main.stat().st_size
 
 
@@ -856,7 +856,8 @@ def test_a_flat_agent_file_is_opened_until_its_first_line_is_whole_then_never(
     growing.write_bytes(b'{"type":"user","sessio')
     opened = mocker.spy(transcript, "_first_line")
 
-    own, learned, whole = transcript.flat_agent_files(str(tmp_path), "s-1", {})
+    own, learned, whole = transcript.flat_agent_files(
+        transcript.agent_files_in(str(tmp_path)), "s-1", {})
     assert own == [str(mine)]
     assert learned == {str(mine): "s-1", str(theirs): "s-2"}  # not the partial one
     assert not whole
@@ -864,7 +865,8 @@ def test_a_flat_agent_file_is_opened_until_its_first_line_is_whole_then_never(
 
     growing.write_bytes(b'{"type":"user","sessionId":"s-1"}\n')
     opened.reset_mock()
-    own, learned, whole = transcript.flat_agent_files(str(tmp_path), "s-1", learned)
+    own, learned, whole = transcript.flat_agent_files(
+        transcript.agent_files_in(str(tmp_path)), "s-1", learned)
     assert own == [str(mine), str(growing)]
     assert learned == {str(growing): "s-1"}
     assert whole

@@ -252,7 +252,7 @@ def test_requests_for_a_repository_that_cannot_take_them_do_not_hold_the_cursor_
     assert totals(installed) == session.totals()  # this repository's request only
     assert "not recorded" in log_of(installed) and str(other) in log_of(installed)
     with Store.of(find_worktree(installed)).reading() as index:  # type: ignore[arg-type]
-        cursor = index.cursor(str(session.path))
+        cursor = index.cursors_of([str(session.path)]).get(str(session.path))
     assert cursor is not None and cursor.offset == session.path.stat().st_size
 
 

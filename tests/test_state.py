@@ -214,7 +214,7 @@ def test_a_state_file_that_is_not_a_database_is_reset_and_read_again(corpus: Cor
     assert request_records(repo)[:len(before)] == before
     assert len(request_records(repo)) == len(set(request_records(repo)))
     with Store(tokentag_dir(repo)).reading() as index:
-        cursor = index.cursor(str(writer.path))
+        cursor = index.cursors_of([str(writer.path)]).get(str(writer.path))
     assert cursor is not None and cursor.carry is not None  # the reader's state is kept
     assert cursor._replace(carry=None) == Cursor.at(writer.path.stat().st_size,
                                                     writer.path.stat())
@@ -239,7 +239,7 @@ def test_a_damaged_state_file_keeps_the_stamps_it_can_still_read(corpus: Corpus,
     assert session_totals(repo) == totals_of(writer)
     with Store(tokentag_dir(repo)).reading() as index:
         assert flushed is not None and index.last_flush_ns() == flushed
-        assert index.cursor(str(writer.path)) is not None
+        assert index.cursors_of([str(writer.path)]).get(str(writer.path)) is not None
 
 
 def test_an_index_of_version_3_hands_its_cursors_and_stamps_to_the_state_file(

@@ -135,31 +135,34 @@ class FlatAgents:
     # A dir changed within this long of its listing may gain a file with the same mtime.
     SETTLED_NS = 2_000_000_000
 
-    def __init__(self, directory: str, own: list[str], learned: dict[str, str],
-                 listed_ns: int | None) -> None:
-        self.directory, self.own, self.learned, self.listed_ns = \
-            directory, own, learned, listed_ns
+    def __init__(self, directory: str, own: list[str], learned: dict[str, str] | None = None,
+                 gone: list[str] | None = None, listed_ns: int | None = None) -> None:
+        self.directory, self.own, self.listed_ns = directory, own, listed_ns
+        self.learned, self.gone = learned or {}, gone or []
 
     @classmethod
     def look(cls, index: Index, directory: str, session_id: str) -> FlatAgents:
         try:
             mtime_ns = os.stat(directory).st_mtime_ns
         except OSError:
-            return cls(directory, [], {}, None)
+            return cls(directory, [])
         if index.agent_dir_listed_ns(directory) == mtime_ns:
-            return cls(directory, index.agent_files_of(directory, session_id), {}, None)
-        own, learned, whole = transcript.flat_agent_files(
-            directory, session_id, index.agent_file_sessions(directory))
+            return cls(directory, index.agent_files_of(directory, session_id))
+        listed = transcript.agent_files_in(directory)
+        known = index.agent_file_sessions(directory)
+        own, learned, whole = transcript.flat_agent_files(listed, session_id, known)
+        gone = sorted(known.keys() - set(listed))
         settled = whole and time.time_ns() - mtime_ns > cls.SETTLED_NS
-        return cls(directory, own, learned, mtime_ns if settled else None)
+        return cls(directory, own, learned, gone, mtime_ns if settled else None)
 
     @property
     def news(self) -> bool:
-        return bool(self.learned) or self.listed_ns is not None
+        return bool(self.learned or self.gone) or self.listed_ns is not None
 
     def remember(self, index: Index) -> None:
         if self.news:
-            index.remember_agent_files(self.learned, self.directory, self.listed_ns)
+            index.remember_agent_files(self.learned, self.gone, self.directory,
+                                       self.listed_ns)
 
 
 def catch_up(paths: Iterable[StrPath], home: Worktree, session_id: str | None = None,

@@ -300,16 +300,16 @@ def _is_agent_file(name: str) -> bool:
     return name.startswith("agent-") and name.endswith(".jsonl")
 
 
-def flat_agent_files(project_dir: str, session_id: str, known: Mapping[str, str],
+def flat_agent_files(listed: Iterable[str], session_id: str, known: Mapping[str, str],
                      ) -> tuple[list[str], dict[str, str], bool]:
-    """Flat-layout agent files of one session, whose first line names it; the session of
-    each file not in `known` (path -> session) that this looked at, once its first line is
-    whole; and whether every file's is. Only those are opened: a project dir keeps every
-    session's files."""
+    """Of the flat-layout agent files `listed` (see agent_files_in), one session's: those
+    whose first line names it. Also the session of each file not in `known` (path ->
+    session) once its first line is whole, and whether every file's is. Only those are
+    opened: a project dir keeps every session's files."""
     own: list[str] = []
     learned: dict[str, str] = {}
     whole = True
-    for path in agent_files_in(project_dir):
+    for path in listed:
         owner = known.get(path)
         if owner is None:
             owner = _session_named(_first_line(path))

@@ -810,20 +810,14 @@ class Index:
 
     # -- state: what the ledger does not hold -----------------------------------------
 
-    def cursor(self, path: str) -> Cursor | None:
-        """How far `path` has been read, and what the file was then."""
-        with _state_damage():
-            row = self._db.execute(f"SELECT {_CURSOR_COLUMNS} FROM state.cursors WHERE path=?",
-                                   (path,)).fetchone()
-        return Cursor(*row) if row else None
-
     def cursors(self) -> dict[str, Cursor]:
         with _state_damage():
             return {row[0]: Cursor(*row[1:]) for row in self._db.execute(
                 f"SELECT path, {_CURSOR_COLUMNS} FROM state.cursors").fetchall()}
 
     def cursors_of(self, paths: Sequence[str]) -> dict[str, Cursor]:
-        """The cursors of those of `paths` that have one: a session's files in one query."""
+        """How far each of `paths` that has a cursor has been read, and what the file was
+        then: a session's files in one query."""
         found: dict[str, Cursor] = {}
         with _state_damage():
             for chunk, marks in _chunks(paths):
@@ -855,8 +849,8 @@ class Index:
                                  ((p,) for p in paths))
 
     def agent_file_sessions(self, directory: str) -> dict[str, str]:
-        """The session each flat-layout agent file directly in `directory` belongs to, for
-        the files looked at before ("" for one whose first line names none)."""
+        """The session each flat-layout agent file in `directory` belongs to, for the files
+        looked at before ("" for one whose first line names none)."""
         with _state_damage():
             return dict(self._db.execute(
                 "SELECT path, session_id FROM state.agent_files WHERE path > ? AND path < ?",
@@ -873,14 +867,17 @@ class Index:
         """The mtime `directory` had when every agent file in it was last known whole."""
         return int(self._stamp(f"agent_dir:{directory}") or 0) or None
 
-    def remember_agent_files(self, sessions: Mapping[str, str], directory: str,
-                             listed_ns: int | None) -> None:
-        """Which session each of these flat-layout agent files in `directory` belongs to: a
+    def remember_agent_files(self, sessions: Mapping[str, str], gone: Iterable[str],
+                             directory: str, listed_ns: int | None) -> None:
+        """Which session each of these flat-layout agent files in `directory` belongs to (a
         first line, once written, never changes, so it is read once, not on every turn's
-        end; and, with `listed_ns`, that the files in `directory` at that mtime are all known."""
+        end), which are gone from it, and, with `listed_ns`, that the files `directory`
+        holds at that mtime are all known."""
         with _state_damage(), self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO state.agent_files VALUES (?, ?)",
                                  sessions.items())
+            self._db.executemany("DELETE FROM state.agent_files WHERE path=?",
+                                 ((path,) for path in gone))
             if listed_ns is not None:
                 self._set_stamps({f"agent_dir:{directory}": str(listed_ns)})
 
