@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 
-from tokentag.capture import codex, transcript
-from tokentag.core import claude_paths
+from tokentag.capture import transcript
+from tokentag.core import claude_paths, codex_paths
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Cursor, Index
 
@@ -24,7 +24,7 @@ def transcripts_to_read(index: Index, worktree: Worktree) -> tuple[set[str], lis
     transcripts Claude Code has pruned."""
     paths, vanished, gone = _grown_known_transcripts(index)
     paths.update(_new_project_transcripts(worktree, index.last_flush_ns(), paths))
-    rollout = codex.running_rollout()  # a Codex agent's own commit, mid-turn
+    rollout = codex_paths.running_rollout()  # a Codex agent's own commit, mid-turn
     if rollout is not None:
         paths.add(rollout)
     return paths, vanished, gone

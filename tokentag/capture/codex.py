@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 
 from tokentag.capture.transcript import Request, is_unicode, loads_line, text_of
-from tokentag.core import codex_paths, fastjson
+from tokentag.core import fastjson
 from tokentag.core.usage import MAX_COUNT, Usage
 from tokentag.ledger.records import request_key
 
@@ -42,13 +42,6 @@ _COUNTS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_ou
            "total_tokens")
 
 Counts = tuple[int, int, int, int, int]  # in _COUNTS' order
-
-
-def running_rollout() -> str | None:
-    """The rollout of the Codex session this process runs under, if any: Codex gives the
-    commands it runs (an agent's `git commit`, and so its git hooks) CODEX_THREAD_ID."""
-    thread = os.environ.get("CODEX_THREAD_ID", "")
-    return codex_paths.find_rollout(thread) if thread else None
 
 
 def session_of_name(path: str) -> str:

@@ -37,6 +37,13 @@ def rollouts() -> dict[str, os.stat_result]:
     return scan.jsonl_files(session_roots(), prefix="rollout-")
 
 
+def running_rollout() -> str | None:
+    """The rollout of the Codex session this process runs under, if any: Codex gives the
+    commands it runs (an agent's `git commit`, and so its git hooks) CODEX_THREAD_ID."""
+    thread = os.environ.get("CODEX_THREAD_ID", "")
+    return find_rollout(thread) if thread else None
+
+
 def find_rollout(session_id: str) -> str | None:
     """The live rollout of a session, looked for newest day first: a session's file is in
     the folder of the day it started, most often today's."""
