@@ -8,6 +8,7 @@ tests, which call the ledger and index directly.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -873,6 +874,51 @@ def test_a_flat_agent_file_is_opened_until_its_first_line_is_whole_then_never(
     assert opened.call_count == 1
 
 
+def test_a_flat_agent_file_is_known_by_its_session_id_however_long_its_first_line(
+        tmp_path: Path) -> None:
+    prompt = b"x" * (transcript.FIRST_LINE_READ + 5_000)
+    long_prompt, one_line, no_id = (tmp_path / f"agent-{n}.jsonl" for n in ("a1", "b2", "c3"))
+    long_prompt.write_bytes(b'{"sessionId":"s-1","message":"' + prompt + b'"}\n')
+    one_line.write_bytes(b'{"type":"assistant","sessionId":"s-1"}')  # no newline yet
+    no_id.write_bytes(b'{"message":"' + prompt + b'","sessionId":"s-1"}\n')  # id read past
+    own, learned, whole = transcript.flat_agent_files(
+        transcript.agent_files_in(str(tmp_path)), "s-1", {})
+    assert own == [str(long_prompt), str(one_line)]
+    assert learned == {str(long_prompt): "s-1", str(one_line): "s-1", str(no_id): ""}
+    assert whole
+
+
+def test_a_failed_listing_forgets_nothing_and_stamps_nothing(tmp_path: Path,
+                                                             mocker: Any) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    mine = project / "agent-a1.jsonl"
+    mine.write_bytes(b'{"sessionId":"s-1"}\n')
+    old = time.time_ns() - 60 * 10**9
+    with Store(tmp_path / "tokentag").reading(create=True) as index:
+        index.remember_agent_files({str(mine): "s-1"}, [], str(project), None)
+        (project / "agent-b2.jsonl").write_bytes(b'{"sessionId":"s-1"}\n')
+        os.utime(project, ns=(old, old))
+        mocker.patch.object(os, "scandir", side_effect=OSError(errno.EMFILE, "Too many files"))
+        flat = catch_up.FlatAgents.look(index, str(project), "s-1")
+        assert flat.own == [str(mine)]  # what was known, and no more
+        assert not flat.news
+        mocker.stopall()
+        flat = catch_up.FlatAgents.look(index, str(project), "s-1")
+        assert flat.own == [str(mine), str(project / "agent-b2.jsonl")]
+        assert flat.listed_ns == old
+
+
+def test_a_dir_knows_only_the_agent_files_directly_in_it(tmp_path: Path) -> None:
+    outer, inner = str(tmp_path / "p"), str(tmp_path / "p" / "sub")
+    with Store(tmp_path / "tokentag").reading(create=True) as index:
+        index.remember_agent_files({f"{outer}/agent-a.jsonl": "s-1",
+                                    f"{inner}/agent-b.jsonl": "s-1"}, [], outer, None)
+        assert index.agent_file_sessions(outer) == {f"{outer}/agent-a.jsonl": "s-1"}
+        assert index.agent_files_of(outer, "s-1") == [f"{outer}/agent-a.jsonl"]
+        assert index.agent_files_of(inner, "s-1") == [f"{inner}/agent-b.jsonl"]
+
+
 def test_paths_resolve_as_realpath_does_with_one_lookup_per_dir(tmp_path: Path) -> None:
     real_dir = tmp_path / "real" / "project"
     (real_dir / "s1" / "subagents").mkdir(parents=True)
@@ -881,8 +927,11 @@ def test_paths_resolve_as_realpath_does_with_one_lookup_per_dir(tmp_path: Path) 
     (real_dir / "s1" / "subagents" / "agent-a.jsonl").write_bytes(b"")
     (real_dir / "s1" / "subagents" / "agent-b.jsonl").symlink_to(real_dir / "s1.jsonl")
     via_link = tmp_path / "linked" / "project"
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "y").symlink_to(real_dir)  # `..` after it is real/, not x/
     given = [via_link / "s1.jsonl", via_link / "s1" / "subagents" / "agent-a.jsonl",
-             via_link / "s1" / "subagents" / "agent-b.jsonl", via_link / "gone.jsonl"]
+             via_link / "s1" / "subagents" / "agent-b.jsonl", via_link / "gone.jsonl",
+             Path(f"{tmp_path}/x/y/../project/s1.jsonl"), Path(f"{tmp_path}/x/y/s1/..")]
     expected = list(dict.fromkeys(os.path.realpath(p) for p in given))
     assert catch_up._real_paths(given) == expected
-    assert len(expected) == 3  # the linked agent file is the session file itself
+    assert len(expected) == 4  # the linked agent file and the `..` path are the session file

@@ -77,7 +77,7 @@ def _new_flat_agent_files(project_dirs: set[str], cursors: dict[str, Cursor]) ->
     for every session, on every commit."""
     found: set[str] = set()
     for directory in project_dirs:
-        for path in transcript.agent_files_in(directory):
+        for path in transcript.agent_files_in(directory) or ():
             if path not in cursors and _size(path) > 0:
                 found.add(path)
     return found

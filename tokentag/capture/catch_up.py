@@ -149,6 +149,8 @@ class FlatAgents:
         if index.agent_dir_listed_ns(directory) == mtime_ns:
             return cls(directory, index.agent_files_of(directory, session_id))
         listed = transcript.agent_files_in(directory)
+        if listed is None:  # nothing is learned, or forgotten, from a listing that failed
+            return cls(directory, index.agent_files_of(directory, session_id))
         known = index.agent_file_sessions(directory)
         own, learned, whole = transcript.flat_agent_files(listed, session_id, known)
         gone = sorted(known.keys() - set(listed))
@@ -221,10 +223,13 @@ def _real_paths(paths: Iterable[StrPath]) -> list[str]:
     real_dirs: dict[str, str] = {}
     found: dict[str, None] = {}
     for given in paths:
-        head, name = os.path.split(os.path.abspath(given))
+        head, name = os.path.split(os.fspath(given))
+        if name in ("", ".", ".."):
+            found[os.path.realpath(given)] = None
+            continue
         real_dir = real_dirs.get(head)
-        if real_dir is None:
-            real_dir = real_dirs[head] = os.path.realpath(head)
+        if real_dir is None:  # realpath, not abspath: `..` after a link is the link's parent
+            real_dir = real_dirs[head] = os.path.realpath(head or os.curdir)
         path = os.path.join(real_dir, name)
         found[os.path.realpath(path) if os.path.islink(path) else path] = None
     return list(found)

@@ -323,25 +323,41 @@ def flat_agent_files(listed: Iterable[str], session_id: str, known: Mapping[str,
 
 
 def _session_named(first_line: bytes) -> str | None:
-    """The `sessionId` a whole first line names ("" if none); None while it is partial."""
-    if not first_line.endswith(b"\n"):
-        return None
+    """The `sessionId` a first line names, once its value is whole ("" if a whole line, or
+    as much of one as is read, names none); None while that is not known yet."""
     _, found, rest = first_line.partition(b'"sessionId":"')
-    return rest.partition(b'"')[0].decode(errors="replace") if found else ""
+    if found:
+        value, end, _ = rest.partition(b'"')
+        return value.decode(errors="replace") if end else None
+    whole = first_line.endswith(b"\n") or len(first_line) >= FIRST_LINE_READ
+    return "" if whole else None
 
 
-def agent_files_in(project_dir: str) -> list[str]:
-    """The flat-layout `agent-*.jsonl` files beside the sessions (none if the dir is gone)."""
+def agent_files_in(project_dir: str) -> list[str] | None:
+    """The flat-layout `agent-*.jsonl` files beside the sessions; None if the dir cannot be
+    listed (gone, unreadable, out of file handles): not the same as holding none."""
     try:
-        return [entry.path for entry in os.scandir(project_dir)
-                if _is_agent_file(entry.name) and entry.is_file()]
+        entries = list(os.scandir(project_dir))
     except OSError:
-        return []
+        return None
+    return [entry.path for entry in entries if _is_agent_file(entry.name) and _is_file(entry)]
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # a link in a loop, say: that one file is passed over
+        return False
+
+
+# How much of an agent file's first line is read for its sessionId, which Claude Code
+# writes before the message (a long prompt can make the line much longer).
+FIRST_LINE_READ = 65536
 
 
 def _first_line(path: str) -> bytes:
     try:
         with open_regular(path) as handle:
-            return handle.readline(65536)
+            return handle.readline(FIRST_LINE_READ)
     except OSError:
         return b""

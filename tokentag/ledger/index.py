@@ -853,15 +853,16 @@ class Index:
         looked at before ("" for one whose first line names none)."""
         with _state_damage():
             return dict(self._db.execute(
-                "SELECT path, session_id FROM state.agent_files WHERE path > ? AND path < ?",
-                _within(directory)).fetchall())
+                "SELECT path, session_id FROM state.agent_files WHERE path > ? AND path < ? "
+                f"AND {_DIRECTLY_IN}", _directly_in(directory)).fetchall())
 
     def agent_files_of(self, directory: str, session_id: str) -> list[str]:
         """The flat-layout agent files in `directory` known to be `session_id`'s."""
         with _state_damage():
             return [row[0] for row in self._db.execute(
                 "SELECT path FROM state.agent_files WHERE path > ? AND path < ? "
-                "AND session_id=? ORDER BY path", (*_within(directory), session_id))]
+                f"AND {_DIRECTLY_IN} AND session_id=? ORDER BY path",
+                (*_directly_in(directory), session_id))]
 
     def agent_dir_listed_ns(self, directory: str) -> int | None:
         """The mtime `directory` had when every agent file in it was last known whole."""
@@ -1410,10 +1411,15 @@ MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_no
               m005_cursor_carry, m006_agent_files)
 
 
-def _within(directory: str) -> tuple[str, str]:
-    """The bounds of the paths directly or deeper in `directory`, for `path > ? AND path < ?`."""
+# With _directly_in's values: a path in the dir itself, not in one below it.
+_DIRECTLY_IN = "instr(substr(path, ?), ?) = 0"
+
+
+def _directly_in(directory: str) -> tuple[str, str, int, str]:
+    """The values of `path > ? AND path < ? AND _DIRECTLY_IN` for the files directly in
+    `directory`: the bounds of every path below it, then no separator after its own."""
     low = directory.rstrip(os.sep) + os.sep
-    return low, low[:-1] + chr(ord(os.sep) + 1)
+    return low, low[:-1] + chr(ord(os.sep) + 1), len(low) + 1, os.sep
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
