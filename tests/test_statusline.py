@@ -151,11 +151,12 @@ def test_unknown_arguments_are_logged_not_shown(repo: Path, isolated_home: Path)
     assert "statusline" in log.read_text()
 
 
-@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("version", [6, 7, 8])
 def test_an_older_index_gains_the_time_index_and_roll_ups_in_place(
         branch_work: tuple[Path, Session, str], version: int) -> None:
-    """Today's total is a lookup by time, and totals read roll-ups: the index an older
-    tokentag made gets both where it stands, without folding the ledger again."""
+    """Today's total is a lookup by time, totals read roll-ups, and a commit finds the
+    previous one by an index: the index an older tokentag made gets what it lacks where
+    it stands, without folding the ledger again."""
     import sqlite3
 
     repo, session, _ = branch_work
@@ -163,11 +164,13 @@ def test_an_older_index_gains_the_time_index_and_roll_ups_in_place(
     before = statusline(repo, status_input(repo, session))
     index = sqlite3.connect(path)
     with index:
-        index.execute("DROP INDEX requests_time")
+        index.execute("DROP INDEX commits_observed")
+        if version < 8:
+            index.execute("DROP INDEX requests_time")
+            index.execute("DROP TABLE rollups")
+            index.execute("DROP TABLE rollup_minus")
         if version == 7:  # its index on time alone
             index.execute("CREATE INDEX requests_time ON requests (ts)")
-        index.execute("DROP TABLE rollups")
-        index.execute("DROP TABLE rollup_minus")
         index.execute("UPDATE meta SET value = '-1' WHERE name = 'seq'")  # a re-fold resets it
     index.execute(f"PRAGMA user_version={version}")
     index.close()
@@ -178,5 +181,9 @@ def test_an_older_index_gains_the_time_index_and_roll_ups_in_place(
     assert index.execute("SELECT count(*) FROM rollups").fetchone()[0] > 0
     plan = " ".join(str(row) for row in index.execute(
         "EXPLAIN QUERY PLAN SELECT * FROM requests ORDER BY ts DESC, seq DESC LIMIT 20"))
+    previous = " ".join(str(row) for row in index.execute(
+        "EXPLAIN QUERY PLAN SELECT max(attributed_at) FROM commits WHERE worktree = 'w' "
+        "AND how = 'observed'"))
     index.close()
     assert "requests_time" in plan and "TEMP B-TREE" not in plan
+    assert "commits_observed" in previous

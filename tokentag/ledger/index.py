@@ -173,11 +173,11 @@ _PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND (via='import' OR
 _MAX_PARAMETERS = 500  # per statement: see _chunks
 _TOTAL = ("input", "output", "cache_creation", "cache_read")  # a request's `total` tokens
 _NOTES_WATERMARK = "notes_written_upto"
-INDEX_VERSION = 8  # 4: cursors and stamps moved to the state file; 5: notes, agent
+INDEX_VERSION = 9  # 4: cursors and stamps moved to the state file; 5: notes, agent
 # commits, evidence, tasks; 6: requests by session; 7: requests by time; 8: roll-ups, and
-# requests by time and seq. From 6 and 7 an index is brought to 8 in place (see
-# Index._to_current_version).
-_UPGRADED_IN_PLACE = (6, 7)
+# requests by time and seq; 9: observed commits by worktree and time. From 6, 7 and 8 an
+# index is brought to 9 in place (see Index._to_current_version).
+_UPGRADED_IN_PLACE = (6, 7, 8)
 DROPPED = "(dropped)"  # the commit of a request set aside by `tokentag pending --drop`
 
 # A request record's fields, each a column; then its place in the ledger, its commit and
@@ -197,6 +197,10 @@ def _column(name: str) -> str:
 # A day's requests, for the status line and the day budget, without a scan of them all;
 # and `log -n 20`, newest first, by reading the last 20 entries.
 _TIME_INDEX = "CREATE INDEX IF NOT EXISTS requests_time ON requests (ts, seq)"
+# A commit's post-commit asks when its worktree's previous commit was made, and which came
+# first after a late request: without it, a scan of every commit ever attributed.
+_OBSERVED_INDEX = ("CREATE INDEX IF NOT EXISTS commits_observed ON commits (worktree, "
+                   "attributed_at) WHERE how = 'observed'")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS requests (""" + ", ".join(map(_column, _REQUEST_COLUMNS)) + """);
@@ -212,6 +216,7 @@ CREATE TABLE IF NOT EXISTS commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, attributed_at TEXT, how TEXT,
     note_seq INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS commits_note ON commits (note_seq);
+""" + _OBSERVED_INDEX + """;
 CREATE TABLE IF NOT EXISTS agent_commits (
     commit_id TEXT PRIMARY KEY, worktree TEXT, session_id TEXT, at TEXT, settled INTEGER);
 CREATE INDEX IF NOT EXISTS agent_commits_open ON agent_commits (worktree) WHERE settled IS NULL;
@@ -437,16 +442,18 @@ class Index:
         self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
 
     def _to_current_version(self) -> None:
-        """An index of another version is made afresh, but for versions 6 and 7, which
-        differ from 8 by the index on time and the roll-up tables: the index built from the
-        rows there (about a second per million requests), the roll-ups left empty for the
-        first read to fill, not the whole ledger folded again."""
+        """An index of another version is made afresh, but for versions 6 to 8, which
+        differ from 9 by indexes (on time, on observed commits) and the roll-up tables: the
+        indexes built from the rows there (about a second per million requests), the
+        roll-ups left empty for the first read to fill, not the whole ledger folded again."""
         version = self._db.execute("PRAGMA main.user_version").fetchone()[0]
         if version in _UPGRADED_IN_PLACE:
-            self._db.executescript("DROP INDEX IF EXISTS main.requests_time;" + _TIME_INDEX
-                                   + ";" + _ROLLUP_SCHEMA)
-            self._db.executemany("DELETE FROM meta WHERE name=?",
-                                 ((name,) for name in _ROLLUP_META))
+            if version < 8:
+                self._db.executescript("DROP INDEX IF EXISTS main.requests_time;"
+                                       + _TIME_INDEX + ";" + _ROLLUP_SCHEMA)
+                self._db.executemany("DELETE FROM meta WHERE name=?",
+                                     ((name,) for name in _ROLLUP_META))
+            self._db.execute(_OBSERVED_INDEX)
             self._db.execute(f"PRAGMA main.user_version={INDEX_VERSION}")
         elif version != INDEX_VERSION:
             self._create()
