@@ -304,8 +304,8 @@ def flat_agent_files(listed: Iterable[str], session_id: str, known: Mapping[str,
                      ) -> tuple[list[str], dict[str, str], bool]:
     """Of the flat-layout agent files `listed` (see agent_files_in), one session's: those
     whose first line names it. Also the session of each file not in `known` (path ->
-    session) once its first line is whole, and whether every file's is. Only those are
-    opened: a project dir keeps every session's files."""
+    session) that its first line settles (see _session_named), and whether every file's
+    does. Only those are opened: a project dir keeps every session's files."""
     own: list[str] = []
     learned: dict[str, str] = {}
     whole = True
