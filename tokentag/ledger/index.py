@@ -698,8 +698,11 @@ class Index:
                 self._roll_up_changes()
 
     def _rolled_up(self) -> bool:
-        return self._rolled_up_to() == self._last_rowid() and self._db.execute(
-            "SELECT 1 FROM rollup_minus LIMIT 1").fetchone() is None
+        return self._rolled_up_to() == self._last_rowid() and not self._changed_since_roll_up()
+
+    def _changed_since_roll_up(self) -> bool:
+        """Whether the fold changed requests the roll-ups hold (see _keep_rolled_up)."""
+        return self._db.execute("SELECT 1 FROM rollup_minus LIMIT 1").fetchone() is not None
 
     def _rolled_up_to(self) -> int:
         return int(self._meta("rolled_up_to", "0"))
@@ -710,7 +713,7 @@ class Index:
 
     def _roll_up_changes(self) -> None:
         upto, last = self._rolled_up_to(), self._last_rowid()
-        changed = self._db.execute("SELECT 1 FROM rollup_minus LIMIT 1").fetchone() is not None
+        changed = self._changed_since_roll_up()
         self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS rollup_delta (grain, "
                          f"{', '.join(_SLOTS)}, requests, {', '.join(USAGE_FIELDS)}, prompt)")
         if changed:
@@ -873,7 +876,7 @@ class Index:
 
     def agent_dir_listed_ns(self, directory: str) -> int | None:
         """The mtime `directory` had when every agent file in it was last known whole."""
-        return int(self._stamp(f"agent_dir:{directory}") or 0) or None
+        return int(self._stamp(_agent_dir_stamp(directory)) or 0) or None
 
     def remember_agent_files(self, sessions: Mapping[str, str], gone: Iterable[str],
                              directory: str, listed_ns: int | None) -> None:
@@ -887,7 +890,7 @@ class Index:
             self._db.executemany("DELETE FROM state.agent_files WHERE path=?",
                                  ((path,) for path in gone))
             if listed_ns is not None:
-                self._set_stamps({f"agent_dir:{directory}": str(listed_ns)})
+                self._set_stamps({_agent_dir_stamp(directory): str(listed_ns)})
 
     def last_flush_ns(self) -> int | None:
         """When a commit last looked for transcripts (install counts as the first)."""
@@ -1418,6 +1421,10 @@ MIGRATIONS = (m001_cursors, m002_stamps, m003_kept_from_index_version_3, m004_no
               m005_cursor_carry, m006_agent_files)
 
 
+def _agent_dir_stamp(directory: str) -> str:
+    return f"agent_dir:{directory}"
+
+
 # With _directly_in's values: a path in the dir itself, not in one below it.
 _DIRECTLY_IN = "instr(substr(path, ?), ?) = 0"
 
@@ -1426,7 +1433,7 @@ def _directly_in(directory: str) -> tuple[str, str, int, str]:
     """The values of `path > ? AND path < ? AND _DIRECTLY_IN` for the files directly in
     `directory`: the bounds of every path below it, then no separator after its own."""
     low = directory.rstrip(os.sep) + os.sep
-    return low, low[:-1] + chr(ord(os.sep) + 1), len(low) + 1, os.sep
+    return low, _after_prefix(low), len(low) + 1, os.sep
 
 
 def _chunks(values: Sequence[str]) -> Iterator[tuple[Sequence[str], str]]:
@@ -1530,12 +1537,8 @@ def _bucket_split(since: str | None, until: str | None, length: int
 def _irregular_in(since: str | None, until: str | None) -> tuple[str, list[Any]]:
     """The condition on `period` that holds the buckets of time stamps of another form
     whose stamp is in [since, until)."""
-    conditions, params = ["period >= '~'"], []
-    for clause, moment in (("substr(period, 2) >= ?", since), ("substr(period, 2) < ?", until)):
-        if moment is not None:
-            conditions.append(clause)
-            params.append(moment)
-    return " AND ".join(conditions), params
+    conditions, params = _time_clauses(since, until, "substr(period, 2)")
+    return " AND ".join(["period >= '~'", *conditions]), params
 
 
 def _filter_columns(filters: Filters) -> set[str]:
@@ -1627,8 +1630,11 @@ def _where(filters: Filters, times: bool = True) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _time_clauses(since: str | None, until: str | None) -> tuple[list[str], list[Any]]:
-    pairs = [(clause, moment) for clause, moment in (("ts >= ?", since), ("ts < ?", until))
+def _time_clauses(since: str | None, until: str | None, stamp: str = "ts",
+                  ) -> tuple[list[str], list[Any]]:
+    """[since, until) on the time stamp `stamp` (an expression), each end only if given."""
+    pairs = [(clause, moment) for clause, moment in ((f"{stamp} >= ?", since),
+                                                     (f"{stamp} < ?", until))
              if moment is not None]
     return [clause for clause, _ in pairs], [moment for _, moment in pairs]
 
