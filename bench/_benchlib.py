@@ -456,6 +456,21 @@ class SessionWriter:
         return json.dumps(payload, separators=COMPACT).encode()
 
 
+def status_line_input(repo: Path, session_id: str, transcript: Path) -> bytes:
+    """Claude Code's status-line JSON, as its documentation gives it."""
+    return json.dumps({
+        "hook_event_name": "Status", "session_id": session_id,
+        "transcript_path": str(transcript), "cwd": str(repo),
+        "model": {"id": "claude-sonnet-4-5-20250929", "display_name": "Sonnet 4.5"},
+        "workspace": {"current_dir": str(repo), "project_dir": str(repo)},
+        "version": "2.1.90", "output_style": {"name": "default"},
+        "cost": {"total_cost_usd": 1.25, "total_duration_ms": 60_000,
+                 "total_api_duration_ms": 30_000, "total_lines_added": 10,
+                 "total_lines_removed": 2},
+        "context_window": {"total_input_tokens": 50_000, "total_output_tokens": 4_000,
+                           "context_window_size": 200_000}}).encode()
+
+
 def count_ledger(ledger: Path, start: int = 0) -> tuple[int, list[dict[str, object]]]:
     """Request records and the attribution records in the ledger from byte `start`."""
     requests = 0

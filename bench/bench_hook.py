@@ -25,6 +25,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -192,8 +193,8 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         if recording:
             stats[name].add(seconds)
 
-    steps: list[Callable[[], None]] = [baseline_run, floor_run] + [
-        (lambda name=name: hook_run(name)) for name in cases]  # type: ignore[misc]
+    steps: list[Callable[[], None]] = [baseline_run, floor_run,
+                                       *(partial(hook_run, name) for name in cases)]
     for turn in range(args.warmup + args.runs):
         recording = turn >= args.warmup
         shift = turn % len(steps)

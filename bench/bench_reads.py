@@ -46,6 +46,7 @@ from _benchlib import (
     machine_line,
     ms,
     run_checked,
+    status_line_input,
     timed,
     verdict,
 )
@@ -57,6 +58,8 @@ TIMED = {"report --by day": ["report", "--by", "day"], "status": ["status"],
 SHOWN = {"report --by day, Berlin": ["report", "--by", "day", "--tz", "Europe/Berlin"],
          "report --by session": ["report", "--by", "session"],
          "report --by commit": ["report", "--by", "commit"]}
+# The session the status line is asked about: one that has just started, no transcript yet.
+JUST_STARTED = "5a7e11ee-0000-4000-8000-000000000001"
 # `tokentag` reading every request: the answer the roll-ups must give.
 SCANNING = ("from tokentag.ledger.index import Index; Index.rollups = False; "
             "from tokentag._entry import main; main()")
@@ -125,16 +128,6 @@ def own_index(repo: Path, earlier: bool) -> Iterator[None]:
         ours.replace(live)
 
 
-def status_input(repo: Path) -> bytes:
-    """Claude Code's status-line JSON for a session that has just started in `repo`."""
-    return json.dumps({
-        "hook_event_name": "Status", "session_id": "5a7e11ee-0000-4000-8000-000000000001",
-        "transcript_path": str(repo / "no-transcript-yet.jsonl"), "cwd": str(repo),
-        "model": {"id": "claude-sonnet-4-5-20250929", "display_name": "Sonnet 4.5"},
-        "workspace": {"current_dir": str(repo), "project_dir": str(repo)},
-        "version": "2.1.90"}).encode()
-
-
 def same_as_scan(tools: Tools, sandbox: Sandbox, repo: Path) -> bool:
     argv = ["report", "--by", "day", "--json"]
     rolled = run_checked([tools.tokentag, *argv], cwd=repo, env=sandbox.env).stdout
@@ -172,7 +165,8 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
                 if recording:
                     baseline.add(seconds)
                 continue
-            stdin = status_input(repo) if name == "statusline" else None
+            stdin = status_line_input(repo, JUST_STARTED, repo / "no-transcript-yet.jsonl") \
+                if name == "statusline" else None
             with own_index(repo, bool(code)):
                 seconds = timed([tools.tokentag, *commands[name]], cwd=repo, env=codes[code],
                                 stdin=stdin)

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,6 +45,7 @@ from _benchlib import (
     machine_line,
     ms,
     run_checked,
+    status_line_input,
     timed,
     verdict,
 )
@@ -117,21 +119,6 @@ def prepare(args: argparse.Namespace, tools: Tools, sandbox: Sandbox
     return repo, writer
 
 
-def status_input(repo: Path, writer: SessionWriter) -> bytes:
-    """Claude Code's status-line JSON, as its documentation gives it."""
-    return json.dumps({
-        "hook_event_name": "Status", "session_id": writer.session_id,
-        "transcript_path": str(writer.path), "cwd": str(repo),
-        "model": {"id": "claude-sonnet-4-5-20250929", "display_name": "Sonnet 4.5"},
-        "workspace": {"current_dir": str(repo), "project_dir": str(repo)},
-        "version": "2.1.90", "output_style": {"name": "default"},
-        "cost": {"total_cost_usd": 1.25, "total_duration_ms": 60_000,
-                 "total_api_duration_ms": 30_000, "total_lines_added": 10,
-                 "total_lines_removed": 2},
-        "context_window": {"total_input_tokens": 50_000, "total_output_tokens": 4_000,
-                           "context_window_size": 200_000}}).encode()
-
-
 def expected_line(tools: Tools, sandbox: Sandbox, repo: Path) -> str:
     """The line `report --json` gives: the branch's commit, what is pending, today."""
     from tokentag.core.money import usd
@@ -158,7 +145,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
     print(tools.describe())
     print(machine_line())
     repo, writer = prepare(args, tools, sandbox)
-    payload = status_input(repo, writer)
+    payload = status_line_input(repo, writer.session_id, writer.path)
     ours = [tools.tokentag, "statusline"]
     prices = repo / ".git" / "tokentag" / "rates"  # report.ratebook's
     prices.unlink(missing_ok=True)
@@ -191,8 +178,8 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
             why = f"ccusage statusline failed: {probe.stderr.decode(errors='replace')[-300:]}"
     stats = {name: Stats(name) for name in commands}
     steps: list[Callable[[bool], None]] = [
-        (lambda record, n=name: _record(stats[n], record, commands[n], repo, sandbox, payload))
-        for name in commands]
+        partial(_record, stats[name], argv=commands[name], repo=repo, sandbox=sandbox,
+                payload=payload) for name in commands]
     for turn in range(args.warmup + args.runs):
         for step in steps[turn % len(steps):] + steps[:turn % len(steps)]:
             step(turn >= args.warmup)
