@@ -158,6 +158,23 @@ def test_missing_hook_program_names_the_scope(repo: Path) -> None:
     assert command.fix == "tokentag install --scope project"
 
 
+def test_a_command_an_older_tokentag_registered_is_a_warning_install_fixes(
+        repo: Path) -> None:
+    tokentag("install", cwd=repo)
+    settings = config_dir() / "settings.json"
+    current = settings.read_text()
+    older = current.replace(" -S -P -c ", " -S -c ").replace(
+        "sys.path.append(sys.argv.pop(1))", "sys.path.insert(0, sys.argv.pop(1))")
+    assert older != current
+    settings.write_text(older)
+    command = checks_of(repo)["hook command"]
+    assert (command.ok, command.warning, command.fix) == (False, True, "tokentag install")
+    assert "written by an older tokentag" in command.detail
+    tokentag("install", cwd=repo)
+    assert settings.read_text() == current
+    assert checks_of(repo)["hook command"].ok
+
+
 def test_malformed_settings_file(repo: Path) -> None:
     (config_dir()).mkdir(parents=True, exist_ok=True)
     (config_dir() / "settings.json").write_text("{not json")

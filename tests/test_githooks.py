@@ -29,8 +29,9 @@ from tokentag.setup.git_hooks import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-# How an installed hook starts tokentag: without `site`, from the package's own directory.
-ENTRY = ("-S -c import sys; sys.path.insert(0, sys.argv.pop(1)); from tokentag._entry "
+# How an installed hook starts tokentag: without `site` nor the cwd on `sys.path`, from the
+# package's own directory.
+ENTRY = ("-S -P -c import sys; sys.path.append(sys.argv.pop(1)); from tokentag._entry "
          f"import main; main() {ROOT} git-hook")
 
 Snapshot = dict[str, tuple[bytes, int]]

@@ -15,6 +15,7 @@ import pytest
 
 from tests.claude_lines import Session, compact
 from tests.conftest import git, tokentag
+from tests.test_statusline import status_input
 from tokentag.capture import catch_up, transcript
 from tokentag.core import faillog
 from tokentag.git.gitdirs import find_worktree
@@ -368,3 +369,35 @@ def test_a_repository_path_that_is_not_utf8_is_captured_and_attributed(tmp_path:
     assert shown["tokens"] == session.totals()
     tokentag("import", cwd=repo)  # the same requests, from the transcript's own cwd lines
     assert totals(repo) == session.totals() and log_of(repo) == ""
+
+
+# Modules the hook paths import that are not built into the interpreter.
+STANDARD_NAMES = ("contextlib", "fcntl", "errno", "_json", "__future__", "collections",
+                  "functools", "operator", "encodings")
+
+
+def test_no_file_at_the_repositorys_top_stands_in_for_a_standard_module(
+        repo: Path, isolated_home: Path) -> None:
+    """The commands tokentag registers run inside the repository, and one just cloned may
+    hold a `contextlib.py`: neither a hook, a commit nor the status line may run it."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", "--statusline", cwd=repo)
+    ran = repo.parent / "ran"
+    for name in STANDARD_NAMES:
+        (repo / f"{name}.py").write_text(f"open({str(ran)!r}, 'a').write({name!r})\n")
+    settings = json.loads((isolated_home / ".claude" / "settings.json").read_text())
+    [hook] = settings["hooks"]["Stop"][0]["hooks"]
+    session = Session(repo)
+    session.add()
+    shells = [(hook["command"], session.payload("Stop")),
+              (settings["statusLine"]["command"], status_input(repo, session))]
+    for command, payload in shells:
+        result = subprocess.run(["sh", "-c", command], cwd=repo, input=payload, text=True,
+                                capture_output=True, timeout=60, check=False)
+        assert (result.returncode, result.stderr) == (0, "")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a commit through the installed hooks")
+    assert not ran.exists()
+    assert totals(repo) == session.totals()
+    assert git(repo, "notes", "--ref", "tokentag", "list", "HEAD").strip()
+    assert log_of(repo) == ""

@@ -372,7 +372,7 @@ def test_pre_push_recursion_guard(team: Team, monkeypatch: pytest.MonkeyPatch) -
     assert not sync.on_pre_push(worktree, ["origin", "url"], branch)
     monkeypatch.delenv(sync.PUSHING_ENV)
     assert sync.on_pre_push(worktree, ["origin", "url"], branch)
-    assert started == [[sys.executable, "-m", "tokentag.notes.sync", "origin"]]
+    assert started == [[sys.executable, "-P", "-m", "tokentag.notes.sync", "origin"]]
 
 
 def test_missing_identity_is_one_line(team: Team) -> None:

@@ -368,7 +368,8 @@ def on_pre_push(worktree: Worktree, args: list[str], stdin_text: str) -> bool:
     if remote not in gitcmd.run(top, "remote").split() or not gitcmd.run(
             top, "rev-parse", "--verify", "--quiet", f"{NOTES_REF}^{{commit}}", check=False):
         return False  # a push to a bare URL has no tracking ref to merge through
-    start_background([sys.executable, "-m", "tokentag.notes.sync", remote], worktree.top)
+    # -P: the repository's top, its cwd, must not be on its `sys.path` (see setup.launch).
+    start_background([sys.executable, "-P", "-m", "tokentag.notes.sync", remote], worktree.top)
     return True
 
 

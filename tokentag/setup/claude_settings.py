@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import write_atomic
+from tokentag.setup.launch import package_root, python_words
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -72,13 +73,11 @@ def settings_path(scope: str, repo: StrPath | None) -> Path:
 # is gone, and otherwise reads the payload and exits 0: an uninstalled or moved tokentag
 # must never make Claude Code report a failing hook.
 MARKER = ": tokentag-hook;"
-_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-           "from tokentag._entry import main; main()")
 _ON_PATH = "command -v tokentag >/dev/null 2>&1 && exec tokentag hook"
 _DRAIN = "while IFS= read -r _; do :; done"
 _BAKED = ("tokentag_python={python} tokentag_root={root}; "
           'if [ -x "$tokentag_python" ] && [ -f "$tokentag_root/tokentag/_entry.py" ]; then '
-          f'exec "$tokentag_python" -S -c "{_LAUNCH}" "$tokentag_root" hook; fi; ')
+          f"exec {python_words()} hook; fi; ")
 
 
 def hook_command(scope: str = "user", python: str | None = None, root: str | None = None,
@@ -91,11 +90,6 @@ def hook_command(scope: str = "user", python: str | None = None, root: str | Non
     baked = _BAKED.format(python=shlex.quote(python or os.path.abspath(sys.executable)),
                           root=shlex.quote(root or package_root()))
     return f"{MARKER} {baked}{_ON_PATH}; {_DRAIN}"
-
-
-def package_root() -> str:
-    """The dir from which `import tokentag` finds this tokentag."""
-    return str(Path(__file__).resolve().parents[2])
 
 
 def baked_paths(command: str) -> tuple[str, str] | None:

@@ -23,12 +23,10 @@ from tokentag.core import codex_paths
 from tokentag.core.errors import TokentagError
 from tokentag.core.fileio import write_atomic
 from tokentag.setup import toml_edit
-from tokentag.setup.claude_settings import package_root
+from tokentag.setup.launch import package_root, python_words
 
 KEY = "notify"
 MARKER = "tokentag-codex-notify"  # the script's name ($0), and how ours is recognised
-_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-           "from tokentag._entry import main; main()")
 
 
 def config_path() -> Path:
@@ -41,7 +39,7 @@ def notify_argv(python: str | None = None, root: str | None = None) -> list[str]
     script = (f": {MARKER}; tokentag_python={python} "
               f"tokentag_root={shlex.quote(root or package_root())}; "
               'if [ -x "$tokentag_python" ] && [ -f "$tokentag_root/tokentag/_entry.py" ]; '
-              f'then exec "$tokentag_python" -S -c "{_LAUNCH}" "$tokentag_root" codex-notify '
+              f'then exec {python_words()} codex-notify '
               '"$@"; fi; command -v tokentag >/dev/null 2>&1 && exec tokentag codex-notify "$@"; '
               "exit 0")
     return ["sh", "-c", script, MARKER]

@@ -229,6 +229,11 @@ def _hook_command(top: Path | None, files: list[Path], plugin: bool) -> Check:
             return Check("hook command", False, f"{command!r} in {path}: {broken}",
                          "put `tokentag` on PATH (./install.sh links it into ~/.local/bin)"
                          if portable else _install_for(_scope_of(path, top)))
+        if _outdated(command):
+            return Check("hook command", False, f"{command!r} in {path}: written by an older "
+                         "tokentag, which let files at a repository's top stand in for "
+                         "Python's own modules", _install_for(_scope_of(path, top)),
+                         warning=True)
     if len(commands) > 1:
         # Claude Code merges identical commands only; different ones each run on every event.
         keep, *others = dict.fromkeys(_scope_of(path, top) for path in commands.values())
@@ -238,6 +243,13 @@ def _hook_command(top: Path | None, files: list[Path], plugin: bool) -> Check:
                      f"{undo} && {_install_for(keep)}" if others else None, warning=True)
     [command] = commands
     return Check("hook command", True, _described(command))
+
+
+def _outdated(command: str) -> bool:
+    """A command naming an interpreter and a tokentag dir that `install` would now write
+    otherwise."""
+    baked = claude_settings.baked_paths(command)
+    return baked is not None and command != claude_settings.hook_command("user", *baked)
 
 
 def _described(command: str) -> str:

@@ -71,13 +71,13 @@ fi
 
 # Prefer the interpreter tokentag was installed with; fall back to PATH; else do nothing.
 # The git-hook path needs only the standard library, so python starts without `site` and
-# is pointed at tokentag's own directory: a commit pays a few ms less.
+# is pointed at tokentag's own directory: a commit pays a few ms less. `-P` keeps this
+# repository's top off `sys.path`, where a file could stand in for a standard module.
 if [ -f "$tokentag_python" ] && [ -x "$tokentag_python" ] && [ -d "$tokentag_root/tokentag" ]
 then
-    tokentag_run "$tokentag_python" -S -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from tokentag._entry import main; main()' \
-        "$tokentag_root" git-hook "$tokentag_hook" "$@" || true
+    tokentag_run @LAUNCH@ git-hook "$tokentag_hook" "$@" || true
 elif [ -f "$tokentag_python" ] && [ -x "$tokentag_python" ]; then
-    tokentag_run "$tokentag_python" -m tokentag git-hook "$tokentag_hook" "$@" || true
+    tokentag_run "$tokentag_python" -P -m tokentag git-hook "$tokentag_hook" "$@" || true
 elif command -v tokentag >/dev/null 2>&1; then
     tokentag_run tokentag git-hook "$tokentag_hook" "$@" || true
 fi

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitrepo
 from tokentag.notes.content import NOTES_REF
+from tokentag.setup.launch import package_root, python_words
 
 if TYPE_CHECKING:
     from _typeshed import StrPath
@@ -92,9 +93,10 @@ def hooks_dir(repo: StrPath) -> Path:
 def render_hook(hook: str, python: str) -> bytes:
     """Our hook script for `hook`, running tokentag with the interpreter `python`."""
     template = resources.files("tokentag.setup").joinpath(_TEMPLATE).read_text(encoding="utf-8")
-    root = str(Path(__file__).resolve().parents[2])  # where `import tokentag` finds us
     text = (template.replace("@HOOK@", shlex.quote(hook))
-            .replace("@PYTHON@", shlex.quote(python)).replace("@ROOT@", shlex.quote(root)))
+            .replace("@PYTHON@", shlex.quote(python))
+            .replace("@ROOT@", shlex.quote(package_root()))
+            .replace("@LAUNCH@", python_words()))
     # surrogateescape: an interpreter path that is not valid UTF-8 is written back unchanged.
     return text.encode("utf-8", "surrogateescape")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tokentag.setup import claude_settings
 from tokentag.setup.claude_settings import JsonObject, load_object, malformed
+from tokentag.setup.launch import package_root, python_words
 
 STATUSLINE_MARKER = ": tokentag-statusline;"
 WARNING_MARKER = ": tokentag-budget-warning;"
@@ -29,8 +30,6 @@ WARNING_TIMEOUT = 60  # seconds: pricing a release once, at the end of a turn
 _ORIGINAL = "tokentag_also"
 # As the capture hook starts Python (see claude_settings), but with `site`: the status
 # line prices through genai-prices when the rates kept beside the index lack a model.
-_LAUNCH = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-           "from tokentag._entry import main; main()")
 _DRAIN = "cat >/dev/null"
 
 
@@ -42,10 +41,10 @@ def command(marker: str, args: str, scope: str, fallback: str, prefix: str = "")
     if scope == "project":
         return f"{marker} {prefix}{on_path}{fallback}"
     python = shlex.quote(os.path.abspath(sys.executable))
-    root = shlex.quote(claude_settings.package_root())
+    root = shlex.quote(package_root())
     baked = (f"tokentag_python={python} tokentag_root={root}; "
              'if [ -x "$tokentag_python" ] && [ -f "$tokentag_root/tokentag/_entry.py" ]; '
-             f'then exec "$tokentag_python" -c "{_LAUNCH}" "$tokentag_root" {args}; fi; ')
+             f"then exec {python_words(site=True)} {args}; fi; ")
     return f"{marker} {prefix}{baked}{on_path}{fallback}"
 
 
