@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 
-from tokentag.attribution.history import History
 from tokentag.core.timefmt import epoch_of, now_iso
 from tokentag.git import gitcmd
 from tokentag.ledger import records
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
+    from tokentag.attribution.history import History
     from tokentag.git.gitdirs import Worktree
     from tokentag.ledger.index import Index, Pending
     from tokentag.ledger.records import AttributionRecord
@@ -93,6 +93,9 @@ def _places_of_late(index: Index, worktree: Worktree, commit: str,
 
 
 def _head_history(worktree: Worktree, since: float) -> History:
+    """Only late requests need the history, rarely: its module loads on every commit else."""
+    from tokentag.attribution.history import History
+
     def run(*args: str) -> str:
         return gitcmd.run(worktree.top, *args, check=False)
 
