@@ -1,10 +1,11 @@
 """The hook paths' imports, and the stand-ins that keep costly modules off them: fastjson
-against the `json` module on every line of each corpus of transcripts, now_iso against
-`datetime`."""
+against the `json` module on every line of each corpus of transcripts, now_iso and
+epoch_of against `datetime`."""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import subprocess
 import sys
@@ -13,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.claude_lines import Session
+from tests.conftest import git, tokentag
 from tests.corpora import Corpus
 from tokentag.capture import transcript
 from tokentag.capture.catch_up import request_record
 from tokentag.cli import report as report_cli
 from tokentag.core import fastjson
 from tokentag.core.errors import TokentagError
-from tokentag.core.timefmt import now_iso
+from tokentag.core.timefmt import epoch_of, now_iso, parse_iso
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.notes.content import note_text
@@ -161,6 +163,45 @@ def test_now_iso_is_datetime_s_utc_now_in_milliseconds() -> None:
     after = datetime.now(UTC)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
     assert before <= datetime.fromisoformat(stamp) <= after
+
+
+def stamps(count: int) -> list[str]:
+    """Time stamps in the written form, odd dates and fractions among them, and a few
+    that only look like it."""
+    rng = random.Random(7)
+    made = ["2024-02-29T23:59:59.999Z", "2023-02-29T00:00:00Z", "1970-01-01T00:00:00Z",
+            "0001-01-01T00:00:00.000001Z", "9999-12-31T23:59:59.999999Z",
+            "0000-01-01T00:00:00Z", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567Z",
+            "2026-01-01T24:00:00Z", "2026-1-01T00:00:00.000Z", "2026-01-01 00:00:00.000Z",
+            "2026-01-01T00:00:00.000+00:00", "2026-01-01T00:00:00", "2026-01-01",
+            "2026-01-01T00:00:0٣.000Z", "2026-01-01T00:00:00.-12Z", ""]
+    for _ in range(count):
+        year = rng.choice([rng.randint(1, 9999), rng.randint(1969, 2101)])
+        fraction = rng.choice(["", ".5", ".25", f".{rng.randint(0, 999):03d}",
+                               f".{rng.randint(0, 999_999):06d}"])
+        made.append(f"{year:04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}T"
+                    f"{rng.randint(0, 24):02d}:{rng.randint(0, 60):02d}:"
+                    f"{rng.randint(0, 60):02d}{fraction}Z")
+    return made
+
+
+def test_epoch_of_gives_what_datetime_gives() -> None:
+    for stamp in stamps(50_000):
+        moment = parse_iso(stamp)
+        assert epoch_of(stamp) == (moment.timestamp() if moment else None), stamp
+
+
+def test_a_commit_that_takes_requests_runs_on_the_lean_path(repo: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", cwd=repo)
+    session = Session(repo)
+    session.add()
+    session.hook()
+    git(repo, "-c", "core.hooksPath=/dev/null", "commit", "-q", "--allow-empty", "-m", "two")
+    code = ("from tokentag.attribution import git_hook\n"
+            "print(git_hook.run(['post-commit']))")
+    assert costly_after(code, cwd=repo) == (["0"], [])
+    assert git(repo, "notes", "--ref", "tokentag", "list", "HEAD").strip()
 
 
 def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path,
