@@ -136,8 +136,9 @@ def head_commit(worktree: Worktree) -> str:
 
 
 def _read_ascii(path: str) -> str:
-    with open(path, encoding="ascii") as handle:
-        return handle.read().strip()
+    """Decoded from bytes: a text file in ASCII would load the codec's module first."""
+    with open(path, "rb") as handle:
+        return handle.read().decode("ascii").strip()
 
 
 def parent_count(worktree: Worktree, commit: str) -> int:
