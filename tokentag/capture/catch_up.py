@@ -431,10 +431,12 @@ def _session_records(writer: Writer, requests: Iterable[tuple[Request, Worktree,
                      session_id: str | None, seen_at: str) -> list[SessionRecord]:
     """Remember each session's transcript once, so commits can flush it later."""
     sessions: list[SessionRecord] = []
+    looked_up: set[str] = set()
     for request, worktree, path in requests:
         sid = request.session_id or session_id
-        if not sid or any(r["session_id"] == sid for r in sessions):
+        if not sid or sid in looked_up:
             continue
+        looked_up.add(sid)
         if not writer.index.known_session(sid):
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
             sessions.append(records.session(sid, main, request.cwd, worktree.name, seen_at))
