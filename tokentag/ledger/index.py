@@ -1013,7 +1013,7 @@ class Index:
         """The notes now in git, each as of that seq: a later change makes it stale again.
         The watermark moves up to just below the oldest note still stale."""
         watermark = self._notes_watermark()
-        with _state_damage():
+        with _state_damage(), self._transaction():  # one journal, not one per statement
             self._db.executemany(
                 "INSERT INTO state.notes_written VALUES (?, ?) ON CONFLICT(commit_id) DO UPDATE "
                 "SET seq=max(seq, excluded.seq)", written)
@@ -1023,9 +1023,9 @@ class Index:
                 "coalesce(w.seq, -1)", (watermark,)).fetchone()[0]
             newest = self._db.execute("SELECT coalesce(max(note_seq), 0) FROM commits"
                                       ).fetchone()[0]
-        moved = newest if oldest is None else oldest - 1
-        if moved > watermark:
-            self._set_stamps({_NOTES_WATERMARK: str(moved)})
+            moved = newest if oldest is None else oldest - 1
+            if moved > watermark:
+                self._set_stamps({_NOTES_WATERMARK: str(moved)})
 
     def known_commits(self, commits: Iterable[str]) -> set[str]:
         """Those of `commits` the ledger has attributed anything to, even if it all moved
