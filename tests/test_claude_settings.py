@@ -312,10 +312,12 @@ def test_plugin_manifest_names_tokentag() -> None:
 HOOK_SCRIPT = ROOT / "hooks" / "tokentag-hook"
 
 
-def run_hook_script(path_env: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": path_env, "CLAUDE_PLUGIN_ROOT": str(ROOT), "OUT": str(tmp_path / "out")}
-    return subprocess.run(["/bin/sh", str(HOOK_SCRIPT)], input='{"hook_event_name": "Stop"}\n',
-                          text=True, capture_output=True, env=env, check=False, timeout=30)
+def run_hook_script(path_env: str, tmp_path: Path, payload: str = '{"hook_event_name": "Stop"}\n',
+                    cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path_env, "CLAUDE_PLUGIN_ROOT": str(ROOT),
+           "OUT": str(tmp_path / "out")}
+    return subprocess.run(["/bin/sh", str(HOOK_SCRIPT)], input=payload, text=True, cwd=cwd,
+                          capture_output=True, env=env, check=False, timeout=30)
 
 
 def fake_tool(bin_dir: Path, name: str, body: str) -> None:
@@ -345,8 +347,36 @@ def test_hook_script_prefers_tokentag_on_path(tmp_path: Path) -> None:
     assert (tmp_path / "out").read_text() == 'hook\n{"hook_event_name": "Stop"}\n'
 
 
-def test_hook_script_falls_back_to_the_plugin_copy(tmp_path: Path) -> None:
-    fake_tool(tmp_path / "bin", "python3", 'printf "%s\\n" "$*" "$PYTHONPATH" > "$OUT"')
-    result = run_hook_script(str(tmp_path / "bin"), tmp_path)
-    assert result.returncode == 0
-    assert (tmp_path / "out").read_text() == f"-m tokentag hook\n{ROOT}\n"
+def test_hook_script_falls_back_to_the_plugin_copy_and_nothing_in_the_project(
+        tmp_path: Path, repo: Path) -> None:
+    """With no tokentag on PATH, the plugin's own copy runs on python3; the project dir,
+    the hook's cwd, may hold a `tokentag` package or a `contextlib.py` of anyone's."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    ran = tmp_path / "ran"
+    (repo / "tokentag").mkdir()
+    for planted in ("tokentag/__init__.py", "tokentag/__main__.py", "contextlib.py"):
+        (repo / planted).write_text(f"open({str(ran)!r}, 'a').write({planted!r})\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python3").symlink_to(sys.executable)
+    session = Session(repo)
+    session.add()
+    result = run_hook_script(f"{tmp_path / 'bin'}:/usr/bin:/bin", tmp_path,
+                             session.payload("Stop"), cwd=repo)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert not ran.exists()
+    report = json.loads(tokentag("report", "--json", cwd=repo).stdout)
+    assert report["totals"]["tokens"] == session.totals()
+
+
+def test_hook_script_on_a_python_too_old_reads_the_payload_and_does_nothing(
+        tmp_path: Path, repo: Path) -> None:
+    """This interpreter posing as 3.10: the script's own code, its flags dropped."""
+    fake_tool(tmp_path / "bin", "python3", 'while [ "$1" != -c ]; do shift; done; shift\n'
+              f'{sys.executable} -c "import sys; sys.version_info = (3, 10); '
+              'exec(sys.argv.pop(1))" "$@"\necho "$?" > "$OUT"')
+    session = Session(repo)
+    session.add()
+    result = run_hook_script(str(tmp_path / "bin"), tmp_path, session.payload("Stop"), cwd=repo)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert (tmp_path / "out").read_text() == "0\n"
+    assert not (repo / ".git" / "tokentag").exists()
