@@ -380,3 +380,33 @@ def test_hook_script_on_a_python_too_old_reads_the_payload_and_does_nothing(
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     assert (tmp_path / "out").read_text() == "0\n"
     assert not (repo / ".git" / "tokentag").exists()
+
+
+def test_links_in_a_cloned_repository_lead_no_write_out_of_it(
+        tmp_path: Path, repo: Path, isolated_home: Path) -> None:
+    """Settings, `.mcp.json` and `.tokentag.toml` are the repository's files; committed
+    links may point them at the user's own settings or anywhere else."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    tokentag("install", "--scope", "user", cwd=repo)
+    user = isolated_home / ".claude" / "settings.json"
+    users_own = user.read_bytes()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "other.toml").write_text("kept = 1\n")
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.local.json").symlink_to(user)
+    (repo / ".claude" / "settings.json").symlink_to(outside / "made.json")
+    (repo / ".mcp.json").symlink_to(outside / "mcp.json")
+    (repo / ".tokentag.toml").symlink_to(outside / "other.toml")
+    for args in (("install", "--scope", "local"), ("install", "--scope", "project"),
+                 ("install", "--scope", "project", "--mcp"), ("uninstall", "--scope", "local"),
+                 ("config", "set", "compact_notes", "true")):
+        result = tokentag(*args, cwd=repo, check=False)
+        assert result.returncode != 0 and "outside the worktree" in result.stderr, args
+        assert len(result.stderr.strip().splitlines()) == 1, args
+    out = tokentag("uninstall", cwd=repo).stdout  # this repository's own: the user's stays
+    assert out.count("left alone") == 2 and "post-commit: removed from" in out
+    assert not (repo / ".git" / "hooks" / "post-commit").exists()
+    assert user.read_bytes() == users_own
+    assert sorted(p.name for p in outside.iterdir()) == ["other.toml"]
+    assert (outside / "other.toml").read_text() == "kept = 1\n"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
-from tokentag.core.fileio import write_atomic
+from tokentag.core.fileio import inside, write_atomic
 from tokentag.setup.launch import package_root, python_words
 
 if TYPE_CHECKING:
@@ -63,8 +63,12 @@ def settings_path(scope: str, repo: StrPath | None) -> Path:
         raise TokentagError(f"unknown settings scope {scope!r}: use user, project or local")
     if repo is None:
         raise TokentagError(f"the {scope} scope needs a repository")
-    name = "settings.json" if scope == "project" else "settings.local.json"
-    return Path(repo, ".claude", name)
+    relative = os.path.join(".claude", "settings.json" if scope == "project"
+                            else "settings.local.json")
+    # A link in a cloned repository must not lead tokentag's writes out of it (to the
+    # user's own settings, say): such a file is refused.
+    inside(repo, relative, "settings file")
+    return Path(repo, relative)
 
 
 # The shell code of every command registered: `:` with our name first, so an install from
@@ -224,7 +228,10 @@ def registered_in(repo: StrPath | None) -> list[Path]:
     for scope in SCOPES:
         if repo is None and scope != "user":
             continue
-        path = settings_path(scope, repo)
+        try:
+            path = settings_path(scope, repo)
+        except TokentagError:  # one that leads out of the repository holds none of ours
+            continue
         data = _load_quietly(path)
         if data is not None and holds_our_hooks(data):
             found.append(path)

@@ -277,9 +277,10 @@ def _save(top: StrPath, data: dict[str, Any],
     """Validate the would-be file before it replaces the old one: a bad value never lands.
     Missing keys are allowed, so a price's fields can be set one command at a time. The
     file is edited line by line when it can be, else written anew from `data`."""
-    from tokentag.core.fileio import write_atomic
+    from tokentag.core.fileio import inside, write_atomic
 
     path = Path(top, OWN_FILE)
+    inside(top, OWN_FILE, "config file")  # a link must not lead the write out of the repository
     try:
         Config.model_validate(data)
         missing = []

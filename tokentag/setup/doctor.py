@@ -8,6 +8,7 @@ never creates the ledger dir in a repository that has none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -171,8 +172,14 @@ def _claude_checks(top: Path | None) -> list[Check]:
 
 
 def _scope_paths(top: Path | None) -> dict[str, Path]:
-    return {scope: claude_settings.settings_path(scope, top) for scope in claude_settings.SCOPES
-            if top is not None or scope == "user"}
+    """Each scope's settings file; one that leads out of the repository is left out (it
+    is neither read nor written)."""
+    paths: dict[str, Path] = {}
+    for scope in claude_settings.SCOPES:
+        if top is not None or scope == "user":
+            with contextlib.suppress(TokentagError):
+                paths[scope] = claude_settings.settings_path(scope, top)
+    return paths
 
 
 def _unreadable_settings(top: Path | None) -> list[tuple[Path, str]]:

@@ -127,7 +127,13 @@ def uninstall(worktree: Worktree | None, scope: str | None = None,
     scopes = claude_settings.SCOPES if everything else (scope,) if scope else (
         "project", "local")
     for each in scopes:
-        path = claude_settings.settings_path(each, worktree.top if worktree else None)
+        try:
+            path = claude_settings.settings_path(each, worktree.top if worktree else None)
+        except TokentagError as error:
+            if scope is not None and not everything:
+                raise
+            lines.append(f"Claude Code: {error}; left alone")  # the rest still goes
+            continue
         changed = claude_settings.unregister_hooks(path)
         if changed or scope is not None or everything:
             lines.append(f"Claude Code: hooks {'removed from' if changed else 'not found in'} "

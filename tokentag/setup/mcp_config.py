@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from tokentag.core.errors import TokentagError
+from tokentag.core.fileio import inside
 from tokentag.setup import claude_settings
 from tokentag.setup.claude_settings import JsonObject, load_object, malformed
 
@@ -21,6 +22,8 @@ SERVER_NAME = "tokentag"
 
 
 def mcp_path(top: str | os.PathLike[str]) -> Path:
+    """The project's `.mcp.json`, refused when a link leads it out of the repository."""
+    inside(top, MCP_FILE, "MCP config")
     return Path(top, MCP_FILE)
 
 
