@@ -168,3 +168,20 @@ def test_from_file_reads_stdin_and_takes_no_other_options(project: Path) -> None
                      check=False)
     assert (mixed.returncode, mixed.stderr) == (
         1, "tokentag: --from-file takes its events from the file: no other options\n")
+
+
+def test_a_note_holding_a_text_longer_than_notes_take_is_still_read(project: Path) -> None:
+    """A model name or session id of any length in the ledger: the note written for the
+    commit must be one every teammate's tokentag reads, not one it skips whole."""
+    from tokentag.notes.content import parse_note
+
+    long_model, long_session = "m" * 900, "s" * 900
+    tokentag("record", "--tokens-in", "100", "--tokens-out", "50", "--model", SONNET,
+             "--commit", "HEAD", cwd=project)
+    tokentag("record", "--tokens-in", "100", "--tokens-out", "50", "--model", long_model,
+             "--session", long_session, "--commit", "HEAD", cwd=project)
+    note = parse_note(git(project, "notes", "--ref", "tokentag", "show", "HEAD"))
+    assert note is not None
+    assert note["requests"] == 2 and note["sessions"] == 1
+    assert sorted(note["models"]) == sorted([SONNET, long_model[:500]])
+    assert sum(model["input"] for model in note["models"].values()) == 200

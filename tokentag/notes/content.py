@@ -15,7 +15,7 @@ from tokentag.core.usage import USAGE_FIELDS
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger.index import Index
-from tokentag.ledger.records import EVIDENCE_KINDS, OBSERVED, SCHEMA_VERSION
+from tokentag.ledger.records import EVIDENCE_KINDS, OBSERVED, SCHEMA_VERSION, UNKNOWN_MODEL
 
 TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
 if TYPE_CHECKING:
@@ -37,7 +37,9 @@ def note_for(index: Index, commit: str) -> dict[str, Any] | None:
     session_ids: set[str] = set()
     for group in groups:
         inferred += group.pop("inferred") or 0
-        session_ids.update(i for i in fastjson.loads(group.pop("session_ids")) if i is not None)
+        session_ids.update(_clipped(i) for i in fastjson.loads(group.pop("session_ids"))
+                           if i)
+        group["model"] = _clipped(group["model"] or "") or UNKNOWN_MODEL
     return {"tokentag": SCHEMA_VERSION, "requests": sum(g["requests"] for g in groups),
             "sessions": len(session_ids), "session_ids": sorted(session_ids),
             "inferred_requests": inferred, "models": _by_model(groups), "groups": groups}
@@ -133,6 +135,12 @@ def _valid_group(group: object) -> dict[str, Any] | None:
     if not all(_count(value) for value in counts.values()):
         return None
     return {"model": model, "day": day, "band": band, "evidence": evidence, **counts}
+
+
+def _clipped(text: str) -> str:
+    """A text cut to what valid_note takes: a model name or session id a transcript or a
+    recorded estimate made longer would make teammates' tokentag skip the whole note."""
+    return text[:_MAX_TEXT]
 
 
 def _count(value: object) -> bool:
