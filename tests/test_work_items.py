@@ -5,6 +5,7 @@ stated by hand below."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +121,23 @@ def test_commits_are_read_in_one_git_command(history: Path, mocker: Any) -> None
     ("PROJ2-9 then ABC-1", "PROJ2-9"), ("main", None),
 ])
 def test_default_task_pattern(text: str, task: str | None) -> None:
-    import re
+    pattern = workitems.compiled_task_pattern(workitems.DEFAULT_TASK_PATTERN)
+    assert workitems.task_in(pattern, text) == task
 
-    assert workitems.task_in(re.compile(workitems.DEFAULT_TASK_PATTERN), text) == task
+
+def test_a_pattern_that_backtracks_for_ages_is_a_one_line_error_in_bounded_time(
+        history: Path) -> None:
+    """A cloned repository's config may hold a pattern that takes exponential time on some
+    branch name or commit message: the report stops at the search's bound and says why."""
+    git(history, "commit", "-q", "--allow-empty", "-m", "a" * 40 + "!")
+    tokentag("record", "--tokens-in", "1", "--tokens-out", "1", "--commit", "HEAD",
+             cwd=history)
+    (history / ".tokentag.toml").write_text('task_pattern = "^(a|aa)+$"\n')
+    started = time.monotonic()
+    result = tokentag("report", "--by", "task", cwd=history, check=False)
+    assert time.monotonic() - started < 30  # a bound on a hang, not a speed target
+    assert result.returncode == 1 and len(result.stderr.splitlines()) == 1
+    assert "task_pattern '^(a|aa)+$' took over 0.5 s" in result.stderr
 
 
 @pytest.mark.parametrize(("message", "number"), [

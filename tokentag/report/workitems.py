@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
+from tokentag.core.errors import TokentagError
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.filters import Filters
@@ -25,12 +26,16 @@ from tokentag.report.grouping import ByModel, Pricer
 from tokentag.report.rows import NO_COMMIT, PENDING
 
 if TYPE_CHECKING:
+    import regex
     from git import Git
 
 WORK_ITEM_KEYS = ("task", "author", "pr")
 # Jira-style keys (not UTF-8, SHA-256, ISO-8601, RFC-2119), `#123`, `gh-123`.
 DEFAULT_TASK_PATTERN = (r"\b(?!(?:UTF|SHA|ISO|RFC)-)[A-Z][A-Z0-9]+-\d+\b"
                         r"|(?<![\w&#])#\d+\b|\bgh-\d+\b")
+# The task pattern comes from the repository's config, and a cloned repository's may be
+# one that backtracks for ages on some text: every search gets this bound (in seconds).
+TASK_SEARCH_LIMIT = 0.5
 NO_TASK = "(no task)"
 NO_PR = "(no pr)"
 GONE = "(commit not in repository)"
@@ -50,7 +55,7 @@ def by_model(worktree: Worktree, index: Index, by: str, filters: Filters, pricer
     rows = index.work_item_price_groups(filters)
     commits = sorted({commit for commit, _, _, _ in rows if commit})
     infos = read_commits(gitrepo.open_repo(worktree.top).git, commits) if commits else {}
-    pattern = re.compile(task_pattern or DEFAULT_TASK_PATTERN)
+    pattern = compiled_task_pattern(task_pattern or DEFAULT_TASK_PATTERN)
     groups: ByModel = {}
     for commit, branch, task, row in rows:
         info = infos.get(commit) if commit else None
@@ -68,10 +73,23 @@ def by_model(worktree: Worktree, index: Index, by: str, filters: Filters, pricer
     return groups
 
 
-def task_in(pattern: re.Pattern[str], text: str | None) -> str | None:
+def compiled_task_pattern(text: str) -> regex.Pattern[str]:
+    """The `regex` module, not `re`: its searches take a time limit. Its default syntax is
+    `re`'s."""
+    import regex
+
+    return regex.compile(text)
+
+
+def task_in(pattern: regex.Pattern[str], text: str | None) -> str | None:
     """The first work-item id in `text`: the pattern's first group if it has one, else
     the whole match."""
-    found = pattern.search(text) if text else None
+    try:
+        found = pattern.search(text, timeout=TASK_SEARCH_LIMIT) if text else None
+    except TimeoutError:
+        raise TokentagError(f"task_pattern {pattern.pattern!r} took over "
+                            f"{TASK_SEARCH_LIMIT:g} s on one branch name or commit message: "
+                            "nested repeats can take exponential time; simplify it") from None
     if found is None:
         return None
     return found.group(1) if pattern.groups else found.group(0)

@@ -28,7 +28,6 @@ user's, not ours.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Callable
 from decimal import Decimal
@@ -97,9 +96,11 @@ class Config(BaseModel):
     @field_validator("task_pattern")
     @classmethod
     def _a_regular_expression(cls, value: str) -> str:
+        import regex  # what reports search with (see report.workitems)
+
         try:
-            re.compile(value)
-        except re.error as error:
+            regex.compile(value)
+        except regex.error as error:
             raise ValueError(f"not a regular expression: {error}") from None
         return value
 
