@@ -14,8 +14,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
@@ -30,7 +33,7 @@ from tests.conftest import git, tokentag
 from tests.test_attribution import commit
 from tests.test_release import clone_with_notes
 from tokentag.core.money import usd
-from tokentag.dashboard import figures, page
+from tokentag.dashboard import figures, page, serve
 from tokentag.report.costs import evidence_text
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -251,6 +254,34 @@ def test_serve_rebuilds_the_page_when_the_ledger_changes_and_ctrl_c_ends_it(
     out, err = server.communicate(timeout=30)
     # click ends the ^C line first, as in a terminal.
     assert (server.returncode, out, err) == (130, "", "\ntokentag: interrupted\n")
+
+
+def test_a_client_sending_its_request_a_line_at_a_time_holds_the_server_a_bounded_time(
+        served: tuple[subprocess.Popen[str], int]) -> None:
+    """Each read has its timeout; the whole request must arrive within it too, or one slow
+    client would keep the page from everyone else."""
+    _, port = served
+    stop = threading.Event()
+
+    def trickle() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as slow:
+            slow.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+            while not stop.wait(2):
+                try:
+                    slow.sendall(b"X-Slow: 1\r\n")
+                except OSError:  # the server gave up on it: what is wanted
+                    return
+
+    slow_client = threading.Thread(target=trickle, daemon=True)
+    slow_client.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    try:
+        status, _ = get(port, "/version")
+    finally:
+        stop.set()
+        slow_client.join(timeout=30)
+    assert status == 200 and time.monotonic() - started < serve.REQUEST_WAIT + 5
 
 
 # -- in a real browser -------------------------------------------------------------------

@@ -1,16 +1,19 @@
 """`tokentag dashboard --serve`: the page on 127.0.0.1, built again when the ledger changes.
 
-The server is small on purpose: one request at a time, each bounded in time, only GET,
-only two paths (the page and its version, which the page asks for every few seconds to
-reload itself), only for a Host header naming this loopback address, so that no other
-web page can read it through a rebound DNS name. The version is the size and
-modification time of the ledger, the tag refs and the configuration: a commit or a
+The server is small on purpose: one request at a time, each to arrive whole within a
+bound, only GET, only two paths (the page and its version, which the page asks for every
+few seconds to reload itself), only for a Host header naming this loopback address, so
+that no other web page can read it through a rebound DNS name. The version is the size
+and modification time of the ledger, the tag refs and the configuration: a commit or a
 capture appends to the ledger, a new release adds a tag, a price may change.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import socket
+import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -75,12 +78,38 @@ def address_of(server: HTTPServer) -> str:
     return f"http://{HOST}:{server.server_port}/"
 
 
+class _Deadline:
+    """A request's input that must all arrive before one moment: the socket's timeout
+    alone bounds each read, and a client sending a header line every few seconds would
+    hold the one-request-at-a-time server for ever."""
+
+    def __init__(self, stream: io.BufferedIOBase, connection: socket.socket,
+                 seconds: float) -> None:
+        self._stream = stream
+        self._connection = connection
+        self._deadline = time.monotonic() + seconds
+
+    def readline(self, limit: int = -1) -> bytes:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long to arrive")
+        self._connection.settimeout(left)
+        return self._stream.readline(limit)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
 class _Handler(BaseHTTPRequestHandler):
     live: LivePage
     port: int
     timeout = REQUEST_WAIT
     server_version = "tokentag"
     sys_version = ""
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Deadline(self.rfile, self.connection, self.timeout)  # type: ignore[assignment]
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
