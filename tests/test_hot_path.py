@@ -20,7 +20,7 @@ from tests.corpora import Corpus
 from tokentag.capture import transcript
 from tokentag.capture.catch_up import request_record
 from tokentag.cli import report as report_cli
-from tokentag.core import fastjson
+from tokentag.core import fastjson, timefmt
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso, parse_iso
 from tokentag.git import gitcmd
@@ -185,10 +185,16 @@ def stamps(count: int) -> list[str]:
     return made
 
 
-def test_epoch_of_gives_what_datetime_gives() -> None:
+def test_the_written_form_is_read_as_datetime_reads_it() -> None:
+    """Without datetime, as on the hook paths; with it, epoch_of is datetime's."""
     for stamp in stamps(50_000):
         moment = parse_iso(stamp)
-        assert epoch_of(stamp) == (moment.timestamp() if moment else None), stamp
+        expected = moment.timestamp() if moment else None
+        assert timefmt._written_form_epoch(stamp) in (expected, None), stamp
+        written = stamp[10:11] == "T" and stamp[-1:] == "Z" and len(stamp) in (20, *range(22, 28))
+        if written and expected is not None:
+            assert timefmt._written_form_epoch(stamp) == expected, stamp
+        assert epoch_of(stamp) == expected, stamp
 
 
 def test_a_commit_that_takes_requests_runs_on_the_lean_path(repo: Path) -> None:

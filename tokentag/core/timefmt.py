@@ -7,6 +7,7 @@ without a zone (none means UTC) or a bare date.
 
 from __future__ import annotations
 
+import sys
 import time
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
@@ -34,12 +35,14 @@ def parse_iso(text: str) -> datetime | None:
 
 
 def epoch_of(text: str) -> float | None:
-    """Seconds since the epoch of an ISO time stamp, or None for anything else. The written
-    form is read without `datetime`, whose import would cost every commit that takes
-    requests 1.5 ms; any other form goes through it."""
-    seconds = _written_form_epoch(text)
-    if seconds is not None:
-        return seconds
+    """Seconds since the epoch of an ISO time stamp, or None for anything else. Where
+    `datetime` is not loaded yet (the hook paths), the written form is read without it:
+    its import would cost every commit that takes requests 1.5 ms. Where it is (every
+    command a person runs), its parser in C is three times faster than this one."""
+    if "datetime" not in sys.modules:
+        seconds = _written_form_epoch(text)
+        if seconds is not None:
+            return seconds
     moment = parse_iso(text)
     return moment.timestamp() if moment is not None else None
 
