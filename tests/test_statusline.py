@@ -4,6 +4,8 @@ repository with the hooks installed, held to `report --json`."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -139,6 +141,40 @@ def test_a_large_input_reaches_the_other_status_line_whole(repo: Path, tmp_path:
     payload = json.dumps({"cwd": str(repo), "padding": "x" * 200_000})
     assert statusline(repo, payload, "--also", f"cat > {seen}; echo theirs") == "theirs\n"
     assert seen.read_text() == payload
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, killed and not yet reaped, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("start", ["", "setsid "], ids=["in its group", "left its group"])
+def test_a_status_line_that_hangs_is_cut_off_with_what_it_started(
+        installed_repo: Path, tmp_path: Path, start: str) -> None:
+    """A process the other status line started keeps its stdout open: the line still comes
+    once the wait for it is over, and what stayed in its process group is killed."""
+    repo, pid_file = installed_repo, tmp_path / "sleep.pid"
+    payload = json.dumps({"cwd": str(repo)})
+    ours = statusline(repo, payload)
+    assert ours.startswith("pending ")
+    hanging = f"{start}sleep 30 & echo $! > {pid_file}; echo theirs; wait"
+    began = time.monotonic()
+    try:
+        assert statusline(repo, payload, "--also", hanging) == ours
+        assert time.monotonic() - began < 20  # a bound on a hang: the wait is 10 s
+        sleeper = int(pid_file.read_text())
+        if not start:
+            deadline = time.monotonic() + 5  # the kill is sent; its delivery may lag
+            while running(sleeper) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not running(sleeper)
+    finally:
+        if pid_file.exists() and running(pid := int(pid_file.read_text())):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_help_goes_through_click(repo: Path) -> None:

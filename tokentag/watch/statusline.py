@@ -11,7 +11,8 @@ Claude Code runs it after every assistant message, so it is lean: no click, pyda
 genai-prices or GitPython; prices come from the rates kept beside the index
 (report.ratebook), and only a model or day they lack yet costs one pricing. With `--also CMD` (how
 `tokentag install --statusline` composes with a status line already set) CMD runs with
-the same input at the same time and its output comes first on the line.
+the same input at the same time and its output comes first on the line; one that takes
+longer than OTHER_WAIT is killed with what it started, and the line is ours alone.
 
 Never in the way: bad input, a repository without tokentag, any failure is logged and
 leaves tokentag's part of the line empty; the exit status is 0.
@@ -19,6 +20,7 @@ leaves tokentag's part of the line empty; the exit status is 0.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from decimal import Decimal
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 MAX_INPUT = 1 << 20  # Claude Code's status input is a few kB
 LOCK_WAIT = 2.0  # seconds: a capture holding the lock longer leaves this line empty once
 OTHER_WAIT = 10.0  # seconds the composed status line may take
+REAP_WAIT = 1.0  # seconds for its output to close once it is killed
 SEPARATOR = " | "
 _PIPE_CAPACITY = 65536  # what a pipe takes without a reader (Linux)
 
@@ -158,13 +161,16 @@ def _read(stdin: Any) -> bytes:
 
 
 def _start(command: str, raw: bytes) -> subprocess.Popen[bytes] | None:
-    """The other status line, running on the same input while ours is worked out."""
+    """The other status line, running on the same input while ours is worked out. In a
+    session of its own, so that what it starts (a `cmd &`, a pipeline) can be killed with it:
+    any of them holding its stdout would keep the line waiting."""
     import subprocess
 
     try:
         if len(raw) > _PIPE_CAPACITY:  # more than a pipe holds: fed when ours is done
             return subprocess.Popen(["sh", "-c", command], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
         read_end, write_end = os.pipe()
         try:
             os.write(write_end, raw)  # the pipe holds it until the command reads
@@ -172,7 +178,8 @@ def _start(command: str, raw: bytes) -> subprocess.Popen[bytes] | None:
             os.close(write_end)
         try:
             return subprocess.Popen(["sh", "-c", command], stdin=read_end,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
         finally:
             os.close(read_end)
     except OSError as error:
@@ -187,7 +194,24 @@ def _finish(other: subprocess.Popen[bytes], raw: bytes) -> str:
         out, _ = other.communicate(raw if other.stdin is not None else None,
                                    timeout=OTHER_WAIT)
     except subprocess.TimeoutExpired:
-        other.kill()
-        other.communicate()
+        _kill(other)
         return ""
     return out.decode("utf-8", "replace")
+
+
+def _kill(other: subprocess.Popen[bytes]) -> None:
+    """Kill the command and its process group, then reap it; never wait unbounded: a
+    process that left the group (`setsid`) may hold its stdout open for ever."""
+    import signal
+    import subprocess
+
+    with contextlib.suppress(ProcessLookupError):  # all of it has exited already
+        os.killpg(other.pid, signal.SIGKILL)  # its own session: the group's id is its pid
+    try:
+        other.communicate(timeout=REAP_WAIT)
+    except subprocess.TimeoutExpired:
+        for pipe in (other.stdin, other.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # unflushed input to a reader that is gone
+                    pipe.close()
+        other.poll()  # reaps the shell, killed above, without waiting on it
