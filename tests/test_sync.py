@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ import pytest
 from tests.conftest import RepoTemplate, git, tokentag
 from tests.corpora import Corpus
 from tests.session_writer import SessionWriter
+from tests.test_statusline import running
+from tokentag.core import locking
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger.records import EVIDENCE_KINDS
@@ -373,6 +376,49 @@ def test_pre_push_recursion_guard(team: Team, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv(sync.PUSHING_ENV)
     assert sync.on_pre_push(worktree, ["origin", "url"], branch)
     assert started == [[sys.executable, "-P", "-m", "tokentag.notes.sync", "origin"]]
+
+
+def background_sync(repo: Path) -> subprocess.CompletedProcess[str]:
+    """What the pre-push hook starts (see sync.start_background), waited for here."""
+    env = {**os.environ, sync.PUSHING_ENV: "1", "GIT_TERMINAL_PROMPT": "0"}
+    return subprocess.run([sys.executable, "-P", "-m", "tokentag.notes.sync", "origin"],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=30,
+                          check=False)
+
+
+def test_a_background_sync_leaves_the_notes_to_the_one_running(team: Team) -> None:
+    """Pushes to a remote that stopped answering must not queue one sync each on the lock."""
+    alice = team.alice.repo
+    sha = team.alice.work(100, "alice 1")
+    with locking.locked(str(alice / ".git" / "tokentag" / sync.SYNC_LOCK)):
+        began = time.monotonic()
+        done = background_sync(alice)
+        assert time.monotonic() - began < 10  # a bound on a wait for the lock
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    assert remote_note(team.remote, sha) is None
+    assert not (alice / ".git" / "tokentag" / "tokentag.log").exists()  # skipped, not failed
+    assert background_sync(alice).returncode == 0  # the lock free: it syncs
+    assert remote_note(team.remote, sha) is not None
+
+
+def test_a_remote_that_never_answers_fails_the_sync_in_time(
+        team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alice, pid_file = team.alice.repo, tmp_path / "remote.pid"
+    team.alice.work(100, "alice 1")
+    stalled = tmp_path / "stalled-remote"
+    stalled.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 60\n")
+    stalled.chmod(0o755)
+    git(alice, "config", "protocol.ext.allow", "always")
+    git(alice, "remote", "set-url", "origin", f"ext::{stalled}")
+    monkeypatch.setattr(sync, "REMOTE_WAIT", 1.0)
+    began = time.monotonic()
+    with pytest.raises(TokentagError, match=r"git ls-remote failed: .*did not complete"):
+        sync_in_process(alice)
+    assert time.monotonic() - began < 15  # a bound on a hang: git is killed after 1 s
+    deadline = time.monotonic() + 5  # killed with git; the kill's delivery may lag
+    while running(remote := int(pid_file.read_text())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(remote)
 
 
 def test_missing_identity_is_one_line(team: Team) -> None:

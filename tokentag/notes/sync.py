@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 TRACKING_PREFIX = "refs/notes/tokentag-remote/"
 MAX_ATTEMPTS = 5
 SYNC_LOCK = "sync.lock"
+# Seconds one ls-remote, fetch or push of the notes may take before git is killed: a remote
+# that accepts the connection and never answers would otherwise hold the sync, and its lock,
+# for ever. Generous, for a slow link and a large notes history.
+REMOTE_WAIT = 300.0
 # Set on every git push tokentag makes of the notes, so the pre-push hook that push could
 # run does not start another one.
 PUSHING_ENV = "TOKENTAG_PUSHING_NOTES"
@@ -91,21 +95,22 @@ class _RefMoved(Exception):
 # --- the command ---------------------------------------------------------------------------
 
 
-def sync(worktree: Worktree, remote: str | None = None,
-         attempts: int = MAX_ATTEMPTS) -> SyncResult:
-    """Fetch, merge and push the notes; retry while the remote moves between fetch and push."""
+def sync(worktree: Worktree, remote: str | None = None, attempts: int = MAX_ATTEMPTS,
+         lock_wait: float | None = None) -> SyncResult:
+    """Fetch, merge and push the notes; retry while the remote moves between fetch and push.
+    `lock_wait`: seconds to wait for another sync to end (LockTimeout), else unbounded."""
     repo = gitrepo.open_repo(worktree.top)
     name = remote or default_remote(repo)
     check_remote(repo, name)
-    with _one_sync_at_a_time(worktree):
+    with _one_sync_at_a_time(worktree, lock_wait):
         return _sync_attempts(worktree, repo.git, name, attempts)
 
 
 @contextmanager
-def _one_sync_at_a_time(worktree: Worktree) -> Iterator[None]:
+def _one_sync_at_a_time(worktree: Worktree, wait: float | None) -> Iterator[None]:
     """Pushes in a row start overlapping background syncs; two at once would race for the
     tracking ref. A lock of its own: the ledger's must not wait on the network."""
-    with locking.locked(os.path.join(worktree.tokentag_dir, SYNC_LOCK)):
+    with locking.locked(os.path.join(worktree.tokentag_dir, SYNC_LOCK), wait):
         yield
 
 
@@ -179,7 +184,7 @@ def tracking_ref(remote: str) -> str:
 
 def fetch_notes(git: Git, remote: str) -> str | None:
     """Bring the remote's notes into the tracking ref; their head, or None if it has none."""
-    listed = gitrepo.run(git, "ls-remote", "--refs", remote, NOTES_REF)
+    listed = gitrepo.run(git, "ls-remote", "--refs", remote, NOTES_REF, timeout=REMOTE_WAIT)
     # ls-remote matches the pattern as a suffix: keep the exact ref only.
     heads = [line.split("\t")[0] for line in listed.splitlines()
              if line.endswith("\t" + NOTES_REF)]
@@ -194,7 +199,8 @@ def fetch_notes(git: Git, remote: str) -> str | None:
     # An explicit refspec, never written to config; no FETCH_HEAD, so a `git pull` or
     # `git merge FETCH_HEAD` the user is in the middle of is not disturbed.
     gitrepo.run(git, "fetch", "--quiet", "--no-tags", "--no-write-fetch-head",
-                "--no-recurse-submodules", remote, f"+{NOTES_REF}:{tracking}")
+                "--no-recurse-submodules", remote, f"+{NOTES_REF}:{tracking}",
+                timeout=REMOTE_WAIT)
     return gitrepo.commit_of(git, tracking) or None
 
 
@@ -338,7 +344,8 @@ def push_notes(git: Git, remote: str) -> bool:
     # --no-verify: a notes push is not what the user's pre-push checks are for, and it
     # would run tokentag's own pre-push hook again.
     result = gitrepo.result(git, "push", "--porcelain", "--no-verify", remote,
-                            f"{NOTES_REF}:{NOTES_REF}", env={PUSHING_ENV: "1"})
+                            f"{NOTES_REF}:{NOTES_REF}", env={PUSHING_ENV: "1"},
+                            timeout=REMOTE_WAIT)
     for line in result.text.splitlines():
         fields = line.split("\t")
         if len(fields) < 3 or not fields[1].endswith(":" + NOTES_REF):
@@ -394,11 +401,17 @@ def _pushes_commits(stdin_text: str) -> bool:
 
 
 def background_main(argv: list[str]) -> int:
-    """`python -m tokentag.sync REMOTE`, what the pre-push hook starts. Always exits 0."""
+    """`python -m tokentag.sync REMOTE`, what the pre-push hook starts. Always exits 0.
+
+    Never waits for another sync: that one is pushing the notes already, and pushes to a
+    remote that has stopped answering would each leave one more process queued on the lock.
+    """
     worktree = find_worktree(os.getcwd())
     try:
         if worktree is not None and argv:
-            sync(worktree, argv[0])
+            sync(worktree, argv[0], lock_wait=0)
+    except locking.LockTimeout:
+        pass  # another sync holds the lock: not a failure
     except Exception as error:  # noqa: BLE001 - nobody is waiting for this process
         faillog.log_failure(worktree.tokentag_dir if worktree else None, error,
                             "pre-push notes sync")
