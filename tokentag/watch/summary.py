@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tokentag.core import markdown
 from tokentag.core.errors import TokentagError
 from tokentag.core.money import usd
 from tokentag.core.timefmt import local_day_start, now_iso
@@ -113,8 +114,9 @@ def record(worktree: Worktree, values: Mapping[str, Any], prices: Any) -> dict[s
     return {"key": key, "recorded": bool(done.written), "evidence": "estimated",
             "tokens": event.usage.as_totals(), "cost_usd": cost_usd, "model": event.model,
             "commit": commit, "task": event.task, "where": where,
-            "table": f"{state}: `{key}`, {event.usage.total:,} tokens, {usd(cost_usd)}, "
-                     f"estimated; {where}"}
+            "table": f"{state}: {markdown.code(key, in_table=False)}, "
+                     f"{event.usage.total:,} tokens, {usd(cost_usd)}, "
+                     f"estimated; {markdown.text(where)}"}
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -124,13 +126,15 @@ _COLUMNS = "| Model | Requests | Input | Output | Cache writes | Cache reads | T
 
 
 def summary_table(data: Mapping[str, Any]) -> str:
-    """A summary as Markdown: a heading line, the table by model, the evidence split."""
-    head = (f"**{data['scope']} {data['id']}**: {data['requests']:,} requests, "
-            f"{data['tokens']['total']:,} tokens, {_cost(data)}")
+    """A summary as Markdown: a heading line, the table by model, the evidence split.
+    Ids and model names may come from a teammate's git note: they are shown as text."""
+    head = (f"**{data['scope']} {markdown.text(str(data['id']))}**: {data['requests']:,} "
+            f"requests, {data['tokens']['total']:,} tokens, {_cost(data)}")
     rows = [_COLUMNS, "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for item in [*data["by_model"], {**data, "model": "**Total**"}]:
+    named = [(markdown.text(str(item["model"])), item) for item in data["by_model"]]
+    for model, item in [*named, ("**Total**", data)]:
         t = item["tokens"]
-        rows.append(f"| {item['model']} | {item['requests']:,} | {t['input']:,} | "
+        rows.append(f"| {model} | {item['requests']:,} | {t['input']:,} | "
                     f"{t['output']:,} | {t['cache_creation']:,} | {t['cache_read']:,} | "
                     f"{t['total']:,} | {_cost(item)} |")
     evidence = costs.evidence_text(data.get("evidence") or {})
@@ -144,13 +148,23 @@ def events_table(rows: Sequence[Mapping[str, Any]]) -> str:
              "Cost | Where | Evidence |", "|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for row in rows:
         t = row["tokens"]
-        where = row["commit"][:10] if row["commit"] else \
-            f"task {row['task']}" if row["task"] else "pending"
-        lines.append(f"| {row['timestamp'][:19]} | {(row['session'] or '')[:8]} | "
-                     f"{row['model']} | {t['input']:,} | {t['output']:,} | "
+        lines.append(f"| {markdown.text(row['timestamp'][:19])} | "
+                     f"{_code_cell((row['session'] or '')[:8])} | "
+                     f"{markdown.text(row['model'] or '')} | {t['input']:,} | {t['output']:,} | "
                      f"{t['cache_creation']:,} | {t['cache_read']:,} | {_cost(row)} | "
-                     f"{where} | {row['evidence']} |")
+                     f"{_where(row)} | {markdown.text(row['evidence'])} |")
     return "\n".join(lines)
+
+
+def _where(row: Mapping[str, Any]) -> str:
+    """Where a request went: its commit, its task or pending, as a table cell."""
+    if row["commit"]:
+        return markdown.code(row["commit"][:10])
+    return f"task {markdown.code(row['task'])}" if row["task"] else "pending"
+
+
+def _code_cell(value: str) -> str:
+    return markdown.code(value) if value else ""
 
 
 def _cost(item: Mapping[str, Any]) -> str:
