@@ -230,3 +230,57 @@ def test_notes_are_written_where_the_worktree_is_even_from_a_subdirectory(repo: 
     assert (repo / "RELEASE_NOTES.md").is_file() and not (repo / "sub" / "RELEASE_NOTES.md"
                                                           ).exists()
     assert os.listdir(repo / "sub") == []
+
+
+MARKUP_TAGS = ["_v3_<b>bold</b>", "v1--><script>alert(1)</script><!--",
+               "v2--!><img/src=x/onerror=alert(1)>"]
+
+
+@pytest.mark.parametrize("tag", MARKUP_TAGS)
+def test_a_tag_with_markup_is_text_in_the_heading_and_stays_inside_its_markers(
+        repo: Path, tag: str) -> None:
+    commit(repo, "base")
+    git(repo, "tag", tag)
+    text = release_text(repo, tag)
+    heading = next(line for line in text.splitlines() if line.startswith("## "))
+    assert heading == f"## {markdown.text(tag)}: tokens and cost"
+    html = rendered(text)
+    assert "<b>" not in html and "<script" not in html and "<img" not in html, html
+    assert unescape(rendered(heading)) == f"<h2>{tag}: tokens and cost</h2>\n"
+    # Each marker is one whole comment: it opens once and closes only at its end.
+    markers = [line for line in text.splitlines() if line.startswith("<!--")]
+    assert len(markers) == 2, text
+    for line in markers:
+        assert line.count("<!--") == 1 and line.find("-->") == len(line) - 3, line
+        assert "--!>" not in line
+    notes = repo / "RELEASE_NOTES.md"
+    tokentag("release", tag, cwd=repo)
+    first = notes.read_text()
+    commit(repo, "more")
+    tokentag("release", tag, cwd=repo)  # found again by its markers: replaced in place
+    assert notes.read_text() == first
+    assert first.count(" start -->") == first.count(" end -->") == 1
+
+
+def test_tags_differing_in_encoded_characters_keep_sections_of_their_own(repo: Path) -> None:
+    commit(repo, "base")
+    for tag in ("a>b", "a%3Eb", "a%253Eb"):
+        git(repo, "tag", tag)
+        tokentag("release", tag, cwd=repo)
+    text = (repo / "RELEASE_NOTES.md").read_text()
+    assert text.count(" start -->") == text.count(" end -->") == 3
+
+
+def test_a_section_of_an_ordinary_tag_from_an_earlier_version_is_updated_in_place(
+        repo: Path) -> None:
+    commit(repo, "base")
+    git(repo, "tag", "v1.2.3-rc.1")
+    notes = repo / "RELEASE_NOTES.md"
+    notes.write_text("# Release notes\n\n<!-- tokentag:v1.2.3-rc.1 start -->\n"
+                     "## v1.2.3-rc.1: tokens and cost\n\nold\n\n"
+                     "<!-- tokentag:v1.2.3-rc.1 end -->\n\nKept.\n")
+    tokentag("release", "v1.2.3-rc.1", cwd=repo)
+    text = notes.read_text()
+    assert text.count("<!-- tokentag:v1.2.3-rc.1 start -->") == 1 and "old" not in text
+    assert text.startswith("# Release notes\n\n<!-- tokentag:v1.2.3-rc.1 start -->\n")
+    assert text.endswith("<!-- tokentag:v1.2.3-rc.1 end -->\n\nKept.\n")

@@ -1,6 +1,7 @@
 """The release notes section: Markdown between markers, placed in the notes file.
 
-The section sits between `<!-- tokentag:TAG start -->` and `<!-- tokentag:TAG end -->`.
+The section sits between `<!-- tokentag:TAG start -->` and `<!-- tokentag:TAG end -->`
+(a `%`, `<` or `>` in TAG percent-encoded).
 A re-run replaces what is between the markers and nothing else, so the rest of the file
 stays byte for byte (read and written as bytes; invalid UTF-8 survives through
 surrogateescape). A first run puts the section under the tag's version heading when the
@@ -37,12 +38,19 @@ _LOCK = "notes-file.lock"
 _LOCK_WAIT = 60.0  # seconds: another release writing the same file finishes well within
 
 
+# Git lets a tag hold `<` and `>`: written as they are, `-->` would end the marker's HTML
+# comment early and `<!--` open another. Percent-encoded (the `%` too, so no two tags share
+# a marker), a tag cannot leave the comment, and every tag without them keeps the marker
+# it always had.
+_MARKER_ESCAPES = {ord("%"): "%25", ord("<"): "%3C", ord(">"): "%3E"}
+
+
 def start_marker(tag: str) -> str:
-    return f"<!-- tokentag:{tag} start -->"
+    return f"<!-- tokentag:{tag.translate(_MARKER_ESCAPES)} start -->"
 
 
 def end_marker(tag: str) -> str:
-    return f"<!-- tokentag:{tag} end -->"
+    return f"<!-- tokentag:{tag.translate(_MARKER_ESCAPES)} end -->"
 
 
 # -- rendering --------------------------------------------------------------------------
@@ -63,7 +71,7 @@ def render(release: Release, level: int = 2, newline: str = "\n",
     release of its own (`## v1.2: tokens and cost`); deeper, it sits under the
     version's own heading, which already names the release."""
     tag = release.range.tag
-    title = f"{tag}: tokens and cost" if level <= 2 else "Tokens and cost"
+    title = f"{markdown.text(tag)}: tokens and cost" if level <= 2 else "Tokens and cost"
     lines = [start_marker(tag), f"{'#' * level} {title}", ""]
     caveats = _caveats(release)
     details = [*_tables(release, style), *([*caveats, ""] if caveats else [])]
