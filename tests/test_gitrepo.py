@@ -3,6 +3,7 @@ the environment its git subprocesses get."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git
+from tests.conftest import git, tokentag
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitrepo
 
@@ -81,6 +82,34 @@ def test_input_output_and_blobs_read_in_one_batch(repo: Path) -> None:
     assert gitrepo.read_blobs(opened.git, [*blobs, missing]) == dict(zip(blobs, texts,
                                                                         strict=True))
     assert gitrepo.read_blobs(opened.git, []) == {}
+
+
+@pytest.mark.parametrize(("claimed", "date"), [
+    ("99999999999999999", "9999-01-01T00:00:00Z"),
+    ("18446744073709551616", "9999-01-01T00:00:00Z"),
+    ("-99999999999999999", "1970-01-01T00:00:00Z"),
+])
+def test_a_commit_time_no_date_can_hold_is_the_nearest_one(repo: Path, tmp_path: Path,
+                                                           claimed: str, date: str) -> None:
+    """A cloned history may hold any time git's parser lets through: every command that
+    dates commits still answers."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "base")
+    tree, parent = git(repo, "rev-parse", "HEAD^{tree}"), git(repo, "rev-parse", "HEAD")
+    raw = (f"tree {tree}\nparent {parent}\nauthor t <t@e> {claimed} +0000\n"
+           f"committer t <t@e> {claimed} +0000\n\nfrom far away\n")
+    odd = git(repo, "hash-object", "-t", "commit", "-w", "--stdin", "--literally", stdin=raw)
+    git(repo, "update-ref", "refs/heads/main", odd)
+    git(repo, "update-ref", "refs/tags/v1", odd)  # `git tag` itself refuses some times
+    tokentag("record", "--tokens-in", "10", "--tokens-out", "10", "--commit", "HEAD", cwd=repo)
+    assert json.loads(tokentag("show", "HEAD", "--json", cwd=repo).stdout)["date"] == date
+    [row] = json.loads(tokentag("report", "--by", "commit", "--json", cwd=repo).stdout)["rows"]
+    assert (row["key"], row["date"]) == (odd, date)
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"):  # +14:00, -11:00
+        assert "from far away" in tokentag("report", "--by", "commit", "--tz", zone,
+                                           cwd=repo).stdout
+    tokentag("dashboard", "-o", str(tmp_path / "page.html"), "--tz", "Pacific/Kiritimati",
+             cwd=repo)
+    assert (tmp_path / "page.html").stat().st_size > 0
 
 
 def test_without_git_on_path_the_error_says_so(repo: Path) -> None:

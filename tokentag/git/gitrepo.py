@@ -196,7 +196,19 @@ def _parse_commit(raw: bytes) -> CommitInfo | None:
         committed = int(when[-2]) if len(when) == 3 else 0
     except ValueError:
         committed = 0
-    return CommitInfo(text(author), committed, subject)
+    return CommitInfo(text(author), _representable(committed), subject)
+
+
+# 9999-01-01T00:00:00Z: git stores whatever time a commit claims, but datetime ends with
+# the year 9999, and a local zone's offset or a day's or month's arithmetic needs room
+# before that end.
+_LATEST_TIME = 253370764800
+
+
+def _representable(committed: int) -> int:
+    """A commit time every report can turn into a date: a time git cannot hold (before
+    1970) or datetime cannot (after 9999) is taken as the nearest one they can."""
+    return min(max(committed, 0), _LATEST_TIME)
 
 
 @contextmanager
