@@ -328,6 +328,27 @@ def test_usage_no_release_reaches_is_listed_not_dropped(tmp_path: Path) -> None:
     assert "Outside any release: 1 request" in notes
 
 
+def test_a_squash_merge_is_matched_whatever_diff_driver_the_attributes_pick(
+        tmp_path: Path) -> None:
+    """A diff driver (chosen by .gitattributes, set up in the developer's config) that
+    rewrites what `git diff` shows must not change the change a squash-merge is matched by."""
+    hosting = Hosting(tmp_path)
+    git(hosting.dev, "tag", "v1.0")
+    _, keys = hosting.pull_request("feat-d", ["D one", "D two"])
+    hosting.server_merge("feat-d", "squash")
+    hosting.dev_pulls()
+    git(hosting.dev, "tag", "v1.1")
+    (hosting.dev / ".git" / "info" / "attributes").write_text("*.txt diff=shout\n")
+    git(hosting.dev, "config", "diff.shout.textconv", "sed s/o/O/g")
+    assert "D One" in git(hosting.dev, "diff", "v1.0", "v1.1")  # the driver is in force
+    result = release(hosting.dev, "v1.1")
+    assert result["tokens"] == sums(hosting.session, keys)
+    git(hosting.dev, "config", "diff.shout.command", "false")  # an external diff, failing
+    result = release(hosting.dev, "v1.1")
+    assert result["tokens"] == sums(hosting.session, keys)
+    assert result["outside_releases"]["requests"] == 0
+
+
 # -- notes under concurrency -------------------------------------------------------------
 
 

@@ -89,7 +89,10 @@ def _combined_patch_id(git: Git, tip: str, end: str) -> str | None:
     base = gitrepo.run(git, "merge-base", end, tip, check=False)
     if not base:
         return None
-    diff = gitrepo.result(git, "diff", "--no-color", base, tip).stdout
+    # The diff git itself makes, as diff-tree gives the commits' own: a diff driver the
+    # repository's attributes select (textconv, an external command) would change it.
+    diff = gitrepo.result(git, "diff", "--no-color", "--no-ext-diff", "--no-textconv", base,
+                          tip).stdout
     out = gitrepo.result(git, "patch-id", "--stable", stdin=diff).text
     return out.split()[0] if out else None
 
