@@ -331,7 +331,8 @@ def test_usage_no_release_reaches_is_listed_not_dropped(tmp_path: Path) -> None:
 def test_a_squash_merge_is_matched_whatever_diff_driver_the_attributes_pick(
         tmp_path: Path) -> None:
     """A diff driver (chosen by .gitattributes, set up in the developer's config) that
-    rewrites what `git diff` shows must not change the change a squash-merge is matched by."""
+    rewrites what `git diff` shows, or the developer's diff settings, must not change the
+    change a squash-merge is matched by."""
     hosting = Hosting(tmp_path)
     git(hosting.dev, "tag", "v1.0")
     _, keys = hosting.pull_request("feat-d", ["D one", "D two"])
@@ -347,6 +348,10 @@ def test_a_squash_merge_is_matched_whatever_diff_driver_the_attributes_pick(
     result = release(hosting.dev, "v1.1")
     assert result["tokens"] == sums(hosting.session, keys)
     assert result["outside_releases"]["requests"] == 0
+    for name, value in (("diff.noprefix", "true"), ("diff.relative", "true"),
+                        ("diff.context", "1")):  # the developer's own diff settings
+        git(hosting.dev, "config", name, value)
+    assert release(hosting.dev, "v1.1")["tokens"] == sums(hosting.session, keys)
 
 
 # -- notes under concurrency -------------------------------------------------------------

@@ -89,10 +89,10 @@ def _combined_patch_id(git: Git, tip: str, end: str) -> str | None:
     base = gitrepo.run(git, "merge-base", end, tip, check=False)
     if not base:
         return None
-    # The diff git itself makes, as diff-tree gives the commits' own: a diff driver the
-    # repository's attributes select (textconv, an external command) would change it.
-    diff = gitrepo.result(git, "diff", "--no-color", "--no-ext-diff", "--no-textconv", base,
-                          tip).stdout
+    # diff-tree, as for the commits' own patch ids: porcelain `git diff` would apply the
+    # diff drivers a repository's attributes select and the user's diff settings
+    # (prefixes, renames), and the two sides would not match.
+    diff = gitrepo.result(git, "diff-tree", "-p", "--no-color", base, tip).stdout
     out = gitrepo.result(git, "patch-id", "--stable", stdin=diff).text
     return out.split()[0] if out else None
 
