@@ -100,7 +100,7 @@ def test_what_json_cannot_encode_fails_as_json_fails() -> None:
 # Each costs milliseconds on every commit and every tool call (bench/README.md); the
 # third-party ones tens of milliseconds (GitPython about 80, tokentag/git/__init__.py).
 COSTLY = ("re", "pathlib", "json", "typing", "dataclasses", "subprocess", "datetime",
-          "git", "click", "pydantic", "genai_prices")
+          "contextlib", "git", "click", "pydantic", "genai_prices")
 
 
 def costly_after(code: str, *, site: bool = False, cwd: Path | None = None,

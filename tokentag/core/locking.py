@@ -10,13 +10,8 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from contextlib import contextmanager
 
 from tokentag.core.errors import TokentagError
-
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 _POLL = 0.005  # seconds between tries while someone else holds the lock
 
@@ -25,17 +20,33 @@ class LockTimeout(TokentagError):
     """The lock stayed taken for longer than the caller may wait."""
 
 
-@contextmanager
-def locked(path: str, timeout: float | None = None) -> Iterator[None]:
+class HeldLock:
+    """An exclusive lock on a file for a `with` block. A class, not a generator under
+    `contextlib.contextmanager`: the hook paths do without contextlib (0.6 ms to import)."""
+
+    def __init__(self, path: str, timeout: float | None) -> None:
+        self._path = path
+        self._timeout = timeout
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _acquire(fd, self._path, self._timeout)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self._fd)  # closing releases the lock
+
+
+def locked(path: str, timeout: float | None = None) -> HeldLock:
     """Hold an exclusive lock on `path` (created if missing, with its directory); wait at
     most `timeout` seconds for it, or for as long as it takes when None."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        _acquire(fd, path, timeout)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+    return HeldLock(path, timeout)
 
 
 def _acquire(fd: int, path: str, timeout: float | None) -> None:

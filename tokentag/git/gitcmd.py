@@ -11,7 +11,6 @@ commits carry the user's name.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from tokentag.core.errors import TokentagError
@@ -153,6 +152,8 @@ def _check(code: int, args: tuple[str, ...], messages: str) -> None:
 
 def _remove(*paths: str) -> None:
     for path in paths:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(path)
+        except FileNotFoundError:  # not contextlib.suppress: the commit path does without it
+            continue
 

@@ -18,7 +18,6 @@ LOCK_NAME = "lock"
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
-    from contextlib import AbstractContextManager
     from typing import Any
 
     from _typeshed import StrPath
@@ -38,7 +37,7 @@ def encode_line(record: Mapping[str, Any]) -> bytes:
     return fastjson.dumps(record).encode() + b"\n"
 
 
-def locked(directory: StrPath, timeout: float | None = None) -> AbstractContextManager[None]:
+def locked(directory: StrPath, timeout: float | None = None) -> locking.HeldLock:
     """Hold the repository's tokentag lock: all ledger and index writes happen inside."""
     return locking.locked(os.path.join(os.fspath(directory), LOCK_NAME), timeout)
 

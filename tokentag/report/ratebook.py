@@ -18,7 +18,6 @@ whether or not it prices anything.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from decimal import Decimal, InvalidOperation
@@ -165,5 +164,7 @@ def _stat(path: str) -> str:
 
 
 def _remove_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
+    try:
         os.unlink(path)
+    except OSError:  # not contextlib.suppress: the status line does without it
+        return

@@ -20,7 +20,6 @@ leaves tokentag's part of the line empty; the exit status is 0.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from decimal import Decimal
@@ -202,6 +201,7 @@ def _finish(other: subprocess.Popen[bytes], raw: bytes) -> str:
 def _kill(other: subprocess.Popen[bytes]) -> None:
     """Kill the command and its process group, then reap it; never wait unbounded: a
     process that left the group (`setsid`) may hold its stdout open for ever."""
+    import contextlib  # as rare as a status line that hangs
     import signal
     import subprocess
 
