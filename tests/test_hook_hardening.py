@@ -391,9 +391,11 @@ def test_no_file_at_the_repositorys_top_stands_in_for_a_standard_module(
     session.add()
     shells = [(hook["command"], session.payload("Stop")),
               (settings["statusLine"]["command"], status_input(repo, session))]
+    # A project's Claude Code settings may set PYTHONPATH for its hooks (`env`).
+    env = {**os.environ, "PYTHONPATH": str(repo)}
     for command, payload in shells:
         result = subprocess.run(["sh", "-c", command], cwd=repo, input=payload, text=True,
-                                capture_output=True, timeout=60, check=False)
+                                capture_output=True, timeout=60, check=False, env=env)
         assert (result.returncode, result.stderr) == (0, "")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "a commit through the installed hooks")

@@ -77,7 +77,7 @@ if [ -f "$tokentag_python" ] && [ -x "$tokentag_python" ] && [ -d "$tokentag_roo
 then
     tokentag_run @LAUNCH@ git-hook "$tokentag_hook" "$@" || true
 elif [ -f "$tokentag_python" ] && [ -x "$tokentag_python" ]; then
-    tokentag_run "$tokentag_python" -P -m tokentag git-hook "$tokentag_hook" "$@" || true
+    tokentag_run "$tokentag_python" -E -P -m tokentag git-hook "$tokentag_hook" "$@" || true
 elif command -v tokentag >/dev/null 2>&1; then
     tokentag_run tokentag git-hook "$tokentag_hook" "$@" || true
 fi

@@ -6,9 +6,10 @@ way to `tokentag._entry` depends on `site`.
 These commands run in the user's repository, and `-c` and `-m` put the current directory
 first on `sys.path`: a `contextlib.py` at a repository's top would be imported in place of
 the standard library's, that is, run by every commit and tool call, from a repository
-just cloned. `-P` (Python 3.11) leaves it off. tokentag's dir is appended, not prepended,
-for the same reason: a source checkout or a site-packages dir beside it may hold modules
-named like the standard library's.
+just cloned. `-P` (Python 3.11) leaves it off, and `-E` a PYTHONPATH that a project's
+Claude Code settings (`env`) may set for its hooks. tokentag's dir is appended, not
+prepended, for the same reason: a source checkout or a site-packages dir beside it may
+hold modules named like the standard library's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def python_words(site: bool = False) -> str:
     """Shell words that start tokentag, for a shell that has set `$tokentag_python` and
     `$tokentag_root`; the command's own arguments follow. Without `site` unless asked:
     the hook paths need only the standard library, and `site` costs every call a few ms."""
-    flags = "-P" if site else "-S -P"
+    flags = "-E -P" if site else "-E -S -P"
     return f'"$tokentag_python" {flags} -c "{ENTRY}" "$tokentag_root"'
 
 
