@@ -410,3 +410,24 @@ def test_links_in_a_cloned_repository_lead_no_write_out_of_it(
     assert user.read_bytes() == users_own
     assert sorted(p.name for p in outside.iterdir()) == ["other.toml"]
     assert (outside / "other.toml").read_text() == "kept = 1\n"
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_settings_and_config_that_never_end_are_refused_in_one_line(
+        tmp_path: Path, repo: Path, target: str) -> None:
+    """A cloned repository's `.tokentag.toml` and `.claude/settings*.json` may link to a
+    device or a FIFO: read as files, they would never end, or never start."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    (repo / ".claude").mkdir()
+    for name in (".tokentag.toml", ".claude/settings.json", ".claude/settings.local.json"):
+        (repo / name).symlink_to(target)
+    report = tokentag("report", cwd=repo, check=False)  # reads the config
+    assert (report.returncode, report.stderr) == (
+        1, f"tokentag: cannot read {repo / '.tokentag.toml'}: not a regular file\n")
+    (repo / ".tokentag.toml").unlink()
+    # Whether the plugin is enabled is read from the project's files: those are skipped.
+    assert "hooks registered in" in tokentag("install", "--scope", "user", cwd=repo).stdout
+    assert tokentag("doctor", cwd=repo).returncode == 0  # and it ends

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -39,6 +40,26 @@ def inside(top: str | os.PathLike[str], name: str, what: str = "file") -> Path:
     if ".git" in real.relative_to(root).parts:
         raise TokentagError(f"{what} {name} resolves into the git dir ({real})")
     return real
+
+
+def read_limited(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes. A repository's
+    settings or config may be a link to a FIFO or a device, which would block the read or
+    never end it. FileNotFoundError passes through; any other refusal is a one-line
+    TokentagError."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise TokentagError(f"cannot read {path}: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TokentagError(f"cannot read {path}: not a regular file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TokentagError(f"cannot read {path}: larger than {limit:,} bytes")
+    return data
 
 
 def write_atomic(path: Path, data: bytes, scratch: str | None = None) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
-from tokentag.core.fileio import inside, write_atomic
+from tokentag.core.fileio import inside, read_limited, write_atomic
 from tokentag.setup.launch import package_root, python_words
 
 if TYPE_CHECKING:
@@ -284,15 +284,18 @@ def _load(path: Path) -> tuple[JsonObject | None, Style]:
     return data, style
 
 
+MAX_FILE_BYTES = 16 << 20  # a settings file or `.mcp.json` is a few kB
+
+
 def load_object(path: Path) -> tuple[JsonObject | None, Style]:
     """A JSON file that holds an object, as tokentag edits one (settings, `.mcp.json`):
     parsed (None if absent) with how it was written, or a one-line error naming the file
     when it is not JSON or not an object."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_limited(path, MAX_FILE_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         return None, Style()
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise TokentagError(f"cannot read {path}: {_one_line(exc)}") from exc
     if not text.strip():
         return {}, Style()

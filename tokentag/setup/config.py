@@ -157,16 +157,18 @@ def _set_aside_incomplete_prices(merged: dict[str, Any]) -> dict[str, list[str]]
     return incomplete
 
 
+_MAX_CONFIG_BYTES = 16 << 20  # a config file is a few kB
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    from tokentag.core.fileio import read_limited
+
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(read_limited(path, _MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TokentagError(f"malformed config {path.name}: {error}") from None
-    except OSError as error:
-        raise TokentagError(f"cannot read config {path}: {error.strerror}") from None
 
 
 def _check_table(value: object, where: str) -> None:
