@@ -163,8 +163,7 @@ def test_a_command_an_older_tokentag_registered_is_a_warning_install_fixes(
     tokentag("install", cwd=repo)
     settings = config_dir() / "settings.json"
     current = settings.read_text()
-    older = current.replace(" -S -P -c ", " -S -c ").replace(
-        "sys.path.append(sys.argv.pop(1))", "sys.path.insert(0, sys.argv.pop(1))")
+    older = current.replace(" -E -S -P -c ", " -S -c ")
     assert older != current
     settings.write_text(older)
     command = checks_of(repo)["hook command"]
@@ -247,3 +246,21 @@ def test_ledger_file_that_cannot_be_opened(repo: Path) -> None:
     check = checks_of(repo)["ledger"]
     assert not check.ok and "Is a directory" in check.detail
     assert check.fix is not None and str(lock.parent) in check.fix
+
+
+def test_hooks_in_a_settings_file_reached_through_a_link_are_seen(repo: Path,
+                                                                   tmp_path: Path) -> None:
+    """Claude Code reads a linked settings file (a worktree's link to the main checkout's
+    copy, say); doctor reads it too, though install refuses to write through it."""
+    from tokentag.setup.claude_settings import hook_command, register_hooks
+
+    shared = tmp_path / "shared" / "settings.local.json"
+    shared.parent.mkdir()
+    register_hooks(shared, hook_command("local"))
+    (repo / ".claude").mkdir()
+    (repo / ".claude" / "settings.local.json").symlink_to(shared)
+    found = checks_of(repo)
+    assert found["Claude Code hooks"].ok, found["Claude Code hooks"].detail
+    assert found["hook command"].ok
+    refused = tokentag("install", "--scope", "local", cwd=repo, check=False)
+    assert refused.returncode == 1 and "outside the worktree" in refused.stderr

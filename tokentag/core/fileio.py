@@ -45,20 +45,15 @@ def inside(top: str | os.PathLike[str], name: str, what: str = "file") -> Path:
 def read_limited(path: str | os.PathLike[str], limit: int) -> bytes:
     """The bytes of `path` if it is a regular file of at most `limit` bytes. A repository's
     settings or config may be a link to a FIFO or a device, which would block the read or
-    never end it. FileNotFoundError passes through; any other refusal is a one-line
-    TokentagError."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise TokentagError(f"cannot read {path}: {error.strerror}") from None
+    never end it. Refused as OSError: EINVAL for what is not a regular file, EFBIG for
+    what is larger (and FileNotFoundError, as open raises it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise TokentagError(f"cannot read {path}: not a regular file")
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
         data = handle.read(limit + 1)
     if len(data) > limit:
-        raise TokentagError(f"cannot read {path}: larger than {limit:,} bytes")
+        raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", os.fspath(path))
     return data
 
 

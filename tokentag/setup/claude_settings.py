@@ -63,12 +63,20 @@ def settings_path(scope: str, repo: StrPath | None) -> Path:
         raise TokentagError(f"unknown settings scope {scope!r}: use user, project or local")
     if repo is None:
         raise TokentagError(f"the {scope} scope needs a repository")
-    relative = os.path.join(".claude", "settings.json" if scope == "project"
-                            else "settings.local.json")
-    # A link in a cloned repository must not lead tokentag's writes out of it (to the
-    # user's own settings, say): such a file is refused.
-    inside(repo, relative, "settings file")
-    return Path(repo, relative)
+    name = "settings.json" if scope == "project" else "settings.local.json"
+    return Path(repo, ".claude", name)
+
+
+def settings_path_to_write(scope: str, repo: StrPath | None) -> Path:
+    """`settings_path`, refused for the project and local files when it resolves out of
+    the repository: a link in a cloned repository must not lead tokentag's writes out of
+    it (to the user's own settings, say). Reading through such a link stays as Claude
+    Code does it."""
+    path = settings_path(scope, repo)
+    if scope != "user":
+        assert repo is not None  # settings_path required it
+        inside(repo, os.path.relpath(path, repo), "settings file")
+    return path
 
 
 # The shell code of every command registered: `:` with our name first, so an install from
@@ -228,10 +236,7 @@ def registered_in(repo: StrPath | None) -> list[Path]:
     for scope in SCOPES:
         if repo is None and scope != "user":
             continue
-        try:
-            path = settings_path(scope, repo)
-        except TokentagError:  # one that leads out of the repository holds none of ours
-            continue
+        path = settings_path(scope, repo)
         data = _load_quietly(path)
         if data is not None and holds_our_hooks(data):
             found.append(path)
@@ -295,7 +300,7 @@ def load_object(path: Path) -> tuple[JsonObject | None, Style]:
         text = read_limited(path, MAX_FILE_BYTES).decode("utf-8-sig")
     except FileNotFoundError:
         return None, Style()
-    except UnicodeDecodeError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise TokentagError(f"cannot read {path}: {_one_line(exc)}") from exc
     if not text.strip():
         return {}, Style()

@@ -169,6 +169,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise TokentagError(f"malformed config {path.name}: {error}") from None
+    except OSError as error:
+        raise TokentagError(f"cannot read config {path}: {error.strerror}") from None
 
 
 def _check_table(value: object, where: str) -> None:

@@ -8,7 +8,6 @@ never creates the ledger dir in a repository that has none.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -22,6 +21,7 @@ from typing import Any
 
 from tokentag.core import claude_paths
 from tokentag.core.errors import TokentagError
+from tokentag.core.fileio import read_limited
 from tokentag.core.timefmt import epoch_of
 from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree, find_worktree, unusable_git_dir
@@ -172,21 +172,15 @@ def _claude_checks(top: Path | None) -> list[Check]:
 
 
 def _scope_paths(top: Path | None) -> dict[str, Path]:
-    """Each scope's settings file; one that leads out of the repository is left out (it
-    is neither read nor written)."""
-    paths: dict[str, Path] = {}
-    for scope in claude_settings.SCOPES:
-        if top is not None or scope == "user":
-            with contextlib.suppress(TokentagError):
-                paths[scope] = claude_settings.settings_path(scope, top)
-    return paths
+    return {scope: claude_settings.settings_path(scope, top) for scope in claude_settings.SCOPES
+            if top is not None or scope == "user"}
 
 
 def _unreadable_settings(top: Path | None) -> list[tuple[Path, str]]:
     broken: list[tuple[Path, str]] = []
     for path in _scope_paths(top).values():
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            text = read_limited(path, claude_settings.MAX_FILE_BYTES).decode("utf-8-sig")
             if text.strip() and not isinstance(json.loads(text), dict):
                 broken.append((path, "the top level is not a JSON object"))
         except FileNotFoundError:
@@ -270,7 +264,8 @@ def _described(command: str) -> str:
 
 def _our_commands(path: Path) -> list[str]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_limited(path, claude_settings.MAX_FILE_BYTES)
+                          .decode("utf-8-sig"))
     except (OSError, ValueError):
         return []
     hooks = data.get("hooks") if isinstance(data, dict) else None

@@ -43,7 +43,7 @@ def _install_extra(extra: str, worktree: Worktree, scope: str) -> str:
         changed = mcp_config.register(worktree.top)
         return f"Claude Code: MCP server {'registered in' if changed else 'already in'} " \
                f"{mcp_config.mcp_path(worktree.top)}"
-    path = claude_settings.settings_path(scope, worktree.top)
+    path = claude_settings.settings_path_to_write(scope, worktree.top)
     if extra == "statusline":
         changed, beside = watch_settings.register_statusline(path, scope)
         also = f" (beside the one there: {beside})" if beside else ""
@@ -85,7 +85,7 @@ def _assign_backlog(worktree: Worktree) -> list[str]:
 
 
 def _register_claude_hooks(worktree: Worktree, scope: str) -> str:
-    path = claude_settings.settings_path(scope, worktree.top)
+    path = claude_settings.settings_path_to_write(scope, worktree.top)
     if claude_settings.plugin_active(claude_settings.user_config_dir(), worktree.top):
         return "Claude Code: the tokentag plugin is active, so no settings hooks were added"
     changed = claude_settings.register_hooks(path, claude_settings.hook_command(scope))
@@ -128,7 +128,8 @@ def uninstall(worktree: Worktree | None, scope: str | None = None,
         "project", "local")
     for each in scopes:
         try:
-            path = claude_settings.settings_path(each, worktree.top if worktree else None)
+            path = claude_settings.settings_path_to_write(each,
+                                                          worktree.top if worktree else None)
         except TokentagError as error:
             if scope is not None and not everything:
                 raise
