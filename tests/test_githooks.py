@@ -31,7 +31,7 @@ from tokentag.setup.git_hooks import (
 ROOT = Path(__file__).resolve().parents[1]
 # How an installed hook starts tokentag: without `site`, the cwd on `sys.path` or PYTHON*
 # variables, from the package's own directory.
-ENTRY = ("-E -S -P -c import sys; sys.path.append(sys.argv.pop(1)); from tokentag._entry "
+ENTRY = ("-E -S -P -c import sys; sys.path.insert(0, sys.argv.pop(1)); from tokentag._entry "
          f"import main; main() {ROOT} git-hook")
 
 Snapshot = dict[str, tuple[bytes, int]]

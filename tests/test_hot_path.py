@@ -153,7 +153,7 @@ def test_the_pre_push_hook_decides_without_gitpython(repo: Path, tmp_path: Path)
             "sync.start_background = lambda argv, cwd: print('would start', *argv[1:])\n"
             "git_hook.run(['pre-push', 'origin', 'url'])")
     printed, loaded = costly_after(code, site=True, cwd=repo, stdin=pushed)
-    assert printed == ["would start -P -m tokentag.notes.sync origin"]  # it went all the way
+    assert printed == ["would start -E -P -m tokentag.notes.sync origin"]  # it went all the way
     assert not {"git", "click", "pydantic", "genai_prices"} & set(loaded)
 
 

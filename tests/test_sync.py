@@ -375,13 +375,13 @@ def test_pre_push_recursion_guard(team: Team, monkeypatch: pytest.MonkeyPatch) -
     assert not sync.on_pre_push(worktree, ["origin", "url"], branch)
     monkeypatch.delenv(sync.PUSHING_ENV)
     assert sync.on_pre_push(worktree, ["origin", "url"], branch)
-    assert started == [[sys.executable, "-P", "-m", "tokentag.notes.sync", "origin"]]
+    assert started == [[sys.executable, "-E", "-P", "-m", "tokentag.notes.sync", "origin"]]
 
 
 def background_sync(repo: Path) -> subprocess.CompletedProcess[str]:
     """What the pre-push hook starts (see sync.start_background), waited for here."""
     env = {**os.environ, sync.PUSHING_ENV: "1", "GIT_TERMINAL_PROMPT": "0"}
-    return subprocess.run([sys.executable, "-P", "-m", "tokentag.notes.sync", "origin"],
+    return subprocess.run([sys.executable, "-E", "-P", "-m", "tokentag.notes.sync", "origin"],
                           cwd=repo, env=env, capture_output=True, text=True, timeout=30,
                           check=False)
 

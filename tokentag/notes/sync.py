@@ -375,8 +375,10 @@ def on_pre_push(worktree: Worktree, args: list[str], stdin_text: str) -> bool:
     if remote not in gitcmd.run(top, "remote").split() or not gitcmd.run(
             top, "rev-parse", "--verify", "--quiet", f"{NOTES_REF}^{{commit}}", check=False):
         return False  # a push to a bare URL has no tracking ref to merge through
-    # -P: the repository's top, its cwd, must not be on its `sys.path` (see setup.launch).
-    start_background([sys.executable, "-P", "-m", "tokentag.notes.sync", remote], worktree.top)
+    # -E -P: neither the repository's top, its cwd, nor a PYTHONPATH set for the session
+    # may come first on its `sys.path` (see setup.launch).
+    start_background([sys.executable, "-E", "-P", "-m", "tokentag.notes.sync", remote],
+                     worktree.top)
     return True
 
 

@@ -7,16 +7,16 @@ These commands run in the user's repository, and `-c` and `-m` put the current d
 first on `sys.path`: a `contextlib.py` at a repository's top would be imported in place of
 the standard library's, that is, run by every commit and tool call, from a repository
 just cloned. `-P` (Python 3.11) leaves it off, and `-E` a PYTHONPATH that a project's
-Claude Code settings (`env`) may set for its hooks. tokentag's dir is appended, not
-prepended, for the same reason: a source checkout or a site-packages dir beside it may
-hold modules named like the standard library's.
+Claude Code settings (`env`) may set for its hooks. tokentag's dir goes first, so that
+every command, with `site` or without, runs the tokentag that registered it.
 """
 
 from __future__ import annotations
 
 import os
 
-ENTRY = "import sys; sys.path.append(sys.argv.pop(1)); from tokentag._entry import main; main()"
+ENTRY = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+         "from tokentag._entry import main; main()")
 
 
 def python_words(site: bool = False) -> str:
