@@ -55,9 +55,8 @@ class Store:
         the dir is read-only to this process, a copy in memory (see Index.copied)."""
         return _Reading(self, lock_wait, create)
 
-    def _open_for_reading(self, lock_wait: float | None, create: bool) -> Index:
-        if not create and not os.path.isdir(self.directory):
-            return Index.empty()
+    def _open_for_reading(self, lock_wait: float | None) -> Index:
+        """The index `reading` hands out where the tokentag dir exists (or is to be made)."""
         try:
             with jsonl.locked(self.directory, lock_wait):
                 return self._current_index()
@@ -133,9 +132,11 @@ class _Writing:
                 self._index.close()
                 self._store._remove_damaged(error)
         finally:
-            if self._given is None and self._index is not None:
-                self._index.close()
-            self._lock.__exit__()
+            try:
+                if self._given is None and self._index is not None:
+                    self._index.close()
+            finally:
+                self._lock.__exit__()
 
 
 class _Reading:
@@ -145,17 +146,20 @@ class _Reading:
         self._store = store
         self._lock_wait = lock_wait
         self._create = create
+        self._on_disk = False  # an index in memory where tokentag never ran: nothing to repair
         self._index: Index | None = None
 
     def __enter__(self) -> Index:
-        self._index = self._store._open_for_reading(self._lock_wait, self._create)
+        self._on_disk = self._create or os.path.isdir(self._store.directory)
+        self._index = self._store._open_for_reading(self._lock_wait) if self._on_disk \
+            else Index.empty()
         return self._index
 
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         assert self._index is not None  # set by __enter__
         directory = self._store.directory
         try:
-            if error is not None and is_damage(error) and os.path.isdir(directory) \
+            if error is not None and self._on_disk and is_damage(error) \
                     and os.access(directory, os.W_OK):
                 self._index.close()
                 with jsonl.locked(directory):
