@@ -112,6 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile = _Deadline(self.rfile, self.connection, self.timeout)  # type: ignore[assignment]
 
     def do_GET(self) -> None:
+        self.connection.settimeout(self.timeout)  # for the answer: what the request left is short
         path = self.path.split("?", 1)[0]
         if not self._host_is_ours():
             self._answer(HTTPStatus.MISDIRECTED_REQUEST, b"wrong host\n", "text/plain")
