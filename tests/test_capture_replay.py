@@ -79,9 +79,12 @@ def test_the_turn_end_remembers_whose_each_flat_agent_file_is(
     project_dir.mkdir(parents=True, exist_ok=True)
     other.write_bytes(b'{"type":"user","sessionId":"another-session","cwd":"/x"}\n')
     replay.replay_in_chunks(session, chunks=3)
-    assert _remembered(session) == (
-        {**{str(p): session.session_id for p in session.agent_files},
-         str(other): "another-session"}, None)  # the dir changed a moment ago: no stamp
+    os.utime(project_dir)  # changed a moment ago, however long the replay took
+    replay.fire(session, "Stop")
+    files, stamp = _remembered(session)
+    assert files == {**{str(p): session.session_id for p in session.agent_files},
+                     str(other): "another-session"}
+    assert stamp != os.stat(project_dir).st_mtime_ns  # too fresh to be stamped
 
     settled = time.time_ns() - 60 * 10**9
     os.utime(project_dir, ns=(settled, settled))
