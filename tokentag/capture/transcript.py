@@ -8,13 +8,11 @@ maximum over its lines, keyed by (`message.id`, `requestId`).
 
 from __future__ import annotations
 
-import errno
-import io
 import os
-import stat
 from collections import namedtuple
 
 from tokentag.core import fastjson
+from tokentag.core.scan import open_regular
 from tokentag.core.usage import MAX_COUNT, Usage
 from tokentag.ledger.records import request_key
 
@@ -124,21 +122,6 @@ def whole_object(line: bytes) -> bool:
         return isinstance(loads_line(line), dict)
     except (ValueError, RecursionError):
         return False
-
-
-def open_regular(path: StrPath, buffered: bool = True) -> io.BufferedReader | io.FileIO:
-    """`path` opened for reading if it is a regular file: a FIFO or a device named like a
-    transcript would block the hook or never end."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
-        os.set_blocking(fd, True)
-        raw = io.FileIO(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    return io.BufferedReader(raw) if buffered else raw
 
 
 def parse_request(line: bytes, agent_id: str | None = None) -> Request | None:

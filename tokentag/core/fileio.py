@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
 import tempfile
 from pathlib import Path
 
 from tokentag.core.errors import TokentagError
+from tokentag.core.scan import open_regular
 
 
 def relative_name(name: str, what: str = "file") -> str:
@@ -42,15 +42,15 @@ def inside(top: str | os.PathLike[str], name: str, what: str = "file") -> Path:
     return real
 
 
-def read_limited(path: str | os.PathLike[str], limit: int) -> bytes:
-    """The bytes of `path` if it is a regular file of at most `limit` bytes. A repository's
-    settings or config may be a link to a FIFO or a device, which would block the read or
-    never end it. Refused as OSError: EINVAL for what is not a regular file, EFBIG for
-    what is larger (and FileNotFoundError, as open raises it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+# What a settings or config file may hold: they are a few kB.
+SMALL_FILE_LIMIT = 16 << 20
+
+
+def read_limited(path: str | os.PathLike[str], limit: int = SMALL_FILE_LIMIT) -> bytes:
+    """The bytes of `path` if it is a regular file (see scan.open_regular) of at most
+    `limit` bytes: a repository's settings or config may be a link to a FIFO or a device.
+    Refused as OSError, EFBIG for what is larger."""
+    with open_regular(path) as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", os.fspath(path))

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from tokentag.capture import codex, reconcile, transcript
 from tokentag.capture.reconcile import Reading
 from tokentag.capture.transcript import Request, text_of
-from tokentag.core import codex_paths, fastjson
+from tokentag.core import codex_paths, fastjson, scan
 from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import MAX_COUNT
 from tokentag.git.gitdirs import Worktree, find_worktree
@@ -86,7 +86,7 @@ class UsageLines:
         buf = bytearray(READ_SIZE)  # reused: a fresh buffer per read costs page faults
         carry = 0
         skipping = False  # inside a line longer than transcript.MAX_LINE (see transcript.Lines)
-        with transcript.open_regular(self.path, buffered=False) as handle:
+        with scan.open_regular(self.path, buffered=False) as handle:
             handle.seek(self.end)
             while True:
                 if carry == len(buf):  # one line longer than the buffer

@@ -289,15 +289,12 @@ def _load(path: Path) -> tuple[JsonObject | None, Style]:
     return data, style
 
 
-MAX_FILE_BYTES = 16 << 20  # a settings file or `.mcp.json` is a few kB
-
-
 def load_object(path: Path) -> tuple[JsonObject | None, Style]:
     """A JSON file that holds an object, as tokentag edits one (settings, `.mcp.json`):
     parsed (None if absent) with how it was written, or a one-line error naming the file
     when it is not JSON or not an object."""
     try:
-        text = read_limited(path, MAX_FILE_BYTES).decode("utf-8-sig")
+        text = read_limited(path).decode("utf-8-sig")
     except FileNotFoundError:
         return None, Style()
     except (OSError, UnicodeDecodeError) as exc:

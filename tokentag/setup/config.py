@@ -157,14 +157,11 @@ def _set_aside_incomplete_prices(merged: dict[str, Any]) -> dict[str, list[str]]
     return incomplete
 
 
-_MAX_CONFIG_BYTES = 16 << 20  # a config file is a few kB
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     from tokentag.core.fileio import read_limited
 
     try:
-        return tomllib.loads(read_limited(path, _MAX_CONFIG_BYTES).decode("utf-8"))
+        return tomllib.loads(read_limited(path).decode("utf-8"))
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

@@ -180,7 +180,7 @@ def _unreadable_settings(top: Path | None) -> list[tuple[Path, str]]:
     broken: list[tuple[Path, str]] = []
     for path in _scope_paths(top).values():
         try:
-            text = read_limited(path, claude_settings.MAX_FILE_BYTES).decode("utf-8-sig")
+            text = read_limited(path).decode("utf-8-sig")
             if text.strip() and not isinstance(json.loads(text), dict):
                 broken.append((path, "the top level is not a JSON object"))
         except FileNotFoundError:
@@ -264,8 +264,7 @@ def _described(command: str) -> str:
 
 def _our_commands(path: Path) -> list[str]:
     try:
-        data = json.loads(read_limited(path, claude_settings.MAX_FILE_BYTES)
-                          .decode("utf-8-sig"))
+        data = json.loads(read_limited(path).decode("utf-8-sig"))
     except (OSError, ValueError):
         return []
     hooks = data.get("hooks") if isinstance(data, dict) else None
