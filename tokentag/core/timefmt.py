@@ -56,10 +56,10 @@ def _written_form_epoch(text: object) -> float | None:
     if not isinstance(text, str) or not 20 <= len(text) <= 27 or text[-1] != "Z" \
             or text[4::3][:5] != "--T::" or (len(text) > 20 and text[19] != "."):
         return None
-    digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
     fraction = text[20:-1]
-    if not (digits + fraction).isascii() or not (digits + fraction).isdigit() \
-            or len(text) == 21:
+    digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19] \
+        + fraction
+    if not (digits.isascii() and digits.isdigit()) or len(text) == 21:
         return None
     year, month, day = int(text[:4]), int(text[5:7]), int(text[8:10])
     hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])

@@ -1285,8 +1285,8 @@ def repair(directory: StrPath, error: BaseException) -> None:
         _remove(os.path.join(directory, INDEX_NAME))
 
 
-# The `with` blocks of this module are classes, not generators under
-# `contextlib.contextmanager`: the hook paths do without contextlib (0.6 ms to import).
+# The `with` blocks of this module are classes: no contextlib on the hook paths (see
+# tokentag/__init__.py).
 
 
 class _Transaction:
