@@ -90,6 +90,16 @@ def registered_command(sandbox: Sandbox) -> list[str]:
     return ["sh", "-c", settings["hooks"]["PostToolUse"][0]["hooks"][0]["command"]]
 
 
+def with_importtime(command: list[str]) -> list[str]:
+    """The registered command with `-X importtime` added: it starts Python with `-E`, which
+    ignores PYTHONPROFILEIMPORTTIME."""
+    shell = command[-1].replace(" -E -S -P -c ", " -E -S -P -X importtime -c ")
+    if shell == command[-1]:
+        raise SystemExit("bench_hook: the registered command no longer starts python with "
+                         "-E -S -P -c; update with_importtime")
+    return [*command[:-1], shell]
+
+
 def _agent_lines(writer: SessionWriter, requests: int) -> bytes:
     """Lines of a subagent's file: requests of the writer's session, marked as a sidechain."""
     data = b"".join(writer.request_lines() for _ in range(requests))
@@ -239,8 +249,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
     if checks[0][1] > TARGET_VS_PYTHON or args.importtime:
         print("\n-X importtime of the hook path (small transcript):")
         small.append_requests(1)
-        print(importtime_report(hook, cwd=small_repo,
-                                env={**sandbox.env, "PYTHONPROFILEIMPORTTIME": "1"},
+        print(importtime_report(with_importtime(hook), cwd=small_repo, env=sandbox.env,
                                 stdin=small.hook_payload()))
     if problems:
         print("\nsetup broken, figures are not valid:")
