@@ -5,6 +5,7 @@ epoch_of against `datetime`."""
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import subprocess
@@ -23,6 +24,7 @@ from tokentag.cli import report as report_cli
 from tokentag.core import fastjson, timefmt
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso, parse_iso
+from tokentag.core.tuples import tuple_type
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.notes.content import note_text
@@ -99,8 +101,9 @@ def test_what_json_cannot_encode_fails_as_json_fails() -> None:
 
 # Each costs milliseconds on every commit and every tool call (bench/README.md); the
 # third-party ones tens of milliseconds (GitPython about 80, tokentag/git/__init__.py).
+# `functools` and `collections`: core/lean_sqlite.py and core/tuples.py.
 COSTLY = ("re", "pathlib", "json", "typing", "dataclasses", "subprocess", "datetime",
-          "contextlib", "git", "click", "pydantic", "genai_prices")
+          "contextlib", "functools", "collections", "git", "click", "pydantic", "genai_prices")
 
 
 def costly_after(code: str, *, site: bool = False, cwd: Path | None = None,
@@ -210,6 +213,16 @@ def test_a_commit_that_takes_requests_runs_on_the_lean_path(repo: Path) -> None:
     assert git(repo, "notes", "--ref", "tokentag", "list", "HEAD").strip()
 
 
+def test_a_hook_that_captures_runs_on_the_lean_path(repo: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    session = Session(repo)
+    session.add()
+    code = "from tokentag.capture import hook\nprint(hook.run())"
+    assert costly_after(code, cwd=repo, stdin=session.payload("PostToolUse")) == (["0"], [])
+    logged = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
+    assert [row["session"] for row in logged] == [session.session_id]
+
+
 def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path,
                                                                        tmp_path: Path) -> None:
     git(repo, "commit", "-q", "--allow-empty", "-m", "one")
@@ -257,3 +270,65 @@ def test_a_hook_started_without_stdout_or_stderr_still_exits_0(closed: str,
     result = subprocess.run(["sh", str(script)], cwd=ROOT, capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_tuple_type_behaves_as_the_namedtuple_it_stands_for() -> None:
+    from collections import namedtuple
+
+    theirs = namedtuple("Point", ("x", "y", "label"), defaults=("none",))
+    ours = tuple_type("Point", ("x", "y", "label"), defaults=("none",))
+    for args, kwargs in (((1, 2), {}), ((1,), {"y": 2}), ((), {"x": 1, "y": 2, "label": "a"}),
+                         ((1, 2, "b"), {})):
+        expected, made = theirs(*args, **kwargs), ours(*args, **kwargs)
+        assert made == expected and hash(made) == hash(expected) and tuple(made) == expected
+        assert (made.x, made.y, made.label) == (expected.x, expected.y, expected.label)
+        assert repr(made) == repr(expected) and made._asdict() == expected._asdict()
+        assert made._replace(y=5) == expected._replace(y=5)
+        assert type(made._replace(y=5)) is ours
+    assert ours._fields == theirs._fields and ours.__match_args__ == theirs.__match_args__
+    assert ours._field_defaults == theirs._field_defaults
+    for args, kwargs in (((), {}), ((1,), {}), ((1, 2, 3, 4), {}), ((1, 2), {"x": 1}),
+                         ((1, 2), {"z": 1})):
+        assert outcome(lambda a: ours(*a[0], **a[1]), (args, kwargs)).startswith(
+            "error <class 'TypeError'>")
+        assert outcome(lambda a: theirs(*a[0], **a[1]), (args, kwargs)).startswith(
+            "error <class 'TypeError'>")
+    with pytest.raises(ValueError, match="unexpected field names"):
+        ours(1, 2)._replace(z=3)
+    with pytest.raises(AttributeError):
+        ours(1, 2).x = 3  # type: ignore[attr-defined]
+
+
+class _Sized(tuple_type("_SizedFields", ("width", "height"))):  # type: ignore[misc]
+    __slots__ = ()
+
+    @property
+    def area(self) -> int:
+        return int(self.width * self.height)
+
+
+def test_a_subclass_of_a_tuple_type_keeps_its_methods_and_pickles() -> None:
+    sized = _Sized(2, height=3)
+    assert sized.area == 6 and isinstance(sized._replace(width=4), _Sized)
+    assert pickle.loads(pickle.dumps(sized)) == sized
+    assert type(pickle.loads(pickle.dumps(sized))) is _Sized
+    assert not hasattr(sized, "__dict__")
+
+
+@pytest.mark.without_coverage
+def test_sqlite_loads_without_functools_and_leaves_the_real_one_to_import() -> None:
+    code = ("from tokentag.core import lean_sqlite\n"
+            "sqlite3 = lean_sqlite.load()\n"
+            "print('functools' in sys.modules, 'collections' in sys.modules)\n"
+            "db = sqlite3.connect(':memory:', cached_statements=16)\n"
+            "db.execute('CREATE TABLE t (n INTEGER)')\n"
+            "for n in range(2000):\n"
+            "    db.execute(f'INSERT INTO t VALUES ({n % 40})')\n"
+            "    db.execute('INSERT INTO t VALUES (?)', (n,))\n"
+            "print(*db.execute('SELECT count(*), sum(n) FROM t').fetchone())\n"
+            "import functools\n"
+            "print(functools.reduce(lambda a, b: a + b, [1, 2, 3]), "
+            "sqlite3 is lean_sqlite.load())")
+    printed, _ = costly_after(code)
+    assert printed == ["False False", f"4000 {sum(n % 40 for n in range(2000)) + 1999000}",
+                       "6 True"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import namedtuple
+
+from tokentag.core.tuples import tuple_type
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
         times: list[int]
         commits: list[str]
 else:
-    _HistoryFields = namedtuple("_HistoryFields", ("since", "times", "commits"))
+    _HistoryFields = tuple_type("_HistoryFields", ("since", "times", "commits"))
 
 DAY = 86400
 

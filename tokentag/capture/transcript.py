@@ -9,10 +9,10 @@ maximum over its lines, keyed by (`message.id`, `requestId`).
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
 from tokentag.core import fastjson
 from tokentag.core.scan import open_regular
+from tokentag.core.tuples import tuple_type
 from tokentag.core.usage import MAX_COUNT, Usage
 from tokentag.ledger.records import request_key
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         version: str | None
         usage: Usage
 else:
-    _RequestFields = namedtuple("_RequestFields", (
+    _RequestFields = tuple_type("_RequestFields", (
         "key", "message_id", "request_id", "session_id", "agent_id", "model", "timestamp",
         "cwd", "branch", "version", "usage"))
 

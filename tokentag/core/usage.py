@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
+from tokentag.core.tuples import tuple_type
 
 # Anthropic's `input_tokens` is the *uncached* input; cache writes and reads are separate.
 USAGE_FIELDS = ("input", "output", "cache_creation", "cache_creation_5m", "cache_creation_1h",
@@ -15,7 +15,7 @@ MAX_COUNT = 1 << 32
 
 # The hook path imports neither `dataclasses` (which pulls in `inspect` and `ast`) nor
 # `typing`: together about 9 ms of every hook call and every commit. The type checker
-# sees a typed NamedTuple; the interpreter builds the same tuple with collections.
+# sees a typed NamedTuple; the interpreter builds the same tuple with core.tuples.
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         cache_creation_1h: int = 0
         cache_read: int = 0
 else:
-    _UsageFields = namedtuple("_UsageFields", USAGE_FIELDS, defaults=(0,) * len(USAGE_FIELDS))
+    _UsageFields = tuple_type("_UsageFields", USAGE_FIELDS, defaults=(0,) * len(USAGE_FIELDS))
 
 
 class Usage(_UsageFields):

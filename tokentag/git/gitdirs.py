@@ -10,8 +10,8 @@ Paths are strings here and in every module the hooks import: `pathlib` brings in
 from __future__ import annotations
 
 import os
-from collections import namedtuple
-from functools import lru_cache
+
+from tokentag.core.tuples import tuple_type
 
 # `typing` costs ~2.5 ms to import; mypy treats a name TYPE_CHECKING as its own flag.
 TYPE_CHECKING = False
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         git_dir: str
         common_dir: str
 else:
-    _WorktreeFields = namedtuple("_WorktreeFields", ("top", "git_dir", "common_dir"))
+    _WorktreeFields = tuple_type("_WorktreeFields", ("top", "git_dir", "common_dir"))
 
 
 class Worktree(_WorktreeFields):
@@ -45,11 +45,22 @@ class Worktree(_WorktreeFields):
         return os.fsencode(top).decode("utf-8", "replace")
 
 
+# The worktrees found, by resolved path: an import asks for the same few cwds thousands of
+# times. A plain dict, not `functools.lru_cache`: see core/tuples.py.
+_found: dict[str, Worktree | None] = {}
+_FOUND_KEPT = 256
+
+
 def find_worktree(cwd: str | os.PathLike[str]) -> Worktree | None:
     """The worktree holding `cwd`, or None outside git. A `cwd` that no longer exists
     is looked up from its nearest existing parent (a deleted subdirectory still
     belonged to the repository around it)."""
-    return _find_worktree(os.path.realpath(on_disk(os.fspath(cwd))))
+    path = os.path.realpath(on_disk(os.fspath(cwd)))
+    if path not in _found:
+        if len(_found) >= _FOUND_KEPT:
+            _found.clear()
+        _found[path] = _find_worktree(path)
+    return _found[path]
 
 
 def on_disk(path: str) -> str:
@@ -71,7 +82,6 @@ def on_disk(path: str) -> str:
     return os.path.join(parent, os.fsdecode(found[0]) if len(found) == 1 else name)
 
 
-@lru_cache(maxsize=256)
 def _find_worktree(path: str) -> Worktree | None:
     directory = path  # absolute and resolved
     while not os.path.exists(directory) and directory != os.path.dirname(directory):

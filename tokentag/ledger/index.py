@@ -21,9 +21,10 @@ again from the ledger, the state starts afresh with the stamps that could still 
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
+from tokentag.core import lean_sqlite
 from tokentag.core.timefmt import now_iso
+from tokentag.core.tuples import tuple_type
 from tokentag.core.usage import MAX_COUNT, USAGE_FIELDS, Usage
 from tokentag.ledger.jsonl import read_records
 from tokentag.ledger.records import (
@@ -52,13 +53,7 @@ if TYPE_CHECKING:
     # A record read back or about to be written; only the fold checks its fields.
     Record = Mapping[str, Any]
 else:
-    try:
-        # The C module `sqlite3` wraps, the same classes and functions, without the wrapper's
-        # datetime adapters: they import `datetime`, 3 ms on every hook call and commit,
-        # for conversions tokentag never asks for (it stores text).
-        import _sqlite3 as sqlite3
-    except ImportError:  # an interpreter that builds sqlite3 another way
-        import sqlite3
+    sqlite3 = lean_sqlite.load()  # the same classes and functions, loaded for less
 
 # A row of a report query: its columns by name (`row["model"]`) or position.
 Row = sqlite3.Row
@@ -94,14 +89,14 @@ if TYPE_CHECKING:  # typed for the checker, built without `typing` (see tokentag
         corrections: int
         superseded: int
 else:
-    _CursorFields = namedtuple("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino",
+    _CursorFields = tuple_type("_CursorFields", ("offset", "size", "mtime_ns", "dev", "ino",
                                                  "carry"), defaults=(None,))
-    _PendingFields = namedtuple("_PendingFields", (
+    _PendingFields = tuple_type("_PendingFields", (
         "key", "via", "branch", "ts", "captured_at", "session_id", "seq", "worktree", "model",
         "tokens"))
-    Summary = namedtuple("Summary", ("requests", "pending", "sessions", "commits",
-                                     "last_capture", "invalid_lines", "corrections",
-                                     "superseded"))
+    Summary = tuple_type("Summary", ("requests", "pending", "sessions", "commits",
+                                      "last_capture", "invalid_lines", "corrections",
+                                      "superseded"))
 _CURSOR_COLUMNS = ", ".join(_CursorFields._fields)
 # Whether a cursor written over another takes its place (see Index.set_cursors); its `?` is
 # the writer's `restart`.

@@ -10,8 +10,8 @@ not the branch's.
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
+from tokentag.core.tuples import tuple_type
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, current_branch
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         default: str | None
         commits: list[str]
 else:
-    _BranchFields = namedtuple("_BranchFields", ("name", "default", "commits"))
+    _BranchFields = tuple_type("_BranchFields", ("name", "default", "commits"))
 
 DEFAULT_NAMES = ("main", "master")
 _ORIGIN = "refs/remotes/origin/"
