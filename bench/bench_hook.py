@@ -174,10 +174,14 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
 
     baseline = Stats("bare python -c pass")
     # Not a target: what any hook that keeps its state in SQLite pays before its first line
-    # of its own (the shell Claude Code starts, python -S, os and the sqlite3 extension,
-    # which loads functools and collections).
+    # of its own: the shell Claude Code starts, python -S, os and the sqlite3 extension,
+    # loaded as tokentag/core/lean_sqlite.py loads it, without functools and collections.
     floor = Stats("floor: sh, python -S, import os, _sqlite3")
-    floor_command = ["sh", "-c", f'exec "{tools.python}" -S -c "import os, _sqlite3"']
+    lean_sqlite = ("import os, sys, _functools; stand_in = type(sys)('functools'); "
+                   "stand_in.lru_cache = lambda size=128, typed=False: lambda function: "
+                   "_functools._lru_cache_wrapper(function, size, typed, None); "
+                   "sys.modules['functools'] = stand_in; import _sqlite3")
+    floor_command = ["sh", "-c", f'exec "{tools.python}" -S -c "{lean_sqlite}"']
     stats = {"small": Stats("hook, small transcript"),
              "large": Stats(f"hook, {args.size_mb:.0f} MB transcript"),
              "agents": Stats(f"hook, {SUBAGENT_FILES} subagent files"),
