@@ -26,10 +26,10 @@ about 9 ms), `re` (5.7 ms), `pathlib` (3.8 ms), `json` (7.5 ms, hence core.fastj
 `datetime` (3 ms), `subprocess` (6 ms), `contextlib` (0.6 ms), and `functools` with
 `collections` (3.5 ms). Hence `TYPE_CHECKING = False` in place of `from typing import
 TYPE_CHECKING`, named tuples typed for the checker only and made by core.tuples, SQLite
-loaded by core.lean_sqlite, string paths, and `with` blocks written as classes. Third-party packages are for
-the commands a person runs, and are imported only on their paths: click, pydantic,
-genai-prices, regex, and GitPython, through git.gitrepo (80-100 ms to import, measured,
-two `git version` runs included; see tokentag/git).
+loaded by core.lean_sqlite, string paths, and `with` blocks written as classes.
+Third-party packages are for the commands a person runs, and are imported only on their
+paths: click, pydantic, genai-prices, regex, and GitPython, through git.gitrepo (80-100 ms
+to import, measured, two `git version` runs included; see tokentag/git).
 Git is reached by path: the hook paths through git.gitcmd, a person's commands through
 git.gitrepo. tests/test_hot_path.py enforces the rule, third-party packages included.
 """
