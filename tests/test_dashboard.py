@@ -6,6 +6,7 @@ that cannot reach any network, on the screen."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import importlib.util
@@ -254,6 +255,32 @@ def test_serve_rebuilds_the_page_when_the_ledger_changes_and_ctrl_c_ends_it(
     out, err = server.communicate(timeout=30)
     # click ends the ^C line first, as in a terminal.
     assert (server.returncode, out, err) == (130, "", "\ntokentag: interrupted\n")
+
+
+def test_ctrl_c_ends_the_server_even_where_python_swallowed_its_keyboard_interrupt() -> None:
+    """Python swallows a KeyboardInterrupt raised while a finalizer runs (it only prints
+    "Exception ignored"): `serve_forever` then served on, and a Ctrl-C went unheard."""
+    server = serve.make_server(serve.LivePage(lambda version: "page", lambda: "1"), 0)
+
+    def ctrl_c_inside_a_finalizer() -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        with contextlib.suppress(KeyboardInterrupt):  # as Python does in a finalizer
+            handler(signal.SIGINT, None)
+
+    pressed = threading.Timer(0.2, ctrl_c_inside_a_finalizer)
+    # Should the loop not end, a real Ctrl-C after 10 s ends the test, which then fails.
+    rescue = threading.Timer(10, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    pressed.start()
+    rescue.start()
+    try:
+        with server, pytest.raises(KeyboardInterrupt):
+            serve.serve_until_interrupted(server, poll=0.05)
+    finally:
+        rescue.cancel()
+    assert time.monotonic() - started < 5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was
 
 
 def test_a_client_sending_its_request_a_line_at_a_time_holds_the_server_a_bounded_time(

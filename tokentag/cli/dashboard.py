@@ -97,7 +97,7 @@ def _serve(worktree: Worktree, zone: Zone, port: int, open_page: bool) -> None:
         click.echo(f"dashboard at {address} (Ctrl-C stops)")
         if open_page:
             _open(address)
-        server.serve_forever()
+        serve.serve_until_interrupted(server)
 
 
 def _open(address: str) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import FrameType
 
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitdirs import Worktree
@@ -72,6 +74,32 @@ def make_server(page: LivePage, port: int) -> HTTPServer:
     server = HTTPServer((HOST, port), Handler)
     Handler.port = server.server_port
     return server
+
+
+def serve_until_interrupted(server: HTTPServer, poll: float = 0.5) -> None:
+    """Answer requests until Ctrl-C, then raise KeyboardInterrupt. Not `serve_forever`:
+    a KeyboardInterrupt raised while a finalizer runs (GitPython's waits for its git
+    processes, after a page is built) is swallowed by Python, and that server served on.
+    Here Ctrl-C is also remembered, and the loop looks every `poll` seconds."""
+    ctrl_c = _CtrlC()
+    previous = signal.signal(signal.SIGINT, ctrl_c)
+    server.timeout = poll
+    try:
+        while not ctrl_c.pressed:
+            server.handle_request()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise KeyboardInterrupt
+
+
+class _CtrlC:
+    """A SIGINT handler that raises KeyboardInterrupt, as Python's own, and remembers it."""
+
+    pressed = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
 
 
 def address_of(server: HTTPServer) -> str:
