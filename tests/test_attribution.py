@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -81,6 +82,23 @@ def test_commits_take_what_was_spent_before_them(corpus: Corpus, installed_repo:
     pending = set(requests_in(writer.path.read_bytes())) - expected.assigned
     assert pending, "the last requests were never committed"
     assert found["(pending)"] == totals(expected.requests, pending)
+
+
+def test_a_transcript_written_just_after_the_last_look_is_still_found(
+        corpus: Corpus, installed_repo: Path) -> None:
+    """A session whose hooks never ran: its file's mtime comes from the kernel's coarse
+    clock, which may put a write made right after a commit's look a few ms before it."""
+    repo = installed_repo
+    writer, expected = SessionWriter(repo, corpus), Expected()
+    writer.write(50)
+    state = sqlite3.connect(repo / ".git" / "tokentag" / "state.sqlite")
+    looked = int(state.execute("SELECT value FROM stamps WHERE name='last_flush_ns'"
+                               ).fetchone()[0])
+    state.close()
+    os.utime(writer.path, ns=(looked - 5_000_000, looked - 5_000_000))
+    sha = commit(repo, "one")
+    expected.commit(sha, writer)
+    assert by_commit(repo)[sha] == expected.totals(sha)
 
 
 def test_show_and_note_agree_with_ledger(corpus: Corpus, installed_repo: Path) -> None:

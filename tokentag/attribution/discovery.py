@@ -18,6 +18,13 @@ from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Cursor, Index
 
 
+# A file's mtime comes from the kernel's coarse clock, a tick behind the one the last look
+# read (1-10 ms on Linux; a file system may keep 1 or 2 s): a transcript written just after
+# that look can carry an earlier time. Files looked at again cost a stat: the cursors and
+# the dedup make a second read harmless.
+MTIME_SLACK_NS = 2_000_000_000
+
+
 def transcripts_to_read(index: Index, worktree: Worktree) -> tuple[set[str], list[str],
                                                                      list[str]]:
     """The transcripts to read, the cursors whose file is gone, and the sessions whose
@@ -120,7 +127,7 @@ def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
         # so no session needs its flat agents looked up: that opens every agent file.
         for main in _listing(directory):
             for path in transcript.session_files(main):
-                if path not in known and _mtime_ns(path) > since_ns:
+                if path not in known and _mtime_ns(path) > since_ns - MTIME_SLACK_NS:
                     found.add(path)
     return found
 
