@@ -430,14 +430,15 @@ def _write_repo(writer: Writer, requests: list[tuple[Request, Worktree, str]],
 def _session_records(writer: Writer, requests: Iterable[tuple[Request, Worktree, str]],
                      session_id: str | None, seen_at: str) -> list[SessionRecord]:
     """Remember each session's transcript once, so commits can flush it later."""
-    sessions: list[SessionRecord] = []
-    looked_up: set[str] = set()
+    first_seen: dict[str, tuple[Request, Worktree, str]] = {}
     for request, worktree, path in requests:
         sid = request.session_id or session_id
-        if not sid or sid in looked_up:
-            continue
-        looked_up.add(sid)
-        if not writer.index.known_session(sid):
+        if sid and sid not in first_seen:
+            first_seen[sid] = (request, worktree, path)
+    known = writer.index.known_sessions(first_seen)
+    sessions: list[SessionRecord] = []
+    for sid, (request, worktree, path) in first_seen.items():
+        if sid not in known:
             main = path if transcript.agent_id_of(path) is None else _main_transcript(path, sid)
             sessions.append(records.session(sid, main, request.cwd, worktree.name, seen_at))
     return sessions

@@ -785,9 +785,14 @@ class Index:
                 found[row[0]] = Usage(*row[1:])
         return found
 
-    def known_session(self, session_id: str) -> bool:
-        return self._db.execute("SELECT 1 FROM sessions WHERE session_id=?",
-                               (session_id,)).fetchone() is not None
+    def known_sessions(self, session_ids: Iterable[str]) -> set[str]:
+        """Those of `session_ids` the index knows: a commit asks about each session that
+        grew since the last one, together."""
+        found: set[str] = set()
+        for chunk, marks in _chunks(list(session_ids)):
+            found.update(row[0] for row in self._db.execute(
+                f"SELECT session_id FROM sessions WHERE session_id IN ({marks})", chunk))
+        return found
 
     def session_usage_by_model(self, session_id: str, main: str,
                                main_through: str | None) -> dict[str, Usage]:
