@@ -17,7 +17,6 @@ from tokentag.core import claude_paths, codex_paths
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Cursor, Index
 
-
 # A file's mtime comes from the kernel's coarse clock, a tick behind the one the last look
 # read (1-10 ms on Linux; a file system may keep 1 or 2 s): a transcript written just after
 # that look can carry an earlier time. Files looked at again cost a stat: the cursors and
@@ -29,8 +28,9 @@ def transcripts_to_read(index: Index, worktree: Worktree) -> tuple[set[str], lis
                                                                      list[str]]:
     """The transcripts to read, the cursors whose file is gone, and the sessions whose
     transcripts Claude Code has pruned."""
-    paths, vanished, gone = _grown_known_transcripts(index)
-    paths.update(_new_project_transcripts(worktree, index.last_flush_ns(), paths))
+    examined: set[str] = set()
+    paths, vanished, gone = _grown_known_transcripts(index, examined)
+    paths.update(_new_project_transcripts(worktree, index.last_flush_ns(), paths, examined))
     rollout = codex_paths.running_rollout()  # a Codex agent's own commit, mid-turn
     if rollout is not None:
         paths.add(rollout)
@@ -47,9 +47,11 @@ def stamp(index: Index, looked_at_ns: int, vanished: list[str], gone: list[str])
     index.mark_sessions_gone(gone)
 
 
-def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[str]]:
+def _grown_known_transcripts(index: Index, examined: set[str]
+                             ) -> tuple[set[str], list[str], list[str]]:
     """Transcripts that grew since their cursor (or are other files now), cursors whose
-    file is gone, and sessions whose transcripts Claude Code has pruned."""
+    file is gone, and sessions whose transcripts Claude Code has pruned. Adds to
+    `examined` the main transcripts whose every file it looked at."""
     grown: set[str] = set()
     vanished: list[str] = []
     cursors = index.cursors()
@@ -71,6 +73,7 @@ def _grown_known_transcripts(index: Index) -> tuple[set[str], list[str], list[st
         if main in cursors and main not in grown:
             continue  # a subagent at work writes progress lines into its session's file
         project_dirs.add(os.path.dirname(main))
+        examined.add(main)
         for path in transcript.session_files(main):
             if path not in cursors and _size(path) > 0:
                 grown.add(path)
@@ -115,10 +118,11 @@ def _still_on_disk(main: str, listings: dict[str, frozenset[str]]) -> bool:
 
 
 def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
-                             known: set[str]) -> set[str]:
+                             known: set[str], examined: set[str]) -> set[str]:
     """Transcripts of this worktree's project dir changed since the last flush: sessions
     whose hooks did not run. Before the first flush there is no "since": older history
-    is for `tokentag import`, not for the first commit after install."""
+    is for `tokentag import`, not for the first commit after install. A session whose
+    files were `examined` already is not listed again."""
     if since_ns is None:
         return set()
     found: set[str] = set()
@@ -126,6 +130,8 @@ def _new_project_transcripts(worktree: Worktree, since_ns: int | None,
         # The listing also has flat-layout agent files (they sit beside the sessions),
         # so no session needs its flat agents looked up: that opens every agent file.
         for main in _listing(directory):
+            if main in examined:
+                continue
             for path in transcript.session_files(main):
                 if path not in known and _mtime_ns(path) > since_ns - MTIME_SLACK_NS:
                     found.add(path)
