@@ -45,22 +45,33 @@ class Worktree(_WorktreeFields):
         return os.fsencode(top).decode("utf-8", "replace")
 
 
-# The worktrees found, by resolved path: an import asks for the same few cwds thousands of
-# times. A plain dict, not `functools.lru_cache`: see core/tuples.py.
+# The worktrees found, by path as given (absolute ones) and as resolved: a commit or an
+# import asks about the same few cwds again and again, and resolving one costs an lstat per
+# part. A plain dict, not `functools.lru_cache`: see core/tuples.py.
 _found: dict[str, Worktree | None] = {}
-_FOUND_KEPT = 256
+_FOUND_KEPT = 512
 
 
 def find_worktree(cwd: str | os.PathLike[str]) -> Worktree | None:
     """The worktree holding `cwd`, or None outside git. A `cwd` that no longer exists
     is looked up from its nearest existing parent (a deleted subdirectory still
     belonged to the repository around it)."""
-    path = os.path.realpath(on_disk(os.fspath(cwd)))
+    given = os.fspath(cwd)
+    if given in _found:
+        return _found[given]
+    path = os.path.realpath(on_disk(given))
     if path not in _found:
-        if len(_found) >= _FOUND_KEPT:
-            _found.clear()
-        _found[path] = _find_worktree(path)
-    return _found[path]
+        _remember(path, _find_worktree(path))
+    found = _found[path]
+    if os.path.isabs(given):  # a relative one means another place after a chdir
+        _remember(given, found)
+    return found
+
+
+def _remember(path: str, found: Worktree | None) -> None:
+    if len(_found) >= _FOUND_KEPT:
+        _found.clear()
+    _found[path] = found
 
 
 def on_disk(path: str) -> str:
