@@ -564,9 +564,9 @@ def test_index_skips_and_counts_invalid_lines_in_the_middle(tmp_path: Path) -> N
     index = Index(tmp_path)
     try:
         index.catch_up()
-        rows = {r["key"]: r["output"] for r in index.requests_newest_first(Filters(), None)}
+        rows = {r["key"]: r["output"] for r in index.reads.requests_newest_first(Filters(), None)}
         assert rows == {"a/1": 15, "b/2": 20}  # the repeated key raises, never adds
-        assert index.summary().invalid_lines == len(bad)
+        assert index.reads.summary().invalid_lines == len(bad)
     finally:
         index.close()
 

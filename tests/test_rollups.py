@@ -19,7 +19,8 @@ from tests.conftest import git, tokentag
 from tokentag.core.usage import Usage
 from tokentag.ledger import jsonl, records
 from tokentag.ledger.filters import Filters
-from tokentag.ledger.index import DROPPED, GROUPINGS, Index
+from tokentag.ledger.index import DROPPED, Index
+from tokentag.ledger.reads import GROUPINGS
 from tokentag.report import zones
 
 MODELS = ("claude-opus-4-6", "claude-sonnet-4-5-20250929", "gpt-5.1-codex")
@@ -167,31 +168,31 @@ def answers(index: Index, commits: list[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for name, filters in FILTERS.items():
         for grouping in GROUPINGS:
-            found[f"{grouping}, {name}"] = _rows(index.price_groups_by(grouping, filters))
-        found[f"work items, {name}"] = _rows(index.work_item_price_groups(filters))
-        found[f"time span, {name}"] = index.time_span(filters)
-    first, last = index.time_span(Filters())
+            found[f"{grouping}, {name}"] = _rows(index.reads.price_groups_by(grouping, filters))
+        found[f"work items, {name}"] = _rows(index.reads.work_item_price_groups(filters))
+        found[f"time span, {name}"] = index.reads.time_span(filters)
+    first, last = index.reads.time_span(Filters())
     for zone in (BERLIN, KOLKATA):
         shifts = zone.shifts(first, last) if first and last else []
         for grouping in ("day", "week", "month"):
             for name in ("all", "since and until, mid-hour", "evidence"):
                 found[f"{zone.name} {grouping}, {name}"] = _rows(
-                    index.price_groups_by(grouping, FILTERS[name], shifts))
-    found["status"] = index.price_groups_each(list(FILTERS.values()))
+                    index.reads.price_groups_by(grouping, FILTERS[name], shifts))
+    found["status"] = index.reads.price_groups_each(list(FILTERS.values()))
     some = Filters(commits=commits[::3])
     for grouping in ("day", "model", "commit"):
-        found[f"{grouping}, some commits"] = _rows(index.price_groups_by(grouping, some))
+        found[f"{grouping}, some commits"] = _rows(index.reads.price_groups_by(grouping, some))
     for moment in SINCE:  # a local day's start: the status line's and the day budget's
-        found[f"since {moment}"] = _rows(index.price_groups_since(moment))
+        found[f"since {moment}"] = _rows(index.reads.price_groups_since(moment))
     for worktree in WORKTREES:
-        found[f"pending in {worktree}"] = _rows(index.pending_price_groups(worktree))
-    found["last captures"] = index.last_captures()
+        found[f"pending in {worktree}"] = _rows(index.reads.pending_price_groups(worktree))
+    found["last captures"] = index.reads.last_captures()
     found["by commit"] = {commit: _rows(groups)
-                          for commit, groups in index.price_groups_of(commits).items()}
-    found["with requests"] = index.commits_with_requests([*commits, DROPPED, "nope"])
-    found["with usage"] = sorted(index.commits_with_usage())
-    found["summary"] = index.summary()
-    found["evidence"] = index.evidence_totals()
+                          for commit, groups in index.reads.price_groups_of(commits).items()}
+    found["with requests"] = index.reads.commits_with_requests([*commits, DROPPED, "nope"])
+    found["with usage"] = sorted(index.reads.commits_with_usage())
+    found["summary"] = index.reads.summary()
+    found["evidence"] = index.reads.evidence_totals()
     return found
 
 
@@ -218,9 +219,9 @@ def test_every_answer_from_roll_ups_equals_the_scan_at_every_step(tmp_path: Path
             if step % 3 != 2:  # rolled up now: what the next steps change, it must take out
                 rolled = answers(index, maker.commits)
                 assert rolled == scanned(index, maker.commits), f"after step {step}"
-        summary = index.summary()
+        summary = index.reads.summary()
         assert summary.requests > 700 and summary.corrections > 50 and summary.superseded > 50
-        assert len(index.price_groups_by("commit", FILTERS["all"])) > 50
+        assert len(index.reads.price_groups_by("commit", FILTERS["all"])) > 50
     finally:
         index.close()
 
@@ -238,13 +239,15 @@ def test_a_lost_largest_prompt_is_found_again(tmp_path: Path) -> None:
     index = Index(tmp_path)
     try:
         index.catch_up()
-        assert [row["prompt"] for _, row in index.price_groups_by("day", Filters())] == [290_010]
+        by_day = index.reads.price_groups_by("day", Filters())
+        assert [row["prompt"] for _, row in by_day] == [290_010]
         jsonl.append(ledger, [records.attribution("c" * 40, "/r", ["m1/r1"], "inferred", stamp)])
         index.catch_up()
         prompts = {row["evidence"]: row["prompt"]
-                   for _, row in index.price_groups_by("day", Filters())}
+                   for _, row in index.reads.price_groups_by("day", Filters())}
         assert prompts == {"observed": 210_010, "inferred": 290_010}
-        assert [row["prompt"] for row in index.price_groups_of(["c" * 40])["c" * 40]] == [290_010]
+        of_commit = index.reads.price_groups_of(["c" * 40])["c" * 40]
+        assert [row["prompt"] for row in of_commit] == [290_010]
     finally:
         index.close()
 

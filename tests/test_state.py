@@ -260,7 +260,7 @@ def test_an_index_of_version_3_hands_its_cursors_and_stamps_to_the_state_file(
         assert index.cursors() == {"/p/a.jsonl": Cursor(1200, 1500, 77, None, None)}
         assert index.last_flush_ns() == 1700000000000000000
         assert index.import_stamps() == ("main=abc", "refs")
-        assert index.summary().requests == 0
+        assert index.reads.summary().requests == 0
     rebuilt = sqlite3.connect(tmp_path / INDEX_NAME)
     try:
         assert rebuilt.execute("PRAGMA user_version").fetchone()[0] == INDEX_VERSION

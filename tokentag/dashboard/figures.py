@@ -78,7 +78,7 @@ def status_json(worktree: Worktree, zone: Zone) -> dict[str, Any]:
     status = queries.status(store)  # first: a failure here leaves no tokentag dir behind
     found = {**status.as_json(), **queries.spending(store, worktree, zone).as_json()}
     with store.reading() as index:
-        captured = index.last_captures()
+        captured = index.reads.last_captures()
     last_import = max((at for via, at in captured.items() if imported(via)), default=None)
     return {**{k: v for k, v in found.items() if k != "ledger"}, "last_import": last_import}
 

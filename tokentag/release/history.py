@@ -95,7 +95,7 @@ def _ledger_figures(index: Index | None, filters: Filters, pricer: Pricer) -> Co
 
 def _not_in_ledger(index: Index | None, commits: set[str]) -> set[str]:
     """Whatever the filters: a commit the ledger knows is never also read from its note."""
-    return commits - index.commits_with_requests(commits) if index else commits
+    return commits - index.reads.commits_with_requests(commits) if index else commits
 
 
 def _released(git: Git, pattern: str | None) -> set[str]:

@@ -293,7 +293,7 @@ class Sources:
     def _originals(self, rng: Range) -> dict[str, list[PriceGroup]]:
         """Commits with usage outside the range and unreachable from its end, whose time
         is within the range's window, each with its price groups (ledger first)."""
-        ledger = self.index.commits_with_usage() if self.index is not None else []
+        ledger = self.index.reads.commits_with_usage() if self.index is not None else []
         inside = set(rng.commits)
         candidates = [c for c in dict.fromkeys([*ledger, *self._listing()]) if c not in inside]
         since = _commit_time(self.git, rng.previous) - carried.WINDOW_SLACK if rng.previous \
@@ -403,7 +403,7 @@ def _commit_time(git: Git, ref: str) -> int:
 
 def _ledger_counts(index: Index | None, commit_ids: Sequence[str]) -> tuple[set[str], int]:
     """Distinct sessions and inferred requests of these commits, from the ledger."""
-    return index.sessions_and_inferred(commit_ids) if index is not None else (set(), 0)
+    return index.reads.sessions_and_inferred(commit_ids) if index is not None else (set(), 0)
 
 
 # -- the library API behind `tokentag release` and `report --by tag` ---------------------

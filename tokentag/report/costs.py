@@ -121,7 +121,7 @@ def group_from_row(row: Any) -> PriceGroup:
 def index_groups(index: Index, commits: Iterable[str]) -> dict[str, list[PriceGroup]]:
     """Price groups per commit for the commits the ledger knows."""
     return {commit: [group_from_row(row) for row in rows]
-            for commit, rows in index.price_groups_of(commits).items()}
+            for commit, rows in index.reads.price_groups_of(commits).items()}
 
 
 def totals_by_model(groups: Iterable[PriceGroup],

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 from tokentag.core.errors import TokentagError
 from tokentag.ledger.filters import Filters, normalise_time
-from tokentag.ledger.index import GROUPINGS, Index
+from tokentag.ledger.index import Index
+from tokentag.ledger.reads import GROUPINGS
 from tokentag.report import costs
 from tokentag.report.costs import PriceGroup, Totals
 
@@ -31,7 +32,7 @@ def by_model(index: Index, by: str, filters: Filters, pricer: Pricer,
     if by not in GROUP_KEYS:
         raise TokentagError(f"cannot group by {by!r}; choose one of {', '.join(GROUP_KEYS)}")
     groups: ByModel = {}
-    for key, row in index.price_groups_by(by, filters, shifts):
+    for key, row in index.reads.price_groups_by(by, filters, shifts):
         group = costs.group_from_row(row)
         groups.setdefault(key, {}).setdefault(group.model, Totals.empty()).add(pricer(group))
     return groups

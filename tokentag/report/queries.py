@@ -50,8 +50,8 @@ class Status(NamedTuple):
 
 def status(store: Store) -> Status:
     with store.reading() as index:
-        summary = index.summary()
-        found = index.evidence_totals()
+        summary = index.reads.summary()
+        found = index.reads.evidence_totals()
     failures = faillog.failures(store.log_path)
     return Status(store.ledger_path, summary.requests, summary.pending, summary.sessions,
                   summary.commits, summary.last_capture, summary.invalid_lines, len(failures),
@@ -84,7 +84,7 @@ def spending(store: Store, worktree: Worktree, zone: Zone) -> Spending:
     book = RateBook(worktree.top, store.directory)
     with store.reading() as index:
         spent = {name: costs.overall(book.priced(costs.group_from_row(g)) for g in groups)
-                 for name, groups in zip(SPENT, index.price_groups_each(each), strict=True)}
+                 for name, groups in zip(SPENT, index.reads.price_groups_each(each), strict=True)}
     book.save()
     return Spending(zone, branch, spent)
 
@@ -93,7 +93,7 @@ def requests_log(index: Index, filters: Filters, limit: int | None,
                  pricer: Pricer | None = None) -> list[dict[str, Any]]:
     """Requests newest first, as plain dicts (the `log --json` rows); with `pricer`,
     each with its cost, priced as reports price it (its own price group)."""
-    return [_log_row(row, pricer) for row in index.requests_newest_first(filters, limit)]
+    return [_log_row(row, pricer) for row in index.reads.requests_newest_first(filters, limit)]
 
 
 def _log_row(row: Any, pricer: Pricer | None) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def show_commit(worktree: Worktree, ref: str, prices: Mapping[str, Any] | None =
     info = gitrepo.commit_infos(git, [sha]).get(sha)
     with Store.of(worktree).reading() as index:
         groups = costs.index_groups(index, [sha]).get(sha)
-        sessions = index.session_count(sha)
+        sessions = index.reads.session_count(sha)
     source = "ledger"
     if groups is None:
         note = content.read_note(worktree.top, sha)

@@ -113,7 +113,7 @@ def ledger_rows(index: Index, by: str, filters: Filters, pricer: Pricer,
     """Rows of a grouping the ledger alone answers (not commit or tag); periods in `zone`."""
     shifts: list[tuple[str | None, int]] = []
     if by in zones.PERIODS and zone.tz is not UTC:
-        first, last = index.time_span(filters)
+        first, last = index.reads.time_span(filters)
         if first and last:
             shifts = zone.shifts(first, last)
     if shifts == [(None, 0)]:  # UTC all along: the index's own day expressions

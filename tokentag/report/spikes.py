@@ -92,7 +92,7 @@ def in_report(worktree: Worktree, report: Report, filters: Filters,
         return None
     if report.by == "session":
         with Store.of(worktree).reading() as index:
-            began = index.first_seen_by("session", filters)
+            began = index.reads.first_seen_by("session", filters)
         dated = sorted((began[row.key], row.key) for row in report.rows if row.key in began)
         totals = {row.key: row.totals for row in report.rows}
         return flag([(key, totals[key]) for _, key in dated if not key.startswith("(")], rule)

@@ -52,7 +52,7 @@ class CommitInfo(NamedTuple):
 def by_model(worktree: Worktree, index: Index, by: str, filters: Filters, pricer: Pricer,
              task_pattern: str | None = None) -> ByModel:
     """Totals per work item (`by` one of WORK_ITEM_KEYS) and model, in no particular order."""
-    rows = index.work_item_price_groups(filters)
+    rows = index.reads.work_item_price_groups(filters)
     commits = sorted({commit for commit, _, _, _ in rows if commit})
     infos = read_commits(gitrepo.open_repo(worktree.top).git, commits) if commits else {}
     pattern = compiled_task_pattern(task_pattern or DEFAULT_TASK_PATTERN)

@@ -102,7 +102,7 @@ def evaluate(worktree: Worktree, settings: Settings, tag: str | None = None) -> 
     verdicts: list[Verdict] = []
     with releases.ledger_index(worktree) as index:
         sources = releases.Sources(git, index, settings.prices or {})
-        pending = _priced(index.pending_price_groups(worktree.top) if index else [], sources)
+        pending = _priced(index.reads.pending_price_groups(worktree.top) if index else [], sources)
         if "release" in limits or "commit" in limits:
             verdicts += _release_verdicts(git, sources, limits, settings.tag_pattern, tag,
                                           pending)
@@ -110,7 +110,7 @@ def evaluate(worktree: Worktree, settings: Settings, tag: str | None = None) -> 
             verdicts += _branch_verdicts(worktree, sources, limits["branch"], pending)
         if "day" in limits:
             day, start = local_day_start()
-            spent = _priced(index.price_groups_since(start) if index else [], sources)
+            spent = _priced(index.reads.price_groups_since(start) if index else [], sources)
             verdicts.append(Verdict("day", day, limits["day"], spent))
     return sorted(verdicts, key=lambda v: SCOPES.index(v.scope))
 

@@ -87,9 +87,9 @@ def line_for(raw: bytes) -> str:
     own = work if work is not None and not work.is_default else None  # a branch of its own
     _, today = local_day_start()
     with Store.of(home).reading(LOCK_WAIT) as index:
-        found = index.price_groups_of(own.commits) if own is not None else {}
+        found = index.reads.price_groups_of(own.commits) if own is not None else {}
         sets = [[row for rows in found.values() for row in rows],
-                index.pending_price_groups(home.top), index.price_groups_since(today)]
+                index.reads.pending_price_groups(home.top), index.reads.price_groups_since(today)]
     book = RateBook(home.top, home.tokentag_dir)
     branch, pending, daily = (Spend.of(book, rows) for rows in sets)
     book.save()
