@@ -80,7 +80,7 @@ def _bucket(length: int) -> str:
 _PRICED = {"model": "model", "band": _BAND, "evidence": "evidence"}
 # Grain -> slot -> what a request puts there; a slot not named holds 0. `all`, `commits` and
 # `sessions` only count (status): their largest prompt is not kept. In the order they are
-# rolled up: the first four from requests, the others from one before them (_DERIVED).
+# rolled up: the first four from requests, the others from one before them (index._DERIVED).
 _GRAINS: dict[str, dict[str, str]] = {
     "hour": {"period": _bucket(_HOUR), **_PRICED},
     "work": {"k1": "commit_id", "k2": "task", "k3": "branch", "k4": "worktree",
