@@ -283,6 +283,28 @@ def test_ctrl_c_ends_the_server_even_where_python_swallowed_its_keyboard_interru
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was
 
 
+def test_a_server_started_with_ctrl_c_ignored_is_not_stopped_by_it(history: Path) -> None:
+    """A script's background job starts with SIGINT ignored: the Ctrl-C typed for the
+    script's foreground command is not for the server."""
+    exe = Path(sys.executable).with_name("tokentag")
+    server = subprocess.Popen([str(exe), "dashboard", "--serve"], cwd=history, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        found = re.fullmatch(r"dashboard at http://127\.0\.0\.1:(\d+)/ \(Ctrl-C stops\)\n", line)
+        assert found, line
+        port = int(found.group(1))
+        assert get(port, "/version")[0] == 200  # the loop answers: past its signal set-up
+        server.send_signal(signal.SIGINT)
+        time.sleep(1.5)  # the loop looks for a Ctrl-C every 0.5 s
+        assert server.poll() is None
+        assert get(port, "/version")[0] == 200
+    finally:
+        server.kill()
+        server.communicate(timeout=30)
+
+
 def test_a_client_sending_its_request_a_line_at_a_time_holds_the_server_a_bounded_time(
         served: tuple[subprocess.Popen[str], int]) -> None:
     """Each read has its timeout; the whole request must arrive within it too, or one slow

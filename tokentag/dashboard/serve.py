@@ -82,13 +82,18 @@ def serve_until_interrupted(server: HTTPServer, poll: float = 0.5) -> None:
     processes, after a page is built) is swallowed by Python, and that server served on.
     Here Ctrl-C is also remembered, and the loop looks every `poll` seconds."""
     ctrl_c = _CtrlC()
-    previous = signal.signal(signal.SIGINT, ctrl_c)
+    previous = signal.getsignal(signal.SIGINT)
+    # Started with Ctrl-C ignored (a script's background job): the key is not for it.
+    listening = previous not in (signal.SIG_IGN, None)
     server.timeout = poll
     try:
+        if listening:
+            signal.signal(signal.SIGINT, ctrl_c)
         while not ctrl_c.pressed:
             server.handle_request()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if listening:
+            signal.signal(signal.SIGINT, previous)
     raise KeyboardInterrupt
 
 
