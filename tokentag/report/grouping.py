@@ -28,7 +28,7 @@ ByModel = dict[str, dict[str, Totals]]  # group key -> model -> totals
 def by_model(index: Index, by: str, filters: Filters, pricer: Pricer,
              shifts: Sequence[tuple[str | None, int]] = ()) -> ByModel:
     """Totals per value of `by` (a GROUP_KEYS name) and model, in no particular order;
-    periods in the zone whose offsets `shifts` gives (see Index.price_groups_by)."""
+    periods in the zone whose offsets `shifts` gives (see Reads.price_groups_by)."""
     if by not in GROUP_KEYS:
         raise TokentagError(f"cannot group by {by!r}; choose one of {', '.join(GROUP_KEYS)}")
     groups: ByModel = {}
