@@ -200,9 +200,11 @@ def test_an_empty_repository_gets_a_page_and_mistakes_one_line(repo: Path,
 @pytest.fixture
 def served(history: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     exe = Path(sys.executable).with_name("tokentag")
+    # Ctrl-C as in a terminal, even where the tests run with it ignored (in the background).
     server = subprocess.Popen([str(exe), "dashboard", "--serve"], cwd=history, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=os.environ.copy())
+                              env=os.environ.copy(),
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = server.stdout.readline() if server.stdout else ""
         found = re.fullmatch(r"dashboard at http://127\.0\.0\.1:(\d+)/ \(Ctrl-C stops\)\n", line)
@@ -271,16 +273,18 @@ def test_ctrl_c_ends_the_server_even_where_python_swallowed_its_keyboard_interru
     pressed = threading.Timer(0.2, ctrl_c_inside_a_finalizer)
     # Should the loop not end, a real Ctrl-C after 10 s ends the test, which then fails.
     rescue = threading.Timer(10, os.kill, (os.getpid(), signal.SIGINT))
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if run ignored
     started = time.monotonic()
     pressed.start()
     rescue.start()
     try:
         with server, pytest.raises(KeyboardInterrupt):
             serve.serve_until_interrupted(server, poll=0.05)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was
     finally:
         rescue.cancel()
+        signal.signal(signal.SIGINT, outer)
     assert time.monotonic() - started < 5
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # as it was
 
 
 def test_a_server_started_with_ctrl_c_ignored_is_not_stopped_by_it(history: Path) -> None:
