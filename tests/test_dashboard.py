@@ -197,14 +197,16 @@ def test_an_empty_repository_gets_a_page_and_mistakes_one_line(repo: Path,
 # -- served ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def served(history: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+@contextlib.contextmanager
+def serving(history: Path, ctrl_c: signal.Handlers = signal.SIG_DFL
+            ) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`tokentag dashboard --serve` started with Ctrl-C at `ctrl_c` (by default as in a
+    terminal, even where the tests run with it ignored, in the background), and its port."""
     exe = Path(sys.executable).with_name("tokentag")
-    # Ctrl-C as in a terminal, even where the tests run with it ignored (in the background).
     server = subprocess.Popen([str(exe), "dashboard", "--serve"], cwd=history, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=os.environ.copy(),
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, ctrl_c))
     try:
         line = server.stdout.readline() if server.stdout else ""
         found = re.fullmatch(r"dashboard at http://127\.0\.0\.1:(\d+)/ \(Ctrl-C stops\)\n", line)
@@ -214,6 +216,12 @@ def served(history: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
         if server.poll() is None:
             server.kill()
         server.communicate(timeout=30)
+
+
+@pytest.fixture
+def served(history: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    with serving(history) as running:
+        yield running
 
 
 def get(port: int, path: str, host: str | None = None) -> tuple[int, str]:
@@ -290,23 +298,12 @@ def test_ctrl_c_ends_the_server_even_where_python_swallowed_its_keyboard_interru
 def test_a_server_started_with_ctrl_c_ignored_is_not_stopped_by_it(history: Path) -> None:
     """A script's background job starts with SIGINT ignored: the Ctrl-C typed for the
     script's foreground command is not for the server."""
-    exe = Path(sys.executable).with_name("tokentag")
-    server = subprocess.Popen([str(exe), "dashboard", "--serve"], cwd=history, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        found = re.fullmatch(r"dashboard at http://127\.0\.0\.1:(\d+)/ \(Ctrl-C stops\)\n", line)
-        assert found, line
-        port = int(found.group(1))
+    with serving(history, signal.SIG_IGN) as (server, port):
         assert get(port, "/version")[0] == 200  # the loop answers: past its signal set-up
         server.send_signal(signal.SIGINT)
         time.sleep(1.5)  # the loop looks for a Ctrl-C every 0.5 s
         assert server.poll() is None
         assert get(port, "/version")[0] == 200
-    finally:
-        server.kill()
-        server.communicate(timeout=30)
 
 
 def test_a_client_sending_its_request_a_line_at_a_time_holds_the_server_a_bounded_time(
