@@ -47,7 +47,7 @@ class Worktree(_WorktreeFields):
 
 # The worktrees found, by path as given (absolute ones) and as resolved: a commit or an
 # import asks about the same few cwds again and again, and resolving one costs an lstat per
-# part. A plain dict, not `functools.lru_cache`: see core/tuples.py.
+# part. A plain dict, not `functools.lru_cache`: see core/lean_sqlite.py.
 _found: dict[str, Worktree | None] = {}
 _FOUND_KEPT = 512
 
