@@ -30,7 +30,7 @@ from tokentag.capture.catch_up import request_record
 from tokentag.core.errors import TokentagError
 from tokentag.core.usage import USAGE_FIELDS, Usage
 from tokentag.git.gitdirs import branch_refs_fingerprint, find_worktree
-from tokentag.importer import reader, run, writer
+from tokentag.importer import inference, reader, run, writer
 from tokentag.importer.discovery import Job, repository_tops
 from tokentag.importer.inference import Inference
 from tokentag.importer.options import Options, PathMap
@@ -360,17 +360,17 @@ def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
     worktree = find_worktree(repo)
     assert worktree is not None
     made: list[str] = []
-    finish = run.finish_attribution
+    finish = inference.finish_attribution
 
     def moved_meanwhile(*args: Any) -> None:
         made.append(commit_at(repo, "2026-02-11T09:00:00", "made while the import ran"))
         finish(*args)
 
-    monkeypatch.setattr(run, "finish_attribution", moved_meanwhile)
+    monkeypatch.setattr(inference, "finish_attribution", moved_meanwhile)
     first = run.run_import(worktree, Options(
         path_map=PathMap.parse([f"{corpus.cwds[corpus.main]}={repo}"])))
     assert first.new > 0 and first.inferred == 0
-    monkeypatch.setattr(run, "finish_attribution", finish)
+    monkeypatch.setattr(inference, "finish_attribution", finish)
     again = run_import(repo, *main_into(corpus, repo))
     assert again["new"] == 0 and again["inferred"] == first.new + first.progress_copies
     assert set(report(repo, "commit")) == set(made)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -46,19 +45,7 @@ def import_command(since: str | None, until: str | None, path_map: tuple[str, ..
     if as_json:
         dump_json(summary.as_json())
         return 0
-    _print_import(summary)
+    for line in summary.lines():
+        click.echo(line)
     return 0
 
-
-def _print_import(s: Any) -> None:
-    click.echo(f"files:      {s.files} transcripts, {s.files_read} with new lines "
-               f"({s.bytes_read / 1e6:,.1f} MB), {s.unreadable_files} unreadable")
-    click.echo(f"requests:   {s.requests:,} of this repository: {s.new:,} new, {s.known:,} "
-               f"already known ({s.corrected:,} with raised counts)")
-    click.echo(f"skipped:    {s.skipped_lines:,} unreadable lines, {s.other_repository:,} "
-               f"requests of other repositories, {s.out_of_range:,} out of --since/--until")
-    click.echo(f"attributed: {s.inferred:,} requests to {s.inferred_commits:,} past commits "
-               f"(inferred)")
-    if s.progress_copies or s.reconciled:
-        click.echo(f"recovered:  {s.progress_copies:,} subagent requests from progress lines, "
-                   f"{s.reconciled:,} usage records from sessions' running totals")

@@ -9,38 +9,58 @@ project: every rollout is a candidate, its requests routed by their cwd. A file'
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import NamedTuple
 
 from tokentag.core import claude_paths, codex_paths, scan
+from tokentag.core.tuples import tuple_type
 from tokentag.git import gitcmd
-from tokentag.git.gitdirs import Worktree
 from tokentag.importer.options import CLAUDE, CODEX, Options
-from tokentag.ledger.index import Cursor
 from tokentag.ledger.store import Store
 
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/importer/options.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import NamedTuple
 
-class Job(NamedTuple):
+    from tokentag.git.gitdirs import Worktree
+    from tokentag.ledger.index import Cursor
+
+    class _JobFields(NamedTuple):
+        path: str
+        offset: int
+        stat: os.stat_result
+        restart: bool = False
+        carry: str | None = None
+
+    class _PlanFields(NamedTuple):
+        worktree: Worktree
+        options: Options
+        files: int
+        jobs: list[Job]
+        refs_seen: str = ""
+else:
+    _JobFields = tuple_type("_JobFields", ("path", "offset", "stat", "restart", "carry"),
+                            defaults=(False, None))
+    _PlanFields = tuple_type("_PlanFields", ("worktree", "options", "files", "jobs",
+                                             "refs_seen"), defaults=("",))
+
+
+class Job(_JobFields):
     """One transcript to read from `offset`, as `stat` found it; `restart` when it is read
     again from its start (replaced or truncated since its cursor); `carry`, what its reader
     knew at `offset` (see Cursor)."""
 
-    path: str
-    offset: int
-    stat: os.stat_result
-    restart: bool = False
-    carry: str | None = None
+    __slots__ = ()
 
     @property
     def size(self) -> int:
         return self.stat.st_size
 
 
-class Plan(NamedTuple):
-    worktree: Worktree
-    options: Options
-    files: int
-    jobs: list[Job]
+class Plan(_PlanFields):
+    """What to read; `refs_seen`, the fingerprint of the branch refs when the last
+    import's attribution pass ran (see run.unchanged)."""
+
+    __slots__ = ()
 
     @property
     def bytes_to_read(self) -> int:
@@ -49,8 +69,9 @@ class Plan(NamedTuple):
 
 def plan(worktree: Worktree, options: Options) -> Plan:
     """Every candidate transcript, and the new bytes of each that has any."""
-    with Store.of(worktree).writing() as writer:  # one quick query: no second connection
+    with Store.of(worktree).writing() as writer:  # quick queries: no second connection
         cursors = writer.index.cursors()
+        refs_seen = writer.index.import_stamps()[1]
     files = candidate_files(project_dirs(worktree, options)) if CLAUDE in options.agents \
         else {}
     if CODEX in options.agents:
@@ -61,7 +82,7 @@ def plan(worktree: Worktree, options: Options) -> Plan:
         if job is not None:
             jobs.append(job)
     jobs.sort(key=lambda j: j.path)
-    return Plan(worktree, options, len(files), jobs)
+    return Plan(worktree, options, len(files), jobs, refs_seen)
 
 
 def _job(path: str, stat: os.stat_result, cursor: Cursor | None) -> Job | None:

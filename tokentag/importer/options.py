@@ -1,19 +1,29 @@
-"""What an import is asked to do, and what it did: `--path-map`, the time range, the summary."""
+"""What an import is asked to do, and what it did: `--path-map`, the time range, the summary.
+
+Lean, as the hook paths are (see tokentag/__init__.py): a repeated import that finds
+nothing new answers from here, discovery and the index alone (see tokentag/_entry.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import NamedTuple
-
 from tokentag.core.errors import TokentagError
+from tokentag.core.tuples import tuple_type
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import NamedTuple
+
+    class _PathMapFields(NamedTuple):
+        pairs: tuple[tuple[str, str], ...] = ()
+else:
+    _PathMapFields = tuple_type("_PathMapFields", ("pairs",), defaults=((),))
 
 
-class PathMap(NamedTuple):
+class PathMap(_PathMapFields):
     """`OLD=NEW` rewrites: a request recorded under OLD counts as if it ran under NEW
     (a moved or renamed checkout, or sessions recorded on another machine)."""
 
-    pairs: tuple[tuple[str, str], ...] = ()
+    __slots__ = ()
 
     @classmethod
     def parse(cls, specs: Iterable[str]) -> PathMap:
@@ -43,12 +53,21 @@ CLAUDE, CODEX = "claude", "codex"
 AGENTS = (CLAUDE, CODEX)  # whose sessions an import can read
 
 
-class Options(NamedTuple):
-    since: str | None = None  # normalised UTC times, as transcripts write them
-    until: str | None = None
-    path_map: PathMap = PathMap()
-    all_projects: bool = False
-    agents: tuple[str, ...] = (CLAUDE,)
+if TYPE_CHECKING:
+    class _OptionsFields(NamedTuple):
+        since: str | None = None  # normalised UTC times, as transcripts write them
+        until: str | None = None
+        path_map: PathMap = PathMap()
+        all_projects: bool = False
+        agents: tuple[str, ...] = (CLAUDE,)
+else:
+    _OptionsFields = tuple_type(
+        "_OptionsFields", ("since", "until", "path_map", "all_projects", "agents"),
+        defaults=(None, None, PathMap(), False, (CLAUDE,)))
+
+
+class Options(_OptionsFields):
+    __slots__ = ()
 
     def in_range(self, timestamp: str) -> bool:
         """Same-format UTC strings compare as times; no timestamp is in no range."""
@@ -57,27 +76,44 @@ class Options(NamedTuple):
         return not (self.until and (not timestamp or timestamp >= self.until))
 
 
-@dataclass
 class Summary:
     """What an import did. `known` requests were in the ledger already (from hooks or an
     earlier import); `skipped_lines` looked like usage lines but were not valid JSON, or
     held a text no UTF-8 line can (see transcript.is_unicode)."""
 
-    files: int = 0
-    files_read: int = 0
-    unreadable_files: int = 0
-    bytes_read: int = 0
-    skipped_lines: int = 0
-    requests: int = 0
-    new: int = 0
-    known: int = 0
-    corrected: int = 0
-    other_repository: int = 0
-    out_of_range: int = 0
-    inferred: int = 0
-    inferred_commits: int = 0
-    progress_copies: int = 0  # subagent requests known only from progress lines, new
-    reconciled: int = 0  # records of usage running totals held beyond the request lines
+    def __init__(self, files: int = 0) -> None:
+        self.files = files
+        self.files_read = 0
+        self.unreadable_files = 0
+        self.bytes_read = 0
+        self.skipped_lines = 0
+        self.requests = 0
+        self.new = 0
+        self.known = 0
+        self.corrected = 0
+        self.other_repository = 0
+        self.out_of_range = 0
+        self.inferred = 0
+        self.inferred_commits = 0
+        self.progress_copies = 0  # subagent requests known only from progress lines, new
+        self.reconciled = 0  # records of usage running totals held beyond the request lines
 
     def as_json(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+    def lines(self) -> list[str]:
+        """The summary as `tokentag import` prints it."""
+        lines = [
+            f"files:      {self.files} transcripts, {self.files_read} with new lines "
+            f"({self.bytes_read / 1e6:,.1f} MB), {self.unreadable_files} unreadable",
+            f"requests:   {self.requests:,} of this repository: {self.new:,} new, "
+            f"{self.known:,} already known ({self.corrected:,} with raised counts)",
+            f"skipped:    {self.skipped_lines:,} unreadable lines, {self.other_repository:,} "
+            f"requests of other repositories, {self.out_of_range:,} out of --since/--until",
+            f"attributed: {self.inferred:,} requests to {self.inferred_commits:,} past commits "
+            f"(inferred)"]
+        if self.progress_copies or self.reconciled:
+            lines.append(f"recovered:  {self.progress_copies:,} subagent requests from "
+                         f"progress lines, {self.reconciled:,} usage records from sessions' "
+                         f"running totals")
+        return lines

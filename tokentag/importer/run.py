@@ -1,21 +1,31 @@
-"""`tokentag import` from start to end: plan, read in parallel, write in batches, infer."""
+"""`tokentag import` from start to end: plan, read in parallel, write in batches, infer.
+
+Lean until there is something to read or a branch moved: a repeated import mostly finds
+neither, and the reading, writing and attribution modules cost it more than its work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tokentag.git.gitdirs import Worktree
+from tokentag.git.gitdirs import branch_refs_fingerprint
 from tokentag.importer.discovery import Plan, plan
-from tokentag.importer.inference import Inference, finish_attribution
 from tokentag.importer.options import Options, Summary
-from tokentag.importer.reader import Scope, scans
-from tokentag.importer.writer import Importer
+
+TYPE_CHECKING = False  # no `typing` at run time: see tokentag/importer/options.py
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tokentag.git.gitdirs import Worktree
 
 
 def execute(import_plan: Plan,
             on_file: Callable[[int, int], None] | None = None) -> Summary:
     """Read the planned files, write their requests, then attribute what no hook saw.
     `on_file(files done, bytes of the file just done)` drives a progress bar."""
+    if unchanged(import_plan):
+        return Summary(files=import_plan.files)
+    from tokentag.importer.inference import Inference, finish_attribution
+    from tokentag.importer.reader import Scope, scans
+    from tokentag.importer.writer import Importer
+
     summary = Summary(files=import_plan.files)
     inference = Inference(import_plan.worktree)
     importer = Importer(import_plan, summary, inference)
@@ -27,6 +37,22 @@ def execute(import_plan: Plan,
     importer.finish()
     finish_attribution(import_plan.worktree, summary, inference)
     return summary
+
+
+def unchanged(import_plan: Plan) -> bool:
+    """Whether the import has nothing to do: no file grew, and no branch moved since the
+    last attribution pass, which would decide as it did then (see
+    inference.finish_attribution)."""
+    if import_plan.jobs or not import_plan.refs_seen:
+        return False
+    return branch_refs_fingerprint(import_plan.worktree.common_dir) == import_plan.refs_seen
+
+
+def nothing_new(worktree: Worktree) -> Summary | None:
+    """What `tokentag import`, as it is, would answer when it has nothing to do; None
+    when it has."""
+    import_plan = plan(worktree, Options())
+    return Summary(files=import_plan.files) if unchanged(import_plan) else None
 
 
 def run_import(worktree: Worktree, options: Options | None = None) -> Summary:
