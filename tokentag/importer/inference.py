@@ -157,15 +157,15 @@ def _leftovers(index: Index, inference: Inference,
     """Records for pending imported requests, and the stamps of the branch tips they were
     decided on (kept in the state file). The same pending requests and the same tips give
     the same answer: with nothing new and no branch moved since the last pass, a
-    repeated import skips it, looking at the ref files' sizes and mtimes alone if they
-    did not change, else asking git for the tips."""
+    repeated import skips it (see run.unchanged), looking at the ref files' sizes and
+    mtimes alone if they did not change, else asking git for the tips."""
     refs = branch_refs_fingerprint(inference.worktree.common_dir)
     inferred_at, refs_seen = index.import_stamps()
     if not changed and refs is not None and refs_seen == refs:
         return [], None
     groups = index.pending_imported_branches()
-    if not groups:
-        return [], None
+    if not groups:  # nothing to decide at these refs: the next import need not look again
+        return [], None if refs is None else (inferred_at, refs)
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
     stamps = (stamp, inference.refs_before_tips or "")
     if not changed and inferred_at == stamp:
