@@ -5,6 +5,7 @@ epoch_of against `datetime`."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
 import re
@@ -241,6 +242,53 @@ def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path
     assert list(scratch.iterdir()) == []  # no error file left behind
     missing = tmp_path / "not yet made"  # a repository no tokentag command has written to
     assert gitcmd.output_of(repo, missing, *args) == gitcmd.run(repo, *args)
+
+
+def entry_run(*args: str) -> str:
+    """Code that runs the console script's entry with `args`, printing its exit status."""
+    return ("import sys\nfrom tokentag import _entry\n"
+            "def stop(code):\n    print('exit', code)\n    raise SystemExit\n"
+            f"_entry.exit_now = stop\nsys.argv = ['tokentag', *{args!r}]\n"
+            "try:\n    _entry.main()\nexcept SystemExit:\n    pass")
+
+
+def through_click(*args: str, cwd: Path) -> list[str]:
+    """What the command line prints for `args`, its click command run whatever the entry
+    would do."""
+    code = f"import sys; sys.argv = ['tokentag', *{args!r}]\nfrom tokentag.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=cwd).stdout.splitlines()
+
+
+@pytest.mark.without_coverage
+def test_a_repeated_import_that_finds_nothing_new_answers_on_the_lean_path(repo: Path) -> None:
+    """Without click or the reading modules, and as the command line answers; anything
+    new, a transcript that grew or a branch that moved, goes the whole way."""
+    before = {**os.environ, "GIT_COMMITTER_DATE": "@1700000000 +0000"}  # before every request
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "--allow-empty", "-m", "root"],
+                   check=True, env=before)
+    session = Session(repo)  # its requests stay pending: no commit follows them yet
+    session.add()
+    tokentag("import", cwd=repo)
+    for args in (["import"], ["import", "--json"]):
+        assert costly_after(entry_run(*args), site=True, cwd=repo) == (
+            [*through_click(*args, cwd=repo), "exit 0"], [])
+    assert json.loads(tokentag("import", "--json", cwd=repo).stdout)["files"] == 1
+    session.add()
+    printed, loaded = costly_after(entry_run("import", "--json"), site=True, cwd=repo)
+    assert json.loads("\n".join(printed[:-1]))["new"] == 1 and "click" in loaded
+    git(repo, "commit", "-q", "--allow-empty", "-m", "takes them")  # the branch moved
+    printed, loaded = costly_after(entry_run("import", "--json"), site=True, cwd=repo)
+    assert json.loads("\n".join(printed[:-1]))["inferred"] == 2 and "click" in loaded
+    assert costly_after(entry_run("import"), site=True, cwd=repo)[1] == []  # settled again
+    git(repo, "commit", "-q", "--allow-empty", "-m", "with nothing pending")
+    assert "click" in costly_after(entry_run("import"), site=True, cwd=repo)[1]
+    assert costly_after(entry_run("import"), site=True, cwd=repo)[1] == []
+
+
+def test_a_summary_prints_as_json_prints_it() -> None:
+    for value in ({}, {"files": 3, "new": 0}, {"é\"\n": "\u2028", "n": None, "x": 1.5}):
+        assert fastjson.dumps_flat_indented(value) == json.dumps(value, indent=2)
 
 
 @pytest.mark.without_coverage

@@ -31,12 +31,40 @@ def main() -> None:
         from tokentag.watch import statusline  # after every assistant message: lean too
 
         exit_now(statusline.run(args[1:]))
+    if args[:1] == ["import"] and set(args[1:]) <= {"--json"}:
+        answer_unchanged_import(as_json="--json" in args)
     from tokentag.cli import main as cli_main
 
     try:
         cli_main()
     except SystemExit as done:
         exit_now(_status(done.code))
+    exit_now(0)
+
+
+def answer_unchanged_import(as_json: bool) -> None:
+    """A repeated `tokentag import` mostly finds nothing new, and that answer needs
+    neither click nor the modules that read and write (two fifths of its time). Anything
+    else, an error included, goes through the command line, which meets it again."""
+    from tokentag.git.gitdirs import find_worktree
+    from tokentag.importer import run
+
+    try:
+        worktree = find_worktree(os.getcwd())
+        summary = run.nothing_new(worktree) if worktree is not None else None
+    except KeyboardInterrupt:
+        print("tokentag: interrupted", file=sys.stderr)
+        exit_now(130)
+    except Exception:  # noqa: BLE001 - the command line reports it
+        return
+    if summary is None:
+        return
+    if as_json:
+        from tokentag.core import fastjson
+
+        print(fastjson.dumps_flat_indented(summary.as_json()))
+    else:
+        print("\n".join(summary.lines()))
     exit_now(0)
 
 

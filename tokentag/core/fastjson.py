@@ -92,6 +92,16 @@ def dumps(value: Any, *, sort_keys: bool = False, separators: tuple[str, str] = 
     return "".join(encode(value, 0))
 
 
+def dumps_flat_indented(value: dict[str, Any]) -> str:
+    """`json.dumps(value, indent=2)` of an object whose values are not containers: how
+    the command line prints a summary."""
+    if not value:
+        return "{}"
+    items = ",\n".join(f"  {dumps(key, ensure_ascii=True)}: {dumps(item, ensure_ascii=True)}"
+                        for key, item in value.items())
+    return "{\n" + items + "\n}"
+
+
 def quote(text: str) -> str:
     """`dumps(text)`, for code that lays out JSON itself."""
     return encode_basestring(text) if _ACCELERATED else dumps(text)
