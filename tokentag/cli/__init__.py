@@ -56,24 +56,30 @@ def main() -> None:
     else one line here and its traceback in the log (3); Ctrl-C is 130."""
     try:
         code = cli.main(standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("tokentag: interrupted", err=True)
-        code = ExitCode.INTERRUPTED
     except click.UsageError as error:
         error.show()
         code = ExitCode.USAGE
     except click.ClickException as error:
         error.show()
         code = ExitCode.ERROR
-    except TokentagError as error:
-        click.echo(f"tokentag: {error}", err=True)
-        code = ExitCode.ERROR
-    except Exception as error:  # noqa: BLE001 - last resort, logged with its traceback
-        code = _report_crash(error)
+    except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001 - see `failed`
+        code = failed(error)
     sys.exit(int(code) if isinstance(code, int) else ExitCode.OK)
 
 
-def _report_crash(error: Exception) -> ExitCode:
+def failed(error: BaseException) -> ExitCode:
+    """What a command that raised `error` says and exits with: Ctrl-C is 130, an expected
+    error one line (1), anything else one line here and its traceback in the log (3)."""
+    if isinstance(error, (click.exceptions.Abort, KeyboardInterrupt)):
+        click.echo("tokentag: interrupted", err=True)
+        return ExitCode.INTERRUPTED
+    if isinstance(error, TokentagError):
+        click.echo(f"tokentag: {error}", err=True)
+        return ExitCode.ERROR
+    return _report_crash(error)
+
+
+def _report_crash(error: BaseException) -> ExitCode:
     """One line here, the whole traceback in the log: the repository's when tokentag keeps
     one there already (a crash must not create it), else the user's."""
     from tokentag.core import faillog
