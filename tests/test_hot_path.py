@@ -27,7 +27,9 @@ from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso, parse_iso
 from tokentag.core.tuples import tuple_type
 from tokentag.git import gitcmd
-from tokentag.git.gitdirs import Worktree
+from tokentag.git.gitdirs import Worktree, find_worktree
+from tokentag.importer import run
+from tokentag.importer.options import Options
 from tokentag.notes.content import note_text
 from tokentag.release import report_rows
 from tokentag.report import grouping, workitems
@@ -279,11 +281,50 @@ def test_a_repeated_import_that_finds_nothing_new_answers_on_the_lean_path(repo:
     assert json.loads("\n".join(printed[:-1]))["new"] == 1 and "click" in loaded
     git(repo, "commit", "-q", "--allow-empty", "-m", "takes them")  # the branch moved
     printed, loaded = costly_after(entry_run("import", "--json"), site=True, cwd=repo)
-    assert json.loads("\n".join(printed[:-1]))["inferred"] == 2 and "click" in loaded
+    assert "click" in loaded and json.loads("\n".join(printed[:-1]))["inferred"] == 2
     assert costly_after(entry_run("import"), site=True, cwd=repo)[1] == []  # settled again
     git(repo, "commit", "-q", "--allow-empty", "-m", "with nothing pending")
     assert "click" in costly_after(entry_run("import"), site=True, cwd=repo)[1]
     assert costly_after(entry_run("import"), site=True, cwd=repo)[1] == []
+
+
+def test_an_import_with_work_takes_the_plan_its_check_made(repo: Path) -> None:
+    """Once, and for the same import only: listing thousands of transcripts twice would
+    cost it tens of milliseconds."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    session = Session(repo)
+    worktree = find_worktree(repo)
+    assert worktree is not None
+
+    def sizes(options: Options) -> list[int]:
+        return [job.size for job in run.plan_for(worktree, options).jobs]
+
+    session.add()
+    assert run.nothing_new(worktree) is None  # the transcript is new
+    checked = session.path.stat().st_size
+    session.add()  # after the check
+    assert sizes(Options()) == [checked] and sizes(Options()) == [session.path.stat().st_size]
+    assert run.nothing_new(worktree) is None
+    session.add()
+    grown = session.path.stat().st_size
+    assert sizes(Options(all_projects=True)) == [grown] and sizes(Options()) == [grown]
+
+
+def test_a_repeated_import_with_nowhere_to_print_ends_as_the_command_line_does(repo: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    Session(repo).add()
+    tokentag("import", cwd=repo)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `tokentag import | head` once head has gone
+    ended = subprocess.run([str(Path(sys.executable).with_name("tokentag")), "import"],
+                           cwd=repo, stdout=write_end, capture_output=False,
+                           stderr=subprocess.PIPE, check=False)
+    os.close(write_end)
+    assert (ended.returncode, ended.stderr) == (1, b"")
+    exe = Path(sys.executable).with_name("tokentag")
+    closed = subprocess.run(["sh", "-c", f"'{exe}' import >&-"], cwd=repo, capture_output=True,
+                            check=False)  # started with no stdout at all: nothing to say
+    assert (closed.returncode, closed.stderr) == (0, b"")
 
 
 def test_a_summary_prints_as_json_prints_it() -> None:

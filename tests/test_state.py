@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.claude_lines import Session
 from tests.conftest import git, tokentag
 from tests.corpora import Corpus
 from tests.session_writer import SessionWriter, requests_in, totals
@@ -240,6 +241,24 @@ def test_a_damaged_state_file_keeps_the_stamps_it_can_still_read(corpus: Corpus,
     with Store(tokentag_dir(repo)).reading() as index:
         assert flushed is not None and index.last_flush_ns() == flushed
         assert index.cursors_of([str(writer.path)]).get(str(writer.path)) is not None
+
+
+def test_a_repeated_import_that_meets_damaged_state_says_so_as_the_command_line_does(
+        repo: Path) -> None:
+    """Answered without click or not: the damage is told in one line (exit 1), the state
+    is made again, and the next import reads the transcript again and adds nothing."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "root")  # takes what is imported
+    Session(repo).add()
+    tokentag("import", cwd=repo)
+    tokentag("import", cwd=repo)
+    state = tokentag_dir(repo) / STATE_NAME
+    damage_pages(state, pages_of(state, {"migrations", "sqlite_autoindex_migrations_1",
+                                         "stamps", "sqlite_autoindex_stamps_1"}))
+    told = tokentag("import", cwd=repo, check=False)
+    assert (told.returncode, told.stdout, len(told.stderr.splitlines())) == (1, "", 1)
+    assert told.stderr.startswith("tokentag: ") and "removed the damaged file" in told.stderr
+    again = json.loads(tokentag("import", "--json", cwd=repo).stdout)
+    assert (again["files_read"], again["new"], again["known"]) == (1, 0, 1)
 
 
 def test_an_index_of_version_3_hands_its_cursors_and_stamps_to_the_state_file(

@@ -44,27 +44,31 @@ def main() -> None:
 
 def answer_unchanged_import(as_json: bool) -> None:
     """A repeated `tokentag import` mostly finds nothing new, and that answer needs
-    neither click nor the modules that read and write (two fifths of its time). Anything
-    else, an error included, goes through the command line, which meets it again."""
+    neither click nor the modules that read and write (half of its time, bench/README.md).
+    Anything to do goes on to the command line, with the plan made here; an error is
+    reported as the command line reports it."""
     from tokentag.git.gitdirs import find_worktree
     from tokentag.importer import run
 
     try:
         worktree = find_worktree(os.getcwd())
         summary = run.nothing_new(worktree) if worktree is not None else None
-    except KeyboardInterrupt:
-        print("tokentag: interrupted", file=sys.stderr)
-        exit_now(130)
-    except Exception:  # noqa: BLE001 - the command line reports it
-        return
-    if summary is None:
-        return
-    if as_json:
-        from tokentag.core import fastjson
+        if summary is None:
+            return
+        if as_json:
+            from tokentag.core import fastjson
 
-        print(fastjson.dumps_flat_indented(summary.as_json()))
-    else:
-        print("\n".join(summary.lines()))
+            print(fastjson.dumps_flat_indented(summary.as_json()))
+        else:
+            print("\n".join(summary.lines()))
+        if sys.stdout is not None:  # None when started with it closed: nothing to say
+            sys.stdout.flush()  # a write error is the command's, as click's echo makes it
+    except BrokenPipeError:  # the reader left (`| head`): as click ends then, silently
+        exit_now(1)
+    except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001 - reported as by the CLI
+        from tokentag.cli import failed
+
+        exit_now(failed(error))
     exit_now(0)
 
 

@@ -25,14 +25,14 @@ from tokentag.cli.common import current_worktree, dump_json, utc, utc_range_opti
 def import_command(since: str | None, until: str | None, path_map: tuple[str, ...],
                    all_projects: bool, agent: str, as_json: bool) -> int:
     """Bring in past Claude Code (or Codex) sessions and tie them to past commits."""
-    from tokentag.importer import discovery, run
+    from tokentag.importer import run
     from tokentag.importer.options import AGENTS, Options, PathMap
 
     options = Options(
         since=utc(since), until=utc(until, end=True),
         path_map=PathMap.parse(path_map), all_projects=all_projects,
         agents=AGENTS if agent == "all" else (agent,))
-    work = discovery.plan(current_worktree(), options)
+    work = run.plan_for(current_worktree(), options)
     if sys.stderr.isatty() and work.jobs:  # a bar only for a person watching
         def files_done(done: int | None) -> str:
             return f"{done or 0}/{len(work.jobs)} files"

@@ -50,9 +50,25 @@ def unchanged(import_plan: Plan) -> bool:
 
 def nothing_new(worktree: Worktree) -> Summary | None:
     """What `tokentag import`, as it is, would answer when it has nothing to do; None
-    when it has."""
+    when it has, and its plan is kept for `plan_for`."""
     import_plan = plan(worktree, Options())
-    return Summary(files=import_plan.files) if unchanged(import_plan) else None
+    if unchanged(import_plan):
+        return Summary(files=import_plan.files)
+    _planned.append(import_plan)
+    return None
+
+
+def plan_for(worktree: Worktree, options: Options) -> Plan:
+    """The plan `nothing_new` made a moment ago in this process for the same import,
+    else a new one: listing thousands of transcripts twice costs tens of milliseconds."""
+    while _planned:
+        made = _planned.pop()
+        if made.worktree == worktree and made.options == options:
+            return made
+    return plan(worktree, options)
+
+
+_planned: list[Plan] = []
 
 
 def run_import(worktree: Worktree, options: Options | None = None) -> Summary:
