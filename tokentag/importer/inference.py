@@ -165,7 +165,7 @@ def _leftovers(index: Index, inference: Inference,
         return [], None
     groups = index.pending_imported_branches()
     if not groups:  # nothing to decide at these refs: the next import need not look again
-        return [], None if refs is None else (inferred_at, refs)
+        return [], (None if refs is None else (inferred_at, refs))
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
     stamps = (stamp, inference.refs_before_tips or "")
     if not changed and inferred_at == stamp:

@@ -745,7 +745,8 @@ class Index:
 
     def import_stamps(self) -> tuple[str, str]:
         """What the last inference pass of an import decided on: the branch tips, and
-        the ref files' sizes and mtimes before the tips were read."""
+        the ref files' sizes and mtimes before the tips were read (or, when the pass found
+        nothing pending, as it found them: the tips are then those of an earlier pass)."""
         return self._stamp("import_inferred_at") or "", self._stamp("import_refs_seen") or ""
 
     def set_import_stamps(self, inferred_at: str, refs_seen: str) -> None:
