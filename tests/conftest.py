@@ -62,8 +62,9 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
                         ("GIT_AUTHOR_EMAIL", "test@example.com"),
                         ("GIT_COMMITTER_EMAIL", "test@example.com")):
         monkeypatch.setenv(name, value)
+    # No dates either: a commit made "now" must be made now, whatever ran before.
     for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR",
-                 "CODEX_HOME", "CODEX_THREAD_ID"):
+                 "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE", "CODEX_HOME", "CODEX_THREAD_ID"):
         monkeypatch.delenv(name, raising=False)
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
 

@@ -54,13 +54,17 @@ def recorded(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory,
         env.pop(name, None)
     home.mkdir()
     (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-    with pytest.MonkeyPatch.context() as patch:  # replay's helpers read os.environ
+    # Replay's helpers read os.environ; the tests pass `env`. Restored before the tests,
+    # which pytest may interleave with other modules' tests while this fixture lives.
+    with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
-        yield _record(corpus, base / "repo", home / ".claude", env), env
+        repo = _record(corpus, base / "repo", home / ".claude", env, patch)
+    yield repo, env
 
 
-def _record(corpus: Corpus, repo: Path, claude: Path, env: dict[str, str]) -> Path:
+def _record(corpus: Corpus, repo: Path, claude: Path, env: dict[str, str],
+            patch: pytest.MonkeyPatch) -> Path:
     replay.make_repo(repo)
     subprocess.run([TOKENTAG, "install"], cwd=repo, env=env, check=True, capture_output=True)
     sessions = [replay.prepare(corpus, project, main.stem, repo, claude)
@@ -72,7 +76,8 @@ def _record(corpus: Corpus, repo: Path, claude: Path, env: dict[str, str]) -> Pa
         if number == len(sessions) - 1:
             break  # the last session stays pending
         stamp = f"2026-02-{12 + number}T{9 + number // 6:02d}:{number % 6}0:00+00:00"
-        os.environ["GIT_AUTHOR_DATE"] = os.environ["GIT_COMMITTER_DATE"] = stamp
+        patch.setenv("GIT_AUTHOR_DATE", stamp)
+        patch.setenv("GIT_COMMITTER_DATE", stamp)
         (repo / f"step{number}.txt").write_text(f"{number}\n")
         git(repo, "add", ".")
         git(repo, "commit", "-q", "-m", f"Step {number}: what the session {session.session_id[:8]}"
