@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -184,3 +186,10 @@ def tokentag(*args: str, cwd: Path, stdin: str | None = None,
         raise AssertionError(f"tokentag {' '.join(args)} exited {result.returncode}: "
                              f"{result.stderr}")
     return result
+
+
+def cli_json(repo: Path, *args: str) -> Any:
+    """What `tokentag ARGS --json` prints, parsed; it must say nothing on stderr."""
+    result = tokentag(*args, "--json", cwd=repo)
+    assert result.stderr == ""
+    return json.loads(result.stdout)

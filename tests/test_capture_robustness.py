@@ -28,7 +28,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests import replay
-from tests.conftest import git, tokentag
+from tests.conftest import cli_json, git, tokentag
 from tests.corpora import Corpus
 from tests.session_writer import requests_in, totals
 from tokentag.capture import catch_up, transcript
@@ -95,12 +95,6 @@ def _is_json(line: bytes) -> bool:
     except ValueError:
         return False
     return True
-
-
-def cli_json(repo: Path, *args: str) -> Any:
-    result = tokentag(*args, "--json", cwd=repo)
-    assert result.stderr == ""
-    return json.loads(result.stdout)
 
 
 def status(repo: Path) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.claude_lines import Session
-from tests.conftest import git, tokentag
+from tests.conftest import cli_json, git, tokentag
 from tests.test_attribution import commit
 from tests.test_release import clone_with_notes
 from tokentag.core.money import usd
@@ -98,10 +98,6 @@ def history(installed_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
              timestamp="2026-05-02T08:00:00.000Z")
     main.hook()  # never committed: pending
     return repo
-
-
-def cli_json(repo: Path, *args: str) -> Any:
-    return json.loads(tokentag(*args, "--json", cwd=repo).stdout)
 
 
 def embedded(html: str) -> dict[str, Any]:

@@ -16,13 +16,9 @@ from typing import Any
 import pytest
 
 from tests.claude_lines import Session
-from tests.conftest import git, tokentag
+from tests.conftest import cli_json, git, tokentag
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli_json(repo: Path, *args: str) -> Any:
-    return json.loads(tokentag(*args, "--json", cwd=repo).stdout)
 
 
 def captured(repo: Path, stamps: list[str], **counts: Any) -> Session:
