@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.claude_lines import Session
-from tests.conftest import git, tokentag
+from tests.conftest import cli_json, git, tokentag
 from tests.corpora import Corpus
 from tokentag.capture import transcript
 from tokentag.capture.catch_up import request_record
@@ -134,17 +134,21 @@ def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
     assert costly_after(f"import {module}", site=True) == ([], [])
 
 
+def entry_run(*args: str) -> str:
+    """Code that runs the console script's entry with `args`, printing its exit status."""
+    return ("import sys\nfrom tokentag import _entry\n"
+            "def stop(code):\n    print('exit', code)\n    raise SystemExit\n"
+            f"_entry.exit_now = stop\nsys.argv = ['tokentag', *{args!r}]\n"
+            "try:\n    _entry.main()\nexcept SystemExit:\n    pass")
+
+
 @pytest.mark.without_coverage
 def test_codex_s_notify_runs_on_the_lean_path(repo: Path) -> None:
     """Codex runs it after every turn: the entry's dispatch, without click, and a capture
     that imports nothing costly either."""
     payload = ('{"type":"agent-turn-complete","thread-id":"none","cwd":' f'"{repo}"' "}")
-    code = ("import sys\nfrom tokentag import _entry\n"
-            "def stop(code):\n    print('exit', code)\n    raise SystemExit\n"
-            "_entry.exit_now = stop\n"
-            f"sys.argv = ['tokentag', 'codex-notify', {payload!r}]\n"
-            "try:\n    _entry.main()\nexcept SystemExit:\n    pass")
-    assert costly_after(code, site=True, cwd=repo) == (["exit 0"], [])
+    assert costly_after(entry_run("codex-notify", payload), site=True, cwd=repo) == (
+        ["exit 0"], [])
 
 
 def test_the_pre_push_hook_decides_without_gitpython(repo: Path, tmp_path: Path) -> None:
@@ -224,7 +228,7 @@ def test_a_hook_that_captures_runs_on_the_lean_path(repo: Path) -> None:
     session.add()
     code = "from tokentag.capture import hook\nprint(hook.run())"
     assert costly_after(code, cwd=repo, stdin=session.payload("PostToolUse")) == (["0"], [])
-    logged = json.loads(tokentag("log", "--all", "--json", cwd=repo).stdout)["requests"]
+    logged = cli_json(repo, "log", "--all")["requests"]
     assert [row["session"] for row in logged] == [session.session_id]
 
 
@@ -244,14 +248,6 @@ def test_output_of_gives_what_run_gives_and_git_s_error_when_it_fails(repo: Path
     assert list(scratch.iterdir()) == []  # no error file left behind
     missing = tmp_path / "not yet made"  # a repository no tokentag command has written to
     assert gitcmd.output_of(repo, missing, *args) == gitcmd.run(repo, *args)
-
-
-def entry_run(*args: str) -> str:
-    """Code that runs the console script's entry with `args`, printing its exit status."""
-    return ("import sys\nfrom tokentag import _entry\n"
-            "def stop(code):\n    print('exit', code)\n    raise SystemExit\n"
-            f"_entry.exit_now = stop\nsys.argv = ['tokentag', *{args!r}]\n"
-            "try:\n    _entry.main()\nexcept SystemExit:\n    pass")
 
 
 def through_click(*args: str, cwd: Path) -> list[str]:
@@ -275,7 +271,7 @@ def test_a_repeated_import_that_finds_nothing_new_answers_on_the_lean_path(repo:
     for args in (["import"], ["import", "--json"]):
         assert costly_after(entry_run(*args), site=True, cwd=repo) == (
             [*through_click(*args, cwd=repo), "exit 0"], [])
-    assert json.loads(tokentag("import", "--json", cwd=repo).stdout)["files"] == 1
+    assert cli_json(repo, "import")["files"] == 1
     session.add()
     printed, loaded = costly_after(entry_run("import", "--json"), site=True, cwd=repo)
     assert json.loads("\n".join(printed[:-1]))["new"] == 1 and "click" in loaded
@@ -314,14 +310,13 @@ def test_a_repeated_import_with_nowhere_to_print_ends_as_the_command_line_does(r
     git(repo, "commit", "-q", "--allow-empty", "-m", "root")
     Session(repo).add()
     tokentag("import", cwd=repo)
+    exe = Path(sys.executable).with_name("tokentag")
     read_end, write_end = os.pipe()
     os.close(read_end)  # `tokentag import | head` once head has gone
-    ended = subprocess.run([str(Path(sys.executable).with_name("tokentag")), "import"],
-                           cwd=repo, stdout=write_end, capture_output=False,
-                           stderr=subprocess.PIPE, check=False)
+    ended = subprocess.run([str(exe), "import"], cwd=repo, stdout=write_end,
+                           capture_output=False, stderr=subprocess.PIPE, check=False)
     os.close(write_end)
     assert (ended.returncode, ended.stderr) == (1, b"")
-    exe = Path(sys.executable).with_name("tokentag")
     closed = subprocess.run(["sh", "-c", f"'{exe}' import >&-"], cwd=repo, capture_output=True,
                             check=False)  # started with no stdout at all: nothing to say
     assert (closed.returncode, closed.stderr) == (0, b"")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.claude_lines import Session
-from tests.conftest import git, tokentag
+from tests.conftest import cli_json, git, tokentag
 from tests.corpora import Corpus
 from tests.session_writer import SessionWriter, requests_in, totals
 from tests.test_attribution import Expected, by_commit, commit, install
@@ -125,7 +125,7 @@ def hook_log(repo: Path) -> list[str]:
 
 
 def session_totals(repo: Path) -> dict[str, dict[str, int]]:
-    data = json.loads(tokentag("report", "--by", "session", "--json", cwd=repo).stdout)
+    data = cli_json(repo, "report", "--by", "session")
     return {row["key"]: row["tokens"] for row in data["rows"]}
 
 
@@ -257,7 +257,7 @@ def test_a_repeated_import_that_meets_damaged_state_says_so_as_the_command_line_
     told = tokentag("import", cwd=repo, check=False)
     assert (told.returncode, told.stdout, len(told.stderr.splitlines())) == (1, "", 1)
     assert told.stderr.startswith("tokentag: ") and "removed the damaged file" in told.stderr
-    again = json.loads(tokentag("import", "--json", cwd=repo).stdout)
+    again = cli_json(repo, "import")
     assert (again["files_read"], again["new"], again["known"]) == (1, 0, 1)
 
 
