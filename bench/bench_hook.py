@@ -52,6 +52,10 @@ TARGET_MANY_FILES_VS_SMALL = 1.1
 SUBAGENT_FILES = 50
 FLAT_AGENT_FILES = 2_000
 FLAT_OWN_FILES = 5  # of the flat files, those of the timed session
+# A project dir changed this recently may still gain a file with the same mtime, so a Stop
+# lists it again until then (capture/catch_up.py, FlatAgents.SETTLED_NS): the steady state,
+# which the target is about, begins that long after the flat files were written.
+FLAT_DIR_SETTLES = 2.1
 
 
 def main() -> int:
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
         writer.append_requests(args.small_requests)
     add_subagent_files(agents, SUBAGENT_FILES)
     add_flat_agent_files(flat, FLAT_AGENT_FILES, FLAT_OWN_FILES)
+    flat_written = time.monotonic()
 
     start = time.perf_counter()
     large_requests = large.grow_to(int(args.size_mb * 1_000_000))
@@ -154,6 +159,7 @@ def run(args: argparse.Namespace, tools: Tools, sandbox: Sandbox) -> int:
           f"it, {FLAT_OWN_FILES} of them its own; timed with Stop, not PostToolUse")
 
     # Capture every transcript up to its end: the large one is a one-off full read.
+    time.sleep(max(0.0, flat_written + FLAT_DIR_SETTLES - time.monotonic()))
     cases = {"small": (small, small_repo), "large": (large, large_repo),
              "agents": (agents, agents_repo), "flat": (flat, flat_repo)}
     initial = {}
