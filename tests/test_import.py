@@ -14,13 +14,14 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import replay
+from tests.claude_lines import Session
 from tests.conftest import git, tokentag
 from tests.corpora import Corpus
 from tests.session_writer import FIELDS, SessionWriter, requests_in, totals
@@ -29,7 +30,7 @@ from tokentag.capture import transcript
 from tokentag.capture.catch_up import request_record
 from tokentag.core.errors import TokentagError
 from tokentag.core.usage import USAGE_FIELDS, Usage
-from tokentag.git.gitdirs import branch_refs_fingerprint, find_worktree
+from tokentag.git.gitdirs import find_worktree, refs_fingerprint
 from tokentag.importer import inference, reader, run, writer
 from tokentag.importer.discovery import Job, repository_tops
 from tokentag.importer.inference import Inference
@@ -376,24 +377,50 @@ def test_a_branch_that_moves_while_an_import_runs_is_seen_by_the_next(
     assert set(report(repo, "commit")) == set(made)
 
 
-def test_branch_refs_fingerprint_changes_when_and_only_when_ref_files_do(repo: Path) -> None:
+def test_refs_fingerprint_changes_when_and_only_when_ref_files_do(repo: Path) -> None:
     common = str(repo / ".git")
     commit_at(repo, "2026-01-01T00:00:00", "one")
-    before = branch_refs_fingerprint(common)
-    assert before is not None and branch_refs_fingerprint(common) == before
+    before = refs_fingerprint(common)
+    assert before is not None and refs_fingerprint(common) == before
     git(repo, "branch", "feature/nested")
-    with_branch = branch_refs_fingerprint(common)
+    with_branch = refs_fingerprint(common)
     assert with_branch != before and "feature/nested" in str(with_branch)
     git(repo, "pack-refs", "--all")
-    packed = branch_refs_fingerprint(common)
+    packed = refs_fingerprint(common)
     assert packed != with_branch
     git(repo, "update-ref", "refs/heads/feature/nested", "HEAD")  # a no-op: same tip
-    assert branch_refs_fingerprint(common) == packed
+    assert refs_fingerprint(common) == packed
     commit_at(repo, "2026-01-02T00:00:00", "two")  # master moves, written as a loose ref
-    moved = branch_refs_fingerprint(common)
+    moved = refs_fingerprint(common)
     assert moved != packed
     git(repo, "update-ref", "refs/heads/feature/nested", "HEAD")  # a packed branch moves
-    assert branch_refs_fingerprint(common) not in (moved, packed)
+    nested = refs_fingerprint(common)
+    assert nested not in (moved, packed)
+    linked = repo.parent / "linked"
+    git(repo, "worktree", "add", "-q", "--detach", str(linked))
+    with_worktree = refs_fingerprint(common)
+    assert with_worktree != nested and "worktrees/linked/HEAD" in str(with_worktree)
+    commit_at(linked, "2026-01-03T00:00:00", "detached")  # moves that worktree's HEAD only
+    assert refs_fingerprint(common) != with_worktree
+
+
+def test_a_commit_on_a_detached_head_takes_the_requests_of_a_branch_that_is_gone(
+        repo: Path) -> None:
+    """Such requests go by their worktree's HEAD (see Inference.history). A commit made
+    there with HEAD detached moves no branch, yet a repeated import must not answer
+    "nothing new" for it, by its quick path or the whole way."""
+    commit_at(repo, "2026-01-01T00:00:00", "root")
+    git(repo, "checkout", "-q", "--detach")
+    Session(repo, branch="gone").add()
+    Session(repo, branch="gone").add()
+    assert run_import(repo)["inferred"] == 0  # no commit follows them yet
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    taker = commit_at(repo, later.strftime("%Y-%m-%dT%H:%M:%S"), "takes them, detached")
+    assert run.nothing_new(find_worktree(repo)) is None  # type: ignore[arg-type]
+    assert run_import(repo)["inferred"] == 2
+    assert json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show",
+                          taker))["requests"] == 2
+    assert run.nothing_new(find_worktree(repo)) is not None  # type: ignore[arg-type]
 
 
 def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:

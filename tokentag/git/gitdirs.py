@@ -160,20 +160,29 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def branch_refs_fingerprint(common_dir: str) -> str | None:
-    """Inode, size and times of every file that holds branch tips (loose refs under
-    refs/heads, and packed-refs): git replaces one of them (a new file renamed over the
-    old, so a new inode even within one clock tick) whenever a branch moves, so an
-    unchanged fingerprint means unchanged tips, without running git. None for a
-    reftable repository, whose files this does not know."""
+def refs_fingerprint(common_dir: str) -> str | None:
+    """Inode, size and times of every file that holds a branch tip (loose refs under
+    refs/heads, and packed-refs) or a worktree's HEAD (which a commit on a detached HEAD
+    moves): git replaces one of them (a new file renamed over the old, so a new inode
+    even within one clock tick) whenever a tip moves, so an unchanged fingerprint means
+    unchanged tips, without running git. None for a reftable repository, whose files
+    this does not know."""
     if os.path.exists(os.path.join(common_dir, "reftable")):
         return None
-    parts = [f"packed-refs {_identity(os.path.join(common_dir, 'packed-refs'))}"]
+    parts = [f"packed-refs {_identity(os.path.join(common_dir, 'packed-refs'))}",
+             f"HEAD {_identity(os.path.join(common_dir, 'HEAD'))}"]
+    try:
+        linked = os.listdir(os.path.join(common_dir, "worktrees"))
+    except OSError:  # none (or unreadable: their HEADs then count as unchanged)
+        linked = []
+    parts += [f"worktrees/{name}/HEAD "
+              f"{_identity(os.path.join(common_dir, 'worktrees', name, 'HEAD'))}"
+              for name in linked]
     heads = os.path.join(common_dir, "refs", "heads")
     for directory, _, names in os.walk(heads):
         for name in names:
             path = os.path.join(directory, name)
-            parts.append(f"{os.path.relpath(path, heads)} {_identity(path)}")
+            parts.append(f"refs/heads/{os.path.relpath(path, heads)} {_identity(path)}")
     return "\n".join(sorted(parts))
 
 

@@ -19,7 +19,7 @@ from tokentag.attribution.history import History
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso
 from tokentag.git import gitcmd, gitrepo
-from tokentag.git.gitdirs import Worktree, branch_refs_fingerprint, on_disk
+from tokentag.git.gitdirs import Worktree, on_disk, refs_fingerprint
 from tokentag.importer.options import Summary
 from tokentag.importer.writer import append
 from tokentag.ledger import records as ledger_records
@@ -64,7 +64,7 @@ class Inference:
     @property
     def tips(self) -> dict[str, str]:
         if self._tips is None:
-            self.refs_before_tips = branch_refs_fingerprint(self.worktree.common_dir)
+            self.refs_before_tips = refs_fingerprint(self.worktree.common_dir)
             self._tips = branch_tips(self.worktree)
         return self._tips
 
@@ -156,10 +156,11 @@ def _leftovers(index: Index, inference: Inference,
                changed: bool) -> tuple[list[AttributionRecord], tuple[str, str] | None]:
     """Records for pending imported requests, and the stamps of the branch tips they were
     decided on (kept in the state file). The same pending requests and the same tips give
-    the same answer: with nothing new and no branch moved since the last pass, a
-    repeated import skips it (see run.unchanged), looking at the ref files' sizes and
-    mtimes alone if they did not change, else asking git for the tips."""
-    refs = branch_refs_fingerprint(inference.worktree.common_dir)
+    the same answer: with nothing new and no tip moved since the last pass, a repeated
+    import skips it (see run.unchanged), looking at the ref files' sizes and mtimes alone
+    if they did not change, else asking git for the branch tips. Requests of a branch
+    that is not among them go by their worktree's HEAD, which the stamp does not hold."""
+    refs = refs_fingerprint(inference.worktree.common_dir)
     inferred_at, refs_seen = index.import_stamps()
     if not changed and refs is not None and refs_seen == refs:
         return [], None
@@ -168,7 +169,8 @@ def _leftovers(index: Index, inference: Inference,
         return [], (None if refs is None else (inferred_at, refs))
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
     stamps = (stamp, inference.refs_before_tips or "")
-    if not changed and inferred_at == stamp:
+    by_branch = all(branch in inference.tips for _, branch, _ in groups)
+    if not changed and inferred_at == stamp and by_branch:
         return [], stamps
     pending: list[Pending] = []
     for worktree, branch, earliest in groups:

@@ -5,7 +5,7 @@ neither, and the reading, writing and attribution modules cost it more than its 
 
 from __future__ import annotations
 
-from tokentag.git.gitdirs import branch_refs_fingerprint
+from tokentag.git.gitdirs import refs_fingerprint
 from tokentag.importer.discovery import Plan, plan
 from tokentag.importer.options import Options, Summary
 
@@ -45,7 +45,7 @@ def unchanged(import_plan: Plan) -> bool:
     inference.finish_attribution)."""
     if import_plan.jobs or not import_plan.refs_seen:
         return False
-    return branch_refs_fingerprint(import_plan.worktree.common_dir) == import_plan.refs_seen
+    return refs_fingerprint(import_plan.worktree.common_dir) == import_plan.refs_seen
 
 
 def nothing_new(worktree: Worktree) -> Summary | None:
