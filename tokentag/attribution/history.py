@@ -4,8 +4,8 @@ The time rule, used where no hook saw a request's commit happen (an import, a se
 hooks never ran, usage captured before tokentag was installed): a request goes to the first
 commit, in committer-time order, on the first-parent history it belongs to (its branch's,
 or the worktree's HEAD's when its branch is gone) whose commit time is at or after the
-request's own time. Git is reached through a `run(*args) -> stdout` given by the caller:
-the lean door on the commit path, GitPython for import and install.
+request's own time. Git is reached through a `run(*args) -> stdout` given by the caller,
+in every case now through the lean door (tokentag/git/gitcmd.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Running git from the standard library alone, including from inside git's own hooks.
 
 For the paths that cannot pay GitPython's import (see tokentag/git/__init__.py): the
-git hooks (HEAD, parents, notes), the pre-push hook's check, and a repeated import's
-look at the branch tips, worktrees and notes. The commands a person runs use gitrepo.
+git hooks (HEAD, parents, notes), the pre-push hook's check, a repeated import's look at
+the branch tips, worktrees and notes, and an import's branch histories. The commands a
+person runs use gitrepo.
 
 Git exports GIT_DIR, GIT_INDEX_FILE and friends to hooks; a nested git call that
 inherits them acts on the wrong repository or index. Identity variables stay, so notes

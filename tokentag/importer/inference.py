@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tokentag.attribution.history import History
 from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import epoch_of, now_iso
-from tokentag.git import gitcmd, gitrepo
+from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, on_disk, refs_fingerprint
 from tokentag.importer.options import Summary
 from tokentag.importer.writer import append
@@ -29,8 +29,6 @@ from tokentag.notes import content, publish
 from tokentag.notes.bulk import NotesImport
 
 if TYPE_CHECKING:
-    from git import Git
-
     from tokentag.ledger.records import AttributionRecord
 
 INFERRED = "inferred"
@@ -56,7 +54,6 @@ class Inference:
         self.touched: set[str] = set()
         self.count = 0
         self._tips: dict[str, str] | None = None
-        self._git: Git | None = None
         # The ref files as they were just before the tips were read: stored with the tips,
         # so a branch that moves while the import runs is seen by the next one.
         self.refs_before_tips: str | None = None
@@ -68,28 +65,22 @@ class Inference:
             self._tips = branch_tips(self.worktree)
         return self._tips
 
-    @property
-    def git(self) -> Git:
-        """GitPython, opened when a history is first read: a repeated import with nothing
-        to do must not pay for importing it."""
-        if self._git is None:
-            self._git = gitrepo.open_repo(self.top).git
-        return self._git
-
     def history(self, branch: str | None, since: float, worktree: str) -> History | None:
         """The branch's first-parent history; for a branch that does not exist here
         (deleted, renamed, another clone's, none recorded) the worktree's HEAD's; None
         when the worktree is gone too."""
         if branch is not None and branch in self.tips:
-            key, ref, runner = branch, f"refs/heads/{branch}", self.git
+            key, ref, where = branch, f"refs/heads/{branch}", self.top
         elif os.path.isdir(on_disk(worktree)):
-            key, ref, runner = f"HEAD of {worktree}", "HEAD", gitrepo.git_in(on_disk(worktree))
+            key, ref, where = f"HEAD of {worktree}", "HEAD", on_disk(worktree)
         else:
             return None
         known = self.histories.get(key)
         if known is None or known.since > since:
             def run(*args: str) -> str:
-                return gitrepo.run(runner, *args, check=False)
+                # Through gitcmd, not GitPython: an import that reads histories while its
+                # workers read transcripts would pay its import (~70 ms) on the writer's time.
+                return gitcmd.output_of(where, self.worktree.tokentag_dir, *args, check=False)
 
             known = self.histories[key] = History.load(run, ref, since - HISTORY_REACH)
         return known
