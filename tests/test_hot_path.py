@@ -134,12 +134,32 @@ def test_the_hook_paths_import_none_of_the_costly_modules(module: str) -> None:
     assert costly_after(f"import {module}", site=True) == ([], [])
 
 
-def entry_run(*args: str) -> str:
-    """Code that runs the console script's entry with `args`, printing its exit status."""
+def entry_run(*args: str, collector: bool = False) -> str:
+    """Code that runs the console script's entry with `args`, printing its exit status
+    (and with `collector`, whether the cyclic garbage collector was on at the end)."""
+    said = "'exit', code, 'gc', __import__('gc').isenabled()" if collector else "'exit', code"
     return ("import sys\nfrom tokentag import _entry\n"
-            "def stop(code):\n    print('exit', code)\n    raise SystemExit\n"
+            f"def stop(code):\n    print({said})\n    raise SystemExit\n"
             f"_entry.exit_now = stop\nsys.argv = ['tokentag', *{args!r}]\n"
             "try:\n    _entry.main()\nexcept SystemExit:\n    pass")
+
+
+@pytest.mark.without_coverage
+def test_the_lean_paths_run_without_the_cyclic_collector_and_the_cli_with_it(
+        repo: Path) -> None:
+    """A hook lives for milliseconds and ends in os._exit: the collector's passes over what
+    its imports make would cost it about 1 ms, to free what the exit frees. A command a
+    person runs may run long (a server, an import) and keeps the collector."""
+    payload = json.dumps({"cwd": str(repo), "transcript_path": str(repo / "none.jsonl"),
+                          "hook_event_name": "PostToolUse", "session_id": "s"})
+    assert costly_after(entry_run("hook", collector=True), cwd=repo, stdin=payload) == (
+        ["exit 0 gc False"], [])
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    assert costly_after(entry_run("git-hook", "post-commit", collector=True), cwd=repo) == (
+        ["exit 0 gc False"], [])
+    printed, _ = costly_after(entry_run("status", "--json", collector=True), site=True,
+                              cwd=repo)
+    assert printed[-1] == "exit 0 gc True" and json.loads("\n".join(printed[:-1]))
 
 
 @pytest.mark.without_coverage
