@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -418,13 +418,67 @@ def test_a_commit_on_a_detached_head_takes_the_requests_of_a_branch_that_is_gone
     Session(repo, branch="gone").add()
     Session(repo, branch="gone").add()
     assert run_import(repo)["inferred"] == 0  # no commit follows them yet
-    later = datetime.now(UTC) + timedelta(minutes=1)
-    taker = commit_at(repo, later.strftime("%Y-%m-%dT%H:%M:%S"), "takes them, detached")
+    taker = commit_at(repo, "2026-11-02T10:05:00", "takes them, detached")  # after them
     assert run.nothing_new(find_worktree(repo)) is None  # type: ignore[arg-type]
     assert run_import(repo)["inferred"] == 2
     assert json.loads(git(repo, "notes", "--ref", "refs/notes/tokentag", "show",
                           taker))["requests"] == 2
     assert run.nothing_new(find_worktree(repo)) is not None  # type: ignore[arg-type]
+
+
+def test_a_head_that_moves_while_an_import_reads_its_history_is_seen_by_the_next(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tips (and the ref files' fingerprint stored with them) are read before any
+    history, a worktree HEAD's included: a commit made after that read is the next
+    import's to see."""
+    commit_at(repo, "2026-01-01T00:00:00", "root")
+    git(repo, "checkout", "-q", "--detach")
+    Session(repo, branch="").add()  # no branch: it goes by the worktree's HEAD
+    load = History.load.__func__  # type: ignore[attr-defined]
+    made: list[str] = []
+
+    def commit_after_reading(cls: type[History], *args: Any) -> History:
+        read = load(cls, *args)
+        if not made:
+            made.append(commit_at(repo, "2026-11-02T10:05:00", "made during the import"))
+        return read  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(History, "load", classmethod(commit_after_reading))
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    assert run.run_import(worktree).inferred == 0 and made
+    monkeypatch.undo()
+    assert run.nothing_new(worktree) is None
+    assert run.run_import(worktree).inferred == 1
+
+
+def test_branch_tips_name_a_branch_that_shares_its_name_with_a_tag(repo: Path) -> None:
+    commit_at(repo, "2026-01-01T00:00:00", "one")
+    git(repo, "branch", "x")
+    git(repo, "tag", "x")
+    git(repo, "branch", "feature/y")
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    head = git(repo, "rev-parse", "HEAD")
+    assert inference.branch_tips(worktree) == {"main": head, "x": head, "feature/y": head}
+
+
+def test_names_that_are_not_utf_8_neither_break_nor_hide_the_tips(repo: Path,
+                                                                   tmp_path: Path) -> None:
+    """A branch or a linked worktree whose name has a byte that is not UTF-8: the
+    fingerprint is text the state file can store, and import lists the worktree."""
+    commit_at(repo, "2026-01-01T00:00:00", "one")
+    before = refs_fingerprint(str(repo / ".git"))
+    subprocess.run([b"git", b"branch", b"b-\xe9"], cwd=repo, check=True)
+    linked = os.fsencode(tmp_path) + b"/w-\xe9"
+    subprocess.run([b"git", b"worktree", b"add", b"-q", b"--detach", linked], cwd=repo,
+                   check=True, capture_output=True)
+    after = refs_fingerprint(str(repo / ".git"))
+    assert after is not None and after != before and after.encode("utf-8")
+    worktree = find_worktree(repo)
+    assert worktree is not None
+    assert os.fsdecode(linked) in repository_tops(worktree)
+    assert run_import(repo)["files"] == 0  # the whole way, stamps stored: no error
 
 
 def _check_marks_and_notes(repo: Path, expected: dict[str, set[str]]) -> None:

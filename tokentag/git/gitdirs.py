@@ -175,15 +175,21 @@ def refs_fingerprint(common_dir: str) -> str | None:
         linked = os.listdir(os.path.join(common_dir, "worktrees"))
     except OSError:  # none (or unreadable: their HEADs then count as unchanged)
         linked = []
-    parts += [f"worktrees/{name}/HEAD "
+    parts += [f"worktrees/{_text(name)}/HEAD "
               f"{_identity(os.path.join(common_dir, 'worktrees', name, 'HEAD'))}"
               for name in linked]
     heads = os.path.join(common_dir, "refs", "heads")
     for directory, _, names in os.walk(heads):
         for name in names:
             path = os.path.join(directory, name)
-            parts.append(f"refs/heads/{os.path.relpath(path, heads)} {_identity(path)}")
+            parts.append(f"refs/heads/{_text(os.path.relpath(path, heads))} {_identity(path)}")
     return "\n".join(sorted(parts))
+
+
+def _text(name: str) -> str:
+    """A file name as text that UTF-8 can store (the fingerprint goes to the state file):
+    a byte that is not UTF-8 as its escape, not as the surrogate Python reads it as."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _identity(path: str) -> str:

@@ -111,7 +111,9 @@ def repository_tops(worktree: Worktree) -> list[str]:
         entries = []
     for entry in entries:
         try:
-            with open(os.path.join(entry.path, "gitdir"), encoding="utf-8") as handle:
+            # A path's bytes as the file system's names hold them, UTF-8 or not.
+            with open(os.path.join(entry.path, "gitdir"), encoding="utf-8",
+                      errors="surrogateescape") as handle:
                 gitdir = handle.read().strip()
         except OSError:
             continue  # not a worktree's admin dir

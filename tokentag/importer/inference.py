@@ -69,7 +69,8 @@ class Inference:
         """The branch's first-parent history; for a branch that does not exist here
         (deleted, renamed, another clone's, none recorded) the worktree's HEAD's; None
         when the worktree is gone too."""
-        if branch is not None and branch in self.tips:
+        tips = self.tips  # first: the ref files' fingerprint must predate every history read
+        if branch is not None and branch in tips:
             key, ref, where = branch, f"refs/heads/{branch}", self.top
         elif os.path.isdir(on_disk(worktree)):
             key, ref, where = f"HEAD of {worktree}", "HEAD", on_disk(worktree)
@@ -150,7 +151,9 @@ def _leftovers(index: Index, inference: Inference,
     the same answer: with nothing new and no tip moved since the last pass, a repeated
     import skips it (see run.unchanged), looking at the ref files' sizes and mtimes alone
     if they did not change, else asking git for the branch tips. Requests of a branch
-    that is not among them go by their worktree's HEAD, which the stamp does not hold."""
+    that is not among them go by their worktree's HEAD, which the stamp does not hold:
+    while any wait so, each new HEAD file (a commit on a detached HEAD, but also a
+    checkout) costs the next import one pass."""
     refs = refs_fingerprint(inference.worktree.common_dir)
     inferred_at, refs_seen = index.import_stamps()
     if not changed and refs is not None and refs_seen == refs:
@@ -160,8 +163,9 @@ def _leftovers(index: Index, inference: Inference,
         return [], (None if refs is None else (inferred_at, refs))
     stamp = " ".join(f"{b}={sha}" for b, sha in sorted(inference.tips.items()))
     stamps = (stamp, inference.refs_before_tips or "")
-    by_branch = all(branch in inference.tips for _, branch, _ in groups)
-    if not changed and inferred_at == stamp and by_branch:
+    by_heads = any(branch not in inference.tips and os.path.isdir(on_disk(worktree))
+                   for worktree, branch, _ in groups)
+    if not changed and inferred_at == stamp and not by_heads:
         return [], stamps
     pending: list[Pending] = []
     for worktree, branch, earliest in groups:
@@ -182,7 +186,8 @@ def branch_tips(worktree: Worktree) -> dict[str, str]:
     """Local branch -> the commit it points at. Through gitcmd, not GitPython: a repeated
     import reads the tips whenever a ref file changed, mostly to find them unchanged,
     and that costs a fraction of what importing GitPython would."""
+    # `lstrip=2`, not `short`: a branch that shares its name with a tag is `heads/x` short.
     out = gitcmd.output_of(worktree.top, worktree.tokentag_dir, "for-each-ref",
-                           "--format=%(objectname) %(refname:short)", "refs/heads/",
+                           "--format=%(objectname) %(refname:lstrip=2)", "refs/heads/",
                            check=False)
     return {name: sha for sha, _, name in (line.partition(" ") for line in out.splitlines())}
