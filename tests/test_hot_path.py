@@ -150,13 +150,17 @@ def test_the_lean_paths_run_without_the_cyclic_collector_and_the_cli_with_it(
     """A hook lives for milliseconds and ends in os._exit: the collector's passes over what
     its imports make would cost it about 1 ms, to free what the exit frees. A command a
     person runs may run long (a server, an import) and keeps the collector."""
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    tokentag("import", cwd=repo)  # a repeated one is answered on the quick path
     payload = json.dumps({"cwd": str(repo), "transcript_path": str(repo / "none.jsonl"),
                           "hook_event_name": "PostToolUse", "session_id": "s"})
-    assert costly_after(entry_run("hook", collector=True), cwd=repo, stdin=payload) == (
-        ["exit 0 gc False"], [])
-    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
-    assert costly_after(entry_run("git-hook", "post-commit", collector=True), cwd=repo) == (
-        ["exit 0 gc False"], [])
+    notify = json.dumps({"type": "agent-turn-complete", "thread-id": "none", "cwd": str(repo)})
+    for args, stdin in ((["hook"], payload), (["git-hook", "post-commit"], ""),
+                        (["statusline"], payload), (["codex-notify", notify], ""),
+                        (["import"], "")):
+        printed, _ = costly_after(entry_run(*args, collector=True), site=True, cwd=repo,
+                                  stdin=stdin)
+        assert printed[-1] == "exit 0 gc False", args
     printed, _ = costly_after(entry_run("status", "--json", collector=True), site=True,
                               cwd=repo)
     assert printed[-1] == "exit 0 gc True" and json.loads("\n".join(printed[:-1]))

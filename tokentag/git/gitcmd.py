@@ -98,9 +98,9 @@ def run_with_input_file(cwd: StrPath, scratch: StrPath, data: bytes, *args: str)
 
 
 def output_of(cwd: StrPath, scratch: StrPath, *args: str, check: bool = True) -> str:
-    """`run(cwd, *args)` without the subprocess module, for a repeated `tokentag import`
-    that has nothing else to do: stdout through a pipe, stderr through a file in
-    `scratch` (read only when git fails)."""
+    """`run(cwd, *args)` without the subprocess module, for an import (a repeated one
+    has little else to do): stdout through a pipe, stderr through a file in `scratch`
+    (read only when git fails)."""
     # A missing dir would fail the spawn's file action like a missing git does.
     os.makedirs(scratch, exist_ok=True)
     errors = os.path.join(scratch, f"git-{os.getpid()}.errors")

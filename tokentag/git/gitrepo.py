@@ -1,5 +1,5 @@
 """GitPython, the door to git for the commands a person runs (release, report, sync,
-install, doctor, the history an import reads). No hook path may come through here: see
+install, doctor). No hook path may come through here, nor an import: see
 tokentag/git/__init__.py for what it costs.
 
 GitPython is imported on the first `open_repo` or `git_in`, not with this module. Before
