@@ -137,6 +137,15 @@ def test_the_next_commit_takes_a_pending_record_but_never_a_task_s(project: Path
     assert json.loads(tokentag("status", "--json", cwd=project).stdout)["pending"] == 0
 
 
+def test_a_pending_record_names_its_branch_even_where_a_tag_shares_the_name(
+        project: Path) -> None:
+    git(project, "checkout", "-q", "-b", "x")
+    git(project, "tag", "x")  # git's short name for the branch is now `heads/x`
+    tokentag("record", "--tokens-in", "1", "--tokens-out", "2", cwd=project)
+    last = json.loads(ledger_bytes(project).splitlines()[-1])
+    assert (last["kind"], last["branch"]) == ("estimate", "x")
+
+
 @pytest.mark.parametrize(("line", "error"), [
     ('{"tokens_in": 1, "tokens_out": -2}', "tokens_out must be a count of tokens from 0 to "
                                            "4,294,967,295, not -2"),

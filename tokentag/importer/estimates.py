@@ -19,7 +19,7 @@ from tokentag.core.errors import TokentagError
 from tokentag.core.timefmt import now_iso
 from tokentag.core.usage import MAX_COUNT, Usage
 from tokentag.git import gitrepo
-from tokentag.git.gitdirs import Worktree
+from tokentag.git.gitdirs import Worktree, current_branch
 from tokentag.ledger import records
 from tokentag.ledger.store import Store
 from tokentag.notes import content
@@ -132,7 +132,7 @@ def _estimates(worktree: Worktree, events: Sequence[Event],
                where: Sequence[str] | None) -> list[EstimateRecord]:
     """The records of `events`, commits resolved; a one-line error for the first bad one."""
     git = gitrepo.open_repo(worktree.top).git
-    branch = gitrepo.run(git, "symbolic-ref", "--quiet", "--short", "HEAD", check=False) or None
+    branch = current_branch(worktree)
     ts = now_iso()
     built = []
     resolved: dict[str, str] = {}  # a file of events often names one commit many times
