@@ -14,7 +14,6 @@ COMMIT_LOCK_WAIT seconds, logged, and its pending requests go to the next commit
 
 from __future__ import annotations
 
-import os
 import time
 
 from tokentag.attribution import discovery, moves, rules, settle
@@ -36,7 +35,7 @@ COMMIT_LOCK_WAIT = 10.0
 
 
 def on_post_commit(worktree: Worktree) -> None:
-    commit = head_commit(worktree)
+    commit = gitcmd.head_commit(worktree)
     inside, session = settle.agent_call()
     store = Store.of(worktree)
     looked_at = time.time_ns()
@@ -75,7 +74,7 @@ def _take(writer: Writer, worktree: Worktree, commit: str, inside: bool,
 
 def on_post_merge(worktree: Worktree) -> None:
     """A merge that made a commit is a commit; a fast-forward made none."""
-    commit = head_commit(worktree)
+    commit = gitcmd.head_commit(worktree)
     if parent_count(worktree, commit) > 1 and not is_attributed(worktree, commit):
         on_post_commit(worktree)
 
@@ -115,30 +114,6 @@ def follow_rewrites(worktree: Worktree, kind: str, pairs: Iterable[tuple[str, st
         failures = publish.publish(worktree, index, changed)
     if failures:
         raise OSError("; ".join(failures))
-
-
-def head_commit(worktree: Worktree) -> str:
-    """HEAD's commit id, read from the ref files git has just written (a `git rev-parse`
-    would cost a process on every commit); git itself answers anything unusual."""
-    try:
-        head = _read_ascii(os.path.join(worktree.git_dir, "HEAD"))
-        if head.startswith("ref: refs/"):
-            ref = head.removeprefix("ref: ")
-            for base in (worktree.git_dir, worktree.common_dir):
-                if os.path.isfile(os.path.join(base, ref)):
-                    head = _read_ascii(os.path.join(base, ref))
-                    break
-        if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head):
-            return head
-    except (OSError, UnicodeDecodeError):
-        pass  # packed refs, reftable, a symlinked HEAD: ask git
-    return gitcmd.run(worktree.top, "rev-parse", "HEAD")
-
-
-def _read_ascii(path: str) -> str:
-    """Decoded from bytes: a text file in ASCII would load the codec's module first."""
-    with open(path, "rb") as handle:
-        return handle.read().decode("ascii").strip()
 
 
 def parent_count(worktree: Worktree, commit: str) -> int:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from _typeshed import StrPath
 
+    from tokentag.git.gitdirs import Worktree
+
 MISSING_GIT = "git is not installed or not on PATH"
 
 # What `git rev-parse --local-env-vars` lists: the variables through which git tells a hook
@@ -122,6 +124,30 @@ def output_of(cwd: StrPath, scratch: StrPath, *args: str, check: bool = True) ->
         if read_end != -1:
             os.close(read_end)
         _remove(errors)
+
+
+def head_commit(worktree: Worktree) -> str:
+    """HEAD's commit id, read from the ref files git has just written (a `git rev-parse`
+    would cost a process on every commit); git itself answers anything unusual."""
+    try:
+        head = _read_ascii(os.path.join(worktree.git_dir, "HEAD"))
+        if head.startswith("ref: refs/"):
+            ref = head.removeprefix("ref: ")
+            for base in (worktree.git_dir, worktree.common_dir):
+                if os.path.isfile(os.path.join(base, ref)):
+                    head = _read_ascii(os.path.join(base, ref))
+                    break
+        if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head):
+            return head
+    except (OSError, UnicodeDecodeError):
+        pass  # packed refs, reftable, a symlinked HEAD: ask git
+    return run(worktree.top, "rev-parse", "HEAD")
+
+
+def _read_ascii(path: str) -> str:
+    """Decoded from bytes: a text file in ASCII would load the codec's module first."""
+    with open(path, "rb") as handle:
+        return handle.read().decode("ascii").strip()
 
 
 Action = tuple[object, ...]
