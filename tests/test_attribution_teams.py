@@ -17,7 +17,8 @@ import pytest
 
 from tests.claude_lines import Session
 from tests.conftest import git, tokentag
-from tokentag.notes.content import NOTES_REF, parse_note
+from tokentag.notes import NOTES_REF
+from tokentag.notes.content import parse_note
 
 FIELDS = ("input", "output", "cache_creation", "cache_read")
 

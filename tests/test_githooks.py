@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import git
 from tokentag.core.errors import TokentagError
 from tokentag.git.gitcmd import REPO_LOCAL_ENV_VARS, git_env
-from tokentag.notes.content import NOTES_REF
+from tokentag.notes import NOTES_REF
 from tokentag.setup.git_hooks import (
     CHAINED_SUFFIX,
     MARKER,

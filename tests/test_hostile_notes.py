@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import git, tokentag
-from tokentag.notes.content import NOTES_REF, parse_note
+from tokentag.notes import NOTES_REF
+from tokentag.notes.content import parse_note
 
 SOUND_GROUP = {"model": "claude-sonnet-4-5-20250929", "day": "2026-01-05", "band": 0,
                "prompt": 10, "requests": 1, "input": 10, "output": 1000, "cache_creation": 0,

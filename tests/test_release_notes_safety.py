@@ -19,7 +19,7 @@ from cmarkgfm.cmark import Options
 
 from tests.conftest import git, tokentag
 from tokentag.core import markdown
-from tokentag.notes.content import NOTES_REF
+from tokentag.notes import NOTES_REF
 
 
 def commit(repo: Path, subject: str) -> str:

@@ -13,8 +13,7 @@ from tokentag.cli.output import counted
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def sync_command(remote: str | None, as_json: bool) -> int:
     """Fetch the remote's tokentag notes, merge them with yours, and push the result."""
-    from tokentag.notes import sync
-    from tokentag.notes.content import NOTES_REF
+    from tokentag.notes import NOTES_REF, sync
 
     result = sync.sync(current_worktree(), remote)
     if as_json:

@@ -8,9 +8,9 @@ from typing import IO, Any, cast
 
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitcmd
-from tokentag.notes import content
+from tokentag.notes import NOTES_REF, content
 
-_NOTES_TIP = ("rev-parse", "-q", "--verify", f"{content.NOTES_REF}^{{commit}}")
+_NOTES_TIP = ("rev-parse", "-q", "--verify", f"{NOTES_REF}^{{commit}}")
 _COMMITTER = ("var", "GIT_COMMITTER_IDENT")
 _FAST_IMPORT = ("fast-import", "--quiet", "--date-format=raw")
 
@@ -83,7 +83,7 @@ def write_notes(top: str, bodies: dict[str, dict[str, Any]]) -> None:
 
 def _notes_header(ident: str, parent: str | None) -> str:
     ident = ident or f"tokentag <tokentag@localhost> {int(time.time())} +0000"
-    header = f"commit {content.NOTES_REF}\ncommitter {ident}\n" + _data("tokentag import: notes\n")
+    header = f"commit {NOTES_REF}\ncommitter {ident}\n" + _data("tokentag import: notes\n")
     return header + (f"from {parent}\n" if parent else "")
 
 

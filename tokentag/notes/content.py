@@ -16,6 +16,7 @@ from tokentag.git import gitcmd
 from tokentag.git.gitdirs import find_worktree
 from tokentag.ledger.index import Index
 from tokentag.ledger.records import EVIDENCE_KINDS, OBSERVED, SCHEMA_VERSION, UNKNOWN_MODEL
+from tokentag.notes import NOTES_REF
 
 TYPE_CHECKING = False  # no `typing` at run time: notes are written on every commit
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
     from _typeshed import StrPath
 
-NOTES_REF = "refs/notes/tokentag"
 
 
 def note_for(index: Index, commit: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ import time
 from tokentag.core import locking
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitcmd
-from tokentag.notes import content
+from tokentag.notes import NOTES_REF, content
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -107,4 +107,4 @@ def refresh(raised: dict[str, str]) -> list[str]:
 
 
 def remove_note(top: str, commit: str) -> None:
-    gitcmd.run(top, "notes", "--ref", content.NOTES_REF, "remove", "--ignore-missing", commit)
+    gitcmd.run(top, "notes", "--ref", NOTES_REF, "remove", "--ignore-missing", commit)

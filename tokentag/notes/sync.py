@@ -35,8 +35,7 @@ from tokentag.core.errors import TokentagError
 from tokentag.git import gitcmd, gitrepo
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.ledger.store import Store
-from tokentag.notes import content
-from tokentag.notes.content import NOTES_REF
+from tokentag.notes import NOTES_REF, content
 
 if TYPE_CHECKING:
     from _typeshed import StrPath

@@ -24,7 +24,7 @@ from tokentag.git import gitrepo
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger.index import Index
 from tokentag.ledger.store import Store
-from tokentag.notes import content
+from tokentag.notes import NOTES_REF, content
 from tokentag.release import carried
 from tokentag.report import costs, spikes
 from tokentag.report.costs import PriceGroup, Totals
@@ -274,7 +274,7 @@ class Sources:
     def _listing(self) -> dict[str, str]:
         """Note blob by commit, from one `git notes list`."""
         if self._note_blobs is None:
-            listing = gitrepo.run(self.git, "notes", "--ref", content.NOTES_REF, "list",
+            listing = gitrepo.run(self.git, "notes", "--ref", NOTES_REF, "list",
                                   check=False)
             pairs = (line.split() for line in listing.split("\n"))
             self._note_blobs = {p[1]: p[0] for p in pairs if len(p) == 2}
@@ -440,16 +440,16 @@ def unfetched_notes(worktree: Worktree) -> str | None:
     them, if a remote has some (asked with a bounded wait, never a prompt)."""
     git = gitrepo.open_repo(worktree.top).git
     # Install starts the ref with a commit of no notes: that clone has none either.
-    if gitrepo.commit_of(git, content.NOTES_REF) and \
-            gitrepo.run(git, "ls-tree", content.NOTES_REF, check=False):
+    if gitrepo.commit_of(git, NOTES_REF) and \
+            gitrepo.run(git, "ls-tree", NOTES_REF, check=False):
         return None
     quiet = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
     for remote in gitrepo.run(git, "remote", check=False).split():
-        listed = gitrepo.run(git, "ls-remote", remote, content.NOTES_REF, check=False,
+        listed = gitrepo.run(git, "ls-remote", remote, NOTES_REF, check=False,
                              env=quiet, timeout=REMOTE_WAIT)
         if listed.strip():
             return (f"{remote} has tokentag notes this clone has not fetched: "
-                    f"git fetch {remote} +{content.NOTES_REF}:{content.NOTES_REF}")
+                    f"git fetch {remote} +{NOTES_REF}:{NOTES_REF}")
     return None
 
 

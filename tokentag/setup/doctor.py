@@ -28,7 +28,7 @@ from tokentag.git.gitdirs import Worktree, find_worktree, unusable_git_dir
 from tokentag.ledger import jsonl
 from tokentag.ledger.index import INDEX_NAME, STATE_NAME
 from tokentag.ledger.store import Store
-from tokentag.notes.content import NOTES_REF
+from tokentag.notes import NOTES_REF
 from tokentag.report import queries
 from tokentag.setup import claude_settings, git_hooks
 

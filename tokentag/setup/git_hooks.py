@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from tokentag.core.errors import TokentagError
 from tokentag.git import gitrepo
-from tokentag.notes.content import NOTES_REF
+from tokentag.notes import NOTES_REF
 from tokentag.setup.launch import package_root, python_words
 
 if TYPE_CHECKING:
