@@ -30,12 +30,14 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from tokentag.ledger.records import LedgerRecord
+    from tokentag.notes.early import StartedNote
 
 COMMIT_LOCK_WAIT = 10.0
 
 
-def on_post_commit(worktree: Worktree) -> None:
-    commit = gitcmd.head_commit(worktree)
+def on_post_commit(worktree: Worktree, started: StartedNote | None = None) -> None:
+    """`started`: HEAD's note, its git started early (see notes.early)."""
+    commit = started.commit if started is not None else gitcmd.head_commit(worktree)
     inside, session = settle.agent_call()
     store = Store.of(worktree)
     looked_at = time.time_ns()
@@ -47,7 +49,7 @@ def on_post_commit(worktree: Worktree) -> None:
             touched = _take(writer, worktree, commit, inside, session)
             discovery.stamp(writer.index, looked_at, vanished, gone)
         captured += catch_up.record_elsewhere(reads, worktree, None, "hook")
-        failures += publish.publish(worktree, index, [commit, *touched])
+        failures += publish.publish(worktree, index, [commit, *touched], started=started)
     failures += publish.refresh(captured.raised_commits)
     if failures:
         raise OSError("; ".join(failures))

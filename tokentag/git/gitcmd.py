@@ -99,6 +99,60 @@ def run_with_input_file(cwd: StrPath, scratch: StrPath, data: bytes, *args: str)
         _remove(source, output)
 
 
+class Fed:
+    """git started now and given its input (its stdin) later: its start-up, most of what a
+    short command takes here, overlaps the caller's work meanwhile. What git reads before
+    its input is the caller's to know. Its output goes to a file in `scratch`, read only
+    when it fails. End it with `finish` or `abandon`."""
+
+    def __init__(self, cwd: StrPath, scratch: StrPath, *args: str) -> None:
+        os.makedirs(scratch, exist_ok=True)  # a missing dir would fail the spawn
+        self.args = args
+        self.output = os.path.join(scratch, f"git-{os.getpid()}-fed.output")
+        read_end, self._input = os.pipe()  # both close on exec; DUP2 gives git its stdin
+        try:
+            self._pid: int | None = _spawn_git(cwd, list(args), [
+                (os.POSIX_SPAWN_DUP2, read_end, 0), _write_to(1, self.output),
+                (os.POSIX_SPAWN_DUP2, 1, 2)])
+        except BaseException:
+            os.close(self._input)
+            raise
+        finally:
+            os.close(read_end)
+
+    def finish(self, data: bytes) -> None:
+        """Give git `data` and wait for it to end: TokentagError if it failed."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._input, view):]
+        except BrokenPipeError:  # git ended without reading it: its status says why
+            pass
+        finally:
+            os.close(self._input)
+            self._input = -1
+        try:
+            _check(self._reap(), self.args, self.output)
+        finally:
+            _remove(self.output)
+
+    def abandon(self) -> None:
+        """Stop git if it is still waiting for its input (it has done nothing it would
+        need to undo, the caller knows: see __init__), and clean up."""
+        if self._pid is not None:
+            os.kill(self._pid, 9)  # SIGKILL; the signal module would import enum
+            self._reap()
+        if self._input != -1:
+            os.close(self._input)
+            self._input = -1
+        _remove(self.output)
+
+    def _reap(self) -> int:
+        assert self._pid is not None
+        pid, self._pid = self._pid, None
+        return _wait(pid)
+
+
 def output_of(cwd: StrPath, scratch: StrPath, *args: str, check: bool = True) -> str:
     """`run(cwd, *args)` without the subprocess module, for an import (a repeated one
     has little else to do): stdout through a pipe, stderr through a file in `scratch`

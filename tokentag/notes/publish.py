@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from tokentag.git.gitdirs import Worktree
     from tokentag.ledger.index import Index
+    from tokentag.notes.early import StartedNote
 
 NOTES_LOCK = "notes.lock"
 LOCK_WAIT = 10.0  # seconds: another writer's few notes take milliseconds each
@@ -40,19 +41,22 @@ _NO_SUCH_COMMIT = ("failed to resolve", "bad object", "not a valid object")
 
 
 def publish(worktree: Worktree, index: Index, commits: Iterable[str] = (),
-            repairs: int | None = REPAIRS_PER_COMMIT) -> list[str]:
+            repairs: int | None = REPAIRS_PER_COMMIT, started: StartedNote | None = None,
+            ) -> list[str]:
     """Write the notes of `commits` and of up to `repairs` stale ones (all when None), each
-    from the index, under the notes lock. Returns one line per note that failed."""
+    from the index, under the notes lock; `started`'s through its git. Returns one line
+    per note that failed."""
     wanted = dict.fromkeys(commits)
     wanted.update(dict.fromkeys(commit for commit, _, _ in index.stale_notes(repairs)))
     notes = {commit: (index.note_seq(commit), content.note_for(index, commit))
              for commit in wanted}
     return write(worktree, index, {c: (seq, body) for c, (seq, body) in notes.items()
-                                   if seq is not None})
+                                   if seq is not None}, started)
 
 
 def write(worktree: Worktree, index: Index,
-          notes: dict[str, tuple[int, dict[str, Any] | None]]) -> list[str]:
+          notes: dict[str, tuple[int, dict[str, Any] | None]],
+          started: StartedNote | None = None) -> list[str]:
     """Each note written (None: removed) and, once in git, marked written as of its seq."""
     if not notes:
         return []
@@ -60,7 +64,8 @@ def write(worktree: Worktree, index: Index,
     failures: list[str] = []
     with locking.locked(os.path.join(worktree.tokentag_dir, NOTES_LOCK), LOCK_WAIT):
         for commit, (seq, body) in notes.items():
-            failure = _put(worktree, commit, body)
+            failure = _put(worktree, commit, body,
+                           started if started is not None and started.commit == commit else None)
             if failure is None:
                 written.append((commit, seq))
             else:
@@ -69,13 +74,17 @@ def write(worktree: Worktree, index: Index,
     return failures
 
 
-def _put(worktree: Worktree, commit: str, body: dict[str, Any] | None) -> str | None:
-    """None once the note is in git (or can never be: no such commit), else why not."""
+def _put(worktree: Worktree, commit: str, body: dict[str, Any] | None,
+         started: StartedNote | None = None) -> str | None:
+    """None once the note is in git (or can never be: no such commit), else why not.
+    `started`: the commit's git, waiting for the body (tried first; then as any other)."""
     why = ""
     for attempt in range(TRIES):
         try:
             if body is None:
                 remove_note(worktree.top, commit)
+            elif started is not None and attempt == 0:
+                started.write(content.note_text(body))
             else:
                 content.write_note(worktree.top, commit, body)
             return None
