@@ -90,6 +90,23 @@ def test_the_commit_s_note_is_written_by_the_git_started_before_its_work(
     assert leftovers(installed) == [] and no_child_left()
 
 
+def test_a_note_whose_git_cannot_start_early_is_written_the_usual_way(
+        installed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = Session(installed)
+    session.add()
+    session.hook()
+    head = no_hooks_commit(installed, "takes them")
+
+    def no_spawn(*args: object) -> None:
+        raise OSError("out of processes")
+
+    monkeypatch.setattr(gitcmd, "Fed", no_spawn)
+    monkeypatch.chdir(installed)
+    assert git_hook.run(["post-commit"]) == 0
+    assert notes(installed)[head]["requests"] == 1
+    assert not (installed / ".git" / "tokentag" / LOG_NAME).exists()
+
+
 def test_the_started_git_reads_the_notes_ref_only_once_it_has_its_body(installed: Path) -> None:
     """What lets it start before the notes lock is taken: a note another writer adds
     meanwhile is kept."""

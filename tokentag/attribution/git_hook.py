@@ -27,9 +27,9 @@ def run(args: list[str]) -> int:
         if worktree is None or not args:
             return 0
         if args[0] == "post-commit":
-            from tokentag.notes.early import StartedNote
+            from tokentag.notes import early
 
-            started = StartedNote(worktree)
+            started = early.started(worktree)
         dispatch(worktree, args[0], args[1:], started)
     except Exception as error:  # noqa: BLE001 - git must go on whatever happens here
         where = f"git-hook {args[0] if args else ''}".strip()

@@ -13,6 +13,7 @@ Lean: runs on every commit, before the rest of the git-hook path is imported.
 
 from __future__ import annotations
 
+from tokentag.core.errors import TokentagError
 from tokentag.git import gitcmd
 from tokentag.notes import NOTES_REF
 
@@ -36,3 +37,12 @@ class StartedNote:
     def abandon(self) -> None:
         """No body after all, or one written: git is stopped if it still waits."""
         self._git.abandon()
+
+
+def started(worktree: Worktree) -> StartedNote | None:
+    """HEAD's note, started; None when git cannot be started now (the commit's work goes on,
+    and its note is written the usual way, or the failure logged, at the end)."""
+    try:
+        return StartedNote(worktree)
+    except (OSError, TokentagError):
+        return None
