@@ -23,7 +23,7 @@ from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree
 from tokentag.ledger import records
 from tokentag.ledger.store import Store, Writer
-from tokentag.notes import publish
+from tokentag.notes import early, publish
 
 TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
 if TYPE_CHECKING:
@@ -35,21 +35,27 @@ if TYPE_CHECKING:
 COMMIT_LOCK_WAIT = 10.0
 
 
-def on_post_commit(worktree: Worktree, started: StartedNote | None = None) -> None:
-    """`started`: HEAD's note, its git started early (see notes.early)."""
-    commit = started.commit if started is not None else gitcmd.head_commit(worktree)
+def on_post_commit(worktree: Worktree) -> None:
+    commit = gitcmd.head_commit(worktree)
     inside, session = settle.agent_call()
     store = Store.of(worktree)
     looked_at = time.time_ns()
-    with store.reading(COMMIT_LOCK_WAIT, create=True) as index:
-        paths, vanished, gone = discovery.transcripts_to_read(index, worktree)
-        reads, failures = catch_up.read_new(sorted(paths), index, worktree)
-        with store.writing_to(index, COMMIT_LOCK_WAIT) as writer:
-            captured = catch_up.record(writer, reads, worktree, None, "hook")
-            touched = _take(writer, worktree, commit, inside, session)
-            discovery.stamp(writer.index, looked_at, vanished, gone)
-        captured += catch_up.record_elsewhere(reads, worktree, None, "hook")
-        failures += publish.publish(worktree, index, [commit, *touched], started=started)
+    started: StartedNote | None = None
+    try:
+        with store.reading(COMMIT_LOCK_WAIT, create=True) as index:
+            paths, vanished, gone = discovery.transcripts_to_read(index, worktree)
+            reads, failures = catch_up.read_new(sorted(paths), index, worktree)
+            if reads or index.has_pending(worktree.name):  # a note is likely: its git starts
+                started = early.started(worktree, commit)
+            with store.writing_to(index, COMMIT_LOCK_WAIT) as writer:
+                captured = catch_up.record(writer, reads, worktree, None, "hook")
+                touched = _take(writer, worktree, commit, inside, session)
+                discovery.stamp(writer.index, looked_at, vanished, gone)
+            captured += catch_up.record_elsewhere(reads, worktree, None, "hook")
+            failures += publish.publish(worktree, index, [commit, *touched], started=started)
+    finally:
+        if started is not None:
+            started.abandon()
     failures += publish.refresh(captured.raised_commits)
     if failures:
         raise OSError("; ".join(failures))

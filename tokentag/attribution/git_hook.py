@@ -2,8 +2,7 @@
 
 A git hook must never make a git command fail: every failure is logged to the
 repository's tokentag log and the exit status is 0. Standard library only, because it
-runs on every commit. A post-commit starts its note's git before it imports the rest of
-its path (see notes.early).
+runs on every commit.
 """
 
 from __future__ import annotations
@@ -11,42 +10,28 @@ from __future__ import annotations
 import os
 import sys
 
+from tokentag.attribution import attribute
 from tokentag.core import faillog
 from tokentag.git.gitdirs import Worktree, find_worktree
-
-TYPE_CHECKING = False  # no `typing` at run time: see tokentag/__init__.py
-if TYPE_CHECKING:
-    from tokentag.notes.early import StartedNote
 
 
 def run(args: list[str]) -> int:
     worktree: Worktree | None = None
-    started: StartedNote | None = None
     try:
         worktree = find_worktree(os.getcwd())
         if worktree is None or not args:
             return 0
-        if args[0] == "post-commit":
-            from tokentag.notes import early
-
-            started = early.started(worktree)
-        dispatch(worktree, args[0], args[1:], started)
+        dispatch(worktree, args[0], args[1:])
     except Exception as error:  # noqa: BLE001 - git must go on whatever happens here
         where = f"git-hook {args[0] if args else ''}".strip()
         faillog.log_failure(worktree.tokentag_dir if worktree else None, error, where,
                             expected=isinstance(error, OSError))
-    finally:
-        if started is not None:
-            started.abandon()
     return 0
 
 
-def dispatch(worktree: Worktree, name: str, args: list[str],
-             started: StartedNote | None = None) -> None:
-    from tokentag.attribution import attribute  # after the note's git has started
-
+def dispatch(worktree: Worktree, name: str, args: list[str]) -> None:
     if name == "post-commit":
-        attribute.on_post_commit(worktree, started)
+        attribute.on_post_commit(worktree)
     elif name == "post-merge":
         attribute.on_post_merge(worktree)
     elif name == "prepare-commit-msg":

@@ -108,7 +108,7 @@ class Fed:
     def __init__(self, cwd: StrPath, scratch: StrPath, *args: str) -> None:
         os.makedirs(scratch, exist_ok=True)  # a missing dir would fail the spawn
         self.args = args
-        self.output = os.path.join(scratch, f"git-{os.getpid()}-fed.output")
+        self.output = os.path.join(scratch, f"git-{os.getpid()}-{id(self):x}.output")
         read_end, self._input = os.pipe()  # both close on exec; DUP2 gives git its stdin
         try:
             self._pid: int | None = _spawn_git(cwd, list(args), [
@@ -116,29 +116,31 @@ class Fed:
                 (os.POSIX_SPAWN_DUP2, 1, 2)])
         except BaseException:
             os.close(self._input)
+            _remove(self.output)
             raise
         finally:
             os.close(read_end)
 
     def finish(self, data: bytes) -> None:
-        """Give git `data` and wait for it to end: TokentagError if it failed."""
+        """Give git `data` and wait for it to end: TokentagError if it failed. Should the
+        write stop halfway, the input stays open: `abandon` then stops git before it
+        could take part of it for the whole."""
         view = memoryview(data)
         try:
             while view:
                 view = view[os.write(self._input, view):]
         except BrokenPipeError:  # git ended without reading it: its status says why
             pass
-        finally:
-            os.close(self._input)
-            self._input = -1
+        os.close(self._input)
+        self._input = -1
         try:
             _check(self._reap(), self.args, self.output)
         finally:
             _remove(self.output)
 
     def abandon(self) -> None:
-        """Stop git if it is still waiting for its input (it has done nothing it would
-        need to undo, the caller knows: see __init__), and clean up."""
+        """Stop git if it still waits for its input (it has done nothing it would need to
+        undo, the caller knows: see __init__), and clean up."""
         if self._pid is not None:
             os.kill(self._pid, 9)  # SIGKILL; the signal module would import enum
             self._reap()
@@ -148,9 +150,14 @@ class Fed:
         _remove(self.output)
 
     def _reap(self) -> int:
+        """git's exit status; -1 if it was reaped already (SIGCHLD ignored by whatever
+        started this process)."""
         assert self._pid is not None
         pid, self._pid = self._pid, None
-        return _wait(pid)
+        try:
+            return _wait(pid)
+        except ChildProcessError:
+            return -1
 
 
 def output_of(cwd: StrPath, scratch: StrPath, *args: str, check: bool = True) -> str:

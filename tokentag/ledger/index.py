@@ -787,6 +787,12 @@ class Index:
             f"{'+'.join(_TOTAL)} FROM requests WHERE {where} ORDER BY seq",
             (worktree,) if worktree is not None else ())]
 
+    def has_pending(self, worktree: str) -> bool:
+        """Whether the worktree has a request `pending` would list (the pending index)."""
+        return self._db.execute(
+            "SELECT 1 FROM requests WHERE commit_id IS NULL AND task IS NULL AND worktree=? "
+            "LIMIT 1", (worktree,)).fetchone() is not None
+
     def latest_observed_commit_at(self, worktree: str) -> str | None:
         """When the worktree's last commit attributed by its own post-commit was made."""
         row = self._db.execute("SELECT max(attributed_at) FROM commits WHERE worktree=? AND "

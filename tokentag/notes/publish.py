@@ -77,14 +77,18 @@ def write(worktree: Worktree, index: Index,
 def _put(worktree: Worktree, commit: str, body: dict[str, Any] | None,
          started: StartedNote | None = None) -> str | None:
     """None once the note is in git (or can never be: no such commit), else why not.
-    `started`: the commit's git, waiting for the body (tried first; then as any other)."""
+    `started`: the commit's git, waiting for the body, tried first (see notes.early)."""
+    if body is not None and started is not None:
+        try:
+            if started.write(content.note_text(body)):
+                return None
+        except TokentagError:
+            pass  # a note there already (it does not overwrite), or git failed: as usual
     why = ""
     for attempt in range(TRIES):
         try:
             if body is None:
                 remove_note(worktree.top, commit)
-            elif started is not None and attempt == 0:
-                started.write(content.note_text(body))
             else:
                 content.write_note(worktree.top, commit, body)
             return None
