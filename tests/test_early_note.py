@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from tests.claude_lines import Session
-from tests.conftest import git, tokentag
+from tests.conftest import git
+from tests.test_hook_hardening import log_of
 from tokentag.attribution import attribute, git_hook
 from tokentag.core.errors import TokentagError
-from tokentag.core.faillog import LOG_NAME
 from tokentag.git import gitcmd
 from tokentag.git.gitdirs import Worktree, find_worktree
 from tokentag.notes import NOTES_REF, content, early, publish
@@ -35,10 +35,9 @@ def no_hooks_commit(repo: Path, message: str) -> str:
 
 
 @pytest.fixture
-def installed(repo: Path) -> Path:
-    git(repo, "commit", "-q", "--allow-empty", "-m", "root")
-    tokentag("install", cwd=repo)
-    return repo
+def installed(installed_repo: Path) -> Path:
+    no_hooks_commit(installed_repo, "root")
+    return installed_repo
 
 
 def with_pending(repo: Path) -> str:
@@ -65,11 +64,6 @@ def notes_tip(repo: Path) -> str:
     """The notes ref's commit, "" when there is none."""
     return subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify", NOTES_REF],
                           capture_output=True, text=True, check=False).stdout.strip()
-
-
-def logged(repo: Path) -> str:
-    path = repo / ".git" / "tokentag" / LOG_NAME
-    return path.read_text() if path.exists() else ""
 
 
 def leftovers(repo: Path) -> list[str]:
@@ -107,7 +101,7 @@ def test_the_commit_s_note_is_written_by_its_started_git_under_the_notes_lock(
     monkeypatch.chdir(installed)
     assert git_hook.run(["post-commit"]) == 0
     assert notes(installed)[head]["requests"] == 1 and pids and gone(pids[0])
-    assert logged(installed) == "" and leftovers(installed) == []
+    assert log_of(installed) == "" and leftovers(installed) == []
 
 
 def test_a_commit_with_nothing_to_take_starts_no_git(installed: Path,
@@ -122,7 +116,7 @@ def test_a_commit_with_nothing_to_take_starts_no_git(installed: Path,
     monkeypatch.setattr(early, "StartedNote", no_start)
     monkeypatch.chdir(installed)
     assert git_hook.run(["post-commit"]) == 0
-    assert notes_tip(installed) == before and logged(installed) == ""
+    assert notes_tip(installed) == before and log_of(installed) == ""
 
 
 def test_a_note_whose_git_cannot_start_early_is_written_the_usual_way(
@@ -135,7 +129,7 @@ def test_a_note_whose_git_cannot_start_early_is_written_the_usual_way(
     monkeypatch.setattr(gitcmd, "Fed", no_spawn)
     monkeypatch.chdir(installed)
     assert git_hook.run(["post-commit"]) == 0
-    assert notes(installed)[head]["requests"] == 1 and logged(installed) == ""
+    assert notes(installed)[head]["requests"] == 1 and log_of(installed) == ""
 
 
 def test_a_hook_that_fails_after_starting_its_note_stops_its_git_and_logs_why(
@@ -158,7 +152,7 @@ def test_a_hook_that_fails_after_starting_its_note_stops_its_git_and_logs_why(
     monkeypatch.chdir(installed)
     assert git_hook.run(["post-commit"]) == 0
     assert pids and pids[0] and gone(pids[0])
-    assert notes_tip(installed) == before and "the disk is full" in logged(installed)
+    assert notes_tip(installed) == before and "the disk is full" in log_of(installed)
     assert leftovers(installed) == []
 
 
