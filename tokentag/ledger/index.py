@@ -150,6 +150,8 @@ _NOTE_GROUPS = (f"SELECT {_PRICE_GROUP_COLUMNS}, sum(attribution='inferred') AS 
                 "json_group_array(DISTINCT nullif(session_id, '')) AS session_ids "
                 f"FROM requests WHERE commit_id=? GROUP BY {_PRICE_GROUP_BY} "
                 f"ORDER BY {_PRICE_GROUP_BY}")
+# A pending request: no commit yet, and no work item's (an estimate with a task is no commit's).
+_PENDING = "commit_id IS NULL AND task IS NULL"
 _PENDING_IMPORTED = ("FROM requests WHERE commit_id IS NULL AND (via='import' OR via LIKE "
                      "'import:%')")
 _MAX_PARAMETERS = 500  # per statement: see _chunks
@@ -779,9 +781,7 @@ class Index:
     def pending(self, worktree: str | None) -> list[Pending]:
         """The worktree's unattributed requests (every worktree's when None), in ledger
         order."""
-        # A work item's estimate (its task) is no commit's.
-        where = "commit_id IS NULL AND task IS NULL" + (
-            " AND worktree=?" if worktree is not None else "")
+        where = _PENDING + (" AND worktree=?" if worktree is not None else "")
         return [Pending(*row) for row in self._db.execute(
             f"SELECT key, via, branch, ts, captured_at, session_id, seq, worktree, model, "
             f"{'+'.join(_TOTAL)} FROM requests WHERE {where} ORDER BY seq",
@@ -789,9 +789,8 @@ class Index:
 
     def has_pending(self, worktree: str) -> bool:
         """Whether the worktree has a request `pending` would list (the pending index)."""
-        return self._db.execute(
-            "SELECT 1 FROM requests WHERE commit_id IS NULL AND task IS NULL AND worktree=? "
-            "LIMIT 1", (worktree,)).fetchone() is not None
+        return self._db.execute(f"SELECT 1 FROM requests WHERE {_PENDING} AND worktree=? "
+                                "LIMIT 1", (worktree,)).fetchone() is not None
 
     def latest_observed_commit_at(self, worktree: str) -> str | None:
         """When the worktree's last commit attributed by its own post-commit was made."""

@@ -16,6 +16,7 @@ from tokentag.core.usage import USAGE_FIELDS
 from tokentag.ledger.index import (
     _BAND,
     _COUNTED,
+    _PENDING,
     _PRICE_GROUP_BY,
     _PRICE_GROUP_COLUMNS,
     _PROMPT,
@@ -295,7 +296,7 @@ def _where(filters: Filters, times: bool = True) -> tuple[str, list[Any]]:
         clauses += timed
         params += moments
     if filters.state == "pending":
-        clauses.append("commit_id IS NULL AND task IS NULL")
+        clauses.append(_PENDING)
     elif filters.state == "committed":
         clauses.append("commit_id IS NOT NULL")
     if filters.evidence is not None:
@@ -575,7 +576,7 @@ class Reads:
             last_capture = self._db.execute("SELECT max(at) FROM captures").fetchone()[0]
         else:
             requests, pending, sessions, commits, last_capture = self._db.execute(
-                "SELECT count(*), coalesce(sum(commit_id IS NULL AND task IS NULL), 0), "
+                f"SELECT count(*), coalesce(sum({_PENDING}), 0), "
                 "count(DISTINCT session_id), count(DISTINCT commit_id), max(captured_at) "
                 "FROM requests").fetchone()
         records = int(self._index._meta("request_records", "0"))
